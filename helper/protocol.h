@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The pyward wire protocol, version 1: framing, the request a client sends and the result record
+ * the helper returns. Pure logic, no I/O besides frame_write(); shared by the helper and the client.
+ * man/pyward-protocol.7 is the normative description; keep the two in sync. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PW_PROTOCOL_VERSION 1
+
+/* Every frame: an 8-byte header, then `length` payload bytes. All integers little-endian.
+ *   uint16 type | uint16 flags (must be 0) | uint32 length                                     */
+#define PW_FRAME_HEADER_SIZE 8
+#define PW_FRAME_PAYLOAD_MAX (1024U * 1024U) /* hard cap for any frame; CODE is the largest */
+#define PW_CHUNK_MAX (64U * 1024U)           /* STDIN/STDOUT/STDERR chunks */
+
+/* Hard protocol bounds (config may lower some of them, never raise). */
+#define PW_CODE_MAX PW_FRAME_PAYLOAD_MAX
+#define PW_FILENAME_MAX 255
+#define PW_ARG_MAX 4096
+#define PW_ARGS_MAX 256
+#define PW_PROFILE_NAME_MAX 64
+#define PW_RESULT_MAX 8192
+
+typedef enum FrameType {
+        /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
+         * (at most once), ARG (repeated, in order), PROFILE (at most once), LIMIT (at most once per
+         * key), and finally REQUEST_END. After REQUEST_END only STDIN, STDIN_EOF and CANCEL. */
+        FRAME_HELLO = 0x0001,       /* uint32 version */
+        FRAME_CODE = 0x0002,        /* Python source, bytes */
+        FRAME_FILENAME = 0x0003,    /* main file name: 1..255 bytes, no '/', no NUL, not "." or ".." */
+        FRAME_ARG = 0x0004,         /* one argv element (sys.argv[1:]), no NUL */
+        FRAME_PROFILE = 0x0005,     /* profile name: [A-Za-z0-9_.-], 1..64 */
+        FRAME_LIMIT = 0x0006,       /* uint32 LimitKey, uint64 value */
+        FRAME_REQUEST_END = 0x0007, /* empty */
+        FRAME_STDIN = 0x0010,       /* 1..PW_CHUNK_MAX bytes for the job's stdin */
+        FRAME_STDIN_EOF = 0x0011,   /* empty: close the job's stdin */
+        FRAME_CANCEL = 0x0012,      /* empty: stop the job; result status "killed" */
+
+        /* helper -> client */
+        FRAME_ACCEPTED = 0x0101, /* key=value lines: job=, unit= */
+        FRAME_STDOUT = 0x0102,   /* 1..PW_CHUNK_MAX bytes */
+        FRAME_STDERR = 0x0103,   /* 1..PW_CHUNK_MAX bytes */
+        FRAME_RESULT = 0x0104,   /* key=value lines (see JobResult); always the last frame */
+} FrameType;
+
+typedef enum LimitKey {
+        LIMIT_MEMORY = 1,    /* bytes */
+        LIMIT_TASKS = 2,     /* count */
+        LIMIT_CPU_QUOTA = 3, /* percent of one CPU */
+        LIMIT_CPU_TIME = 4,  /* microseconds of CPU, all processes together */
+        LIMIT_WALL_TIME = 5, /* microseconds */
+        LIMIT_OUTPUT = 6,    /* bytes per stream (stdout and stderr each) */
+        LIMIT_DISK = 7,      /* bytes per writable place */
+        _LIMIT_MAX,
+} LimitKey;
+
+const char *limit_key_to_string(LimitKey k); /* "memory", "tasks", ... or NULL */
+LimitKey limit_key_from_string(const char *s); /* or -EINVAL */
+
+typedef struct FrameHeader {
+        uint16_t type;
+        uint16_t flags;
+        uint32_t length;
+} FrameHeader;
+
+/* Decodes and validates a header: known type, flags 0, length within that type's bound.
+ * Returns 0, or -EBADMSG (unknown type/flags) or -EMSGSIZE (length over the type's bound). */
+int frame_header_parse(const uint8_t buf[static PW_FRAME_HEADER_SIZE], FrameHeader *ret);
+void frame_header_format(uint8_t buf[static PW_FRAME_HEADER_SIZE], uint16_t type, uint32_t length);
+/* Writes one whole frame to a blocking fd, handling short writes and EINTR. */
+int frame_write(int fd, uint16_t type, const void *payload, size_t length);
+
+/* The request, built frame by frame. */
+typedef struct Request {
+        uint32_t version;
+        char *code;
+        size_t code_size;
+        char *filename; /* NULL: "main.py" */
+        char **argv;    /* NULL-terminated, may be NULL */
+        size_t n_args;
+        char *profile; /* NULL: "default" */
+        uint64_t limits[_LIMIT_MAX];
+        bool limit_set[_LIMIT_MAX];
+        bool complete; /* REQUEST_END seen */
+} Request;
+
+Request *request_free(Request *r);
+/* Applies one request frame. Returns 0, 1 when this frame completed the request, or a negative
+ * errno with a human message in *ret_error (static string or allocated into error_buf) naming what
+ * was wrong: out of order, duplicate, malformed, too large. */
+int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length,
+                      char *error_buf, size_t error_buf_size);
+
+/* How a job ended; the result record's "status". */
+typedef enum JobStatus {
+        JOB_OK,           /* exit code 0 */
+        JOB_EXIT,         /* non-zero exit code */
+        JOB_SIGNAL,       /* killed by a signal it did not get from pyward's limits */
+        JOB_TIMEOUT,      /* wall-clock limit */
+        JOB_CPU_LIMIT,    /* CPU-time limit */
+        JOB_OOM,          /* memory limit */
+        JOB_OUTPUT_LIMIT, /* stdout or stderr cap */
+        JOB_KILLED,       /* stopped by an admin or cancelled by the client */
+        JOB_REJECTED,     /* request refused by policy or validation; no job ran */
+        JOB_ERROR,        /* pyward or systemd failed */
+        _JOB_STATUS_MAX,
+} JobStatus;
+
+const char *job_status_to_string(JobStatus s);
+JobStatus job_status_from_string(const char *s); /* or -EINVAL */
+
+#define RESULT_UNSET UINT64_MAX
+
+typedef struct JobResult {
+        JobStatus status;
+        int exit_code;      /* -1: none (signal, or never ran) */
+        int signal;         /* 0: none */
+        uint64_t wall_ms;   /* RESULT_UNSET if unknown */
+        uint64_t cpu_ms;    /* RESULT_UNSET if unknown */
+        uint64_t memory_peak_bytes; /* RESULT_UNSET if unknown; then memory_peak_reason says why */
+        char *memory_peak_reason;
+        char *unit;
+        char *invocation_id;
+        char *job;
+        char *message; /* human text; never contains a newline on the wire */
+} JobResult;
+
+void job_result_done(JobResult *r); /* frees the strings, keeps the struct */
+/* Formats the RESULT payload: "key=value\n" lines in a fixed order; values escaped so that they
+ * contain no newline or backslash except as \n and \\. Unknown values are written as empty. */
+int job_result_format(const JobResult *r, char **ret, size_t *ret_size);
+/* Parses a RESULT payload; unknown keys are ignored (forward compatibility). */
+int job_result_parse(const void *payload, size_t size, JobResult *ret);
