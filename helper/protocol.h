@@ -4,10 +4,13 @@
  * man/pyward-protocol.7 is the normative description; keep the two in sync. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "macro.h"
 
 #define PW_PROTOCOL_VERSION 1
 
@@ -24,6 +27,7 @@
 #define PW_ARGS_MAX 256
 #define PW_PROFILE_NAME_MAX 64
 #define PW_RESULT_MAX 8192
+#define PW_ACCEPTED_MAX 1024
 
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
@@ -56,6 +60,7 @@ typedef enum LimitKey {
         LIMIT_OUTPUT = 6,    /* bytes per stream (stdout and stderr each) */
         LIMIT_DISK = 7,      /* bytes per writable place */
         _LIMIT_MAX,
+        _LIMIT_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works on a returned error */
 } LimitKey;
 
 const char *limit_key_to_string(LimitKey k); /* "memory", "tasks", ... or NULL */
@@ -73,6 +78,8 @@ int frame_header_parse(const uint8_t buf[static PW_FRAME_HEADER_SIZE], FrameHead
 void frame_header_format(uint8_t buf[static PW_FRAME_HEADER_SIZE], uint16_t type, uint32_t length);
 /* Writes one whole frame to a blocking fd, handling short writes and EINTR. */
 int frame_write(int fd, uint16_t type, const void *payload, size_t length);
+/* "HELLO", "CODE", ... for messages and logs; NULL for an unknown type. */
+const char *frame_type_to_string(uint16_t type);
 
 /* The request, built frame by frame. */
 typedef struct Request {
@@ -88,7 +95,9 @@ typedef struct Request {
         bool complete; /* REQUEST_END seen */
 } Request;
 
+int request_new(Request **ret);
 Request *request_free(Request *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 /* Applies one request frame. Returns 0, 1 when this frame completed the request, or a negative
  * errno with a human message in *ret_error (static string or allocated into error_buf) naming what
  * was wrong: out of order, duplicate, malformed, too large. */
@@ -108,12 +117,18 @@ typedef enum JobStatus {
         JOB_REJECTED,     /* request refused by policy or validation; no job ran */
         JOB_ERROR,        /* pyward or systemd failed */
         _JOB_STATUS_MAX,
+        _JOB_STATUS_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works */
 } JobStatus;
 
 const char *job_status_to_string(JobStatus s);
 JobStatus job_status_from_string(const char *s); /* or -EINVAL */
 
 #define RESULT_UNSET UINT64_MAX
+
+/* The result record's signal names: "SIGKILL" etc. for the classic signals, "SIG<n>" for the
+ * others (real-time signals have no libc-independent name). */
+int signal_to_string(int sig, char *buf, size_t size);
+int signal_from_string(const char *s); /* signal number, or -EINVAL */
 
 typedef struct JobResult {
         JobStatus status;
