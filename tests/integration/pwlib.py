@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared helpers of the integration tests: the installed pyward client module, our own raw
+# implementation of the wire protocol (to craft bad frames), units, users and CLI runs.
+import glob
+import grp
+import os
+import pwd
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+SOCKET_PATH = "/run/pyward/pyward.sock"
+CLI = "/usr/bin/pyward"
+DYNAMIC_UID_MIN, DYNAMIC_UID_MAX = 61184, 65519
+
+
+def _import_pyward():
+    """The client module as installed by meson (its python dir depends on the build host)."""
+    try:
+        import pyward  # noqa: F401
+        return sys.modules["pyward"]
+    except ImportError:
+        pass
+    for pattern in ("/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages",
+                    "/usr/lib/python3*/dist-packages", "/usr/local/lib/python3*/dist-packages",
+                    "/usr/local/lib/python3*/site-packages", "/usr/lib/pyward",
+                    "/usr/share/pyward"):
+        for d in sorted(glob.glob(pattern)):
+            if os.path.exists(os.path.join(d, "pyward.py")) or \
+                    os.path.exists(os.path.join(d, "pyward", "__init__.py")):
+                sys.path.append(d)
+                import pyward  # noqa: F811
+                return pyward
+    raise ImportError("the pyward Python module is not installed in this machine")
+
+
+pyward = _import_pyward()
+
+# --- the wire protocol, written from helper/protocol.h, independent of the client module -----
+
+HELLO, CODE, FILENAME, ARG, PROFILE, LIMIT, REQUEST_END = 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7
+STDIN, STDIN_EOF, CANCEL = 0x10, 0x11, 0x12
+ACCEPTED, STDOUT, STDERR, RESULT = 0x101, 0x102, 0x103, 0x104
+LIMITS = {"memory": 1, "tasks": 2, "cpu_quota": 3, "cpu_time": 4, "wall_time": 5, "output": 6,
+          "disk": 7}
+
+
+def frame(ftype, payload=b"", flags=0, length=None):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return struct.pack("<HHI", ftype, flags, len(payload) if length is None else length) + payload
+
+
+def request_frames(code, args=(), filename=None, profile=None, limits=None, stdin=None):
+    out = frame(HELLO, struct.pack("<I", 1)) + frame(CODE, code)
+    if filename is not None:
+        out += frame(FILENAME, filename)
+    for a in args:
+        out += frame(ARG, a)
+    if profile is not None:
+        out += frame(PROFILE, profile)
+    for k, v in (limits or {}).items():
+        out += frame(LIMIT, struct.pack("<IQ", LIMITS[k], v))
+    out += frame(REQUEST_END)
+    if stdin is not None:
+        if stdin:
+            out += frame(STDIN, stdin)
+        out += frame(STDIN_EOF)
+    return out
+
+
+def connect(path=SOCKET_PATH, timeout=30):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None if not buf else buf
+        buf += chunk
+    return buf
+
+
+def read_frames(sock):
+    """Yields (type, payload) until EOF; raises if EOF cuts a frame in half."""
+    while True:
+        hdr = _recv_exact(sock, 8)
+        if hdr is None:
+            return
+        if len(hdr) < 8:
+            raise AssertionError(f"connection closed inside a frame header ({len(hdr)} bytes)")
+        ftype, flags, length = struct.unpack("<HHI", hdr)
+        payload = _recv_exact(sock, length) if length else b""
+        if length and (payload is None or len(payload) < length):
+            raise AssertionError(f"connection closed inside a frame of type {ftype:#x}")
+        yield ftype, payload
+
+
+def parse_kv(payload):
+    out = {}
+    for line in payload.decode().split("\n"):
+        if not line:
+            continue
+        k, _, v = line.partition("=")
+        out[k] = v.replace("\\n", "\n").replace("\\\\", "\\") if "\\" in v else v
+    return out
+
+
+def exchange(data, timeout=30, shutdown=False):
+    """Sends raw bytes, returns every frame the helper sends back until it closes."""
+    with connect(timeout=timeout) as s:
+        s.sendall(data)
+        if shutdown:
+            s.shutdown(socket.SHUT_WR)
+        return list(read_frames(s))
+
+
+def result_of(frames):
+    results = [p for t, p in frames if t == RESULT]
+    if not results:
+        raise AssertionError(f"no RESULT frame among {[hex(t) for t, _ in frames]}")
+    if frames[-1][0] != RESULT:
+        raise AssertionError("RESULT is not the last frame")
+    return parse_kv(results[-1])
+
+
+# --- the machine: units, processes, users, the journal ------------------------------------
+
+def sh(*argv, check=True, **kw):
+    return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
+
+
+def job_units():
+    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*").stdout
+    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+
+
+def helper_units():
+    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward@*").stdout
+    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+
+
+def wait_for(predicate, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def processes_of_uid(uid):
+    out = sh("ps", "-eo", "uid=,pid=,args=").stdout
+    return [line for line in out.splitlines() if line.split() and line.split()[0] == str(uid)]
+
+
+def journal_since(since_realtime, *matches):
+    return sh("journalctl", "--no-pager", "-o", "cat", f"--since=@{since_realtime:.6f}",
+              *matches, check=False).stdout
+
+
+def ensure_group(name):
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        sh("groupadd", "--system", name)
+
+
+class TempUser:
+    """A throwaway login-less user, removed (with its home) on exit."""
+
+    def __init__(self, name, groups=(), home=False):
+        self.name, self.groups, self.home = name, groups, home
+
+    def __enter__(self):
+        sh("userdel", "-r", self.name, check=False)
+        argv = ["useradd", "--shell", "/usr/sbin/nologin"]
+        argv += ["--create-home"] if self.home else ["--no-create-home"]
+        if self.groups:
+            argv += ["--groups", ",".join(self.groups)]
+        sh(*argv, self.name)
+        self.pw = pwd.getpwnam(self.name)
+        self.uid, self.gid = self.pw.pw_uid, self.pw.pw_gid
+        return self
+
+    def __exit__(self, *exc):
+        sh("pkill", "-KILL", "-u", self.name, check=False)
+        sh("userdel", "-r", "-f", self.name, check=False)
+
+    def run(self, argv, **kw):
+        """Runs argv as this user (with its supplementary groups)."""
+        return subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
+                               "--init-groups", "--reset-env", "--"] + list(argv),
+                              capture_output=True, **kw)
+
+
+def cli(*args, input=b"", timeout=120, **kw):
+    return subprocess.run([CLI, *args], input=input, capture_output=True, timeout=timeout, **kw)
+
+
+class PywardTestCase(unittest.TestCase):
+    """Fails a test that leaves a job unit behind; every test starts from none."""
+
+    maxDiff = None
+
+    def setUp(self):
+        left = wait_for(lambda: not job_units(), 10)
+        self.assertTrue(left, f"job units left over from an earlier test: {job_units()}")
+        self.t0 = time.time()
+
+    def tearDown(self):
+        gone = wait_for(lambda: not job_units(), 10)
+        if not gone:
+            units = job_units()
+            for u in units:
+                sh("systemctl", "stop", u, check=False)
+            self.fail(f"job units still present 10 s after the test: {units}")
+
+    def run_job(self, code, **kw):
+        return pyward.run(code, **kw)
+
+    def assertOk(self, res, stdout=None):
+        self.assertEqual((res.status, res.exit_code, res.message if res.status != "ok" else ""),
+                         ("ok", 0, ""), f"stderr: {res.stderr!r}")
+        if stdout is not None:
+            self.assertEqual(res.stdout, stdout)

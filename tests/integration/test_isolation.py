@@ -1,0 +1,281 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# What a job must not be able to do, probed from inside real jobs (bubblewrap style): its user,
+# the filesystem, secrets, the network, other processes, D-Bus/systemd, privileged syscalls.
+import json
+import os
+import platform
+import shutil
+import socket
+import threading
+import unittest
+
+from pwlib import (DYNAMIC_UID_MAX, DYNAMIC_UID_MIN, PywardTestCase, TempUser, ensure_group,
+                   job_units, pyward, sh)
+
+MiB = 1024 * 1024
+
+
+class IsolationTests(PywardTestCase):
+    def probe(self, code, **kw):
+        """Runs code that prints one JSON document; returns it."""
+        res = self.run_job(code, **kw)
+        self.assertEqual((res.status, res.exit_code), ("ok", 0), res.stderr.decode(errors="replace"))
+        return json.loads(res.stdout)
+
+    def test_dynamic_uid(self):
+        d = self.probe("import os, json\nprint(json.dumps([os.getuid(), os.geteuid(), os.getgid(),"
+                       " os.getgroups()]))\n")
+        uid, euid, gid, groups = d
+        self.assertEqual(uid, euid)
+        self.assertTrue(DYNAMIC_UID_MIN <= uid <= DYNAMIC_UID_MAX, uid)
+        self.assertTrue(DYNAMIC_UID_MIN <= gid <= DYNAMIC_UID_MAX, gid)
+        self.assertNotIn(0, groups)
+
+    def test_uid_is_not_the_clients(self):
+        ensure_group("pyward")
+        with TempUser("pwclient", groups=["pyward"]) as u:
+            code = "import os; print(os.getuid())"
+            p = u.run(["python3", "-c",
+                       "import sys; sys.path[:0] = %r; import pyward; r = pyward.run(%r); "
+                       "print(r.status, r.stdout.decode().strip())" % (pyward_path(), code)],
+                      timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            status, uid = p.stdout.decode().split()
+            self.assertEqual(status, "ok")
+            self.assertNotEqual(int(uid), u.uid)
+            self.assertTrue(DYNAMIC_UID_MIN <= int(uid) <= DYNAMIC_UID_MAX, uid)
+
+    def test_cannot_write_outside_own_dirs(self):
+        places = ["/", "/etc", "/usr", "/usr/lib", "/var", "/var/lib", "/home", "/root", "/opt",
+                  "/srv", "/run", "/var/log"]
+        code = ("import os, json\nres = {}\nfor d in %r:\n"
+                "    p = os.path.join(d, 'pyward-escape-%d')\n"
+                "    try:\n        open(p, 'w').close()\n        res[d] = 'written'\n"
+                "    except OSError as e:\n        res[d] = e.errno\nprint(json.dumps(res))\n"
+                % (places, os.getpid()))
+        d = self.probe(code)
+        for place in places:
+            with self.subTest(place=place):
+                self.assertNotEqual(d[place], "written")
+                self.assertIn(d[place], (30, 13, 1, 2), f"errno {d[place]} for {place}")  # EROFS EACCES EPERM ENOENT
+                self.assertFalse(os.path.exists(os.path.join(place, f"pyward-escape-{os.getpid()}")))
+
+    def test_own_dirs_writable_private_and_bounded(self):
+        marker = f"pyward-private-{os.getpid()}"
+        code = ("import os, json\nres = {}\nfor d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+                "    p = os.path.join(d, %r)\n    with open(p, 'w') as f:\n        f.write('x')\n"
+                "    res[d] = [open(p).read(), sorted(os.listdir(d))]\n"
+                "    try:\n"
+                "        with open(os.path.join(d, 'big'), 'wb') as f:\n"
+                "            for _ in range(64):\n                f.write(b'\\0' * (1 << 20))\n"
+                "                f.flush()\n                os.fsync(f.fileno())\n"
+                "        res[d].append('unbounded')\n"
+                "    except OSError as e:\n        res[d].append(e.errno)\n"
+                "print(json.dumps(res))\n" % marker)
+        d = self.probe(code, disk=8 * MiB)
+        for place in ("/tmp", "/var/tmp", "/dev/shm"):
+            with self.subTest(place=place):
+                content, listing, big = d[place]
+                self.assertEqual(content, "x")
+                # private: only what this job created is there, nothing of the machine's
+                self.assertEqual(set(listing) - {"big"}, {marker})
+                self.assertEqual(big, 28, "writing 64 MiB with disk=8M must end in ENOSPC")  # ENOSPC
+                self.assertFalse(os.path.exists(os.path.join(place, marker)))
+
+    def test_cannot_read_secrets(self):
+        secret = f"s3cret-{os.getpid()}"
+        ensure_group("pyward")
+        made = []
+        with open(f"/root/pyward-secret-{os.getpid()}", "w") as f:
+            f.write(secret)
+        os.chmod(f.name, 0o644)  # readable by mode: only the sandbox can hide it
+        made.append(f.name)
+        self.addCleanup(lambda: [os.unlink(p) for p in made if os.path.exists(p)])
+        with TempUser("pwsomeone", home=True) as someone, TempUser("pwclient", groups=["pyward"]) as client:
+            os.chmod(someone.pw.pw_dir, 0o755)
+            home_secret = os.path.join(someone.pw.pw_dir, "secret")
+            with open(home_secret, "w") as f:
+                f.write(secret)
+            os.chmod(home_secret, 0o644)
+            os.makedirs("/srv/pwclient", exist_ok=True)
+            self.addCleanup(shutil.rmtree, "/srv/pwclient", True)
+            os.chmod("/srv/pwclient", 0o755)
+            client_secret = "/srv/pwclient/secret"
+            with open(client_secret, "w") as f:
+                f.write(secret)
+            os.chown(client_secret, client.uid, client.gid)
+            os.chmod(client_secret, 0o600)
+            paths = ["/etc/shadow", f"/root/pyward-secret-{os.getpid()}", home_secret, client_secret,
+                     "/etc/gshadow"]
+            code = ("import json\nres = {}\nfor p in %r:\n    try:\n        res[p] = open(p).read()\n"
+                    "    except OSError as e:\n        res[p] = e.errno\nprint(json.dumps(res))\n" % paths)
+            # Run by the client user, so that the client's own file is the one to protect.
+            p = client.run(["python3", "-c", "import sys; sys.path[:0] = %r; import pyward; "
+                            "r = pyward.run(%r); print(r.status); sys.stdout.write(r.stdout.decode())"
+                            % (pyward_path(), code)], timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            status, _, out = p.stdout.decode().partition("\n")
+            self.assertEqual(status, "ok", p.stdout)
+            d = json.loads(out)
+            for path in paths:
+                with self.subTest(path=path):
+                    self.assertIsInstance(d[path], int, f"job read {path}: {d[path]!r}")
+                    self.assertIn(d[path], (13, 2, 1))  # EACCES ENOENT EPERM
+
+    def test_no_network_family(self):
+        d = self.probe("import socket, json\nres = {}\n"
+                       "for name in ('AF_INET', 'AF_INET6', 'AF_PACKET', 'AF_NETLINK'):\n"
+                       "    try:\n        socket.socket(getattr(socket, name), socket.SOCK_DGRAM if name != "
+                       "'AF_PACKET' else socket.SOCK_RAW).close()\n        res[name] = 'created'\n"
+                       "    except OSError as e:\n        res[name] = e.errno\nprint(json.dumps(res))\n")
+        for fam in ("AF_INET", "AF_INET6"):
+            self.assertIn(d[fam], (97, 1, 13), f"{fam}: {d[fam]}")  # EAFNOSUPPORT EPERM EACCES
+        self.assertNotEqual(d["AF_PACKET"], "created")
+
+    def test_cannot_reach_machine_loopback_server(self):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(5)
+        srv.settimeout(0.2)
+        port = srv.getsockname()[1]
+        accepted = []
+        stop = threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                    accepted.append(c)
+                    c.sendall(b"leak\n")
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+
+        t = threading.Thread(target=serve)
+        t.start()
+        try:
+            # Prove the server works from the machine itself first.
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+                self.assertEqual(c.recv(5), b"leak\n")
+            n_before = len(accepted)
+            d = self.probe("import socket, json\ntry:\n"
+                           "    s = socket.create_connection(('127.0.0.1', %d), timeout=3)\n"
+                           "    print(json.dumps(s.recv(5).decode()))\n"
+                           "except OSError as e:\n    print(json.dumps(e.errno))\n" % port)
+            self.assertIsInstance(d, int, f"job reached the machine's loopback server: {d!r}")
+            self.assertEqual(len(accepted), n_before)
+        finally:
+            stop.set()
+            t.join()
+            srv.close()
+            for c in accepted:
+                c.close()
+
+    def test_proc_shows_only_own_processes(self):
+        d = self.probe("import os, json\nres = {}\nfor p in os.listdir('/proc'):\n"
+                       "    if p.isdigit():\n        try:\n            res[p] = os.stat('/proc/' + p).st_uid\n"
+                       "        except OSError:\n            pass\n"
+                       "print(json.dumps({'uid': os.getuid(), 'pids': res, 'me': os.getpid()}))\n")
+        self.assertIn(str(d["me"]), d["pids"])
+        self.assertEqual(set(d["pids"].values()), {d["uid"]}, d["pids"])
+        self.assertLessEqual(len(d["pids"]), 3, d["pids"])
+
+    def test_no_dbus_no_systemd_private(self):
+        d = self.probe("import socket, json\nres = {}\nfor p in ('/run/dbus/system_bus_socket',"
+                       " '/run/systemd/private', '/run/systemd/journal/stdout', '/run/pyward/pyward.sock'):\n"
+                       "    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n    try:\n"
+                       "        s.connect(p)\n        res[p] = 'connected'\n"
+                       "    except OSError as e:\n        res[p] = e.errno\n    s.close()\n"
+                       "print(json.dumps(res))\n")
+        for p in ("/run/dbus/system_bus_socket", "/run/systemd/private", "/run/pyward/pyward.sock"):
+            with self.subTest(path=p):
+                self.assertIsInstance(d[p], int, f"job connected to {p}")
+
+    @unittest.skipUnless(platform.machine() == "x86_64", "syscall numbers are x86_64's")
+    def test_privileged_syscalls_eperm(self):
+        code = r'''
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+SYS = {"keyctl": 250, "init_module": 175, "finit_module": 313, "ptrace": 101,
+       "unshare": 272, "mount": 165, "add_key": 248, "bpf": 321, "perf_event_open": 298,
+       "kexec_load": 246, "swapon": 167, "reboot": 169}
+def call(name, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(SYS[name]), *[ctypes.c_long(a) for a in args])
+    return 0 if r == 0 else ctypes.get_errno()
+res = {
+    "mount": call("mount", 0, 0, 0, 0, 0),
+    "ptrace_traceme": call("ptrace", 0, 0, 0, 0),
+    "ptrace_attach_parent": call("ptrace", 16, os.getppid(), 0, 0),
+    "keyctl": call("keyctl", 0, -3, 0),   # KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING
+    "add_key": call("add_key", 0, 0, 0, 0, 0),
+    "unshare_user": call("unshare", 0x10000000),   # CLONE_NEWUSER
+    "unshare_net": call("unshare", 0x40000000),    # CLONE_NEWNET
+    "unshare_mount": call("unshare", 0x00020000),  # CLONE_NEWNS
+    "init_module": call("init_module", 0, 0, 0),
+    "finit_module": call("finit_module", 0, 0, 0),
+    "bpf": call("bpf", 0, 0, 0),
+    "kexec_load": call("kexec_load", 0, 0, 0, 0),
+    "swapon": call("swapon", 0, 0),
+    "reboot": call("reboot", 0, 0, 0, 0),
+}
+print(json.dumps(res))
+'''
+        d = self.probe(code)
+        for name, err in d.items():
+            with self.subTest(call=name):
+                self.assertEqual(err, 1, f"{name}: errno {err} ({os.strerror(err) if err else 'succeeded'})")
+
+    def test_two_jobs_cannot_touch_each_other(self):
+        a_info = {}
+        a_ready = threading.Event()
+        results = {}
+
+        def on_a(chunk):
+            a_info.setdefault("buf", b"")
+            a_info["buf"] += bytes(chunk)
+            if b"\n" in a_info["buf"]:
+                a_ready.set()
+
+        def run_a():
+            results["a"] = pyward.run("import os, time, json\nprint(json.dumps([os.getpid(), os.getuid()]),"
+                                      " flush=True)\ntime.sleep(6)\nprint('a survived')\n",
+                                      on_stdout=on_a)
+
+        ta = threading.Thread(target=run_a)
+        ta.start()
+        try:
+            self.assertTrue(a_ready.wait(30), "job A never printed its pid")
+            a_pid_inside, a_uid = json.loads(a_info["buf"].split(b"\n")[0])
+            units = job_units()
+            self.assertEqual(len(units), 1, units)
+            a_main = int(sh("systemctl", "show", "-P", "MainPID", units[0]).stdout.strip())
+            self.assertGreater(a_main, 0)
+            b = self.probe("import os, json, signal\nres = {'uid': os.getuid()}\n"
+                           "for name, pid in (('main', %d), ('inside', %d)):\n"
+                           "    if pid == os.getpid():\n        res[name] = 'self'\n        continue\n"
+                           "    try:\n        os.kill(pid, signal.SIGKILL)\n        res[name] = 'killed'\n"
+                           "    except OSError as e:\n        res[name] = e.errno\n"
+                           "res['visible'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+                           "print(json.dumps(res))\n" % (a_main, a_pid_inside))
+            self.assertNotEqual(b["uid"], a_uid)
+            self.assertIn(b["main"], (1, 3), b)  # EPERM or ESRCH
+            self.assertIn(b["inside"], (1, 3, "self"), b)
+            self.assertNotIn(a_main, b["visible"])
+        finally:
+            ta.join(60)
+        ra = results["a"]
+        self.assertEqual((ra.status, ra.exit_code), ("ok", 0), ra.stderr)
+        self.assertTrue(ra.stdout.endswith(b"a survived\n"), ra.stdout)
+
+
+def pyward_path():
+    """The directories to put on sys.path of a child python so that it finds the client module."""
+    return [os.path.dirname(os.path.dirname(pyward.__file__)) if pyward.__file__.endswith("__init__.py")
+            else os.path.dirname(pyward.__file__)]
+
+
+if __name__ == "__main__":
+    unittest.main()

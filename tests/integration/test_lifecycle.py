@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A job's life from the outside: a client that dies mid-job leaves nothing behind, an admin's
+# `systemctl stop` ends a job as "killed", a client's CANCEL likewise, and 20 jobs run at once.
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from pwlib import (ACCEPTED, CANCEL, RESULT, STDOUT, PywardTestCase, connect, frame, job_units,
+                   parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for)
+
+
+def dynamic_user_present(uid):
+    """Is the dynamic uid still allocated? systemd keeps a lock file per uid in /run/systemd/dynamic-uid."""
+    d = "/run/systemd/dynamic-uid"
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return False
+    return str(uid) in names or f"direct:{uid}" in names
+
+
+class LifecycleTests(PywardTestCase):
+    def start_client(self, code):
+        """A separate client process (python + the pyward module) streaming stdout to us."""
+        mod_dir = os.path.dirname(pyward.__file__)
+        if pyward.__file__.endswith("__init__.py"):
+            mod_dir = os.path.dirname(mod_dir)
+        prog = ("import sys; sys.path.insert(0, %r); import pyward\n"
+                "r = pyward.run(%r, on_stdout=lambda c: (sys.stdout.buffer.write(c), sys.stdout.flush()))\n"
+                "print('RESULT', r.status)\n" % (mod_dir, code))
+        return subprocess.Popen([sys.executable, "-c", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def test_client_killed_mid_job_leaves_nothing(self):
+        client = self.start_client("import os, time\nprint(os.getuid(), os.getpid(), flush=True)\n"
+                                   "time.sleep(120)\n")
+        try:
+            line = client.stdout.readline().split()
+            self.assertEqual(len(line), 2, f"job did not start: {line} {client.stderr.read() if not line else ''}")
+            uid = int(line[0])
+            units = job_units()
+            self.assertEqual(len(units), 1, units)
+            self.assertTrue(processes_of_uid(uid), "the job's process is not visible in the machine")
+            self.assertTrue(dynamic_user_present(uid), os.listdir("/run/systemd/dynamic-uid"))
+        finally:
+            client.kill()
+            client.wait()
+            client.stdout.close()
+            client.stderr.close()
+        killed_at = time.monotonic()
+        gone = wait_for(lambda: not job_units() and not processes_of_uid(uid)
+                        and not dynamic_user_present(uid), 2.0)
+        elapsed = time.monotonic() - killed_at
+        self.assertTrue(gone, f"after {elapsed:.1f}s: units {job_units()}, processes {processes_of_uid(uid)}, "
+                              f"dynamic user present: {dynamic_user_present(uid)}")
+        self.assertEqual(sh("getent", "passwd", str(uid), check=False).returncode, 2)
+
+    def test_systemctl_stop_reports_killed(self):
+        result = {}
+        started = threading.Event()
+
+        def go():
+            result["r"] = pyward.run("import time\nprint('up', flush=True)\ntime.sleep(120)\n",
+                                     on_stdout=lambda c: started.set())
+
+        t = threading.Thread(target=go)
+        t.start()
+        self.assertTrue(started.wait(30), "job did not start")
+        units = job_units()
+        self.assertEqual(len(units), 1, units)
+        stop_at = time.monotonic()
+        sh("systemctl", "stop", units[0])
+        t.join(30)
+        self.assertFalse(t.is_alive(), "client still waiting 30 s after systemctl stop")
+        self.assertLess(time.monotonic() - stop_at, 10)
+        r = result["r"]
+        self.assertEqual((r.status, r.stdout), ("killed", b"up\n"), r.message)
+        self.assertEqual(r.unit, units[0])
+
+    def test_cancel_frame_reports_killed(self):
+        with connect(timeout=30) as s:
+            s.sendall(request_frames("import time\nprint('up', flush=True)\ntime.sleep(120)\n", stdin=b""))
+            frames = []
+            it = read_frames(s)
+            for t, p in it:
+                frames.append((t, p))
+                if t == STDOUT:
+                    break
+            self.assertEqual(frames[0][0], ACCEPTED)
+            s.sendall(frame(CANCEL))
+            start = time.monotonic()
+            frames += list(it)
+            self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual(frames[-1][0], RESULT)
+        res = parse_kv(frames[-1][1])
+        self.assertEqual(res["status"], "killed", res)
+
+    def test_twenty_concurrent_jobs(self):
+        n = 20
+        results = {}
+        errors = {}
+
+        def one(i):
+            try:
+                results[i] = pyward.run("import sys, time, hashlib\nn = int(sys.argv[1])\ntime.sleep(1)\n"
+                                        "print(n, sum(k * k for k in range(n * 1000)),"
+                                        " hashlib.sha256(str(n).encode()).hexdigest())\n",
+                                        args=[str(i)])
+            except Exception as e:  # noqa: BLE001 - reported below with its index
+                errors[i] = repr(e)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        self.assertEqual(errors, {})
+        import hashlib
+        got = {i: (r.status, r.exit_code, r.stdout) for i, r in results.items()}
+        want = {i: ("ok", 0, f"{i} {sum(k * k for k in range(i * 1000))} "
+                             f"{hashlib.sha256(str(i).encode()).hexdigest()}\n".encode()) for i in range(n)}
+        self.assertEqual(got, want)
+        self.assertEqual(len({r.unit for r in results.values()}), n, "units were reused")
+        # They ran at the same time, not one after the other (each sleeps 1 s).
+        self.assertLess(time.monotonic() - start, n * 1.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
