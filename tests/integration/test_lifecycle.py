@@ -12,6 +12,9 @@ from pwlib import (ACCEPTED, CANCEL, RESULT, STDOUT, PywardTestCase, connect, fr
                    parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for)
 
 
+DROPIN_DIR = "/etc/pyward/pyward.conf.d"
+
+
 def dynamic_user_present(uid):
     """Is the dynamic uid still allocated? systemd keeps a lock file per uid in /run/systemd/dynamic-uid."""
     d = "/run/systemd/dynamic-uid"
@@ -99,6 +102,12 @@ class LifecycleTests(PywardTestCase):
 
     def test_twenty_concurrent_jobs(self):
         n = 20
+        # The built-in JobsPerUser (8) would refuse most of them: raise it for this test only.
+        os.makedirs(DROPIN_DIR, exist_ok=True)
+        dropin = os.path.join(DROPIN_DIR, "50-pwtest-jobs.conf")
+        with open(dropin, "w") as f:
+            f.write("[Access]\nJobsPerUser=%d\n" % n)
+        self.addCleanup(os.unlink, dropin)
         results = {}
         errors = {}
 

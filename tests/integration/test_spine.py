@@ -46,7 +46,7 @@ class JobTests(PywardTestCase):
         res = self.run_job("import os, signal\nprint('before', flush=True)\n"
                            "os.kill(os.getpid(), signal.SIGKILL)\nprint('after')\n")
         self.assertEqual((res.status, res.signal, res.stdout), ("signal", "SIGKILL", b"before\n"))
-        self.assertIn(res.exit_code, (None, -1))
+        self.assertIsNone(res.exit_code)
 
     def test_argv_exact(self):
         args = ["plain", "with space", "", "ünïcödé ✓ 日本", "--flag", "-c", "'\"$HOME\\"]
@@ -144,9 +144,13 @@ class CliTests(PywardTestCase):
         with open(path, "w") as f:
             f.write("import sys, os\nprint(os.path.basename(sys.argv[0]), sys.argv[1:])\n"
                     "print('to stderr', file=sys.stderr)\nsys.exit(int(sys.argv[1]))\n")
-        p = cli(path, "5", "two words", "")
+        p = cli("-q", path, "5", "two words", "")
         self.assertEqual((p.returncode, p.stdout, p.stderr),
                          (5, b"prog.py ['5', 'two words', '']\n", b"to stderr\n"))
+        # Without -q the job's stderr still comes first and unchanged.
+        p = cli(path, "0", "-q")
+        self.assertEqual((p.returncode, p.stdout), (0, b"prog.py ['0', '-q']\n"))
+        self.assertTrue(p.stderr.startswith(b"to stderr\n"), p.stderr)
 
     def test_stdin_passed_through(self):
         p = cli("-c", "import sys; print(sys.stdin.read().upper(), end='')", input=b"abc\ndef\n")
