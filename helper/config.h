@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "macro.h"
@@ -12,6 +13,18 @@
 
 #define CONFIG_NETWORK_NONE 0     /* PrivateNetwork=yes, IPAddressDeny=any, AF_UNIX only */
 #define CONFIG_NETWORK_LOOPBACK 1 /* PrivateNetwork=yes: a private loopback, AF_INET/AF_INET6 allowed */
+
+/* Bounds on what a configuration may contain (the files are the admin's, but the parser is fuzzed
+ * and a typo must not make the helper allocate without end). */
+#define CONFIG_FILES_MAX 256             /* pyward.conf plus drop-ins */
+#define CONFIG_FILE_SIZE_MAX (1024 * 1024)
+#define CONFIG_LINE_MAX 198              /* inih's line buffer is 200 bytes incl. newline and NUL */
+#define CONFIG_PROFILES_MAX 256          /* named profiles besides "default" */
+#define CONFIG_LIST_MAX 1024             /* entries in any one list (paths, users, syscalls, ...) */
+#define CONFIG_ERRORS_MAX 64             /* reported errors; the rest are counted */
+
+/* Where each setting came from, for --show-config; private to config.c. */
+typedef struct ConfigOrigins ConfigOrigins;
 
 typedef struct Profile {
         char *name;
@@ -24,8 +37,10 @@ typedef struct Profile {
         int network;                        /* CONFIG_NETWORK_* */
         char **syscall_allow;               /* extra SystemCallFilter= entries */
         char **syscall_deny;                /* extra ~SystemCallFilter= entries */
-        char **allow_users;                 /* who may use this profile; NULL: anyone allowed to connect */
-        char **allow_groups;
+        char **allow_users;                 /* who may use this profile; both lists NULL/empty: anyone */
+        char **allow_groups;                /*   allowed to connect; else uid or a gid must match */
+        bool enabled;                       /* Enabled=no: nobody may use this profile */
+        ConfigOrigins *origins;
 } Profile;
 
 typedef struct Config {
@@ -33,8 +48,10 @@ typedef struct Config {
         char **allow_groups;           /* ("pyward" by default) */
         uint64_t jobs_per_uid;         /* concurrent jobs one uid may run */
         uint64_t request_timeout_usec; /* deadline for the whole request to arrive */
-        Profile *profiles;             /* "default" always exists */
+        Profile *profiles;             /* "default" always exists, and comes first */
         size_t n_profiles;
+        char **files;                  /* files read, in order of application (logical paths) */
+        ConfigOrigins *origins;
 } Config;
 
 Config *config_free(Config *c);
@@ -44,6 +61,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
  * On any error returns -EINVAL and sets *ret_errors to a malloc'd text, one "file:line: message"
  * per line. Never falls back to defaults when a file is broken. */
 int config_load(const char *root, Config **ret, char **ret_errors);
+
+/* The same parser and merge for one in-memory file named `name` (used by config_load for every
+ * file, by the fuzzer and by the tests); paths are still checked below root. text need not be
+ * NUL-terminated (a NUL byte inside is an error). Same return convention as config_load. */
+int config_parse_string(const char *root, const char *name, const char *text, size_t size,
+                        Config **ret, char **ret_errors);
 
 const Profile *config_find_profile(const Config *c, const char *name);
 
@@ -55,3 +78,20 @@ bool profile_peer_allowed(const Profile *p, uid_t uid, const gid_t *gids, size_t
  * error naming the key, the asked value and the maximum. ret_limits gets the effective values. */
 int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_limits[static _LIMIT_MAX],
                            char *error_buf, size_t error_buf_size);
+
+/* For `pyward-helper --show-config [--profile NAME]`: writes the merged effective settings as a
+ * valid pyward.conf, each line commented with where it came from ("file:line" or "built-in
+ * default"). profile NULL: [Access] and every profile; else only that profile (-ENOENT if unknown).
+ * `pyward-helper --check-config` is config_load() printing *ret_errors, exit 0 or 1. */
+int config_show(const Config *c, const char *profile, FILE *f);
+
+/* Value syntax shared with the man page, in systemd's style. All return 0 or -EINVAL/-ERANGE and
+ * leave *ret untouched on failure. */
+int parse_size(const char *s, uint64_t *ret);         /* "64M", "1.5G", "4096": K/M/G/T base 1024 */
+int parse_timespan(const char *s, uint64_t *ret_usec); /* "2s", "500ms", "1min 30s"; bare: seconds */
+int parse_boolean(const char *s, bool *ret);          /* yes/no, true/false, on/off, 1/0, y/n, t/f */
+int parse_percent(const char *s, uint64_t *ret);      /* "20%" */
+/* Exact, re-parseable renderings: 1073741824 -> "1G", 1536 MiB -> "1536M", 90 s -> "1min 30s". */
+char *format_size(char *buf, size_t size, uint64_t bytes);
+char *format_timespan(char *buf, size_t size, uint64_t usec);
+#define FORMAT_VALUE_MAX 64
