@@ -144,7 +144,7 @@ build_rootfs_locked() {
         local pkgs
         pkgs=$(IFS=,; echo "${ROOTFS_PACKAGES[*]}")
         if ! debootstrap --variant=minbase --components=main --include="$pkgs" \
-                "$release" "$root" "$PYWARD_MIRROR" >"$tmp/debootstrap.log" 2>&1; then
+                "$release" "$root" "$PYWARD_MIRROR" >"$tmp/debootstrap.log" 2>&1 9>&-; then
                 tail -n 20 "$tmp/debootstrap.log" >&2
                 [[ -f $root/debootstrap/debootstrap.log ]] && tail -n 20 "$root/debootstrap/debootstrap.log" >&2
                 rm -rf --one-file-system "$tmp"
@@ -180,6 +180,7 @@ ensure_rootfs() {
                         fi
                         build_rootfs_locked "$release"
                 fi
+                unlock_cache
         fi
         lock_cache -s "$release"
         rootfs_is_fresh "$release" || die "the cached $release image at $PYWARD_CACHE/$release is broken; run: $PROG build --release $release"
