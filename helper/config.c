@@ -878,9 +878,9 @@ static bool path_is_normalized_absolute(const char *s) {
         for (const char *c = s; *c; c++)
                 if ((unsigned char) *c < 0x20 || *c == 0x7f || *c == ':' || *c == '\\')
                         return false;
-        /* No "." or ".." components: what the admin reads is what gets bound. */
+        /* No "." or ".." components and no "//": what the admin reads is what gets bound. */
         for (const char *c = s; (c = strchr(c, '/')); c++)
-                if ((c[1] == '.' && (c[2] == '/' || c[2] == '\0')) ||
+                if (c[1] == '/' || (c[1] == '.' && (c[2] == '/' || c[2] == '\0')) ||
                     (c[1] == '.' && c[2] == '.' && (c[3] == '/' || c[3] == '\0')))
                         return false;
         return strlen(s) < PATH_MAX / 2;
@@ -941,7 +941,7 @@ static const char *list_element_error(Parser *p, ValueType type, const char *w, 
                 return NULL;
         case VALUE_PATHS:
                 if (!path_is_normalized_absolute(w))
-                        return "not a normalized absolute path (no '.', '..', ':' or '\\')";
+                        return "not a normalized absolute path (no '.', '..', '//', ':' or '\\')";
                 r = root_stat(p->root, w, &st);
                 if (r < 0) {
                         snprintf(buf, size, "%s", strerror(-r));

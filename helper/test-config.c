@@ -598,6 +598,7 @@ static void test_errors(void) {
                     "/t.conf:2: Interpreter=/opt/emptyvenv: a directory, but /opt/emptyvenv/bin/python3: No such file");
         parse_fails("[Profile]\nReadOnlyPaths=srv\n", "/t.conf:2: ReadOnlyPaths=srv: not a normalized absolute path");
         parse_fails("[Profile]\nReadOnlyPaths=/srv/./f\n", "/t.conf:2: ReadOnlyPaths=/srv/./f: not a normalized");
+        parse_fails("[Profile]\nReadOnlyPaths=/srv//f\n", "/t.conf:2: ReadOnlyPaths=/srv//f: not a normalized");
         parse_fails("[Profile]\nReadOnlyPaths=/srv/f:/x\n", "/t.conf:2: ReadOnlyPaths=/srv/f:/x: not a normalized");
         parse_fails("[Profile]\nReadOnlyPaths=/srv/f /srv/missing\n",
                     "/t.conf:2: ReadOnlyPaths=/srv/missing: No such file or directory");
@@ -840,6 +841,39 @@ static void test_parse_string_edges(void) {
         assert_int(config_load("relative", &c, NULL), ==, -EINVAL);
 }
 
+/* The examples shipped in conf.d/ must stay valid: load each as a drop-in. */
+static void test_shipped_examples(void) {
+        static const char *const examples[] = { "pyward.conf", "50-numpy.conf", "50-bigmem.conf",
+                                                "50-loopback.conf" };
+
+        clean_root();
+        write_exec("/opt/pyward-numpy/bin/python3");
+        for (size_t i = 0; i < ELEMENTSOF(examples); i++) {
+                char src[4096], dst[4096], text[65536];
+                size_t n;
+                FILE *f;
+
+                snprintf(src, sizeof(src), "%s/conf.d/%s", SRCDIR, examples[i]);
+                f = fopen(src, "re");
+                assert_se(f);
+                n = fread(text, 1, sizeof(text) - 1, f);
+                assert_se(fclose(f) == 0);
+                text[n] = '\0';
+                snprintf(dst, sizeof(dst), "/etc/pyward/pyward.conf.d/%s", examples[i]);
+                write_file(dst, text);
+        }
+        {
+                Config *c = load_ok();
+
+                assert_int(c->n_profiles, ==, 4);
+                assert_streq(profile(c, "numpy")->interpreter, "/opt/pyward-numpy/bin/python3");
+                assert_int(profile(c, "bigmem")->limit_max[LIMIT_MEMORY], ==, 8ULL << 30);
+                assert_int(profile(c, "loopback")->network, ==, CONFIG_NETWORK_LOOPBACK);
+                assert_int(profile(c, "default")->network, ==, CONFIG_NETWORK_NONE);
+                config_free(c);
+        }
+}
+
 int main(void) {
         if (!mkdtemp(root)) {
                 perror("mkdtemp");
@@ -859,6 +893,7 @@ int main(void) {
         test_resolve_limits();
         test_show_roundtrip();
         test_parse_string_edges();
+        test_shipped_examples();
 
         clean_root();
         {
