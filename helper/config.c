@@ -59,11 +59,9 @@ static int scale(uint64_t v, uint64_t frac, unsigned digits, uint64_t unit, uint
                 return -ERANGE;
         for (unsigned i = 0; i < digits; i++)
                 div *= 10;
-        /* frac < 10^9 and unit <= 2^40 could overflow; split the unit to stay exact enough. */
-        if (unit <= UINT64_MAX / 1000000000ULL)
-                f = frac * unit / div;
-        else
-                f = frac * (unit / div);
+        /* frac < 10^9 times a unit of up to a day in microseconds overflows 64 bits; 128 do not,
+         * and the quotient is below unit. */
+        f = (uint64_t) ((unsigned __int128) frac * unit / div);
         if (v * unit > UINT64_MAX - f)
                 return -ERANGE;
         *ret = v * unit + f;

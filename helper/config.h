@@ -54,6 +54,22 @@ typedef struct Config {
         ConfigOrigins *origins;
 } Config;
 
+/* How pyward-helper uses this module, once per connection (the config is never cached, so a
+ * change applies to the next job without a reload):
+ *   config_load("/", &c, &errors)          -EINVAL: log `errors` once, reject with them (status
+ *                                           rejected, message = errors); no fallback to defaults
+ *   config_peer_allowed(c, uid, gids, n)   false: reject, naming the user/uid
+ *   p = config_find_profile(c, req->profile)   NULL: reject "unknown profile NAME"
+ *   profile_peer_allowed(p, uid, gids, n)  false: reject "may not use profile NAME" (also when
+ *                                           the profile has Enabled=no)
+ *   req->code_size > p->code_max           reject
+ *   profile_resolve_limits(p, req, limits, buf, sizeof(buf))   < 0: reject with buf
+ *   c->jobs_per_uid, c->request_timeout_usec, and p's interpreter, args, paths, network, syscalls
+ *   go into the transient unit (see pyward.conf(5) for the property each maps to).
+ * --check-config: config_load("/", ...); print errors, exit 1; else exit 0.
+ * --show-config [--profile NAME]: config_load (errors: print, exit 1), then
+ *   config_show(c, NAME or NULL, stdout); -ENOENT: "no such profile", exit 1. */
+
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 

@@ -151,6 +151,8 @@ static void test_parse_size(void) {
         assert_se(parse_size("2T", &v) == 0 && v == 2ULL << 40);
         assert_se(parse_size("1.5G", &v) == 0 && v == 3ULL << 29);
         assert_se(parse_size("0.5K", &v) == 0 && v == 512);
+        assert_se(parse_size("1.5T", &v) == 0 && v == 3ULL << 39); /* exact, even for large units */
+        assert_se(parse_size("0.000000001T", &v) == 0 && v == 1099);
         assert_se(parse_size("16777215T", &v) == 0 && v == 16777215ULL << 40);
 
         v = 7;
@@ -182,6 +184,7 @@ static void test_parse_timespan(void) {
         assert_se(parse_timespan("2 hours 5 minutes", &v) == 0 && v == 7500000000ULL);
         assert_se(parse_timespan("1.5s", &v) == 0 && v == 1500000);
         assert_se(parse_timespan("1d", &v) == 0 && v == 86400000000ULL);
+        assert_se(parse_timespan("1.000000001d", &v) == 0 && v == 86400000086ULL);
         assert_se(parse_timespan("5sec 10msec 3usec", &v) == 0 && v == 5010003);
         assert_se(parse_timespan("2m", &v) == 0 && v == 120000000);
 
