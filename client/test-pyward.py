@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Unit tests of the pyward Python module's own logic: framing bytes, record parsing, and run()'s
+# transport behaviour against a scripted peer. Not a test of the helper (that needs real systemd).
+import os
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyward  # noqa: E402
+
+
+class ScriptedPeer:
+    """Listens on a temporary socket; `script(conn)` plays the helper's side of one connection."""
+
+    def __init__(self, script):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(1)
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, args=(script,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, script):
+        conn, _ = self.listener.accept()
+        try:
+            script(conn)
+        except Exception as e:  # reported by close()
+            self.error = e
+        finally:
+            conn.close()
+
+    def close(self):
+        self.thread.join(30)
+        self.listener.close()
+        self.dir.cleanup()
+        if self.error:
+            raise self.error
+
+
+def read_request(conn):
+    frames = []
+    while True:
+        t, p = pyward.read_frame(conn)
+        frames.append((t, p))
+        if t == pyward.REQUEST_END:
+            return frames
+
+
+OK_RESULT = b"status=ok\nexit_code=0\nsignal=\nwall_ms=5\ncpu_ms=1\nmemory_peak_bytes=\n" \
+            b"memory_peak_reason=none here\nunit=u.service\ninvocation_id=\njob=7\nmessage=\n"
+
+
+class TestFraming(unittest.TestCase):
+    def test_man_page_example(self):
+        # The bytes of the worked example in pyward-protocol(7).
+        self.assertEqual(pyward.hello(), bytes.fromhex("01000000 04000000 01000000"))
+        self.assertEqual(pyward.frame(pyward.CODE, "print(1)"),
+                         bytes.fromhex("02000000 08000000") + b"print(1)")
+        self.assertEqual(pyward.limit("wall-time", 5_000_000),
+                         bytes.fromhex("06000000 0c000000 05000000 404b4c0000000000"))
+        self.assertEqual(pyward.frame(pyward.STDIN_EOF), bytes.fromhex("11000000 00000000"))
+
+    def test_request(self):
+        req = pyward.request("pass", args=["a", b"\xff"], filename="x.py", profile="p", timeout=1.5,
+                             memory=64 << 20, cpu_time=0.25)
+        frames, off = [], 0
+        while off < len(req):
+            t, flags, n = struct.unpack_from("<HHI", req, off)
+            frames.append((t, req[off + 8:off + 8 + n]))
+            off += 8 + n
+        self.assertEqual([t for t, _ in frames],
+                         [pyward.HELLO, pyward.CODE, pyward.FILENAME, pyward.ARG, pyward.ARG,
+                          pyward.PROFILE, pyward.LIMIT, pyward.LIMIT, pyward.LIMIT, pyward.REQUEST_END])
+        limits = dict(struct.unpack("<IQ", p) for t, p in frames if t == pyward.LIMIT)
+        self.assertEqual(limits, {pyward.LIMIT_MEMORY: 64 << 20, pyward.LIMIT_CPU_TIME: 250_000,
+                                  pyward.LIMIT_WALL_TIME: 1_500_000})
+        with self.assertRaises(ValueError):
+            pyward.request("pass", timeout=0)
+
+    def test_parse_header(self):
+        self.assertEqual(pyward.parse_header(struct.pack("<HHI", pyward.STDOUT, 0, 65536)),
+                         (pyward.STDOUT, 65536))
+        for t, flags, n in ((pyward.STDOUT, 0, 0), (pyward.STDOUT, 0, 65537), (pyward.RESULT, 1, 3),
+                            (0x0999, 0, 0), (pyward.RESULT, 0, 8193), (pyward.ACCEPTED, 0, 1025)):
+            with self.assertRaises(pyward.ProtocolError):
+                pyward.parse_header(struct.pack("<HHI", t, flags, n))
+
+
+class TestRecords(unittest.TestCase):
+    def test_result(self):
+        rec = pyward.parse_result(b"status=signal\nexit_code=\nsignal=SIGSEGV\nwall_ms=0\n"
+                                  b"message=a\\nb\\\\c\nfuture=\\q\n")
+        self.assertEqual(rec["status"], "signal")
+        self.assertIsNone(rec["exit_code"])
+        self.assertEqual(rec["signal"], "SIGSEGV")
+        self.assertEqual(rec["wall_ms"], 0)
+        self.assertIsNone(rec["cpu_ms"])
+        self.assertEqual(rec["message"], "a\nb\\c")
+        res = pyward.result_from_record(rec)
+        self.assertEqual(res.signal_number, 11)
+        self.assertEqual(pyward.parse_result(b"status=exit\nsignal=SIG34\n")["signal"], "SIG34")
+
+    def test_result_malformed(self):
+        for bad in (b"", b"status=ok", b"status=ok\n\n", b"status=OK\n", b"exit_code=1\n",
+                    b"status=ok\nstatus=ok\n", b"status=ok\nexit_code=256\n", b"status=ok\nexit_code=01\n",
+                    b"status=ok\nsignal=9\n", b"status=ok\nsignal=SIG0\n", b"status=ok\nmessage=\\t\n",
+                    b"status=ok\nwall_ms=18446744073709551615\n", b"status=ok\nx\n", b"status=ok\n=1\n",
+                    b"status=ok\nmessage=a\0b\n"):
+            with self.subTest(bad=bad), self.assertRaises(pyward.ProtocolError):
+                pyward.parse_result(bad)
+
+    def test_accepted(self):
+        self.assertEqual(pyward.parse_accepted(b"job=1\nunit=pyward-job-1.service\n"),
+                         {"job": "1", "unit": "pyward-job-1.service"})
+
+
+class TestRun(unittest.TestCase):
+    def run_with(self, script, code="pass", **kw):
+        peer = ScriptedPeer(script)
+        try:
+            return pyward.run(code, socket_path=peer.path, client_timeout=60, **kw)
+        finally:
+            peer.close()
+
+    def test_echo_large_stdin_concurrently(self):
+        # The peer echoes each STDIN chunk as STDOUT before reading the next: a client that sent
+        # all its stdin before reading would deadlock once both socket buffers are full.
+        data = os.urandom(8 << 20)
+        seen = []
+
+        def script(conn):
+            read_request(conn)
+            conn.sendall(pyward.frame(pyward.ACCEPTED, b"job=7\nunit=u.service\n"))
+            while True:
+                t, p = pyward.read_frame(conn)
+                if t == pyward.STDIN_EOF:
+                    break
+                assert t == pyward.STDIN, t
+                conn.sendall(pyward.frame(pyward.STDOUT, p))
+            conn.sendall(pyward.frame(pyward.STDERR, b"done") + pyward.frame(pyward.RESULT, OK_RESULT))
+
+        res = self.run_with(script, stdin=data, on_stdout=seen.append)
+        self.assertEqual(res.status, "ok")
+        self.assertEqual(res.exit_code, 0)
+        self.assertTrue(res.stdout == data)
+        self.assertEqual(b"".join(seen), data)
+        self.assertEqual(res.stderr, b"done")
+        self.assertEqual(res.accepted, {"job": "7", "unit": "u.service"})
+        self.assertEqual((res.job, res.unit, res.memory_peak_reason, res.memory_peak_bytes),
+                         ("7", "u.service", "none here", None))
+
+    def test_rejected_early_while_sending(self):
+        # The peer answers after HELLO and closes: the client's sends fail, the verdict must win.
+        def script(conn):
+            pyward.read_frame(conn)
+            conn.sendall(pyward.frame(pyward.RESULT, b"status=rejected\nmessage=no\n"))
+            conn.shutdown(socket.SHUT_WR)
+
+        res = self.run_with(script, code="x" * pyward.CODE_MAX, stdin=os.urandom(4 << 20))
+        self.assertEqual((res.status, res.message, res.accepted), ("rejected", "no", None))
+
+    def test_closed_without_result(self):
+        def script(conn):
+            read_request(conn)
+            conn.sendall(pyward.frame(pyward.STDOUT, b"partial"))
+
+        with self.assertRaises(ConnectionError):
+            self.run_with(script)
+
+    def test_bad_frame_from_peer(self):
+        def script(conn):
+            read_request(conn)
+            conn.sendall(pyward.frame(pyward.STDOUT, b""))  # empty chunks are not allowed
+
+        with self.assertRaises(pyward.ProtocolError):
+            self.run_with(script)
+
+    def test_cancel(self):
+        ev = threading.Event()
+
+        def script(conn):
+            read_request(conn)
+            ev.set()
+            while True:
+                t, _ = pyward.read_frame(conn)
+                if t == pyward.CANCEL:
+                    break
+            conn.sendall(pyward.frame(pyward.RESULT, b"status=killed\nsignal=SIGTERM\n"))
+
+        res = self.run_with(script, cancel=ev)
+        self.assertEqual((res.status, res.signal, res.signal_number), ("killed", "SIGTERM", 15))
+
+    def test_no_socket(self):
+        with self.assertRaises(ConnectionError):
+            pyward.run("pass", socket_path="/nonexistent/pyward.sock")
+
+
+if __name__ == "__main__":
+    unittest.main()
