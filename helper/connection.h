@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One client connection, from the first byte to the RESULT frame: policy, the request under its
+ * bounds and deadline, the job and its stdio, the journal record. Everything runs on one sd-event. */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+typedef struct Connection Connection;
+
+/* Takes over fd. Exits the event loop when the connection is finished (result sent or the client
+ * gone and the job stopped). */
+int connection_new(sd_event *e, int fd, const char *config_root, Connection **ret);
+Connection *connection_free(Connection *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Connection *, connection_free);

@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Drives one transient unit like systemd-run --wait: matches first, then StartTransientUnit(); "done"
+ * is ActiveState inactive/failed with no job pending; the outcome comes from Result and ExecMain*. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "job.h"
+#include "log.h"
+#include "macro.h"
+
+#define SD_DEST "org.freedesktop.systemd1"
+#define SD_PATH "/org/freedesktop/systemd1"
+#define SD_MANAGER "org.freedesktop.systemd1.Manager"
+#define SD_UNIT "org.freedesktop.systemd1.Unit"
+#define SD_SERVICE "org.freedesktop.systemd1.Service"
+#define CPU_POLL_USEC (100 * 1000U)
+
+struct Job {
+        sd_bus *bus;
+        char *id;
+        char *unit;
+        char *unit_path;
+        unsigned manager_version;
+
+        sd_bus_slot *slot_properties;
+        sd_bus_slot *slot_job_new;
+        sd_bus_slot *slot_job_removed;
+        sd_bus_slot *slot_call;    /* StartTransientUnit, then the final GetAll and Unref */
+        sd_bus_slot *slot_refresh; /* GetAll of the Unit interface */
+        sd_bus_slot *slot_cpu;
+        sd_bus_slot *slot_stop;
+        sd_event_source *cpu_timer;
+        uint64_t cpu_limit_nsec; /* UINT64_MAX: none */
+
+        bool start_replied;
+        bool start_job_done;
+        char *start_job_result;
+        unsigned n_jobs_seen;
+        bool stopped_externally;
+        JobStopReason stop_reason;
+        bool refresh_again;
+        bool collecting;
+        bool done;
+
+        JobResult result;
+        job_event_func_t event_cb;
+        void *userdata;
+};
+
+/* systemd's EXIT_* codes (src/basic/exit-status.h) of a service that failed before its execve(). */
+const char *exit_status_setup_name(int status) {
+        static const char *const names[] = {
+                [200 - 200] = "CHDIR",        [201 - 200] = "NICE",         [202 - 200] = "FDS",
+                [203 - 200] = "EXEC",         [204 - 200] = "MEMORY",       [205 - 200] = "LIMITS",
+                [206 - 200] = "OOM_ADJUST",   [207 - 200] = "SIGNAL_MASK",  [208 - 200] = "STDIN",
+                [209 - 200] = "STDOUT",       [210 - 200] = "CHROOT",       [211 - 200] = "IOPRIO",
+                [212 - 200] = "TIMERSLACK",   [213 - 200] = "SECUREBITS",   [214 - 200] = "SETSCHEDULER",
+                [215 - 200] = "CPUAFFINITY",  [216 - 200] = "GROUP",        [217 - 200] = "USER",
+                [218 - 200] = "CAPABILITIES", [219 - 200] = "CGROUP",       [220 - 200] = "SETSID",
+                [221 - 200] = "CONFIRM",      [222 - 200] = "STDERR",       [224 - 200] = "PAM",
+                [225 - 200] = "NETWORK",      [226 - 200] = "NAMESPACE",    [227 - 200] = "NO_NEW_PRIVILEGES",
+                [228 - 200] = "SECCOMP",      [229 - 200] = "SELINUX_CONTEXT",
+                [230 - 200] = "PERSONALITY",  [231 - 200] = "APPARMOR",     [232 - 200] = "ADDRESS_FAMILIES",
+                [233 - 200] = "RUNTIME_DIRECTORY", [235 - 200] = "CHOWN",   [236 - 200] = "SMACK_PROCESS_LABEL",
+                [237 - 200] = "KEYRING",      [238 - 200] = "STATE_DIRECTORY", [239 - 200] = "CACHE_DIRECTORY",
+                [240 - 200] = "LOGS_DIRECTORY", [241 - 200] = "CONFIGURATION_DIRECTORY",
+                [242 - 200] = "NUMA_POLICY",  [243 - 200] = "CREDENTIALS",  [245 - 200] = "BPF",
+        };
+
+        if (status < 200 || status >= 200 + (int) ELEMENTSOF(names))
+                return NULL;
+        return names[status - 200];
+}
+
+static int set_message(JobResult *r, const char *fmt, ...) _printf_(2, 3);
+static int set_message(JobResult *r, const char *fmt, ...) {
+        va_list ap;
+        char *m;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&m, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        free(r->message);
+        r->message = m;
+        return 0;
+}
+
+static bool streq_ptr(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
+int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
+        char sig[32];
+
+        r->exit_code = -1;
+        r->signal = 0;
+        if (o->exec_main_code == CLD_EXITED)
+                r->exit_code = o->exec_main_status;
+        else if (o->exec_main_code == CLD_KILLED || o->exec_main_code == CLD_DUMPED)
+                r->signal = o->exec_main_status;
+        if (r->signal > 0 && signal_to_string(r->signal, sig, sizeof(sig)) < 0)
+                (void) snprintf(sig, sizeof(sig), "SIG%d", r->signal);
+
+        /* The sandbox could not be set up: the manager's own exit code, before the job's execve(). */
+        if (o->start_failed) {
+                const char *name = o->exec_main_code == CLD_EXITED ?
+                        exit_status_setup_name(o->exec_main_status) : NULL;
+
+                r->status = JOB_ERROR;
+                r->exit_code = -1;
+                r->signal = 0;
+                if (name)
+                        return set_message(r, "the job's sandbox could not be set up: %d/%s",
+                                           o->exec_main_status, name);
+                return set_message(r, "the job's unit failed to start (start job %s, result %s)",
+                                   o->start_job_result ?: "unknown", o->result ?: "unknown");
+        }
+
+        /* What pyward did itself comes first: the unit's result only says "killed". */
+        switch (o->stop_reason) {
+        case JOB_STOP_OUTPUT_LIMIT:
+                r->status = JOB_OUTPUT_LIMIT;
+                return set_message(r, "output limit exceeded; the job was stopped");
+        case JOB_STOP_CPU_LIMIT:
+                r->status = JOB_CPU_LIMIT;
+                return set_message(r, "CPU time limit exceeded; the job was stopped");
+        case JOB_STOP_CANCEL:
+        case JOB_STOP_DISCONNECT:
+                r->status = JOB_KILLED;
+                return set_message(r, o->stop_reason == JOB_STOP_CANCEL ? "cancelled by the client" :
+                                                                           "the client disconnected");
+        case JOB_STOP_NONE:
+                break;
+        }
+
+        if (streq_ptr(o->result, "timeout")) {
+                r->status = JOB_TIMEOUT;
+                return set_message(r, "wall-clock time limit exceeded");
+        }
+        if (streq_ptr(o->result, "oom-kill")) {
+                r->status = JOB_OOM;
+                return set_message(r, "memory limit exceeded (killed by the OOM killer)");
+        }
+        if (o->stopped_externally) {
+                r->status = JOB_KILLED;
+                return set_message(r, "the job's unit was stopped by someone else");
+        }
+        if (r->signal == SIGXCPU) {
+                /* RLIMIT_CPU's soft limit: the per-process layer of the CPU-time limit. */
+                r->status = JOB_CPU_LIMIT;
+                return set_message(r, "CPU time limit exceeded (SIGXCPU)");
+        }
+        if (r->signal > 0) {
+                r->status = JOB_SIGNAL;
+                return set_message(r, "killed by signal %s", sig);
+        }
+        if (o->exec_main_code == CLD_EXITED) {
+                r->status = r->exit_code == 0 ? JOB_OK : JOB_EXIT;
+                if (r->exit_code == 0)
+                        return 0;
+                return set_message(r, "exited with code %d", r->exit_code);
+        }
+        r->status = JOB_ERROR;
+        return set_message(r, "the job ended without an exit status (result %s)", o->result ?: "unknown");
+}
+
+int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
+        _cleanup_(job_freep) Job *j = NULL;
+        int r;
+
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->bus = sd_bus_ref(bus);
+        j->manager_version = manager_version;
+        j->cpu_limit_nsec = UINT64_MAX;
+        j->result = (JobResult) {
+                .exit_code = -1,
+                .wall_ms = RESULT_UNSET,
+                .cpu_ms = RESULT_UNSET,
+                .memory_peak_bytes = RESULT_UNSET,
+        };
+        j->id = strdup(id);
+        if (!j->id || asprintf(&j->unit, "pyward-job-%s.service", id) < 0)
+                return -ENOMEM;
+        r = sd_bus_path_encode(SD_PATH "/unit", j->unit, &j->unit_path);
+        if (r < 0)
+                return r;
+        j->result.job = strdup(id);
+        j->result.unit = strdup(j->unit);
+        if (!j->result.job || !j->result.unit)
+                return -ENOMEM;
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+Job *job_free(Job *j) {
+        if (!j)
+                return NULL;
+        sd_bus_slot_unref(j->slot_properties);
+        sd_bus_slot_unref(j->slot_job_new);
+        sd_bus_slot_unref(j->slot_job_removed);
+        sd_bus_slot_unref(j->slot_call);
+        sd_bus_slot_unref(j->slot_refresh);
+        sd_bus_slot_unref(j->slot_cpu);
+        sd_bus_slot_unref(j->slot_stop);
+        sd_event_source_disable_unref(j->cpu_timer);
+        sd_bus_unref(j->bus);
+        job_result_done(&j->result);
+        free(j->start_job_result);
+        free(j->unit_path);
+        free(j->unit);
+        free(j->id);
+        free(j);
+        return NULL;
+}
+
+bool job_is_done(const Job *j) {
+        return j->done;
+}
+
+const char *job_unit(const Job *j) {
+        return j->unit;
+}
+
+JobResult *job_result(Job *j) {
+        return &j->result;
+}
+
+static void job_finish(Job *j) {
+        if (j->done)
+                return;
+        j->done = true;
+        j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
+        j->slot_properties = sd_bus_slot_unref(j->slot_properties);
+        j->slot_job_new = sd_bus_slot_unref(j->slot_job_new);
+        j->slot_job_removed = sd_bus_slot_unref(j->slot_job_removed);
+        j->slot_refresh = sd_bus_slot_unref(j->slot_refresh);
+        j->slot_cpu = sd_bus_slot_unref(j->slot_cpu);
+        if (j->event_cb)
+                j->event_cb(j, JOB_EVENT_DONE, j->userdata);
+}
+
+static void job_fail(Job *j, int error, const char *fmt, ...) _printf_(3, 4);
+static void job_fail(Job *j, int error, const char *fmt, ...) {
+        va_list ap;
+        char *m = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        j->result.status = JOB_ERROR;
+        free(j->result.message);
+        j->result.message = m;
+        log_error_errno(error, "Job %s: %s", j->unit, m ?: "failed");
+        job_finish(j);
+}
+
+/* Reads the properties named in the table from a GetAll() reply; the rest is skipped. */
+typedef struct BusProp {
+        const char *name;
+        const char *sig; /* "s", "t", "i", "u", "ay" (16 bytes: an id128), "(uo)" (only the id) */
+        void *ptr;
+} BusProp;
+
+static int read_props(sd_bus_message *m, const BusProp *props, size_t n) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const BusProp *p = NULL;
+                const char *name;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(props[i].name, name) == 0)
+                                p = &props[i];
+                if (!p) {
+                        r = sd_bus_message_skip(m, "v");
+                        if (r < 0)
+                                return r;
+                } else {
+                        r = sd_bus_message_enter_container(m, 'v', p->sig);
+                        if (r < 0)
+                                return r;
+                        if (strcmp(p->sig, "s") == 0) {
+                                const char *s;
+                                char *c;
+
+                                r = sd_bus_message_read(m, "s", &s);
+                                if (r < 0)
+                                        return r;
+                                c = strdup(s);
+                                if (!c)
+                                        return -ENOMEM;
+                                free(*(char **) p->ptr);
+                                *(char **) p->ptr = c;
+                        } else if (strcmp(p->sig, "ay") == 0) {
+                                const void *v;
+                                size_t sz;
+
+                                r = sd_bus_message_read_array(m, 'y', &v, &sz);
+                                if (r < 0)
+                                        return r;
+                                if (sz == 16)
+                                        memcpy(p->ptr, v, 16);
+                        } else if (strcmp(p->sig, "(uo)") == 0) {
+                                const char *path;
+
+                                r = sd_bus_message_read(m, "(uo)", (uint32_t *) p->ptr, &path);
+                        } else
+                                r = sd_bus_message_read_basic(m, p->sig[0], p->ptr);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                return r;
+                }
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+static int on_unref_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        if (sd_bus_message_is_method_error(m, NULL))
+                log_debug("Unref of %s failed: %s", j->unit, sd_bus_message_get_error(m)->message);
+        job_finish(j);
+        return 0;
+}
+
+static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        _cleanup_free_ char *result = NULL;
+        int32_t code = 0, status = 0;
+        uint64_t cpu = UINT64_MAX, peak = UINT64_MAX, start_ts = 0, exit_ts = 0;
+        bool have_peak = false;
+        BusProp props[] = {
+                { "Result", "s", &result },
+                { "ExecMainCode", "i", &code },
+                { "ExecMainStatus", "i", &status },
+                { "CPUUsageNSec", "t", &cpu },
+                { "MemoryPeak", "t", &peak },
+                { "ExecMainStartTimestampMonotonic", "t", &start_ts },
+                { "ExecMainExitTimestampMonotonic", "t", &exit_ts },
+        };
+        UnitOutcome o;
+        int r;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                job_fail(j, -EIO, "could not read the job's result: %s", sd_bus_message_get_error(m)->message);
+                return 0;
+        }
+        r = read_props(m, props, ELEMENTSOF(props));
+        if (r < 0) {
+                job_fail(j, r, "could not parse the job's result");
+                return 0;
+        }
+        have_peak = j->manager_version >= 256;
+        o = (UnitOutcome) {
+                .result = result,
+                .exec_main_code = code,
+                .exec_main_status = status,
+                .start_failed = j->start_job_result && strcmp(j->start_job_result, "done") != 0,
+                .start_job_result = j->start_job_result,
+                .stopped_externally = j->stopped_externally,
+                .stop_reason = j->stop_reason,
+        };
+        r = job_outcome_to_result(&o, &j->result);
+        if (r < 0)
+                log_oom();
+        if (cpu != UINT64_MAX)
+                j->result.cpu_ms = cpu / 1000000U;
+        if (start_ts > 0 && exit_ts >= start_ts)
+                j->result.wall_ms = (exit_ts - start_ts) / 1000U;
+        if (have_peak && peak != UINT64_MAX)
+                j->result.memory_peak_bytes = peak;
+        else {
+                char buf[96];
+
+                if (have_peak)
+                        (void) snprintf(buf, sizeof(buf), "memory accounting not available");
+                else
+                        (void) snprintf(buf, sizeof(buf), "not available on systemd %u", j->manager_version);
+                j->result.memory_peak_reason = strdup(buf);
+        }
+
+        /* Drop the reference AddRef=yes gave us; the manager then collects the unit. */
+        r = sd_bus_call_method_async(j->bus, &j->slot_call, SD_DEST, j->unit_path, SD_UNIT, "Unref",
+                                     on_unref_reply, j, NULL);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to call Unref on %s: %m", j->unit);
+                job_finish(j);
+        }
+        return 0;
+}
+
+static void job_collect(Job *j) {
+        int r;
+
+        if (j->collecting)
+                return;
+        j->collecting = true;
+        j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
+        r = sd_bus_call_method_async(j->bus, &j->slot_call, SD_DEST, j->unit_path,
+                                     "org.freedesktop.DBus.Properties", "GetAll", on_service_props, j,
+                                     "s", SD_SERVICE);
+        if (r < 0)
+                job_fail(j, r, "could not ask for the job's result");
+}
+
+static int job_refresh(Job *j);
+
+static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        _cleanup_free_ char *active = NULL;
+        uint32_t job_id = 0;
+        uint8_t invocation[16] = {};
+        BusProp props[] = {
+                { "ActiveState", "s", &active },
+                { "Job", "(uo)", &job_id },
+                { "InvocationID", "ay", invocation },
+        };
+        int r;
+
+        j->slot_refresh = sd_bus_slot_unref(j->slot_refresh);
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                job_fail(j, -EIO, "could not watch the job's unit: %s", sd_bus_message_get_error(m)->message);
+                return 0;
+        }
+        r = read_props(m, props, ELEMENTSOF(props));
+        if (r < 0) {
+                job_fail(j, r, "could not parse the job's unit state");
+                return 0;
+        }
+        log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
+                  job_id, j->start_job_done ? "done" : "pending");
+        if (!j->result.invocation_id) {
+                static const uint8_t zero[16] = {};
+
+                if (memcmp(invocation, zero, 16) != 0) {
+                        char s[33];
+
+                        for (size_t i = 0; i < 16; i++)
+                                (void) snprintf(s + 2 * i, 3, "%02x", invocation[i]);
+                        j->result.invocation_id = strdup(s);
+                }
+        }
+        /* Done: the start job is gone (we saw its JobRemoved) and the unit is down with nothing pending. */
+        if (j->start_job_done && job_id == 0 && active &&
+            (strcmp(active, "inactive") == 0 || strcmp(active, "failed") == 0)) {
+                job_collect(j);
+                return 0;
+        }
+        if (j->refresh_again) {
+                j->refresh_again = false;
+                (void) job_refresh(j);
+        }
+        return 0;
+}
+
+static int job_refresh(Job *j) {
+        int r;
+
+        if (!j->start_replied || j->collecting || j->done)
+                return 0;
+        if (j->slot_refresh) {
+                j->refresh_again = true;
+                return 0;
+        }
+        r = sd_bus_call_method_async(j->bus, &j->slot_refresh, SD_DEST, j->unit_path,
+                                     "org.freedesktop.DBus.Properties", "GetAll", on_unit_props, j, "s",
+                                     SD_UNIT);
+        if (r < 0)
+                job_fail(j, r, "could not query the job's unit");
+        return r;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        log_debug("PropertiesChanged on %s", sd_bus_message_get_path(m));
+        (void) job_refresh(userdata);
+        return 0;
+}
+
+static int on_job_new(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const char *path, *unit;
+        uint32_t id;
+
+        if (sd_bus_message_read(m, "uos", &id, &path, &unit) < 0 || strcmp(unit, j->unit) != 0)
+                return 0;
+        log_debug("JobNew %" PRIu32 " %s %s", id, path, unit);
+
+        /* The first job on our unit is our start job; any later one we did not queue ourselves (we
+         * record a reason before we call StopUnit) was queued by someone else: systemctl stop. */
+        if (j->n_jobs_seen++ > 0 && j->stop_reason == JOB_STOP_NONE && !j->stopped_externally) {
+                j->stopped_externally = true;
+                log_info("Job unit %s is being stopped by someone else.", j->unit);
+        }
+        return 0;
+}
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "uoss", &id, &path, &unit, &result);
+        if (r < 0 || strcmp(unit, j->unit) != 0)
+                return 0;
+        log_debug("JobRemoved %" PRIu32 " %s %s: %s", id, path, unit, result);
+        if (!j->start_job_done) {
+                j->start_job_done = true;
+                j->start_job_result = strdup(result);
+                if (!j->start_job_result)
+                        log_oom();
+                if (strcmp(result, "done") != 0)
+                        log_warning("Job unit %s failed to start: start job result %s.", j->unit, result);
+        }
+        (void) job_refresh(j);
+        return 0;
+}
+
+static int on_cpu_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        uint64_t nsec;
+
+        j->slot_cpu = sd_bus_slot_unref(j->slot_cpu);
+        if (sd_bus_message_is_method_error(m, NULL))
+                return 0;
+        if (sd_bus_message_read(m, "v", "t", &nsec) < 0)
+                return 0;
+        if (nsec != UINT64_MAX && nsec > j->cpu_limit_nsec) {
+                log_info("Job unit %s used %" PRIu64 " ms of CPU, over its limit; stopping it.", j->unit,
+                         nsec / 1000000U);
+                (void) job_stop(j, JOB_STOP_CPU_LIMIT);
+        }
+        return 0;
+}
+
+static int on_cpu_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        int r;
+
+        if (j->collecting || j->done)
+                return 0;
+        if (!j->slot_cpu && j->start_replied) {
+                r = sd_bus_call_method_async(j->bus, &j->slot_cpu, SD_DEST, j->unit_path,
+                                             "org.freedesktop.DBus.Properties", "Get", on_cpu_reply, j,
+                                             "ss", SD_SERVICE, "CPUUsageNSec");
+                if (r < 0)
+                        log_debug_errno(r, "Failed to poll CPUUsageNSec: %m");
+        }
+        r = sd_event_source_set_time_relative(s, CPU_POLL_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return r < 0 ? log_error_errno(r, "Failed to re-arm the CPU poll timer: %m") : 0;
+}
+
+static int job_send_stop(Job *j);
+
+static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                const sd_bus_error *e = sd_bus_message_get_error(m);
+
+                job_fail(j, -sd_bus_error_get_errno(e), "systemd refused to start the job: %s",
+                         e->message ?: e->name);
+                return 0;
+        }
+        j->start_replied = true;
+        if (j->event_cb)
+                j->event_cb(j, JOB_EVENT_STARTED, j->userdata);
+        /* A stop asked for before the manager knew the unit is sent now. */
+        if (j->stop_reason != JOB_STOP_NONE)
+                (void) job_send_stop(j);
+        (void) job_refresh(j);
+        return 0;
+}
+
+int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_func_t cb, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        j->event_cb = cb;
+        j->userdata = userdata;
+
+        /* Matches before the call, so that no change of the new unit can slip past us. */
+        r = sd_bus_match_signal_async(j->bus, &j->slot_properties, SD_DEST, j->unit_path,
+                                      "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                      on_properties_changed, NULL, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch %s: %m", j->unit);
+        /* Both carry the unit's name; we filter on it ourselves. */
+        r = sd_bus_match_signal_async(j->bus, &j->slot_job_removed, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
+                                      on_job_removed, NULL, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+        r = sd_bus_match_signal_async(j->bus, &j->slot_job_new, SD_DEST, SD_PATH, SD_MANAGER, "JobNew",
+                                      on_job_new, NULL, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+
+        if (cpu_limit_usec > 0 && cpu_limit_usec < UINT64_MAX / 1000U) {
+                j->cpu_limit_nsec = cpu_limit_usec * 1000U;
+                r = sd_event_add_time_relative(sd_bus_get_event(j->bus), &j->cpu_timer, CLOCK_MONOTONIC,
+                                               CPU_POLL_USEC, 10 * 1000U, on_cpu_timer, j);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the CPU poll timer: %m");
+        }
+
+        r = sd_bus_message_new_method_call(j->bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "StartTransientUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", j->unit, "fail");
+        if (r >= 0)
+                r = unit_props_append(m, spec);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the properties of %s: %m", j->unit);
+        r = sd_bus_call_async(j->bus, &j->slot_call, m, on_start_reply, j, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to call StartTransientUnit for %s: %m", j->unit);
+        return 0;
+}
+
+static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+
+        j->slot_stop = sd_bus_slot_unref(j->slot_stop);
+        if (sd_bus_message_is_method_error(m, NULL))
+                log_debug("StopUnit %s: %s", j->unit, sd_bus_message_get_error(m)->message);
+        return 0;
+}
+
+static int job_send_stop(Job *j) {
+        int r;
+
+        if (j->slot_stop)
+                return 0;
+        r = sd_bus_call_method_async(j->bus, &j->slot_stop, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit",
+                                     on_stop_reply, j, "ss", j->unit, "replace");
+        if (r < 0)
+                return log_error_errno(r, "Failed to stop %s: %m", j->unit);
+        return 0;
+}
+
+int job_stop(Job *j, JobStopReason reason) {
+        if (j->done || j->collecting)
+                return 0;
+        if (j->stop_reason == JOB_STOP_NONE && !j->stopped_externally)
+                j->stop_reason = reason;
+        if (!j->start_replied)
+                return 0; /* the start reply finds the reason set and stops it then */
+        return job_send_stop(j);
+}

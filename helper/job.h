@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One job's transient unit over sd-bus: start it, watch it until it is done, stop it on request and
+ * collect how it ended. The status mapping (job_outcome_to_result) is pure and unit-tested. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "protocol.h"
+#include "unit-props.h"
+
+/* Why pyward itself stopped the unit; the first reason wins. */
+typedef enum JobStopReason {
+        JOB_STOP_NONE,
+        JOB_STOP_CANCEL,       /* CANCEL frame: killed */
+        JOB_STOP_DISCONNECT,   /* the client went away: killed (nobody reads the result) */
+        JOB_STOP_OUTPUT_LIMIT, /* output-limit */
+        JOB_STOP_CPU_LIMIT,    /* cpu-limit */
+} JobStopReason;
+
+/* What the manager told us about the finished unit, plus what we know ourselves. */
+typedef struct UnitOutcome {
+        const char *result;    /* the unit's Result=, e.g. "success", "exit-code", "timeout" */
+        int exec_main_code;    /* CLD_EXITED, CLD_KILLED, CLD_DUMPED, or 0 if it never ran */
+        int exec_main_status;  /* exit status or signal number */
+        bool start_failed;     /* the start job did not complete ("failed", "dependency", ...) */
+        const char *start_job_result;
+        bool stopped_externally; /* someone else queued a job (systemctl stop) on the unit */
+        JobStopReason stop_reason;
+} UnitOutcome;
+
+/* Fills status, exit_code, signal and message (allocated) of *r from o. */
+int job_outcome_to_result(const UnitOutcome *o, JobResult *r);
+/* "NAMESPACE" for 226 etc.: systemd's EXIT_* codes of a failed sandbox setup; NULL otherwise. */
+const char *exit_status_setup_name(int status);
+
+typedef struct Job Job;
+typedef enum JobEvent {
+        JOB_EVENT_STARTED, /* the manager accepted the unit */
+        JOB_EVENT_DONE,    /* the result is complete (also when starting failed); sent exactly once */
+} JobEvent;
+typedef void (*job_event_func_t)(Job *j, JobEvent ev, void *userdata);
+
+int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret);
+Job *job_free(Job *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
+
+/* Installs the signal matches, then calls StartTransientUnit(). The Job must stay alive until
+ * JOB_EVENT_DONE. cpu_limit_usec: whole-job CPU time, polled (0: none). */
+int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_func_t cb, void *userdata);
+/* Asks the manager to stop the unit; the first reason is the one reported. */
+int job_stop(Job *j, JobStopReason reason);
+bool job_is_done(const Job *j);
+const char *job_unit(const Job *j);
+/* The result, valid once done() was called; the caller may take strings out of it. */
+JobResult *job_result(Job *j);

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pyward-helper: started by pyward@.service for one accepted connection (fd 3); runs that client's
+ * Python job in a transient sandboxed unit. Also --check-config and --show-config for admins. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "config-paths.h"
+#include "config.h"
+#include "connection.h"
+#include "log.h"
+#include "macro.h"
+
+static const char *arg_root = "/";
+static const char *arg_profile = NULL;
+static enum { ACTION_SERVE, ACTION_CHECK, ACTION_SHOW } arg_action = ACTION_SERVE;
+
+static void help(void) {
+        printf("Usage: pyward-helper [OPTIONS]\n"
+               "\n"
+               "Runs one pyward job for the client connected on the socket that systemd passes\n"
+               "(pyward.socket, Accept=yes). Not meant to be started by hand.\n"
+               "\n"
+               "  -h --help            Show this help\n"
+               "     --version         Show the version\n"
+               "     --check-config    Load " SYSCONFDIR "/pyward/pyward.conf and its drop-ins, report\n"
+               "                       errors, exit 0 if the configuration is valid, 1 if not\n"
+               "     --show-config     Print the effective configuration, with where each value\n"
+               "                       comes from\n"
+               "     --profile NAME    With --show-config: only this profile\n"
+               "     --root DIR        Read the configuration below DIR instead of /\n"
+               "\n"
+               "See pyward-helper(8).\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_SHOW, ARG_PROFILE, ARG_ROOT };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "show-config", no_argument, NULL, ARG_SHOW },
+                { "profile", required_argument, NULL, ARG_PROFILE },
+                { "root", required_argument, NULL, ARG_ROOT },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("pyward-helper %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_CHECK:
+                        arg_action = ACTION_CHECK;
+                        break;
+                case ARG_SHOW:
+                        arg_action = ACTION_SHOW;
+                        break;
+                case ARG_PROFILE:
+                        arg_profile = optarg;
+                        break;
+                case ARG_ROOT:
+                        arg_root = optarg;
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("This program takes no arguments.");
+                return -EINVAL;
+        }
+        if (arg_profile && arg_action != ACTION_SHOW) {
+                log_error("--profile only goes with --show-config.");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int run_config_action(void) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *errors = NULL;
+        int r;
+
+        r = config_load(arg_root, &c, &errors);
+        if (r < 0) {
+                fputs(errors ?: "Failed to load the configuration.\n", stderr);
+                return 1;
+        }
+        if (arg_action == ACTION_CHECK) {
+                printf("Configuration OK (%zu profile%s).\n", c->n_profiles, c->n_profiles == 1 ? "" : "s");
+                return 0;
+        }
+        r = config_show(c, arg_profile, stdout);
+        if (r == -ENOENT) {
+                fprintf(stderr, "No profile \"%s\".\n", arg_profile);
+                return 1;
+        }
+        if (r < 0) {
+                fprintf(stderr, "Failed to show the configuration: %s\n", strerror(-r));
+                return 1;
+        }
+        return 0;
+}
+
+static int serve(void) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(connection_freep) Connection *c = NULL;
+        int n, r, code = 0;
+
+        n = sd_listen_fds(true);
+        if (n < 0)
+                return log_error_errno(n, "Failed to get the connection from systemd: %m");
+        if (n != 1) {
+                log_error("Expected exactly one connection from systemd (pyward.socket, Accept=yes), got %d.", n);
+                return -EBADF;
+        }
+        /* A client that goes away must not kill us in the middle of a write. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        r = connection_new(e, SD_LISTEN_FDS_START, arg_root, &c);
+        if (r < 0)
+                return r;
+        r = sd_event_loop(e);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        code = r;
+        return code;
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        /* Debug logging for one instance: systemctl edit pyward@.service, Environment=PYWARD_LOG_LEVEL=debug */
+        if (getenv("PYWARD_LOG_LEVEL") && strcmp(getenv("PYWARD_LOG_LEVEL"), "debug") == 0)
+                log_max_level = LOG_DEBUG;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (arg_action != ACTION_SERVE)
+                return run_config_action();
+        r = serve();
+        return r < 0 ? 1 : r;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Peer credentials and per-UID concurrency. The access decision itself lives in config.c
+ * (config_peer_allowed, profile_peer_allowed) so that --show-config and the helper agree. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+
+#include "policy.h"
+
+void peer_done(Peer *p) {
+        free(p->gids);
+        p->gids = NULL;
+        p->n_gids = 0;
+}
+
+int peer_from_socket(int fd, Peer *ret) {
+        struct ucred cred = {};
+        socklen_t len = sizeof(cred), glen;
+        _cleanup_free_ gid_t *gids = NULL;
+        size_t n = 64;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        if (len != sizeof(cred))
+                return -EIO;
+
+        for (;;) {
+                gid_t *g;
+
+                g = realloc(gids, sizeof(gid_t) * (n + 1));
+                if (!g)
+                        return -ENOMEM;
+                gids = g;
+                glen = (socklen_t) (sizeof(gid_t) * n);
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gids + 1, &glen) >= 0)
+                        break;
+                if (errno != ERANGE)
+                        return -errno;
+                /* glen now says how much is needed; bounded, the kernel's own limit is 65536. */
+                if (glen / sizeof(gid_t) <= n || glen / sizeof(gid_t) > PEER_GROUPS_MAX)
+                        return -E2BIG;
+                n = glen / sizeof(gid_t);
+        }
+        gids[0] = cred.gid;
+        *ret = (Peer) {
+                .pid = cred.pid,
+                .uid = cred.uid,
+                .gid = cred.gid,
+                .gids = TAKE_PTR(gids),
+                .n_gids = 1 + glen / sizeof(gid_t),
+        };
+        return 0;
+}
+
+int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd) {
+        int last = -EBUSY;
+
+        if (n > SLOTS_MAX)
+                n = SLOTS_MAX;
+        for (uint64_t k = 0; k < n; k++) {
+                _cleanup_close_ int fd = -EBADF;
+                char path[256];
+
+                (void) snprintf(path, sizeof(path), "%s/%u.%llu", dir, (unsigned) uid, (unsigned long long) k);
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+                if (fd < 0)
+                        return -errno;
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        if (errno != EWOULDBLOCK)
+                                last = -errno;
+                        continue;
+                }
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+        return last;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests the bounded frame reader over a real socketpair: split frames, several frames in one write,
+ * oversized and invalid headers, EOF at and inside a frame. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "frame-reader.h"
+#include "test.h"
+
+static void write_all(int fd, const void *p, size_t n) {
+        assert_int(write(fd, p, n), ==, (ssize_t) n);
+}
+
+static void put_frame(int fd, uint16_t type, const void *payload, uint32_t len) {
+        uint8_t h[PW_FRAME_HEADER_SIZE];
+
+        frame_header_format(h, type, len);
+        write_all(fd, h, sizeof(h));
+        if (len > 0)
+                write_all(fd, payload, len);
+}
+
+static void pair(int sv[2]) {
+        assert_se(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
+}
+
+static void test_split_and_batched(void) {
+        FrameReader r = {};
+        uint8_t h[PW_FRAME_HEADER_SIZE];
+        int sv[2];
+
+        pair(sv);
+        /* A header in two pieces, then the payload in two pieces. */
+        frame_header_format(h, FRAME_ARG, 5);
+        write_all(sv[1], h, 3);
+        assert_int(frame_reader_read(&r, sv[0]), ==, 0);
+        assert_se(frame_reader_mid_frame(&r));
+        write_all(sv[1], h + 3, 5);
+        write_all(sv[1], "ab", 2);
+        assert_int(frame_reader_read(&r, sv[0]), ==, 0);
+        write_all(sv[1], "cde", 3);
+        assert_int(frame_reader_read(&r, sv[0]), ==, 1);
+        assert_int(r.h.type, ==, FRAME_ARG);
+        assert_int(r.h.length, ==, 5);
+        assert_se(memcmp(r.payload, "abcde", 5) == 0);
+        /* Not consumed: still there. */
+        assert_int(frame_reader_read(&r, sv[0]), ==, 1);
+        frame_reader_next(&r);
+        assert_se(!frame_reader_mid_frame(&r));
+
+        /* Two frames in one write: the reader never reads past the first. */
+        put_frame(sv[1], FRAME_REQUEST_END, NULL, 0);
+        put_frame(sv[1], FRAME_STDIN, "xyz", 3);
+        assert_int(frame_reader_read(&r, sv[0]), ==, 1);
+        assert_int(r.h.type, ==, FRAME_REQUEST_END);
+        assert_se(r.payload == NULL);
+        frame_reader_next(&r);
+        assert_int(frame_reader_read(&r, sv[0]), ==, 1);
+        assert_int(r.h.type, ==, FRAME_STDIN);
+        frame_reader_next(&r);
+        assert_int(frame_reader_read(&r, sv[0]), ==, 0);
+
+        /* EOF at a frame boundary and inside one. */
+        write_all(sv[1], h, 4);
+        close(sv[1]);
+        assert_int(frame_reader_read(&r, sv[0]), ==, -ECONNRESET);
+        assert_se(frame_reader_mid_frame(&r));
+        frame_reader_done(&r);
+        close(sv[0]);
+}
+
+static void test_bad_headers(void) {
+        FrameReader r = {};
+        uint8_t h[PW_FRAME_HEADER_SIZE];
+        int sv[2];
+
+        /* Oversized for its type: refused before anything is allocated. */
+        pair(sv);
+        frame_header_format(h, FRAME_STDIN, PW_CHUNK_MAX + 1);
+        write_all(sv[1], h, sizeof(h));
+        assert_int(frame_reader_read(&r, sv[0]), ==, -EMSGSIZE);
+        assert_se(r.payload == NULL);
+        frame_reader_done(&r);
+        close(sv[0]), close(sv[1]);
+
+        /* Unknown type. */
+        pair(sv);
+        frame_header_format(h, 0x7777, 1);
+        write_all(sv[1], h, sizeof(h));
+        assert_int(frame_reader_read(&r, sv[0]), ==, -EBADMSG);
+        frame_reader_done(&r);
+        close(sv[0]), close(sv[1]);
+
+        /* Non-zero flags. */
+        pair(sv);
+        frame_header_format(h, FRAME_CODE, 1);
+        h[2] = 1;
+        write_all(sv[1], h, sizeof(h));
+        assert_int(frame_reader_read(&r, sv[0]), ==, -EBADMSG);
+        frame_reader_done(&r);
+        close(sv[0]), close(sv[1]);
+
+        /* Clean EOF before any byte. */
+        pair(sv);
+        close(sv[1]);
+        assert_int(frame_reader_read(&r, sv[0]), ==, -ECONNRESET);
+        assert_se(!frame_reader_mid_frame(&r));
+        frame_reader_done(&r);
+        close(sv[0]);
+}
+
+int main(void) {
+        test_split_and_batched();
+        test_bad_headers();
+        return 0;
+}

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Builds a job's StartTransientUnit() properties from a profile and limits, reads the message back
+ * and checks the sandbox, the limits, the exec line and the version-dependent properties. */
+
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "unit-props.h"
+
+/* Renders the a(sv) as "Name=value\n" lines; arrays joined by ' ', structs in (). */
+static void render(sd_bus_message *m, FILE *f) {
+        for (;;) {
+                char type;
+                const char *contents;
+                int r = sd_bus_message_peek_type(m, &type, &contents);
+
+                assert_se(r >= 0);
+                if (r == 0)
+                        return;
+                if (type == 'a' || type == 'r' || type == 'v' || type == 'e') {
+                        assert_se(sd_bus_message_enter_container(m, type, contents) > 0);
+                        fputc(type == 'a' ? '[' : type == 'r' ? '(' : '<', f);
+                        render(m, f);
+                        fputc(type == 'a' ? ']' : type == 'r' ? ')' : '>', f);
+                        assert_se(sd_bus_message_exit_container(m) > 0);
+                } else {
+                        union { uint8_t y; int b; int32_t i; uint32_t u; uint64_t t; const char *s; int h; } v;
+
+                        assert_se(sd_bus_message_read_basic(m, type, &v) > 0);
+                        switch (type) {
+                        case 'y': fprintf(f, "%u ", v.y); break;
+                        case 'b': fprintf(f, "%s ", v.b ? "yes" : "no"); break;
+                        case 'i': fprintf(f, "%d ", v.i); break;
+                        case 'u': fprintf(f, "%u ", v.u); break;
+                        case 't': fprintf(f, "%llu ", (unsigned long long) v.t); break;
+                        case 'h': fprintf(f, "fd "); break;
+                        default: fprintf(f, "%s ", v.s); break;
+                        }
+                }
+        }
+}
+
+static char *build(unsigned version, int network, char **allow) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        sd_bus *bus = NULL;
+        char *interp_args[] = { (char *) "-I", NULL };
+        char *argv[] = { (char *) "a1", (char *) "$HOME", NULL };
+        Profile p = {
+                .name = (char *) "default",
+                .interpreter = (char *) "/usr/bin/python3",
+                .interpreter_args = interp_args,
+                .network = network,
+                .syscall_allow = allow,
+        };
+        uint64_t limits[_LIMIT_MAX] = {
+                [LIMIT_MEMORY] = 256u << 20, [LIMIT_TASKS] = 32, [LIMIT_CPU_QUOTA] = 50,
+                [LIMIT_CPU_TIME] = 2500000,  [LIMIT_WALL_TIME] = 30000000, [LIMIT_OUTPUT] = 1 << 20,
+                [LIMIT_DISK] = 8u << 20,
+        };
+        JobSpec s = {
+                .unit = "pyward-job-x.service",
+                .job_id = "x",
+                .helper_unit = "pyward@1.service",
+                .manager_version = version,
+                .uid = 1000,
+                .profile = &p,
+                .limits = limits,
+                .filename = "main.py",
+                .argv = argv,
+                .bootstrap = "BOOT",
+                .stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2,
+        };
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        int sv[2];
+
+        /* A bus that never talks: enough to build and read back a message. */
+        assert_se(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        assert_se(sd_bus_new(&bus) >= 0);
+        assert_se(sd_bus_set_fd(bus, sv[0], sv[0]) >= 0);
+        assert_se(sd_bus_start(bus) >= 0);
+        assert_se(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                                 "org.freedesktop.systemd1.Manager", "StartTransientUnit") >= 0);
+        assert_se(unit_props_append(m, &s) >= 0);
+        assert_se(sd_bus_message_seal(m, 1, 0) >= 0);
+        assert_se(sd_bus_message_rewind(m, true) >= 0);
+        f = open_memstream(&text, &size);
+        assert_se(f);
+        render(m, f);
+        fclose(f);
+        sd_bus_close_unref(bus);
+        close(sv[1]);
+        return text;
+}
+
+static void has(const char *text, const char *needle) {
+        if (!strstr(text, needle)) {
+                fprintf(stderr, "missing: %s\nin: %s\n", needle, text);
+                abort();
+        }
+}
+
+int main(void) {
+        char *allow[] = { (char *) "@sync", NULL };
+        char *t;
+
+        t = build(252, CONFIG_NETWORK_NONE, NULL);
+        has(t, "(Type <exec >)");
+        has(t, "(DynamicUser <yes >)");
+        has(t, "(ProtectSystem <strict >)");
+        has(t, "(PrivateNetwork <yes >)");
+        has(t, "(PrivateUsers <yes >)");
+        has(t, "(CapabilityBoundingSet <0 >)");
+        has(t, "(RestrictAddressFamilies <(yes [AF_UNIX ])>)");
+        has(t, "(SystemCallFilter <(yes [@system-service ])>)");
+        has(t, "(SystemCallFilter <(no [@privileged @resources @mount");
+        has(t, "(SystemCallErrorNumber <1 >)");
+        has(t, "(BindsTo <[pyward@1.service ]>)");
+        has(t, "(Slice <pyward.slice >)");
+        has(t, "(MemoryMax <268435456 >)");
+        has(t, "(MemorySwapMax <0 >)");
+        has(t, "(TasksMax <32 >)");
+        has(t, "(LimitNPROC <32 >)");
+        has(t, "(CPUQuotaPerSecUSec <500000 >)");
+        has(t, "(RuntimeMaxUSec <30000000 >)");
+        /* 2.5 s of CPU: SIGXCPU after 3 s (soft), SIGKILL after 4 s (hard). */
+        has(t, "(LimitCPU <4 >)");
+        has(t, "(LimitCPUSoft <3 >)");
+        has(t, "(LimitFSIZE <8388608 >)");
+        has(t, "size=8388608,mode=1777");
+        has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME ][no-env-expand ]");
+        has(t, "HOME=/tmp");
+        has(t, "-/run/dbus/system_bus_socket");
+        assert_se(!strstr(t, "PrivatePIDs"));
+        assert_se(!strstr(t, "IPAddressAllow"));
+        assert_se(!strstr(t, "@sync"));
+        free(t);
+
+        t = build(257, CONFIG_NETWORK_LOOPBACK, allow);
+        has(t, "(PrivatePIDs <yes >)");
+        has(t, "(RestrictAddressFamilies <(yes [AF_UNIX AF_INET AF_INET6 ])>)");
+        has(t, "(PrivateNetwork <yes >)");
+        has(t, "(IPAddressAllow <[(2 [127 0 0 0 ]8 )");
+        has(t, "(SystemCallFilter <(yes [@sync ])>)");
+        free(t);
+
+        assert_int(cpu_rlimit_seconds(1), ==, 1);
+        assert_int(cpu_rlimit_seconds(1000000), ==, 1);
+        assert_int(cpu_rlimit_seconds(1000001), ==, 2);
+        return 0;
+}

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Builds the job unit's properties, one setter per aspect in the manner of systemd-run: the unit,
+ * how it starts, its sandbox, its system call filter and its limits. */
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "macro.h"
+#include "unit-props.h"
+
+/* Denied on top of @system-service's allow list: everything that changes the system, peeks at other
+ * processes or exists only for compatibility. Decision: a denied call fails with EPERM (not SIGSYS),
+ * so Python raises PermissionError and the job can report it. */
+static const char *const syscall_deny_groups[] = {
+        "@privileged", "@resources", "@mount",         "@keyring", "@debug", "@module",
+        "@reboot",     "@swap",      "@clock",         "@cpu-emulation", "@obsolete", "@raw-io",
+};
+
+/* The sockets through which a process could talk to the system: the bus, the manager and the
+ * journal's stream socket. The files themselves, not /run/systemd: systemd needs that directory
+ * while it builds the namespace (a job would fail with 226/NAMESPACE). "-": fine if missing. */
+static const char *const inaccessible_paths[] = {
+        "-/run/dbus/system_bus_socket",  "-/run/systemd/private", "-/run/systemd/notify",
+        "-/run/systemd/journal/stdout",  "-/run/systemd/journal/socket",
+        "-/run/systemd/journal/syslog",  "-/run/systemd/journal/dev-log", "-/run/systemd/io.system.ManagedOOM",
+        "-/run/systemd/userdb",          "-/run/pyward",          "-/var/run/dbus/system_bus_socket",
+};
+
+uint64_t cpu_rlimit_seconds(uint64_t usec) {
+        uint64_t s = usec / 1000000U + (usec % 1000000U ? 1 : 0);
+        return s > 0 ? s : 1;
+}
+
+static int append_strv(sd_bus_message *m, const char *name, const char *const *l, size_t n) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', "as");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(m, "s", l[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+/* A "(bas)" property: SystemCallFilter=, RestrictAddressFamilies=. allow: an allow list (else a deny
+ * list, like a leading "~" in a unit file). */
+static int append_bool_strv(sd_bus_message *m, const char *name, int allow, const char *const *l,
+                            size_t n) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', "(bas)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'r', "bas");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "b", allow);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(m, "s", l[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < 3; i++) {
+                r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static int append_unit(sd_bus_message *m, const JobSpec *s) {
+        char desc[128];
+        int r;
+
+        (void) snprintf(desc, sizeof(desc), "pyward job %s for UID %u", s->job_id, (unsigned) s->uid);
+        r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", desc, "CollectMode", "s",
+                                  "inactive-or-failed");
+        if (r < 0)
+                return r;
+        if (!s->helper_unit)
+                return 0;
+        /* The job cannot outlive its helper: when the helper's unit goes down, so does the job. */
+        return sd_bus_message_append(m, "(sv)(sv)", "BindsTo", "as", 1, s->helper_unit, "After", "as",
+                                     1, s->helper_unit);
+}
+
+static int append_exec(sd_bus_message *m, const JobSpec *s) {
+        const Profile *p = s->profile;
+        const char *env[] = {
+                "PATH=/usr/local/bin:/usr/bin:/bin",
+                "LANG=C.UTF-8",
+                "HOME=" JOB_DIR,
+                "TMPDIR=" JOB_DIR,
+                "PYTHONDONTWRITEBYTECODE=1",
+        };
+        int r;
+
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "Type", "s", "exec", "AddRef", "b", 1,
+                                  "WorkingDirectory", "s", JOB_DIR, "UMask", "u", (uint32_t) 0077);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)", "StandardInputFileDescriptor", "h", s->stdin_fd,
+                                  "StandardOutputFileDescriptor", "h", s->stdout_fd,
+                                  "StandardErrorFileDescriptor", "h", s->stderr_fd);
+        if (r < 0)
+                return r;
+        r = append_strv(m, "Environment", env, ELEMENTSOF(env));
+        if (r < 0)
+                return r;
+
+        /* ExecStartEx=, flag no-env-expand: the client's arguments reach the job verbatim ("$HOME" is
+         * not expanded by the manager). argv: INTERPRETER ARGS... -c BOOTSTRAP FILENAME ARGS... */
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "ExecStartEx");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(sasas)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sasas)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sasas");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", p->interpreter);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", p->interpreter);
+        for (char **a = p->interpreter_args; r >= 0 && a && *a; a++)
+                r = sd_bus_message_append(m, "s", *a);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sss", "-c", s->bootstrap, s->filename);
+        for (char * const *a = s->argv; r >= 0 && a && *a; a++)
+                r = sd_bus_message_append(m, "s", *a);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "as", 1, "no-env-expand");
+        for (int i = 0; r >= 0 && i < 4; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
+        const bool loopback = s->profile->network == CONFIG_NETWORK_LOOPBACK;
+        const char *families[] = { "AF_UNIX", "AF_INET", "AF_INET6" };
+        char tmpfs_opts[64];
+        int r;
+
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "DynamicUser", "b", 1,
+                                  "ProtectSystem", "s", "strict",
+                                  "ProtectHome", "s", "yes",
+                                  "PrivateTmp", "b", 1,
+                                  "PrivateDevices", "b", 1,
+                                  "PrivateNetwork", "b", 1,
+                                  "PrivateIPC", "b", 1,
+                                  "PrivateUsers", "b", 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "ProtectProc", "s", "invisible",
+                                  "ProcSubset", "s", "pid",
+                                  "ProtectKernelTunables", "b", 1,
+                                  "ProtectKernelModules", "b", 1,
+                                  "ProtectKernelLogs", "b", 1,
+                                  "ProtectControlGroups", "b", 1,
+                                  "ProtectClock", "b", 1,
+                                  "ProtectHostname", "b", 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "RestrictNamespaces", "t", UINT64_C(0), /* allowed: none */
+                                  "RestrictRealtime", "b", 1,
+                                  "RestrictSUIDSGID", "b", 1,
+                                  "LockPersonality", "b", 1,
+                                  "NoNewPrivileges", "b", 1,
+                                  "MemoryDenyWriteExecute", "b", 1,
+                                  "CapabilityBoundingSet", "t", UINT64_C(0),
+                                  "AmbientCapabilities", "t", UINT64_C(0),
+                                  "RemoveIPC", "b", 1);
+        if (r < 0)
+                return r;
+        if (s->manager_version >= 257) {
+                /* A PID namespace of its own: the job sees only its own processes. */
+                r = sd_bus_message_append(m, "(sv)", "PrivatePIDs", "b", 1);
+                if (r < 0)
+                        return r;
+        }
+
+        /* The network: never anything but the job's own loopback (PrivateNetwork=yes). */
+        r = append_bool_strv(m, "RestrictAddressFamilies", 1, families, loopback ? 3 : 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)", "IPAddressDeny", "a(iayu)", 2,
+                                  AF_INET, 4, 0, 0, 0, 0, 0,
+                                  AF_INET6, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        if (r < 0)
+                return r;
+        if (loopback) {
+                r = sd_bus_message_append(m, "(sv)", "IPAddressAllow", "a(iayu)", 2,
+                                          AF_INET, 4, 127, 0, 0, 0, 8,
+                                          AF_INET6, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                                          128);
+                if (r < 0)
+                        return r;
+        }
+
+        r = append_strv(m, "InaccessiblePaths", (const char *const *) inaccessible_paths,
+                        ELEMENTSOF(inaccessible_paths));
+        if (r < 0)
+                return r;
+        if (s->profile->read_only_paths) {
+                r = append_strv(m, "BindReadOnlyPaths", (const char *const *) s->profile->read_only_paths,
+                                strv_length(s->profile->read_only_paths));
+                if (r < 0)
+                        return r;
+        }
+
+        /* The only writable places, each a tmpfs bounded by the disk limit. */
+        (void) snprintf(tmpfs_opts, sizeof(tmpfs_opts), "size=%" PRIu64 ",mode=1777,nosuid,nodev",
+                        s->limits[LIMIT_DISK]);
+        return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 3, "/tmp", tmpfs_opts,
+                                     "/var/tmp", tmpfs_opts, "/dev/shm", tmpfs_opts);
+}
+
+static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
+        const char *service[] = { "@system-service" };
+        char **allow = s->profile->syscall_allow, **deny = s->profile->syscall_deny;
+        int r;
+
+        r = sd_bus_message_append(m, "(sv)(sv)", "SystemCallArchitectures", "as", 1, "native",
+                                  "SystemCallErrorNumber", "i", (int32_t) EPERM);
+        if (r < 0)
+                return r;
+        /* Applied in order, like lines in a unit file: allow @system-service, take away the dangerous
+         * groups, then the profile's extra allow and deny entries. */
+        r = append_bool_strv(m, "SystemCallFilter", 1, service, 1);
+        if (r < 0)
+                return r;
+        r = append_bool_strv(m, "SystemCallFilter", 0, syscall_deny_groups, ELEMENTSOF(syscall_deny_groups));
+        if (r < 0)
+                return r;
+        if (allow && *allow) {
+                r = append_bool_strv(m, "SystemCallFilter", 1, (const char *const *) allow, strv_length(allow));
+                if (r < 0)
+                        return r;
+        }
+        if (deny && *deny) {
+                r = append_bool_strv(m, "SystemCallFilter", 0, (const char *const *) deny, strv_length(deny));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int append_limits(sd_bus_message *m, const JobSpec *s) {
+        const uint64_t *l = s->limits;
+        uint64_t cpu_s = cpu_rlimit_seconds(l[LIMIT_CPU_TIME]);
+        int r;
+
+        /* cgroup layer: enforced where the manager has the controllers (a VM, a real host). */
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "Slice", "s", JOB_SLICE,
+                                  "MemoryAccounting", "b", 1,
+                                  "MemoryMax", "t", l[LIMIT_MEMORY],
+                                  "MemorySwapMax", "t", UINT64_C(0),
+                                  "TasksMax", "t", l[LIMIT_TASKS],
+                                  "CPUQuotaPerSecUSec", "t", l[LIMIT_CPU_QUOTA] * UINT64_C(10000),
+                                  "RuntimeMaxUSec", "t", l[LIMIT_WALL_TIME]);
+        if (r < 0)
+                return r;
+        /* rlimit layer, per process, enforced everywhere (also where cgroup controllers are missing).
+         * RLIMIT_NPROC counts per UID, and each job has a UID of its own. RLIMIT_CPU: the soft limit
+         * sends SIGXCPU (reported as cpu-limit), the hard one a second later SIGKILL. */
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "LimitDATA", "t", l[LIMIT_MEMORY],
+                                  "LimitNPROC", "t", l[LIMIT_TASKS],
+                                  "LimitFSIZE", "t", l[LIMIT_DISK],
+                                  "LimitNOFILE", "t", (uint64_t) JOB_NOFILE_MAX,
+                                  "LimitCORE", "t", UINT64_C(0),
+                                  "LimitCPU", "t", cpu_s + 1,
+                                  "LimitCPUSoft", "t", cpu_s);
+        if (r < 0)
+                return r;
+        /* Stopping is immediate: nothing in a job deserves a graceful shutdown. */
+        return sd_bus_message_append(m, "(sv)(sv)(sv)", "KillMode", "s", "control-group", "KillSignal",
+                                     "i", (int32_t) SIGKILL, "TimeoutStopUSec", "t", UINT64_C(2000000));
+}
+
+int unit_props_append(sd_bus_message *m, const JobSpec *s) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r < 0)
+                return r;
+        r = append_unit(m, s);
+        if (r >= 0)
+                r = append_exec(m, s);
+        if (r >= 0)
+                r = append_sandbox(m, s);
+        if (r >= 0)
+                r = append_syscalls(m, s);
+        if (r >= 0)
+                r = append_limits(m, s);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The properties of a job's transient service: the sandbox, the limits and how the code is started,
+ * appended to a StartTransientUnit() message. Every property is explained in pyward-helper(8). */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "config.h"
+#include "protocol.h"
+
+#define JOB_SLICE "pyward.slice"
+#define JOB_NOFILE_MAX 256U
+/* Where the job's files live: the code, its working directory and $HOME. */
+#define JOB_DIR "/tmp"
+
+typedef struct JobSpec {
+        const char *unit;        /* pyward-job-<id>.service */
+        const char *job_id;      /* <id> */
+        const char *helper_unit; /* our own unit, or NULL when not started by systemd */
+        unsigned manager_version; /* leading number of the manager's Version, 0 if unknown */
+        uid_t uid;                /* the client */
+        const Profile *profile;
+        const uint64_t *limits; /* effective values, _LIMIT_MAX of them */
+        const char *filename;
+        char * const *argv; /* the job's sys.argv[1:], may be NULL */
+        const char *bootstrap;
+        int stdin_fd, stdout_fd, stderr_fd;
+} JobSpec;
+
+/* Appends the a(sv) array of properties (the message must be positioned where it goes). */
+int unit_props_append(sd_bus_message *m, const JobSpec *s);
+
+/* The seconds RLIMIT_CPU gets for a CPU-time limit in microseconds (rounded up, at least 1). */
+uint64_t cpu_rlimit_seconds(uint64_t usec);
