@@ -29,13 +29,22 @@ typedef enum ConnState {
         CONN_RUNNING,
         CONN_FINISHING,
         CONN_CLOSING,
+        CONN_LINGER, /* RESULT written and our side shut down; discarding input until the client closes */
 } ConnState;
+
+/* After the RESULT, how long and how much unread input we discard before closing: closing an
+ * AF_UNIX socket with unread data makes the client's recv() fail with ECONNRESET, even before it
+ * has read our RESULT. */
+#define LINGER_USEC (2 * 1000 * 1000U)
+#define LINGER_BYTES_MAX (8U * 1024U * 1024U)
 
 struct Connection {
         sd_event *event;
         int fd;
         sd_event_source *io;
         sd_event_source *deadline;
+        sd_event_source *linger;
+        size_t lingered;
         ConnState state;
         char *config_root;
 
@@ -93,6 +102,45 @@ static bool out_pending(const Connection *c) {
 
 static void connection_client_gone(Connection *c, const char *why);
 
+static int on_linger_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+
+        (void) sd_event_exit(c->event, 0);
+        return 0;
+}
+
+static void connection_linger(Connection *c) {
+        int r;
+
+        c->state = CONN_LINGER;
+        (void) shutdown(c->fd, SHUT_WR);
+        r = sd_event_add_time_relative(c->event, &c->linger, CLOCK_MONOTONIC, LINGER_USEC, 0,
+                                       on_linger_timeout, c);
+        if (r < 0) {
+                (void) sd_event_exit(c->event, 0);
+                return;
+        }
+        connection_update_io(c);
+}
+
+/* Reads and drops whatever the client still sends, until it closes (bounded in time and bytes). */
+static void connection_discard_input(Connection *c) {
+        uint8_t buf[16384];
+
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0 || (c->lingered += (size_t) n) > LINGER_BYTES_MAX) {
+                        (void) sd_event_exit(c->event, 0);
+                        return;
+                }
+        }
+}
+
 static void out_flush(Connection *c) {
         while (out_pending(c)) {
                 ssize_t n = send(c->fd, c->out + c->out_off, c->out_size - c->out_off,
@@ -110,7 +158,7 @@ static void out_flush(Connection *c) {
         if (!out_pending(c)) {
                 c->out_off = c->out_size = 0;
                 if (c->state == CONN_CLOSING) {
-                        (void) sd_event_exit(c->event, 0);
+                        connection_linger(c);
                         return;
                 }
                 if (c->relay)
@@ -462,6 +510,8 @@ static bool connection_handle_frame(Connection *c) {
 }
 
 static bool connection_wants_input(const Connection *c) {
+        if (c->state == CONN_LINGER)
+                return true;
         if (c->client_gone || c->input_broken)
                 return false;
         if (c->state == CONN_REQUEST)
@@ -477,9 +527,13 @@ static void connection_read(Connection *c) {
                 if (r == 0)
                         return;
                 if (r == -ECONNRESET) {
-                        if (c->state == CONN_REQUEST && frame_reader_mid_frame(&c->reader))
-                                log_notice("Client (UID %u) closed the connection in the middle of a frame.",
-                                           (unsigned) c->peer.uid);
+                        /* A client that shut down its side mid-request may still listen: tell it. */
+                        if (c->state == CONN_REQUEST) {
+                                connection_finish(c, JOB_REJECTED, "invalid request: the client closed the "
+                                                  "connection %s", frame_reader_mid_frame(&c->reader) ?
+                                                  "in the middle of a frame" : "before REQUEST_END");
+                                return;
+                        }
                         connection_client_gone(c, "connection closed");
                         return;
                 }
@@ -516,6 +570,10 @@ static void connection_read(Connection *c) {
 static int on_socket(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
 
+        if (c->state == CONN_LINGER) {
+                connection_discard_input(c);
+                return 0;
+        }
         if (revents & EPOLLOUT)
                 out_flush(c);
         if (revents & EPOLLIN)
@@ -554,7 +612,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         char t[FORMAT_VALUE_MAX];
 
         c->deadline = sd_event_source_disable_unref(c->deadline);
-        connection_finish(c, JOB_REJECTED, "request not received within %s",
+        connection_finish(c, JOB_REJECTED, "request not received within %s (request deadline)",
                           format_timespan(t, sizeof(t), c->config->request_timeout_usec));
         /* One attempt: a client that does not read gets closed, result or not. */
         if (out_pending(c)) {
@@ -636,6 +694,7 @@ Connection *connection_free(Connection *c) {
         sd_bus_flush_close_unref(c->bus);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->deadline);
+        sd_event_source_disable_unref(c->linger);
         frame_reader_done(&c->reader);
         request_free(c->request);
         config_free(c->config);

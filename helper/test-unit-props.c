@@ -130,7 +130,7 @@ int main(void) {
         has(t, "(LimitCPU <4 >)");
         has(t, "(LimitCPUSoft <3 >)");
         has(t, "(LimitFSIZE <8388608 >)");
-        has(t, "size=8388608,mode=1777");
+        has(t, "(TemporaryFileSystem <[(/dev/shm size=8388608,mode=1777,nosuid,nodev )]>)");
         has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME ][no-env-expand ]");
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");

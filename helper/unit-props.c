@@ -251,11 +251,12 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                         return r;
         }
 
-        /* The only writable places, each a tmpfs bounded by the disk limit. */
+        /* The writable places. /dev/shm: a tmpfs bounded by the disk limit. /tmp and /var/tmp are the
+         * private ones DynamicUser= forces (PrivateTmp=yes on 252, =disconnected on 257), which win
+         * over TemporaryFileSystem= on the same paths in both versions; see BUGS in pyward-helper(8). */
         (void) snprintf(tmpfs_opts, sizeof(tmpfs_opts), "size=%" PRIu64 ",mode=1777,nosuid,nodev",
                         s->limits[LIMIT_DISK]);
-        return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 3, "/tmp", tmpfs_opts,
-                                     "/var/tmp", tmpfs_opts, "/dev/shm", tmpfs_opts);
+        return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/dev/shm", tmpfs_opts);
 }
 
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
