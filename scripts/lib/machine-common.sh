@@ -15,6 +15,7 @@ ROOTFS_PACKAGES=(
         python3 python3-numpy
         util-linux procps iproute2 kmod
         libsystemd0 libseccomp2 libinih1
+        bubblewrap
 )
 # Bump when the way the rootfs is prepared (not just the package list) changes.
 ROOTFS_RECIPE=3
