@@ -376,8 +376,18 @@ static int connection_start_job(Connection *c) {
                 safe_close(job_fds[i]);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the job: %m");
-        log_info("Starting job %s for UID %u (profile %s) as %s.", c->job_id, (unsigned) c->peer.uid,
-                 c->profile->name, job_unit(c->job));
+        /* The first of the job's two journal records (the second has its status), so a job is on
+         * record even if the helper dies before it ends. */
+        (void) sd_journal_send("MESSAGE=Starting pyward job %s for UID %u (profile %s) as %s.", c->job_id,
+                               (unsigned) c->peer.uid, c->profile->name, job_unit(c->job),
+                               "PRIORITY=%i", LOG_INFO,
+                               "PYWARD_JOB=%s", c->job_id,
+                               "PYWARD_UID=%u", (unsigned) c->peer.uid,
+                               "PYWARD_PID=%d", (int) c->peer.pid,
+                               "PYWARD_STATUS=started",
+                               "PYWARD_UNIT=%s", job_unit(c->job),
+                               "PYWARD_PROFILE=%s", c->profile->name,
+                               NULL);
         return 0;
 }
 

@@ -217,7 +217,7 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                 return r;
         if (s->manager_version >= 257) {
                 /* A PID namespace of its own: the job sees only its own processes. */
-                r = sd_bus_message_append(m, "(sv)", "PrivatePIDs", "b", 1);
+                r = sd_bus_message_append(m, "(sv)", "PrivatePIDs", "s", "yes"); /* a string on the bus */
                 if (r < 0)
                         return r;
         }
