@@ -197,11 +197,14 @@ class TempUser:
         sh("pkill", "-KILL", "-u", self.name, check=False)
         sh("userdel", "-r", "-f", self.name, check=False)
 
-    def run(self, argv, **kw):
-        """Runs argv as this user (with its supplementary groups)."""
-        return subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
-                               "--init-groups", "--reset-env", "--"] + list(argv),
-                              capture_output=True, **kw)
+    def run(self, argv, wait=True, **kw):
+        """Runs argv as this user (with its supplementary groups); wait=False: returns the Popen."""
+        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
+                "--reset-env", "--"] + list(argv)
+        if not wait:
+            kw.pop("timeout", None)
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+        return subprocess.run(argv, capture_output=True, **kw)
 
 
 def cli(*args, input=b"", timeout=120, **kw):
