@@ -215,12 +215,10 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                   "RemoveIPC", "b", 1);
         if (r < 0)
                 return r;
-        if (s->manager_version >= 257) {
-                /* A PID namespace of its own: the job sees only its own processes. */
-                r = sd_bus_message_append(m, "(sv)", "PrivatePIDs", "s", "yes"); /* a string on the bus */
-                if (r < 0)
-                        return r;
-        }
+        /* Not PrivatePIDs=yes (257+), although the manager has it: it makes the interpreter PID 1 of
+         * its namespace, and PID 1 is immune to its own signals, so os.kill(os.getpid(), SIGKILL)
+         * would not end the job; and orphans would be reaped by nobody. ProtectProc=invisible
+         * already hides every process of other users. */
 
         /* The network: never anything but the job's own loopback (PrivateNetwork=yes). */
         r = append_bool_strv(m, "RestrictAddressFamilies", 1, families, loopback ? 3 : 1);
