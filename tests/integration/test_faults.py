@@ -4,6 +4,7 @@
 import glob
 import json
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -389,7 +390,8 @@ class FaultTests(PywardTestCase):
                                                  "time.sleep(120)\n"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            line = p.stdout.readline()
+            ready, _, _ = select.select([p.stdout], [], [], 30)
+            line = p.stdout.readline() if ready else b""
             self.assertTrue(line.strip().isdigit(), f"job did not start: {line!r} {p.stderr.read1(4096)!r}")
             uid = int(line)
             helpers = helper_main_pids()
