@@ -394,8 +394,8 @@ class FaultTests(PywardTestCase):
             line = p.stdout.readline() if ready else b""
             self.assertTrue(line.strip().isdigit(), f"job did not start: {line!r} {p.stderr.read1(4096)!r}")
             uid = int(line)
-            helpers = helper_main_pids()
-            self.assertEqual(len(helpers), 1, helpers)
+            helpers = wait_for(lambda: helper_main_pids(), 5)
+            self.assertEqual(len(helpers), 1, (helpers, helper_units(), job_units()))
             os.kill(next(iter(helpers.values())), 9)
             killed = time.monotonic()
             self._assert_all_gone(uid, killed, 2.0)
