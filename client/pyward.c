@@ -22,6 +22,7 @@
 #include "config-paths.h"
 #include "macro.h"
 #include "protocol.h"
+#include "values.h"
 
 #define EXIT_TIMEOUT 124 /* like timeout(1) */
 #define EXIT_PYWARD 125  /* pyward itself failed: like timeout(1) and env(1) */
@@ -104,94 +105,15 @@ _printf_(1, 2) static int fail(const char *format, ...) {
         return -EINVAL;
 }
 
-/* "2s", "500ms", "1min 30s", "1.5h", plain number = seconds. Returns microseconds. */
-static int parse_time(const char *s, uint64_t *ret) {
-        static const struct {
-                const char *suffix;
-                double usec;
-        } units[] = {
-                { "usec", 1 }, { "us", 1 }, { "msec", 1e3 }, { "ms", 1e3 }, { "seconds", 1e6 },
-                { "second", 1e6 }, { "sec", 1e6 }, { "s", 1e6 }, { "minutes", 60e6 }, { "minute", 60e6 },
-                { "min", 60e6 }, { "m", 60e6 }, { "hours", 3600e6 }, { "hour", 3600e6 }, { "h", 3600e6 },
-                { "days", 86400e6 }, { "day", 86400e6 }, { "d", 86400e6 },
-        };
-        double total = 0;
-        bool any = false;
+/* Limits are the same syntax as in pyward.conf(5) (values.c); zero is never a useful limit. */
+static int parse_positive(int (*parse)(const char *, uint64_t *), const char *s, uint64_t *ret) {
+        uint64_t v;
+        int r;
 
-        while (*s) {
-                double v, mult = 1e6;
-                char *end;
-                size_t i;
-
-                while (*s == ' ')
-                        s++;
-                if (!*s)
-                        break;
-                if (!((*s >= '0' && *s <= '9') || *s == '.'))
-                        return -EINVAL;
-                errno = 0;
-                v = strtod(s, &end);
-                if (errno != 0 || end == s || v < 0)
-                        return -EINVAL;
-                s = end;
-                while (*s == ' ')
-                        s++;
-                for (i = 0; i < ELEMENTSOF(units); i++) {
-                        size_t l = strlen(units[i].suffix);
-                        if (strncmp(s, units[i].suffix, l) == 0 &&
-                            !((s[l] >= 'a' && s[l] <= 'z'))) {
-                                mult = units[i].usec;
-                                s += l;
-                                break;
-                        }
-                }
-                if (i == ELEMENTSOF(units) && *s && !(*s >= '0' && *s <= '9'))
-                        return -EINVAL;
-                total += v * mult;
-                any = true;
-        }
-        if (!any || total < 1 || total >= 1.8e19)
-                return -EINVAL;
-        *ret = (uint64_t) total;
-        return 0;
-}
-
-/* "64M", "1G", "512K", "1.5G", "100" (bytes); binary multiples (K = 1024) as systemd does. */
-static int parse_size(const char *s, uint64_t *ret) {
-        double v, mult = 1;
-        char *end;
-
-        if (!(*s >= '0' && *s <= '9') && *s != '.')
-                return -EINVAL;
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno != 0 || end == s || v < 0)
-                return -EINVAL;
-        switch (*end) {
-        case '\0': break;
-        case 'K': mult = 1024.0; end++; break;
-        case 'M': mult = 1024.0 * 1024; end++; break;
-        case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-        case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
-        default: return -EINVAL;
-        }
-        if (*end == 'B')
-                end++;
-        if (*end != '\0' || v * mult < 1 || v * mult >= 1.8e19)
-                return -EINVAL;
-        *ret = (uint64_t) (v * mult);
-        return 0;
-}
-
-static int parse_uint(const char *s, uint64_t *ret) {
-        char *end;
-        unsigned long long v;
-
-        if (!(*s >= '0' && *s <= '9'))
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno != 0 || *end != '\0' || v == 0)
+        r = parse(s, &v);
+        if (r < 0)
+                return r;
+        if (v == 0)
                 return -EINVAL;
         *ret = v;
         return 0;
@@ -269,8 +191,8 @@ static int parse_args(int argc, char **argv, Args *a) {
                 switch (c) {
                 case 'c': a->code = optarg; break;
                 case ARG_FILENAME: a->filename = optarg; break;
-                case 't': key = LIMIT_WALL_TIME; parse = parse_time; break;
-                case ARG_CPU_TIME: key = LIMIT_CPU_TIME; parse = parse_time; break;
+                case 't': key = LIMIT_WALL_TIME; parse = parse_timespan; break;
+                case ARG_CPU_TIME: key = LIMIT_CPU_TIME; parse = parse_timespan; break;
                 case 'm': key = LIMIT_MEMORY; parse = parse_size; break;
                 case ARG_TASKS: key = LIMIT_TASKS; parse = parse_uint; break;
                 case ARG_CPU_QUOTA: key = LIMIT_CPU_QUOTA; parse = parse_uint; break;
@@ -286,7 +208,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 default: return -EINVAL; /* getopt printed why */
                 }
                 if (parse) {
-                        if (parse(optarg, &a->limits[key]) < 0) {
+                        if (parse_positive(parse, optarg, &a->limits[key]) < 0) {
                                 const char *s = options[0].name;
                                 for (const struct option *o = options; o->name; o++)
                                         if (o->val == c)

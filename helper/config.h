@@ -10,6 +10,7 @@
 
 #include "macro.h"
 #include "protocol.h"
+#include "values.h"
 
 #define CONFIG_NETWORK_NONE 0     /* PrivateNetwork=yes, IPAddressDeny=any, AF_UNIX only */
 #define CONFIG_NETWORK_LOOPBACK 1 /* PrivateNetwork=yes: a private loopback, AF_INET/AF_INET6 allowed */
@@ -101,13 +102,3 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
  * `pyward-helper --check-config` is config_load() printing *ret_errors, exit 0 or 1. */
 int config_show(const Config *c, const char *profile, FILE *f);
 
-/* Value syntax shared with the man page, in systemd's style. All return 0 or -EINVAL/-ERANGE and
- * leave *ret untouched on failure. */
-int parse_size(const char *s, uint64_t *ret);         /* "64M", "1.5G", "4096": K/M/G/T base 1024 */
-int parse_timespan(const char *s, uint64_t *ret_usec); /* "2s", "500ms", "1min 30s"; bare: seconds */
-int parse_boolean(const char *s, bool *ret);          /* yes/no, true/false, on/off, 1/0, y/n, t/f */
-int parse_percent(const char *s, uint64_t *ret);      /* "20%" */
-/* Exact, re-parseable renderings: 1073741824 -> "1G", 1536 MiB -> "1536M", 90 s -> "1min 30s". */
-char *format_size(char *buf, size_t size, uint64_t bytes);
-char *format_timespan(char *buf, size_t size, uint64_t usec);
-#define FORMAT_VALUE_MAX 64
