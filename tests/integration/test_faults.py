@@ -569,8 +569,8 @@ class FaultTests(PywardTestCase):
             finally:
                 stop.set()
                 sampler.join()
-            socket_state = sh("systemctl", "show", "-p", "ActiveState,Result", "--value",
-                              "pyward.socket").stdout.split()
+            socket_state = [sh("systemctl", "show", "-p", prop, "--value", "pyward.socket").stdout.strip()
+                            for prop in ("ActiveState", "Result")]
             leftover = wait_for(lambda: not job_units() and not active_helper_instances(), 15)
             stray = {u.name: processes_of_uid(u.uid) for u in users[1:] if processes_of_uid(u.uid)}
 
