@@ -47,6 +47,7 @@ struct Job {
         bool refresh_again;
         bool collecting;
         bool done;
+        uint64_t exec_start_usec, exec_exit_usec;
 
         JobResult result;
         job_event_func_t event_cb;
@@ -232,14 +233,26 @@ const char *job_unit(const Job *j) {
         return j->unit;
 }
 
+void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit) {
+        *ret_exec = j->exec_start_usec;
+        *ret_exit = j->exec_exit_usec;
+}
+
 JobResult *job_result(Job *j) {
         return &j->result;
 }
 
 static void job_finish(Job *j) {
+        int r;
+
         if (j->done)
                 return;
         j->done = true;
+        /* The job's tmpfs mounts went down with it (StopWhenUnneeded=); their mount points go now.
+         * One still mounted (-EBUSY) is left to the sweep of a later helper. */
+        r = job_mount_dirs_remove(j->id);
+        if (r < 0)
+                log_debug_errno(r, "Could not remove the mount points of job %s yet: %m", j->id);
         j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
         j->slot_properties = sd_bus_slot_unref(j->slot_properties);
         j->slot_job_new = sd_bus_slot_unref(j->slot_job_new);
@@ -395,6 +408,8 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 log_oom();
         if (cpu != UINT64_MAX)
                 j->result.cpu_ms = cpu / 1000000U;
+        j->exec_start_usec = start_ts;
+        j->exec_exit_usec = exit_ts;
         if (start_ts > 0 && exit_ts >= start_ts)
                 j->result.wall_ms = (exit_ts - start_ts) / 1000U;
         if (have_peak && peak != UINT64_MAX)
@@ -642,7 +657,7 @@ int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_fu
         if (r >= 0)
                 r = unit_props_append(m, spec);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+                r = unit_props_append_aux(m, spec);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the properties of %s: %m", j->unit);
         r = sd_bus_call_async(j->bus, &j->slot_call, m, on_start_reply, j, 0);

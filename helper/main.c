@@ -16,6 +16,7 @@
 #include "connection.h"
 #include "log.h"
 #include "macro.h"
+#include "unit-props.h"
 
 static const char *arg_root = "/";
 static const char *arg_profile = NULL;
@@ -132,6 +133,13 @@ static int serve(void) {
         r = sd_event_default(&e);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
+        /* Mount points left behind by helpers killed with SIGKILL (their jobs' units are long gone:
+         * a job lives at most a few minutes after its helper's unit, which it BindsTo=). */
+        r = job_mount_dirs_sweep(JOB_MOUNTS_SWEEP_AGE_USEC);
+        if (r < 0)
+                log_debug_errno(r, "Failed to sweep " JOB_MOUNTS_DIR ": %m");
+        else if (r > 0)
+                log_info("Removed the mount points of %d job(s) gone before their helper cleaned up.", r);
         r = connection_new(e, SD_LISTEN_FDS_START, arg_root, &c);
         if (r < 0)
                 return r;

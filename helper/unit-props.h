@@ -14,6 +14,10 @@
 #define JOB_NOFILE_MAX 256U
 /* Where the job's files live: the code, its working directory and $HOME. */
 #define JOB_DIR "/tmp"
+/* The per-job tmpfs mounts that become the job's /tmp and /var/tmp (BindPaths=): <dir>/<id>/tmp and
+ * <dir>/<id>/var-tmp, each a transient .mount unit of size=DISK. The directory is 0700 root. */
+#define JOB_MOUNTS_DIR "/run/pyward/jobs"
+#define JOB_MOUNTS_SWEEP_AGE_USEC (60U * 1000U * 1000U)
 
 typedef struct JobSpec {
         const char *unit;        /* pyward-job-<id>.service */
@@ -31,6 +35,16 @@ typedef struct JobSpec {
 
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
 int unit_props_append(sd_bus_message *m, const JobSpec *s);
+
+/* Appends the a(sa(sv)) array of auxiliary units started with the job: its tmpfs .mount units. */
+int unit_props_append_aux(sd_bus_message *m, const JobSpec *s);
+
+/* Removes JOB_MOUNTS_DIR/<id> and its two mount points (fine if absent; -EBUSY while mounted). */
+int job_mount_dirs_remove(const char *job_id);
+
+/* Removes the mount point directories of jobs long gone (e.g. after a helper was killed with
+ * SIGKILL): those older than min_age_usec that are no longer mount points. Returns how many. */
+int job_mount_dirs_sweep(uint64_t min_age_usec);
 
 /* The seconds RLIMIT_CPU gets for a CPU-time limit in microseconds (rounded up, at least 1). */
 uint64_t cpu_rlimit_seconds(uint64_t usec);
