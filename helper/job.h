@@ -54,5 +54,8 @@ int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_fu
 int job_stop(Job *j, JobStopReason reason);
 bool job_is_done(const Job *j);
 const char *job_unit(const Job *j);
+/* When the job's main process was exec()ed and when it exited (CLOCK_MONOTONIC usec, from the
+ * manager; 0 if unknown), valid once done() was called. For the helper's timing fields. */
+void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit);
 /* The result, valid once done() was called; the caller may take strings out of it. */
 JobResult *job_result(Job *j);
