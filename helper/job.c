@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "job.h"
 #include "log.h"
@@ -207,6 +208,19 @@ int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
+        /* The manager stops the job's mount units just after the job itself (StopWhenUnneeded=): a
+         * mount point still busy when the job finished is free a moment later. We are about to exit,
+         * so wait up to a second for it rather than leave it to the next helper's sweep. */
+        for (unsigned i = 0; j->done && i < 20; i++) {
+                int r = job_mount_dirs_remove(j->id);
+
+                if (r != -EBUSY) {
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to remove the mount points of job %s: %m", j->id);
+                        break;
+                }
+                (void) usleep(50 * 1000);
+        }
         sd_bus_slot_unref(j->slot_properties);
         sd_bus_slot_unref(j->slot_job_new);
         sd_bus_slot_unref(j->slot_job_removed);
