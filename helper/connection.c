@@ -8,7 +8,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
@@ -37,6 +39,11 @@ typedef enum ConnState {
  * has read our RESULT. */
 #define LINGER_USEC (2 * 1000 * 1000U)
 #define LINGER_BYTES_MAX (8U * 1024U * 1024U)
+/* A client that takes nothing of what we send for this long is given up: its job is stopped and
+ * the connection closed. Without it a client that never reads would keep its helper (and, until
+ * the wall-clock limit, its job) alive; with it a stuck client costs at most this much more. */
+#define WRITE_STALL_USEC (30 * 1000 * 1000U)
+#define WRITE_STALL_TEXT "30s"
 
 struct Connection {
         sd_event *event;
@@ -44,6 +51,7 @@ struct Connection {
         sd_event_source *io;
         sd_event_source *deadline;
         sd_event_source *linger;
+        sd_event_source *write_stall; /* armed while output waits and the client takes none */
         size_t lingered;
         ConnState state;
         char *config_root;
@@ -67,9 +75,22 @@ struct Connection {
         char job_id[33];
         Job *job;
         Relay *relay;
+
+        /* When each step of the connection was reached (CLOCK_MONOTONIC usec, 0: not reached), for
+         * the journal record's PYWARD_T_* fields: where a job's time goes (scripts/bench). */
+        uint64_t t_accept, t_config, t_request, t_bus, t_start;
 };
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000U;
+}
+
 static void connection_update_io(Connection *c);
+static void write_stall_update(Connection *c, bool progress);
 
 static const char *profile_name(const Connection *c) {
         return c->profile ? c->profile->name : (c->request && c->request->profile ? c->request->profile : "default");
@@ -92,6 +113,7 @@ static int out_append(Connection *c, uint16_t type, const void *data, size_t siz
         if (size > 0)
                 memcpy(c->out + c->out_size + PW_FRAME_HEADER_SIZE, data, size);
         c->out_size += PW_FRAME_HEADER_SIZE + size;
+        write_stall_update(c, false);
         connection_update_io(c);
         return 0;
 }
@@ -141,7 +163,55 @@ static void connection_discard_input(Connection *c) {
         }
 }
 
+static int on_write_stall(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        char t[FORMAT_VALUE_MAX];
+
+        c->write_stall = sd_event_source_disable_unref(c->write_stall);
+        format_timespan(t, sizeof(t), WRITE_STALL_USEC);
+        (void) sd_journal_send("MESSAGE=Client (UID %u) of pyward job %s took no output for %s; giving up.",
+                               (unsigned) c->peer.uid, c->job_id[0] ? c->job_id : "-", t,
+                               "PRIORITY=%i", LOG_NOTICE,
+                               "PYWARD_JOB=%s", c->job_id[0] ? c->job_id : "",
+                               "PYWARD_UID=%u", (unsigned) c->peer.uid,
+                               "PYWARD_EVENT=write-stall",
+                               NULL);
+        if (c->state == CONN_CLOSING) {
+                /* Only the RESULT (and output before it) was left: the job is over and logged. */
+                (void) sd_event_exit(c->event, 0);
+                return 0;
+        }
+        /* Stops the job (status killed, "the client disconnected"), drops its output; the helper
+         * exits once the job is collected. */
+        connection_client_gone(c, "it took no output for " WRITE_STALL_TEXT);
+        return 0;
+}
+
+/* (Re)arms the stall deadline after progress, or when output starts to wait; disarms it when
+ * nothing waits. */
+static void write_stall_update(Connection *c, bool progress) {
+        int r;
+
+        if (!out_pending(c) || c->client_gone) {
+                c->write_stall = sd_event_source_disable_unref(c->write_stall);
+                return;
+        }
+        if (c->write_stall && !progress)
+                return;
+        if (c->write_stall) {
+                r = sd_event_source_set_time_relative(c->write_stall, WRITE_STALL_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->write_stall, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(c->event, &c->write_stall, CLOCK_MONOTONIC, WRITE_STALL_USEC,
+                                               100 * 1000U, on_write_stall, c);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm the write deadline: %m");
+}
+
 static void out_flush(Connection *c) {
+        bool progress = false;
+
         while (out_pending(c)) {
                 ssize_t n = send(c->fd, c->out + c->out_off, c->out_size - c->out_off,
                                  MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -154,7 +224,9 @@ static void out_flush(Connection *c) {
                         return;
                 }
                 c->out_off += (size_t) n;
+                progress = progress || n > 0;
         }
+        write_stall_update(c, progress);
         if (!out_pending(c)) {
                 c->out_off = c->out_size = 0;
                 if (c->state == CONN_CLOSING) {
@@ -172,7 +244,12 @@ static void out_flush(Connection *c) {
 static void log_job(Connection *c, const JobResult *r) {
         int prio = r->status == JOB_ERROR ? LOG_ERR : r->status == JOB_REJECTED ? LOG_NOTICE : LOG_INFO;
         const char *status = job_status_to_string(r->status) ?: "?";
+        uint64_t t_exec = 0, t_exit = 0;
+        struct rusage ru = {};
 
+        if (c->job)
+                job_exec_timestamps(c->job, &t_exec, &t_exit);
+        (void) getrusage(RUSAGE_SELF, &ru);
         (void) sd_journal_send("MESSAGE=pyward job %s for UID %u (profile %s): %s%s%s",
                                c->job_id[0] ? c->job_id : "-", (unsigned) c->peer.uid, profile_name(c), status,
                                r->message ? ": " : "", r->message ?: "",
@@ -186,6 +263,15 @@ static void log_job(Connection *c, const JobResult *r) {
                                "PYWARD_PROFILE=%s", profile_name(c),
                                "PYWARD_EXIT_CODE=%d", r->exit_code,
                                "PYWARD_SIGNAL=%d", r->signal,
+                               "PYWARD_T_ACCEPT=%" PRIu64, c->t_accept,
+                               "PYWARD_T_CONFIG=%" PRIu64, c->t_config,
+                               "PYWARD_T_REQUEST=%" PRIu64, c->t_request,
+                               "PYWARD_T_BUS=%" PRIu64, c->t_bus,
+                               "PYWARD_T_START=%" PRIu64, c->t_start,
+                               "PYWARD_T_EXEC=%" PRIu64, t_exec,
+                               "PYWARD_T_EXIT=%" PRIu64, t_exit,
+                               "PYWARD_T_RESULT=%" PRIu64, now_usec(),
+                               "PYWARD_HELPER_MAXRSS_KB=%ld", ru.ru_maxrss,
                                NULL);
 }
 
@@ -281,6 +367,7 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
 
         switch (ev) {
         case JOB_EVENT_STARTED:
+                c->t_start = now_usec();
                 n = snprintf(accepted, sizeof(accepted), "job=%s\nunit=%s\n", c->job_id, job_unit(j));
                 (void) out_append(c, FRAME_ACCEPTED, accepted, (size_t) n);
                 out_flush(c);
@@ -331,6 +418,7 @@ static int connection_start_job(Connection *c) {
                 /* "252.39-1~deb12u2", "257.9": the leading number decides which properties exist. */
                 c->manager_version = (unsigned) strtoul(version, NULL, 10);
         }
+        c->t_bus = now_usec();
         if (sd_pid_get_unit(0, &helper_unit) < 0)
                 helper_unit = NULL; /* run by hand, outside a unit: nothing to bind to */
 
@@ -398,6 +486,7 @@ static void connection_request_complete(Connection *c) {
         const char *name = c->request->profile ?: "default";
         int r;
 
+        c->t_request = now_usec();
         c->deadline = sd_event_source_disable_unref(c->deadline);
         c->state = CONN_RUNNING;
 
@@ -455,6 +544,7 @@ static void connection_client_gone(Connection *c, const char *why) {
         free(c->out);
         c->out = NULL;
         c->out_size = c->out_off = 0;
+        c->write_stall = sd_event_source_disable_unref(c->write_stall);
         if (c->job && !job_is_done(c->job)) {
                 log_info("Client of job %s went away (%s); stopping the job.", c->job_id, why);
                 (void) job_stop(c->job, JOB_STOP_DISCONNECT);
@@ -642,6 +732,7 @@ int connection_new(sd_event *e, int fd, const char *config_root, Connection **re
                 safe_close(fd);
                 return -ENOMEM;
         }
+        c->t_accept = now_usec();
         c->event = sd_event_ref(e);
         c->fd = fd;
         c->slot_fd = -EBADF;
@@ -668,6 +759,7 @@ int connection_new(sd_event *e, int fd, const char *config_root, Connection **re
 
         /* The configuration is read afresh for every connection, so edits apply to the next job. */
         r = config_load(c->config_root, &c->config, &errors);
+        c->t_config = now_usec();
         if (r < 0) {
                 char *p;
 
@@ -705,6 +797,7 @@ Connection *connection_free(Connection *c) {
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->deadline);
         sd_event_source_disable_unref(c->linger);
+        sd_event_source_disable_unref(c->write_stall);
         frame_reader_done(&c->reader);
         request_free(c->request);
         config_free(c->config);

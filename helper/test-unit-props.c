@@ -150,5 +150,8 @@ int main(void) {
         assert_int(cpu_rlimit_seconds(1), ==, 1);
         assert_int(cpu_rlimit_seconds(1000000), ==, 1);
         assert_int(cpu_rlimit_seconds(1000001), ==, 2);
+        assert_int(data_rlimit_bytes(64u << 20, false), ==, 64u << 20);
+        assert_int(data_rlimit_bytes(64u << 20, true), ==, 256u << 20);
+        assert_int(data_rlimit_bytes(UINT64_MAX / 2, true), ==, UINT64_MAX);
         return 0;
 }

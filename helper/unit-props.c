@@ -414,6 +414,33 @@ static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
         return 0;
 }
 
+/* Whether the manager can enforce MemoryMax=: the memory controller is available at the root of
+ * the unified hierarchy (a VM or a real host; not our nspawn machines). */
+static bool memory_controller_available(void) {
+        char buf[256] = {};
+        FILE *f;
+        size_t n;
+
+        f = fopen("/sys/fs/cgroup/cgroup.controllers", "re");
+        if (!f)
+                return false;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n"))
+                if (strcmp(w, "memory") == 0)
+                        return true;
+        return false;
+}
+
+uint64_t data_rlimit_bytes(uint64_t memory, bool memory_cgroup) {
+        /* Where MemoryMax= holds, it is the memory limit (the whole job, status oom) and LimitDATA=
+         * only a per-process backstop at four times that; elsewhere LimitDATA= is the limit. */
+        if (!memory_cgroup)
+                return memory;
+        return memory > UINT64_MAX / 4 ? UINT64_MAX : memory * 4;
+}
+
 static int append_limits(sd_bus_message *m, const JobSpec *s) {
         const uint64_t *l = s->limits;
         uint64_t cpu_s = cpu_rlimit_seconds(l[LIMIT_CPU_TIME]);
@@ -434,7 +461,8 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
          * RLIMIT_NPROC counts per UID, and each job has a UID of its own. RLIMIT_CPU: the soft limit
          * sends SIGXCPU (reported as cpu-limit), the hard one a second later SIGKILL. */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
-                                  "LimitDATA", "t", l[LIMIT_MEMORY],
+                                  "LimitDATA", "t",
+                                  data_rlimit_bytes(l[LIMIT_MEMORY], memory_controller_available()),
                                   "LimitNPROC", "t", l[LIMIT_TASKS],
                                   "LimitFSIZE", "t", l[LIMIT_DISK],
                                   "LimitNOFILE", "t", (uint64_t) JOB_NOFILE_MAX,

@@ -3,6 +3,7 @@
  * appended to a StartTransientUnit() message. Every property is explained in pyward-helper(8). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
@@ -45,6 +46,10 @@ int job_mount_dirs_remove(const char *job_id);
 /* Removes the mount point directories of jobs long gone (e.g. after a helper was killed with
  * SIGKILL): those older than min_age_usec that are no longer mount points. Returns how many. */
 int job_mount_dirs_sweep(uint64_t min_age_usec);
+
+/* LimitDATA= for a memory limit: the limit itself where the memory controller is missing, a
+ * backstop four times as large where MemoryMax= is enforced (so that the cgroup acts, status oom). */
+uint64_t data_rlimit_bytes(uint64_t memory, bool memory_cgroup);
 
 /* The seconds RLIMIT_CPU gets for a CPU-time limit in microseconds (rounded up, at least 1). */
 uint64_t cpu_rlimit_seconds(uint64_t usec);

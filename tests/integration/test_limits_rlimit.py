@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The rlimit layer of the limits, where the cgroup controllers are missing (the nspawn machines):
+# a memory bomb meets LimitDATA=, a fork bomb LimitNPROC=; and the helper's write deadline.
+import json
+import os
+import time
+import unittest
+
+from pwlib import (ACCEPTED, RESULT, PywardTestCase, connect, helper_units, job_units, journal_since,
+                   request_frames, sh, wait_for)
+
+MiB = 1024 * 1024
+
+
+def cgroup_controllers():
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
+class RlimitTests(PywardTestCase):
+    def test_memory_bomb_meets_limit_data(self):
+        # bytearray(2 * limit): one allocation twice the limit. Where the memory controller is
+        # missing only LimitDATA= can stop it: malloc fails, Python raises MemoryError, the job
+        # exits 1 with it on stderr (status "exit": the helper reports what the process did, it
+        # does not guess from stderr). With the controller (the VM tier) the same bomb ends "oom".
+        limit = 64 * MiB
+        code = ("import sys\ntry:\n    b = bytearray(%d)\n    b[::4096] = b'x' * len(b[::4096])\n"
+                "    print('allocated', len(b))\nexcept MemoryError:\n    print('MemoryError')\n"
+                "    sys.exit(3)\n" % (2 * limit))
+        res = self.run_job(code, memory=limit, timeout=30)
+        if "memory" in cgroup_controllers():
+            self.assertIn(res.status, ("oom", "exit"), res)
+            if res.status == "oom":
+                return  # the cgroup layer acted first
+        layer = "rlimit (LimitDATA=)"
+        self.assertEqual((res.status, res.exit_code, res.stdout), ("exit", 3, b"MemoryError\n"),
+                         f"layer expected to act: {layer}; stderr {res.stderr!r}")
+
+    def test_fork_bomb_meets_limit_nproc(self):
+        # Children that stay; the parent forks until fork() fails. LimitNPROC=tasks counts the
+        # job's UID (its own DynamicUser=), so fork() fails with EAGAIN at most at the limit.
+        tasks = 12
+        code = ("import os, json, errno, time\nn, err = 0, None\nfor i in range(200):\n"
+                "    try:\n        pid = os.fork()\n    except OSError as e:\n"
+                "        err = errno.errorcode[e.errno]\n        break\n"
+                "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n    n += 1\n"
+                "print(json.dumps([n, err]), flush=True)\n")
+        start = time.monotonic()
+        res = self.run_job(code, tasks=tasks, timeout=20)
+        took = time.monotonic() - start
+        self.assertEqual((res.status, res.exit_code), ("ok", 0), res)
+        n, err = json.loads(res.stdout)
+        layer = "cgroup (TasksMax=)" if "pids" in cgroup_controllers() else "rlimit (LimitNPROC=)"
+        self.assertEqual(err, "EAGAIN", f"{n} children, then {err}; layer expected to act: {layer}")
+        # the interpreter itself is one task of the limit
+        self.assertLess(n, tasks, layer)
+        self.assertGreaterEqual(n, tasks // 2, f"only {n} children before EAGAIN ({layer})")
+        self.assertLess(took, 15, "the children outlived the job's main process")
+
+
+class WriteDeadlineTests(PywardTestCase):
+    def test_client_that_never_reads_is_given_up(self):
+        # A flood no one reads, and a wall limit far beyond the helper's write deadline (30 s of
+        # no progress): the helper gives up, stops the job ("the client disconnected") and exits.
+        code = "import sys\nb = b'x' * 65536\nwhile True:\n    sys.stdout.buffer.write(b)\n"
+        since = time.time()
+        s = connect(timeout=120)
+        try:
+            s.sendall(request_frames(code, limits={"wall_time": 240 * 1000000, "output": 16 << 20},
+                                     stdin=b""))
+            self.assertTrue(wait_for(lambda: len(job_units()) == 1, 15), "job did not start")
+            start = time.monotonic()
+            gone = wait_for(lambda: not job_units() and not helper_units(), 60, interval=0.5)
+            took = time.monotonic() - start
+            self.assertTrue(gone, f"after 60 s: jobs {job_units()}, helpers {helper_units()}")
+            self.assertGreater(took, 25, "given up before the write deadline")
+            self.assertLess(took, 45)
+            recs = [json.loads(l) for l in
+                    sh("journalctl", "--no-pager", "-o", "json", f"--since=@{since:.6f}",
+                       "PYWARD_EVENT=write-stall", check=False).stdout.splitlines() if l.strip()]
+            self.assertEqual(len(recs), 1, recs)
+            self.assertEqual(len(recs[0].get("PYWARD_JOB", "")), 32, recs[0])
+            status = journal_since(since, f"PYWARD_JOB={recs[0]['PYWARD_JOB']}", "PYWARD_STATUS=killed")
+            self.assertIn("the client disconnected", status)
+        finally:
+            s.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
