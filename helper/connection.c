@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
@@ -87,6 +86,23 @@ static uint64_t now_usec(void) {
         if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
                 return 0;
         return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+/* The helper's peak RSS (VmHWM) in KiB, or -1. Not getrusage()'s ru_maxrss: that keeps the peak of
+ * the manager's forked child from before our execve(). */
+static long peak_rss_kb(void) {
+        char line[128];
+        long kb = -1;
+        FILE *f;
+
+        f = fopen("/proc/self/status", "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+                        break;
+        (void) fclose(f);
+        return kb;
 }
 
 static void connection_update_io(Connection *c);
@@ -245,11 +261,9 @@ static void log_job(Connection *c, const JobResult *r) {
         int prio = r->status == JOB_ERROR ? LOG_ERR : r->status == JOB_REJECTED ? LOG_NOTICE : LOG_INFO;
         const char *status = job_status_to_string(r->status) ?: "?";
         uint64_t t_exec = 0, t_exit = 0;
-        struct rusage ru = {};
 
         if (c->job)
                 job_exec_timestamps(c->job, &t_exec, &t_exit);
-        (void) getrusage(RUSAGE_SELF, &ru);
         (void) sd_journal_send("MESSAGE=pyward job %s for UID %u (profile %s): %s%s%s",
                                c->job_id[0] ? c->job_id : "-", (unsigned) c->peer.uid, profile_name(c), status,
                                r->message ? ": " : "", r->message ?: "",
@@ -271,7 +285,7 @@ static void log_job(Connection *c, const JobResult *r) {
                                "PYWARD_T_EXEC=%" PRIu64, t_exec,
                                "PYWARD_T_EXIT=%" PRIu64, t_exit,
                                "PYWARD_T_RESULT=%" PRIu64, now_usec(),
-                               "PYWARD_HELPER_MAXRSS_KB=%ld", ru.ru_maxrss,
+                               "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
                                NULL);
 }
 
