@@ -50,9 +50,11 @@ PHASES = [
     ("request read", "CONFIG", "REQUEST"),
     ("bus connect, Subscribe, Version", "REQUEST", "BUS"),
     ("StartTransientUnit round trip", "BUS", "START"),
-    ("unit start to exec", "START", "EXEC"),
-    ("job run (exec to exit)", "EXEC", "EXIT"),
-    ("exit to result ready", "EXIT", "RESULT"),
+    # The manager stamps ExecMainStartTimestamp when it forks the main process, so "EXEC" is the
+    # fork: the sandbox (namespaces, mounts, seccomp, DynamicUser) is set up in the next phase.
+    ("start job to fork (incl. tmpfs mount units)", "START", "EXEC"),
+    ("sandbox setup + Python run", "EXEC", "EXIT"),
+    ("exit to result ready (unit state, GetAll)", "EXIT", "RESULT"),
     ("result to client exit", "RESULT", "CLIENT_EXIT"),
 ]
 
@@ -172,7 +174,7 @@ UINT64_MAX = 2**64 - 1
 
 def capture_helper_call():
     """Runs one pyward job while busctl monitor records the helper's StartTransientUnit() call;
-    returns (unit name, [(property, dbus type, value)])."""
+    returns (unit name, [(property, dbus type, value)], {auxiliary unit: {property: value}})."""
     mon = subprocess.Popen(
         ["busctl", "monitor", "--json=short",
          "--match=type='method_call',interface='org.freedesktop.systemd1.Manager',"
@@ -200,7 +202,8 @@ def capture_helper_call():
             continue
         data = msg["payload"]["data"]
         props = [(p[0], p[1]["type"], p[1]["data"]) for p in data[2]]
-        return data[0], props
+        aux = {a[0]: {p[0]: p[1]["data"] for p in a[1]} for a in data[3]}
+        return data[0], props, aux
     die(f"busctl monitor saw no StartTransientUnit call of the helper (busctl: {err.strip()[:300]})")
 
 
@@ -219,13 +222,45 @@ def _addresses(v):
     return " ".join(out)
 
 
-def props_to_systemd_run(props):
+BENCH_MOUNTS = "/run/pyward-bench"
+
+
+def bench_mount(aux_props, n):
+    """systemd-run cannot create auxiliary units. For each tmpfs .mount unit that the helper creates
+    per job (bound into the job with BindPaths=), mount one tmpfs with the same options once, for all
+    systemd-run jobs: the job sees the same file system; pyward's per-job mount units are its own cost."""
+    if aux_props.get("Type") != "tmpfs":
+        die(f"the helper creates an auxiliary unit this benchmark cannot mirror: {aux_props}")
+    where = f"{BENCH_MOUNTS}/{n}"
+    if not os.path.ismount(where):
+        os.makedirs(where, exist_ok=True)
+        run(["mount", "-t", "tmpfs", "-o", aux_props.get("Options", ""), "tmpfs", where])
+    return where
+
+
+def props_to_systemd_run(props, aux):
     """Converts the helper's a(sv) to systemd-run options. Unknown properties are an error, so a
     change of the helper shows up here instead of silently diverging."""
     args, skipped, limits = [], {}, {}
+    aux_where = {a["Where"]: a for a in aux.values() if "Where" in a}
     for name, sig, v in props:
         if name in SKIP_PROPS:
             skipped[name] = SKIP_PROPS[name]
+            continue
+        if name in ("Requires", "Wants", "After", "Before", "BindsTo") and sig == "as":
+            v = [u for u in v if u not in aux]
+            if not v:
+                skipped[name] = "only the job's own auxiliary mount units, which systemd-run cannot create"
+                continue
+        if name == "BindPaths" and sig == "a(ssbt)":
+            items = []
+            for i, (src, dst, ignore, flags) in enumerate(v):
+                if src in aux_where:
+                    src = bench_mount(aux_where[src], i)
+                    skipped[name] = ("sources are the job's own tmpfs mount units; systemd-run binds "
+                                     f"tmpfs mounts with the same options under {BENCH_MOUNTS}")
+                items.append(f"{'-' if ignore else ''}{src}:{dst}:{'rbind' if flags & 16384 else 'norbind'}")
+            args.append(f"{name}={_strv(items)}")
             continue
         if name.startswith("Limit"):
             base = name[:-4] if name.endswith("Soft") else name
@@ -432,7 +467,7 @@ def journal_records(since_monotonic_usec):
     """The helper's per-job journal records (PYWARD_JOB=) of this boot."""
     r = run(["journalctl", "-b", "-o", "json", "--no-pager", "--output-fields=" + ",".join(
         ["PYWARD_JOB", "PYWARD_STATUS", "PYWARD_T_ACCEPT", "PYWARD_T_REQUEST", "PYWARD_T_CONFIG",
-         "PYWARD_T_BUS", "PYWARD_T_START", "PYWARD_T_EXEC", "PYWARD_T_EXIT", "PYWARD_T_RESULT", "PYWARD_HELPER_MAXRSS_KB",
+         "PYWARD_T_BUS", "PYWARD_T_START", "PYWARD_T_EXEC", "PYWARD_T_EXIT", "PYWARD_T_RESULT", "PYWARD_HELPER_PEAK_RSS_KB",
          "_SYSTEMD_UNIT"]), "--unit=pyward@*"], timeout=120, check=False)
     recs = []
     for line in r.stdout.splitlines():
@@ -576,24 +611,43 @@ def wait_settled(timeout=15):
 
 
 def measure_scale(runner, n):
+    """n sequential pyward jobs; p50 of the first vs the last window. The run is not interleaved, so
+    two controls run beside it: bare Python after every job and systemd-run after every tenth, to
+    tell a slowdown of pyward from one of the machine (load of other tenants) or of the manager."""
     argv = runner.argv("pyward", TRIVIAL)
-    lat, fails = [], []
+    bare, sdrun = runner.argv("bare", TRIVIAL), runner.argv("systemd-run", TRIVIAL)
+    lat, fails, ctl_bare, ctl_sdrun = [], [], [], []
+    slots_before = len(leftovers()["slot_files"])
     t_start = time.monotonic()
     for i in range(n):
         ok, dt, _t0, _t1, err = Runner.once(argv, b"")
         lat.append(dt if ok else None)
         if not ok:
             fails.append(err)
+        ok, dt, _t0, _t1, _err = Runner.once(bare, b"")
+        ctl_bare.append(dt if ok else None)
+        if i % 10 == 0:
+            ok, dt, _t0, _t1, _err = Runner.once(sdrun, b"")
+            ctl_sdrun.append(dt if ok else None)
         if (i + 1) % max(1, n // 10) == 0:
             log(f"scale: {i + 1}/{n} jobs ({time.monotonic() - t_start:.0f} s)")
     w = max(1, min(100, n // 20))
-    first = [x for x in lat[:w] if x is not None]
-    last = [x for x in lat[-w:] if x is not None]
-    p_first = percentile(first, 50) if first else None
-    p_last = percentile(last, 50) if last else None
+
+    def early_late(values, window):
+        first = [x for x in values[:window] if x is not None]
+        last = [x for x in values[-window:] if x is not None]
+        a = percentile(first, 50) if first else None
+        b = percentile(last, 50) if last else None
+        return a, b, ratio(b, a)
+
+    p_first, p_last, growth = early_late(lat, w)
     lo = wait_settled()
     return {"jobs": n, "window": w, "failures": len(fails), "errors": sorted(set(fails))[:5],
-            "first_p50": p_first, "last_p50": p_last, "last_over_first": ratio(p_last, p_first),
+            "first_p50": p_first, "last_p50": p_last, "last_over_first": growth,
+            "control_bare": dict(zip(("first_p50", "last_p50", "last_over_first"), early_late(ctl_bare, w))),
+            "control_systemd_run": dict(zip(("first_p50", "last_p50", "last_over_first"),
+                                            early_late(ctl_sdrun, max(1, w // 10)))),
+            "slot_files_before": slots_before,
             "leftovers": lo,
             "leftover_counts": {k: len(v) for k, v in lo.items()}}
 
@@ -637,12 +691,12 @@ def measure_memory(n, since_usec):
                     peak[pid] = max(peak.get(pid, 0), v)
             time.sleep(0.01)
         sampled += list(peak.values())
-    logged = [int(e["PYWARD_HELPER_MAXRSS_KB"]) for e in journal_records(since_usec)
-              if e.get("PYWARD_HELPER_MAXRSS_KB", "").isdigit()]
+    logged = [int(e["PYWARD_HELPER_PEAK_RSS_KB"]) for e in journal_records(since_usec)
+              if e.get("PYWARD_HELPER_PEAK_RSS_KB", "").isdigit()]
     idle = wait_settled()
     sock = run(["systemctl", "show", "pyward.socket", "-p", "ActiveState,NConnections,NAccepted"],
                check=False).stdout
-    return {"helper_vmhwm_kb_sampled": summary(sampled), "helper_maxrss_kb_logged": summary(logged),
+    return {"helper_vmhwm_kb_sampled": summary(sampled), "helper_peak_rss_kb_logged": summary(logged),
             "idle_processes": len(idle["processes"]), "idle_units": idle["units"],
             "socket": dict(l.split("=", 1) for l in sock.split() if "=" in l)}
 
@@ -690,13 +744,16 @@ def report(res):
         lines += [f"Scale: {sc['jobs']} sequential jobs, {sc['failures']} failures; p50 jobs 1-{w}: "
                   f"{ms(sc['first_p50'])} ms, jobs {sc['jobs'] - w + 1}-{sc['jobs']}: {ms(sc['last_p50'])} ms "
                   f"({fmt_ratio(sc['last_over_first'])})",
-                  "leftovers afterwards: " + ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items()), ""]
+                  f"  controls, same windows: bare Python {fmt_ratio(sc['control_bare']['last_over_first'])}, "
+                  f"systemd-run (every 10th job) {fmt_ratio(sc['control_systemd_run']['last_over_first'])}",
+                  "  leftovers afterwards: " + ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items())
+                  + f" (slot files before the run: {sc['slot_files_before']}; reused, one per UID and slot)", ""]
     mem = res.get("memory")
     if mem:
-        s, lg = mem["helper_vmhwm_kb_sampled"], mem["helper_maxrss_kb_logged"]
+        s, lg = mem["helper_vmhwm_kb_sampled"], mem["helper_peak_rss_kb_logged"]
         lines.append("Memory: helper peak RSS per connection: "
                      + (f"p50 {s['p50']} KiB, max {s['max']} KiB (VmHWM sampled, {s['n']} helpers)" if s else "n/a")
-                     + (f"; ru_maxrss logged at exit p50 {lg['p50']} KiB, max {lg['max']} KiB ({lg['n']})" if lg else ""))
+                     + (f"; VmHWM logged by the helper p50 {lg['p50']} KiB, max {lg['max']} KiB ({lg['n']} helpers)" if lg else ""))
         lines.append(f"idle (no connection): {mem['idle_processes']} processes in pyward units, "
                      f"socket {mem['socket'].get('ActiveState', '?')}")
         lines.append("")
@@ -752,10 +809,11 @@ def main():
                       "scale": args.scale}, "jobs": JOBS}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 
-    unit, props = capture_helper_call()
+    unit, props, aux = capture_helper_call()
     py, pyargs = exec_argv(props)
-    sd_args, skipped = props_to_systemd_run(props)
+    sd_args, skipped = props_to_systemd_run(props, aux)
     res.update(interpreter=py, interpreter_args=pyargs, helper_properties=[[n, s, v] for n, s, v in props],
+               helper_auxiliary_units=aux,
                systemd_run_args=sd_args, properties_not_passed=skipped)
     diffs = verify_same_sandbox(sd_args, py, pyargs)
     res["property_differences"] = diffs
