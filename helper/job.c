@@ -49,6 +49,7 @@ struct Job {
         bool collecting;
         bool done;
         uint64_t exec_start_usec, exec_exit_usec;
+        uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve() */
 
         JobResult result;
         job_event_func_t event_cb;
@@ -424,6 +425,11 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 j->result.cpu_ms = cpu / 1000000U;
         j->exec_start_usec = start_ts;
         j->exec_exit_usec = exit_ts;
+        /* wall_ms counts what RuntimeMaxSec= counts: from the unit's activation (Type=exec: the
+         * job's execve() done, its sandbox built) to the exit; the sandbox's setup before it (tens
+         * of ms, much more under emulation) is not the job's time. */
+        if (j->active_enter_usec > start_ts && j->active_enter_usec <= exit_ts)
+                start_ts = j->active_enter_usec;
         if (start_ts > 0 && exit_ts >= start_ts)
                 j->result.wall_ms = (exit_ts - start_ts) / 1000U;
         if (have_peak && peak != UINT64_MAX)
@@ -469,10 +475,12 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         _cleanup_free_ char *active = NULL;
         uint32_t job_id = 0;
         uint8_t invocation[16] = {};
+        uint64_t active_enter = 0;
         BusProp props[] = {
                 { "ActiveState", "s", &active },
                 { "Job", "(uo)", &job_id },
                 { "InvocationID", "ay", invocation },
+                { "ActiveEnterTimestampMonotonic", "t", &active_enter },
         };
         int r;
 
@@ -486,6 +494,8 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 job_fail(j, r, "could not parse the job's unit state");
                 return 0;
         }
+        if (active_enter > 0)
+                j->active_enter_usec = active_enter;
         log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
                   job_id, j->start_job_done ? "done" : "pending");
         if (!j->result.invocation_id) {

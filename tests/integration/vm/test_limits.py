@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The VM tier (issue #5): limits that hold where the cgroup controllers are enforced (qemu, cgroup
+# v2). TCG makes CPU work ~30x slower: assertions are about ratios and limits, not absolute speed.
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pwlib import PywardTestCase, job_units, pyward, sh  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+def note(msg):
+    """A measured number in the log, for the record (TCG speeds vary)."""
+    print(f"\n    [measured] {msg}", file=sys.stderr, flush=True)
+
+
+def controllers():
+    with open("/sys/fs/cgroup/cgroup.controllers") as f:
+        return set(f.read().split())
+
+
+def systemd_version():
+    return int(sh("systemctl", "--version").stdout.split()[1])
+
+
+def unit_prop(unit, prop):
+    return sh("systemctl", "show", "-p", prop, "--value", unit, check=False).stdout.strip()
+
+
+class Sampler(threading.Thread):
+    """Calls fn() every interval seconds until stopped; keeps what it returns."""
+
+    def __init__(self, fn, interval=0.1):
+        super().__init__(daemon=True)
+        self.fn, self.interval, self.values = fn, interval, []
+        self._stop_ev = threading.Event()
+
+    def run(self):
+        while not self._stop_ev.is_set():
+            v = self.fn()
+            if v is not None:
+                self.values.append(v)
+            self._stop_ev.wait(self.interval)
+
+    def stop(self):
+        self._stop_ev.set()
+        self.join(10)
+        return self.values
+
+
+class VmLimitTests(PywardTestCase):
+    @classmethod
+    def setUpClass(cls):
+        missing = {"memory", "pids", "cpu"} - controllers()
+        if missing:
+            raise unittest.SkipTest(f"cgroup controllers missing: {sorted(missing)} (not the VM tier?)")
+
+    def test_memory_bomb_ends_oom(self):
+        limit = 64 * MiB
+        res = self.run_job("b = bytearray(%d)\nb[::4096] = b'x' * len(range(0, len(b), 4096))\n"
+                           "print('survived')\n" % (2 * limit), memory=limit, timeout=60)
+        self.assertEqual(res.status, "oom", f"{res.status}: {res.message}; stderr {res.stderr[-300:]!r}")
+        self.assertEqual(res.stdout, b"")
+
+    def test_oom_of_a_child_ends_the_whole_job(self):
+        # OOMPolicy=kill: a child killed by the OOM killer takes the job with it, status oom.
+        limit = 64 * MiB
+        code = ("import os, time\npid = os.fork()\nif pid == 0:\n    b = bytearray(%d)\n"
+                "    b[::4096] = b'x' * len(range(0, len(b), 4096))\n    os._exit(0)\n"
+                "os.waitpid(pid, 0)\nprint('parent lived on', flush=True)\ntime.sleep(5)\n"
+                % (limit + 16 * MiB))
+        res = self.run_job(code, memory=limit, timeout=60)
+        self.assertEqual(res.status, "oom", f"{res.status}: {res.message}; stdout {res.stdout!r}")
+
+    def test_fork_bomb_bounded(self):
+        tasks, wall = 16, 8
+        code = ("import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n"
+                "        time.sleep(0.01)\n")
+        units = []
+
+        def sample():
+            if not units:
+                units.extend(job_units())
+                return None
+            v = unit_prop(units[0], "TasksCurrent")
+            return int(v) if v.isdigit() else None
+
+        s = Sampler(sample, 0.2)
+        s.start()
+        start = time.monotonic()
+        res = self.run_job(code, tasks=tasks, timeout=wall)
+        took = time.monotonic() - start
+        seen = s.stop()
+        self.assertEqual(res.status, "timeout", res.message)
+        self.assertLess(took, wall + 30, "the fork bomb outlived its wall limit by far")
+        self.assertTrue(seen, "never sampled TasksCurrent")
+        note(f"fork bomb, tasks={tasks}: TasksCurrent max {max(seen)} over {len(seen)} samples, "
+             f"ended {res.status} after {took:.1f}s")
+        self.assertLessEqual(max(seen), tasks, seen)
+        # the host is fine: the manager answers at once, no job process is left, a next job runs
+        # (is-system-running says "starting" here: this test is part of the VM's boot)
+        t = time.monotonic()
+        self.assertTrue(sh("systemctl", "show", "-p", "Version", "--value").stdout.strip())
+        self.assertLess(time.monotonic() - t, 5)
+        self.assertFalse([u for u in units if unit_prop(u, "ActiveState") == "active"], units)
+        self.assertOk(self.run_job("print('after')\n", timeout=60), b"after\n")
+
+    def test_busy_loop_ends_timeout_on_time(self):
+        wall_ms = 3000
+        res = self.run_job("while True:\n    pass\n", timeout=wall_ms / 1000)
+        self.assertEqual(res.status, "timeout", res.message)
+        self.assertIsNotNone(res.wall_ms)
+        note(f"busy loop, wall limit {wall_ms} ms: wall_ms={res.wall_ms}")
+        self.assertGreaterEqual(res.wall_ms, wall_ms - 5, res.wall_ms)
+        self.assertLessEqual(res.wall_ms, wall_ms + 100, res.wall_ms)
+
+    def test_cpu_time_limit_ends_multiprocess_burner(self):
+        # Four processes burning CPU: none comes near the per-process RLIMIT_CPU; the helper's
+        # poll of the whole job's CPUUsageNSec sees the job over its limit and stops it.
+        code = ("import os\nfor i in range(3):\n    if os.fork() == 0:\n        break\n"
+                "while True:\n    pass\n")
+        res = self.run_job(code, cpu_time=2, timeout=60)
+        self.assertEqual(res.status, "cpu-limit", res.message)
+        self.assertIsNotNone(res.cpu_ms)
+        note(f"4 burners, cpu_time=2s: cpu_ms={res.cpu_ms}, wall_ms={res.wall_ms}")
+        self.assertGreaterEqual(res.cpu_ms, 2000, res.cpu_ms)
+        self.assertLess(res.cpu_ms, 2000 + 2 * 1000, res.cpu_ms)
+
+    def test_cpu_quota_slows_a_fixed_loop(self):
+        # The same loop, timed inside the job, at 100% and at 20% of one CPU.
+        code = ("import time\nt = time.monotonic()\nn = 0\nfor i in range(%d):\n    n += i\n"
+                "print(time.monotonic() - t)\n")
+        # Calibrate: about 0.5 s of CPU at 100% whatever the emulation's speed.
+        probe = self.run_job(code % 200000, cpu_quota=100, timeout=120)
+        self.assertOk(probe)
+        per = float(probe.stdout) / 200000
+        iters = max(200000, int(0.5 / per))
+        full = self.run_job(code % iters, cpu_quota=100, timeout=120)
+        slow = self.run_job(code % iters, cpu_quota=20, timeout=120)
+        self.assertOk(full)
+        self.assertOk(slow)
+        t_full, t_slow = float(full.stdout), float(slow.stdout)
+        note(f"fixed loop of {iters} iterations: {t_full:.2f}s at 100%, {t_slow:.2f}s at 20% "
+             f"(x{t_slow / t_full:.1f})")
+        self.assertGreaterEqual(t_slow, 4 * t_full, f"100%: {t_full:.2f}s, 20%: {t_slow:.2f}s")
+
+    def test_three_concurrent_jobs_at_45_percent(self):
+        limit = 96 * MiB
+        code = ("import time\nb = bytearray(%d)\nb[::4096] = b'x' * len(range(0, len(b), 4096))\n"
+                "time.sleep(2)\nprint('ok')\n" % int(limit * 0.45))
+        results = [None] * 3
+
+        def one(i):
+            results[i] = pyward.run(code, memory=limit, timeout=120)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(200)
+        for r in results:
+            self.assertIsNotNone(r)
+            self.assertOk(r, b"ok\n")
+
+    def test_writable_places_end_enospc_host_disk_unchanged(self):
+        disk = 16 * MiB
+        code = ("import os, json, errno, time\nres = {}\nfor d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+                "    n, err = 0, None\n    try:\n"
+                "        with open(os.path.join(d, 'fill'), 'wb') as f:\n"
+                "            while True:\n                f.write(b'\\1' * 65536)\n"
+                "                f.flush()\n                n += 65536\n"
+                "    except OSError as e:\n        err = errno.errorcode[e.errno]\n"
+                "    res[d] = [n, err]\n"
+                "time.sleep(2)\nprint(json.dumps(res))\n")
+        free_before = shutil.disk_usage("/").free
+        s = Sampler(lambda: shutil.disk_usage("/").free, 0.2)
+        s.start()
+        res = self.run_job(code, disk=disk, timeout=120)
+        frees = s.stop()
+        self.assertOk(res)
+        d = json.loads(res.stdout)
+        note(f"disk={disk}: {d}; free on / before {free_before}, lowest {min(frees + [free_before])}")
+        for place, (n, err) in d.items():
+            with self.subTest(place=place):
+                # LimitFSIZE= (EFBIG) is the file's own bound: the same size; one file fills either
+                self.assertIn(err, ("ENOSPC", "EFBIG"), f"{place}: {n} bytes then {err}")
+                self.assertLessEqual(n, disk, place)
+                self.assertGreaterEqual(n, disk - 2 * MiB, place)
+        # 3 x 16 MiB went to tmpfs, none to the root file system (a little journal is fine)
+        self.assertGreater(min(frees + [free_before]), free_before - 4 * MiB,
+                           f"free on /: before {free_before}, lowest {min(frees + [free_before])}")
+
+    def test_stdout_flood_ends_output_limit_exactly_at_cap(self):
+        cap = 256 * 1024
+        res = self.run_job("import sys\nb = b'y' * 65536\nwhile True:\n    sys.stdout.buffer.write(b)\n",
+                           output_max=cap, timeout=60)
+        self.assertEqual(res.status, "output-limit", res.message)
+        # each stream has its own cap; stderr may hold the interpreter's complaint about the
+        # closed pipe
+        self.assertEqual(len(res.stdout), cap, f"stderr: {res.stderr[:200]!r}")
+        self.assertEqual(res.stdout, b"y" * len(res.stdout))
+
+    def test_memory_peak_and_cpu_ms_plausible(self):
+        code = ("import resource, time\nb = bytearray(100 * 1024 * 1024)\n"
+                "b[::4096] = b'x' * len(range(0, len(b), 4096))\n"
+                "t = time.process_time()\nwhile time.process_time() - t < 1.0:\n    pass\n"
+                "r = resource.getrusage(resource.RUSAGE_SELF)\n"
+                "print(round((r.ru_utime + r.ru_stime) * 1000), r.ru_maxrss * 1024)\n")
+        res = self.run_job(code, memory=256 * MiB, timeout=120)
+        self.assertOk(res)
+        own_cpu_ms, maxrss = (int(x) for x in res.stdout.split())
+        note(f"100 MiB + 1 s CPU: cpu_ms={res.cpu_ms} (rusage {own_cpu_ms}), "
+             f"memory_peak_bytes={res.memory_peak_bytes} (maxrss {maxrss}, reason "
+             f"{res.memory_peak_reason!r})")
+        self.assertIsNotNone(res.cpu_ms)
+        self.assertGreaterEqual(res.cpu_ms, own_cpu_ms * 0.8, (res.cpu_ms, own_cpu_ms))
+        self.assertLessEqual(res.cpu_ms, own_cpu_ms * 1.2 + 50, (res.cpu_ms, own_cpu_ms))
+        if systemd_version() >= 256:
+            self.assertIsNotNone(res.memory_peak_bytes, res.memory_peak_reason)
+            self.assertGreaterEqual(res.memory_peak_bytes, 100 * MiB)
+            self.assertLessEqual(res.memory_peak_bytes, maxrss * 1.2, (res.memory_peak_bytes, maxrss))
+        else:
+            self.assertIsNone(res.memory_peak_bytes)
+            self.assertTrue(res.memory_peak_reason, "no reason given for the missing memory peak")
+
+
+if __name__ == "__main__":
+    unittest.main()
