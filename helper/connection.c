@@ -17,10 +17,12 @@
 #include <systemd/sd-login.h>
 
 #include "bootstrap.h"
+#include "config-paths.h"
 #include "config.h"
 #include "connection.h"
 #include "frame-reader.h"
 #include "job.h"
+#include "lockdown.h"
 #include "log.h"
 #include "policy.h"
 #include "relay.h"
@@ -408,12 +410,9 @@ static int connection_start_job(Connection *c) {
                 return log_error_errno(r, "Failed to generate a job id: %m");
         (void) sd_id128_to_string(id, c->job_id);
 
-        r = sd_bus_open_system(&c->bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-        r = sd_bus_attach_event(c->bus, c->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* Opened by main() before the lockdown; a failure there is already logged. */
+        if (!c->bus)
+                return -ENOTCONN;
         {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *version = NULL;
@@ -504,6 +503,14 @@ static void connection_request_complete(Connection *c) {
         c->deadline = sd_event_source_disable_unref(c->deadline);
         c->state = CONN_RUNNING;
 
+#if PYWARD_DEBUG_HOOKS
+        /* Test builds only (-Ddebug-hooks=true): prove that the lockdown kills the helper. */
+        if (strcmp(name, LOCKDOWN_DEBUG_PROFILE) == 0) {
+                r = lockdown_debug_forbidden_syscall();
+                connection_finish(c, JOB_ERROR, "the lockdown did not stop execve(): %s", strerror(-r));
+                return;
+        }
+#endif
         c->profile = config_find_profile(c->config, name);
         if (!c->profile || !c->profile->enabled) {
                 connection_finish(c, JOB_REJECTED, "unknown profile \"%s\"", name);
@@ -736,7 +743,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int connection_new(sd_event *e, int fd, const char *config_root, Connection **ret) {
+int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret) {
         _cleanup_(connection_freep) Connection *c = NULL;
         _cleanup_free_ char *errors = NULL;
         int r;
@@ -748,6 +755,7 @@ int connection_new(sd_event *e, int fd, const char *config_root, Connection **re
         }
         c->t_accept = now_usec();
         c->event = sd_event_ref(e);
+        c->bus = sd_bus_ref(bus);
         c->fd = fd;
         c->slot_fd = -EBADF;
         c->state = CONN_REQUEST;

@@ -3,14 +3,16 @@
  * bounds and deadline, the job and its stdio, the journal record. Everything runs on one sd-event. */
 #pragma once
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "macro.h"
 
 typedef struct Connection Connection;
 
-/* Takes over fd. Exits the event loop when the connection is finished (result sent or the client
+/* Takes over fd; takes a reference on bus, the system bus attached to e (NULL: the helper could not
+ * connect; a request then gets an error). Loads the configuration. Exits the event loop when the connection is finished (result sent or the client
  * gone and the job stopped). */
-int connection_new(sd_event *e, int fd, const char *config_root, Connection **ret);
+int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret);
 Connection *connection_free(Connection *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Connection *, connection_free);

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "config-paths.h"
 #include "config.h"
 #include "connection.h"
+#include "lockdown.h"
 #include "log.h"
 #include "macro.h"
 #include "unit-props.h"
@@ -117,6 +119,7 @@ static int run_config_action(void) {
 
 static int serve(void) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(connection_freep) Connection *c = NULL;
         int n, r, code = 0;
 
@@ -140,7 +143,24 @@ static int serve(void) {
                 log_debug_errno(r, "Failed to sweep " JOB_MOUNTS_DIR ": %m");
         else if (r > 0)
                 log_info("Removed the mount points of %d job(s) gone before their helper cleaned up.", r);
-        r = connection_new(e, SD_LISTEN_FDS_START, arg_root, &c);
+        /* The system bus is opened now, before the first byte from the client, so that the
+         * helper can lock itself down before it parses anything. A helper without a bus still
+         * answers its client (with an error, once the request is in). */
+        r = sd_bus_open_system(&bus);
+        if (r >= 0) {
+                r = sd_bus_attach_event(bus, e, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0)
+                        bus = sd_bus_flush_close_unref(bus);
+        }
+        if (r < 0)
+                log_error_errno(r, "Failed to connect to the system bus: %m");
+        /* Loads the configuration too: after this, only the request is left to read. */
+        r = connection_new(e, SD_LISTEN_FDS_START, arg_root, bus, &c);
+        if (r < 0)
+                return r;
+        /* From here on a system call outside the allowlist kills the helper (pyward-helper(8),
+         * SECURITY). Fail closed: a helper that cannot lock itself down serves nobody. */
+        r = lockdown_apply(LOCKDOWN_KILL);
         if (r < 0)
                 return r;
         r = sd_event_loop(e);
