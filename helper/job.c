@@ -21,6 +21,17 @@
 #define SD_UNIT "org.freedesktop.systemd1.Unit"
 #define SD_SERVICE "org.freedesktop.systemd1.Service"
 #define CPU_POLL_USEC (100 * 1000U)
+/* The safety net under the signals: while the job runs, its unit's state is read this often anyway
+ * (a signal can be lost: a manager that re-executes, a bus that drops messages under load). */
+#define RECHECK_USEC (2 * 1000 * 1000U)
+/* A call the manager could not answer because it is away (daemon-reexec) is retried this often,
+ * for at most this long. */
+#define RETRY_USEC (200 * 1000U)
+#define RETRY_MAX_USEC (10 * 1000 * 1000U)
+/* The unit is down but its main process' exit is not recorded yet: read again, this often, at most
+ * this many times. */
+#define EXIT_REQUERY_USEC (100 * 1000U)
+#define EXIT_REQUERY_MAX 30U
 
 struct Job {
         sd_bus *bus;
@@ -36,8 +47,14 @@ struct Job {
         sd_bus_slot *slot_refresh; /* GetAll of the Unit interface */
         sd_bus_slot *slot_cpu;
         sd_bus_slot *slot_stop;
+        sd_bus_slot *slot_subscribe;
         sd_event_source *cpu_timer;
+        sd_event_source *recheck_timer; /* periodic refresh while the job runs */
+        sd_event_source *retry_timer;   /* a call to repeat after a transient bus error */
         uint64_t cpu_limit_nsec; /* UINT64_MAX: none */
+        uint64_t transient_since; /* CLOCK_MONOTONIC usec of the first transient error in a row; 0: none */
+        unsigned exit_requeries;
+        bool retry_refresh, retry_collect, retry_stop;
 
         bool start_replied;
         bool start_job_done;
@@ -212,15 +229,19 @@ Job *job_free(Job *j) {
         /* The manager stops the job's mount units just after the job itself (StopWhenUnneeded=): a
          * mount point still busy when the job finished is free a moment later. We are about to exit,
          * so wait up to a second for it rather than leave it to the next helper's sweep. */
-        for (unsigned i = 0; j->done && i < 20; i++) {
+        for (unsigned i = 0; j->done; i++) {
                 int r = job_mount_dirs_remove(j->id);
 
-                if (r != -EBUSY) {
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to remove the mount points of job %s: %m", j->id);
-                        break;
+                if (r == -EBUSY && i < 20) {
+                        (void) usleep(50 * 1000);
+                        continue;
                 }
-                (void) usleep(50 * 1000);
+                if (r == -EBUSY)
+                        log_notice("The mount points of job %s are still busy; a later helper removes them.",
+                                   j->id);
+                else if (r < 0)
+                        log_warning_errno(r, "Failed to remove the mount points of job %s: %m", j->id);
+                break;
         }
         sd_bus_slot_unref(j->slot_properties);
         sd_bus_slot_unref(j->slot_job_new);
@@ -229,7 +250,10 @@ Job *job_free(Job *j) {
         sd_bus_slot_unref(j->slot_refresh);
         sd_bus_slot_unref(j->slot_cpu);
         sd_bus_slot_unref(j->slot_stop);
+        sd_bus_slot_unref(j->slot_subscribe);
         sd_event_source_disable_unref(j->cpu_timer);
+        sd_event_source_disable_unref(j->recheck_timer);
+        sd_event_source_disable_unref(j->retry_timer);
         sd_bus_unref(j->bus);
         job_result_done(&j->result);
         free(j->start_job_result);
@@ -269,6 +293,8 @@ static void job_finish(Job *j) {
         if (r < 0)
                 log_debug_errno(r, "Could not remove the mount points of job %s yet: %m", j->id);
         j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
+        j->recheck_timer = sd_event_source_disable_unref(j->recheck_timer);
+        j->retry_timer = sd_event_source_disable_unref(j->retry_timer);
         j->slot_properties = sd_bus_slot_unref(j->slot_properties);
         j->slot_job_new = sd_bus_slot_unref(j->slot_job_new);
         j->slot_job_removed = sd_bus_slot_unref(j->slot_job_removed);
@@ -292,6 +318,70 @@ static void job_fail(Job *j, int error, const char *fmt, ...) {
         j->result.message = m;
         log_error_errno(error, "Job %s: %s", j->unit, m ?: "failed");
         job_finish(j);
+}
+
+/* The manager is away for a moment (daemon-reexec, or it is busy beyond the bus' reply timeout): the
+ * call is worth repeating. Anything else is an answer. */
+static bool bus_error_is_transient(const sd_bus_error *e) {
+        static const char *const names[] = {
+                SD_BUS_ERROR_NO_REPLY,           /* "recipient disconnected ... without replying" */
+                SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+                SD_BUS_ERROR_SERVICE_UNKNOWN,
+                SD_BUS_ERROR_TIMEOUT,
+                "org.freedesktop.DBus.Error.TimedOut",
+        };
+
+        if (!e || !e->name)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (sd_bus_error_has_name(e, names[i]))
+                        return true;
+        /* dbus-daemon tries to activate a name nobody owns; systemd's activation file fails. */
+        return strncmp(e->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0;
+}
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int job_schedule_retry(Job *j, uint64_t usec) {
+        int r;
+
+        if (j->retry_timer) {
+                r = sd_event_source_set_time_relative(j->retry_timer, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(j->retry_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(sd_bus_get_event(j->bus), &j->retry_timer, CLOCK_MONOTONIC,
+                                               usec, 10 * 1000U, on_retry_timer, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the retry timer of %s: %m", j->unit);
+        return 0;
+}
+
+/* After a transient error: true if the call is to be repeated (a retry is armed), false if the
+ * caller is to give up, because the error is not transient or the manager was away too long. */
+static bool job_retry_later(Job *j, const sd_bus_error *e, const char *what) {
+        uint64_t now = 0;
+
+        if (!bus_error_is_transient(e))
+                return false;
+        (void) sd_event_now(sd_bus_get_event(j->bus), CLOCK_MONOTONIC, &now);
+        if (j->transient_since == 0) {
+                j->transient_since = now;
+                log_notice("Job unit %s: %s failed (%s), the manager is away; retrying.", j->unit, what,
+                           e->message ?: e->name);
+        } else if (now - j->transient_since > RETRY_MAX_USEC) {
+                log_error("Job unit %s: the manager did not come back within %u s.", j->unit,
+                          (unsigned) (RETRY_MAX_USEC / 1000000U));
+                return false;
+        }
+        return job_schedule_retry(j, RETRY_USEC) >= 0;
+}
+
+static void job_transient_over(Job *j) {
+        if (j->transient_since == 0)
+                return;
+        j->transient_since = 0;
+        log_info("Job unit %s: the manager answers again.", j->unit);
 }
 
 /* Reads the properties named in the table from a GetAll() reply; the rest is skipped. */
@@ -400,20 +490,42 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
         j->slot_call = sd_bus_slot_unref(j->slot_call);
         if (sd_bus_message_is_method_error(m, NULL)) {
+                if (job_retry_later(j, sd_bus_message_get_error(m), "reading the result")) {
+                        j->retry_collect = true;
+                        return 0;
+                }
                 job_fail(j, -EIO, "could not read the job's result: %s", sd_bus_message_get_error(m)->message);
                 return 0;
         }
+        job_transient_over(j);
         r = read_props(m, props, ELEMENTSOF(props));
         if (r < 0) {
                 job_fail(j, r, "could not parse the job's result");
                 return 0;
         }
+        /* The main process ran but its exit is not on record yet (the unit can be seen down an
+         * instant before the manager has reaped and recorded its main process): read again. */
+        if ((code == 0 || exit_ts == 0) && start_ts > 0 && j->exit_requeries < EXIT_REQUERY_MAX) {
+                j->exit_requeries++;
+                log_debug("Job unit %s is down but its exit is not recorded yet; reading again.", j->unit);
+                j->retry_collect = true;
+                if (job_schedule_retry(j, EXIT_REQUERY_USEC) >= 0)
+                        return 0;
+                j->retry_collect = false;
+        }
+        if (code == 0 && start_ts > 0)
+                log_warning("Job unit %s: the manager recorded no exit status for its main process "
+                            "(Result=%s).", j->unit, result ?: "?");
         have_peak = j->manager_version >= 256;
         o = (UnitOutcome) {
                 .result = result,
                 .exec_main_code = code,
                 .exec_main_status = status,
-                .start_failed = j->start_job_result && strcmp(j->start_job_result, "done") != 0,
+                /* The start job's result, if its JobRemoved came; else: the unit never became
+                 * active (Type=exec: its execve() never happened). */
+                .start_failed = j->start_job_result ? strcmp(j->start_job_result, "done") != 0 :
+                                j->active_enter_usec == 0 &&
+                                (code == 0 || (code == CLD_EXITED && exit_status_setup_name(status))),
                 .start_job_result = j->start_job_result,
                 .stopped_externally = j->stopped_externally,
                 .stop_reason = j->stop_reason,
@@ -454,18 +566,26 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-static void job_collect(Job *j) {
+static void job_collect_call(Job *j) {
         int r;
 
-        if (j->collecting)
+        if (j->done || j->slot_call)
                 return;
-        j->collecting = true;
-        j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
         r = sd_bus_call_method_async(j->bus, &j->slot_call, SD_DEST, j->unit_path,
                                      "org.freedesktop.DBus.Properties", "GetAll", on_service_props, j,
                                      "s", SD_SERVICE);
         if (r < 0)
                 job_fail(j, r, "could not ask for the job's result");
+}
+
+static void job_collect(Job *j) {
+        if (j->collecting)
+                return;
+        j->collecting = true;
+        j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
+        j->recheck_timer = sd_event_source_disable_unref(j->recheck_timer);
+        j->retry_refresh = false;
+        job_collect_call(j);
 }
 
 static int job_refresh(Job *j);
@@ -486,9 +606,14 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 
         j->slot_refresh = sd_bus_slot_unref(j->slot_refresh);
         if (sd_bus_message_is_method_error(m, NULL)) {
+                if (job_retry_later(j, sd_bus_message_get_error(m), "reading the unit's state")) {
+                        j->retry_refresh = true;
+                        return 0;
+                }
                 job_fail(j, -EIO, "could not watch the job's unit: %s", sd_bus_message_get_error(m)->message);
                 return 0;
         }
+        job_transient_over(j);
         r = read_props(m, props, ELEMENTSOF(props));
         if (r < 0) {
                 job_fail(j, r, "could not parse the job's unit state");
@@ -509,8 +634,11 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                         j->result.invocation_id = strdup(s);
                 }
         }
-        /* Done: the start job is gone (we saw its JobRemoved) and the unit is down with nothing pending. */
-        if (j->start_job_done && job_id == 0 && active &&
+        /* Done: the unit is down with no job pending. This is read after StartTransientUnit()
+         * returned, which installs the start job before it returns: no job means the start job is
+         * over, whether or not its JobRemoved reached us (a signal can be lost, under load or
+         * while the manager re-executes; nothing must wait for one). */
+        if (job_id == 0 && active &&
             (strcmp(active, "inactive") == 0 || strcmp(active, "failed") == 0)) {
                 job_collect(j);
                 return 0;
@@ -585,6 +713,58 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         return 0;
 }
 
+static int on_subscribe_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+
+        j->slot_subscribe = sd_bus_slot_unref(j->slot_subscribe);
+        /* "already subscribed" is what a manager that kept us across its re-exec says. */
+        if (sd_bus_message_is_method_error(m, NULL))
+                log_debug("Subscribe: %s", sd_bus_message_get_error(m)->message);
+        return 0;
+}
+
+static int job_send_stop(Job *j);
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        int r;
+
+        if (j->done)
+                return 0;
+        /* A re-executed manager may not send us the unit's signals any more: subscribe again. */
+        if (j->transient_since > 0 && !j->slot_subscribe) {
+                r = sd_bus_call_method_async(j->bus, &j->slot_subscribe, SD_DEST, SD_PATH, SD_MANAGER,
+                                             "Subscribe", on_subscribe_reply, j, NULL);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to call Subscribe: %m");
+        }
+        if (j->retry_stop) {
+                j->retry_stop = false;
+                (void) job_send_stop(j);
+        }
+        if (j->retry_collect) {
+                j->retry_collect = false;
+                job_collect_call(j);
+        } else if (j->retry_refresh) {
+                j->retry_refresh = false;
+                (void) job_refresh(j);
+        }
+        return 0;
+}
+
+static int on_recheck_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        int r;
+
+        if (j->collecting || j->done)
+                return 0;
+        (void) job_refresh(j);
+        r = sd_event_source_set_time_relative(s, RECHECK_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return r < 0 ? log_error_errno(r, "Failed to re-arm the recheck timer: %m") : 0;
+}
+
 static int on_cpu_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
         uint64_t nsec;
@@ -621,10 +801,9 @@ static int on_cpu_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return r < 0 ? log_error_errno(r, "Failed to re-arm the CPU poll timer: %m") : 0;
 }
 
-static int job_send_stop(Job *j);
-
 static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
+        int r;
 
         j->slot_call = sd_bus_slot_unref(j->slot_call);
         if (sd_bus_message_is_method_error(m, NULL)) {
@@ -635,6 +814,10 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 return 0;
         }
         j->start_replied = true;
+        r = sd_event_add_time_relative(sd_bus_get_event(j->bus), &j->recheck_timer, CLOCK_MONOTONIC,
+                                       RECHECK_USEC, 100 * 1000U, on_recheck_timer, j);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm the recheck timer of %s: %m", j->unit);
         if (j->event_cb)
                 j->event_cb(j, JOB_EVENT_STARTED, j->userdata);
         /* A stop asked for before the manager knew the unit is sent now. */
@@ -657,15 +840,20 @@ int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_fu
                                       on_properties_changed, NULL, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch %s: %m", j->unit);
-        /* Both carry the unit's name; we filter on it ourselves. */
-        r = sd_bus_match_signal_async(j->bus, &j->slot_job_removed, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-                                      on_job_removed, NULL, j);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
-        r = sd_bus_match_signal_async(j->bus, &j->slot_job_new, SD_DEST, SD_PATH, SD_MANAGER, "JobNew",
-                                      on_job_new, NULL, j);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+        /* Both carry the unit's name as their third argument: the bus delivers only ours (without
+         * arg2=, every helper gets every job's signals, n^2 messages in a storm). We check it too. */
+        for (size_t i = 0; i < 2; i++) {
+                _cleanup_free_ char *rule = NULL;
+
+                if (asprintf(&rule, "type='signal',sender='" SD_DEST "',path='" SD_PATH "',interface='"
+                             SD_MANAGER "',member='%s',arg2='%s'", i == 0 ? "JobRemoved" : "JobNew",
+                             j->unit) < 0)
+                        return log_oom();
+                r = sd_bus_add_match_async(j->bus, i == 0 ? &j->slot_job_removed : &j->slot_job_new, rule,
+                                           i == 0 ? on_job_removed : on_job_new, NULL, j);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+        }
 
         if (cpu_limit_usec > 0 && cpu_limit_usec < UINT64_MAX / 1000U) {
                 j->cpu_limit_nsec = cpu_limit_usec * 1000U;
@@ -694,8 +882,14 @@ static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         Job *j = userdata;
 
         j->slot_stop = sd_bus_slot_unref(j->slot_stop);
-        if (sd_bus_message_is_method_error(m, NULL))
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                if (!j->done && !j->collecting &&
+                    job_retry_later(j, sd_bus_message_get_error(m), "stopping the unit")) {
+                        j->retry_stop = true;
+                        return 0;
+                }
                 log_debug("StopUnit %s: %s", j->unit, sd_bus_message_get_error(m)->message);
+        }
         return 0;
 }
 
