@@ -31,6 +31,8 @@ static const char *const allowed_syscalls[] = {
         /* file descriptors */
         "read", "readv", "pread64", "write", "writev", "pwrite64", "close", "close_range", "dup", "dup3",
         "fcntl", "lseek", "fstat", "newfstatat", "statx", "pipe2", "flock", "ftruncate", "memfd_create",
+        /* libsystemd checks file system types (sd_pid_get_unit(): is /sys/fs/cgroup cgroup2?) */
+        "fstatfs", "statfs",
         /* files: slots, /proc/self, mount points (openat, never execute: the unit has
          * MemoryDenyWriteExecute= and ProtectSystem=strict besides) */
         "openat", "rmdir", "getdents64",
@@ -67,10 +69,22 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args, const s
 }
 
 int lockdown_apply(LockdownMode mode) {
+        uint32_t kill_action, action;
         scmp_filter_ctx ctx;
         int r;
 
-        ctx = seccomp_init(mode == LOCKDOWN_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+        /* KILL_PROCESS and LOG need libseccomp API level 3, found by probing the kernel with
+         * seccomp(2), which a unit filter may deny (systemd 252's @system-service has no seccomp;
+         * pyward@.service adds it). Without it, kill the thread: the helper has only one, so that
+         * still ends the process with SIGSYS. */
+        kill_action = seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL_THREAD;
+        action = kill_action;
+        if (mode == LOCKDOWN_LOG) {
+                if (seccomp_api_get() < 3)
+                        return log_error_errno(EOPNOTSUPP, "seccomp log mode is not available: %m");
+                action = SCMP_ACT_LOG;
+        }
+        ctx = seccomp_init(action);
         if (!ctx)
                 return log_error_errno(ENOMEM, "Failed to allocate the helper's seccomp filter: %m");
         /* The unit has NoNewPrivileges=yes; set it here too so the filter never depends on it. */
@@ -81,7 +95,7 @@ int lockdown_apply(LockdownMode mode) {
         }
         /* Only the native ABI: seccomp_init() adds it alone, and the filter kills any other (x32,
          * i386 syscalls on x86_64) through the default action of the architecture check. */
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, kill_action);
         if (r < 0) {
                 log_error_errno(r, "Failed to set the seccomp filter's bad-architecture action: %m");
                 goto finish;
