@@ -188,9 +188,9 @@ static int on_write_stall(sd_event_source *s, uint64_t usec, void *userdata) {
         c->write_stall = sd_event_source_disable_unref(c->write_stall);
         format_timespan(t, sizeof(t), WRITE_STALL_USEC);
         (void) sd_journal_send("MESSAGE=Client (UID %u) of pyward job %s took no output for %s; giving up.",
-                               (unsigned) c->peer.uid, c->job_id[0] ? c->job_id : "-", t,
+                               (unsigned) c->peer.uid, c->job_id, t,
                                "PRIORITY=%i", LOG_NOTICE,
-                               "PYWARD_JOB=%s", c->job_id[0] ? c->job_id : "",
+                               "PYWARD_JOB=%s", c->job_id,
                                "PYWARD_UID=%u", (unsigned) c->peer.uid,
                                "PYWARD_EVENT=write-stall",
                                NULL);
@@ -267,10 +267,10 @@ static void log_job(Connection *c, const JobResult *r) {
         if (c->job)
                 job_exec_timestamps(c->job, &t_exec, &t_exit);
         (void) sd_journal_send("MESSAGE=pyward job %s for UID %u (profile %s): %s%s%s",
-                               c->job_id[0] ? c->job_id : "-", (unsigned) c->peer.uid, profile_name(c), status,
+                               c->job_id, (unsigned) c->peer.uid, profile_name(c), status,
                                r->message ? ": " : "", r->message ?: "",
                                "PRIORITY=%i", prio,
-                               "PYWARD_JOB=%s", c->job_id[0] ? c->job_id : "",
+                               "PYWARD_JOB=%s", c->job_id,
                                "PYWARD_UID=%u", (unsigned) c->peer.uid,
                                "PYWARD_PID=%d", (int) c->peer.pid,
                                "PYWARD_STATUS=%s", status,
@@ -329,8 +329,7 @@ static void connection_finish(Connection *c, JobStatus status, const char *fmt, 
         if (vasprintf(&r.message, fmt, ap) < 0)
                 r.message = NULL;
         va_end(ap);
-        if (c->job_id[0])
-                r.job = strdup(c->job_id);
+        r.job = strdup(c->job_id);
         if (status == JOB_REJECTED)
                 log_notice("Rejected request of UID %u: %s", (unsigned) c->peer.uid, r.message ?: "");
         else
@@ -401,14 +400,8 @@ static int connection_start_job(Connection *c) {
         _cleanup_free_ char *helper_unit = NULL;
         int job_fds[3] = { -EBADF, -EBADF, -EBADF };
         uint8_t preamble[8];
-        sd_id128_t id;
         JobSpec spec;
         int r;
-
-        r = sd_id128_randomize(&id);
-        if (r < 0)
-                return log_error_errno(r, "Failed to generate a job id: %m");
-        (void) sd_id128_to_string(id, c->job_id);
 
         /* Opened by main() before the lockdown; a failure there is already logged. */
         if (!c->bus)
@@ -550,10 +543,8 @@ static void connection_request_complete(Connection *c) {
         r = connection_start_job(c);
         if (r < 0) {
                 c->job = job_free(c->job);
-                {
                 connection_finish(c, JOB_ERROR, "could not start the job: %s", strerror(-r));
                 return;
-        }
         }
         connection_update_io(c);
 }
@@ -743,9 +734,24 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Every line the helper logs for its connection carries the connection's job id, so that
+ * `journalctl PYWARD_JOB=ID` finds all of it, a rejection before any unit existed included. */
+static const char *log_job_id = NULL;
+
+static int log_to_journal(int level, int error, const char *message) {
+        if (error > 0)
+                return sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level,
+                                       "SYSLOG_IDENTIFIER=%s", program_invocation_short_name,
+                                       "PYWARD_JOB=%s", log_job_id ?: "", "ERRNO=%i", error, NULL);
+        return sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level,
+                               "SYSLOG_IDENTIFIER=%s", program_invocation_short_name,
+                               "PYWARD_JOB=%s", log_job_id ?: "", NULL);
+}
+
 int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret) {
         _cleanup_(connection_freep) Connection *c = NULL;
         _cleanup_free_ char *errors = NULL;
+        sd_id128_t id;
         int r;
 
         c = calloc(1, sizeof(*c));
@@ -759,6 +765,15 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
         c->fd = fd;
         c->slot_fd = -EBADF;
         c->state = CONN_REQUEST;
+        /* The job id names the connection from its first moment (and later its unit,
+         * pyward-job-ID.service): a request rejected before any job exists is on record under it
+         * too, and its RESULT quotes it. */
+        r = sd_id128_randomize(&id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to generate a job id: %m");
+        (void) sd_id128_to_string(id, c->job_id);
+        log_job_id = c->job_id;
+        log_sink = log_to_journal;
         c->config_root = strdup(config_root);
         if (!c->config_root)
                 return -ENOMEM;
@@ -813,6 +828,10 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
 Connection *connection_free(Connection *c) {
         if (!c)
                 return NULL;
+        if (log_job_id == c->job_id) {
+                log_sink = NULL;
+                log_job_id = NULL;
+        }
         c->job = job_free(c->job);
         c->relay = relay_free(c->relay);
         sd_bus_flush_close_unref(c->bus);

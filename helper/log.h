@@ -10,6 +10,11 @@
 
 extern int log_max_level;
 
+/* Where log_internal() sends a formatted line; NULL (the default): stderr. The helper sets one that
+ * writes to the journal with the connection's fields (PYWARD_JOB=), and falls back to stderr. */
+typedef int (*log_sink_t)(int level, int error, const char *message);
+extern log_sink_t log_sink;
+
 /* Logs and returns -abs(error) so callers can `return log_error_errno(r, "...: %m");`.
  * %m expands to strerror(abs(error)). */
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);

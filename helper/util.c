@@ -9,6 +9,7 @@
 #include "macro.h"
 
 int log_max_level = LOG_INFO;
+log_sink_t log_sink = NULL;
 
 int log_internal(int level, int error, const char *format, ...) {
         int saved = errno;
@@ -16,7 +17,19 @@ int log_internal(int level, int error, const char *format, ...) {
 
         if (error < 0)
                 error = -error;
-        if (level <= log_max_level) {
+        if (level <= log_max_level && log_sink) {
+                char buf[2048];
+
+                errno = error;
+                va_start(ap, format);
+                (void) vsnprintf(buf, sizeof(buf), format, ap);
+                va_end(ap);
+                if (log_sink(level, error, buf) >= 0) {
+                        errno = saved;
+                        return -error;
+                }
+                fprintf(stderr, "<%d>%s\n", level, buf);
+        } else if (level <= log_max_level) {
                 /* Make %m print the error we were handed, not whatever errno happens to be. */
                 errno = error;
                 fprintf(stderr, "<%d>", level);
