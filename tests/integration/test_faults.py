@@ -392,7 +392,12 @@ class FaultTests(PywardTestCase):
         try:
             ready, _, _ = select.select([p.stdout], [], [], 30)
             line = p.stdout.readline() if ready else b""
-            self.assertTrue(line.strip().isdigit(), f"job did not start: {line!r} {p.stderr.read1(4096)!r}")
+            if not line.strip().isdigit():
+                # Only now: an assertion message is built even when the assertion holds, and a read
+                # of the CLI's stderr blocks until the CLI writes there or exits (the job's wall
+                # limit, 30 s later), by which time its helper is gone.
+                err_ready, _, _ = select.select([p.stderr], [], [], 1)
+                self.fail(f"job did not start: {line!r} {p.stderr.read1(4096) if err_ready else b''!r}")
             uid = int(line)
             helpers = wait_for(lambda: helper_main_pids(), 5)
             self.assertEqual(len(helpers), 1, f"helpers {helpers} {helper_units()}, jobs {job_units()}, "
@@ -534,6 +539,13 @@ class FaultTests(PywardTestCase):
         recs = wait_for(lambda: [r for r in journal_records("PYWARD_STATUS=rejected", since=self.t0)
                                  if "request not received" in r.get("MESSAGE", "")], 5)
         self.assertTrue(recs, "no journal record of the dropped client")
+        # The connection has its job id from the start: the RESULT quotes it and every record of
+        # the connection carries it, though no unit was ever made.
+        self.assertRegex(res.get("job", ""), r"^[0-9a-f]{32}$", res)
+        self.assertEqual({r.get("PYWARD_JOB") for r in recs}, {res["job"]}, recs)
+        self.assertTrue(any(r.get("PRIORITY") == "5" and r.get("PYWARD_STATUS") is None
+                            for r in job_records(res["job"])),
+                        f"the helper's own log lines lack PYWARD_JOB={res['job']}")
 
     def test_client_never_sends_request_is_dropped(self):
         self._request_deadline(b"")
