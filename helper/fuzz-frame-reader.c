@@ -30,7 +30,7 @@ static bool drain(FrameReader *reader, int fd, bool eof_sent) {
                 if (r == 1) {
                         FrameHeader h;
 
-                        /* A complete frame: a header that parses as itself, and all of its payload. */
+                        /* A complete frame: a header that parses as itself, all its payload. */
                         check(reader->have_header);
                         check(reader->payload_have == reader->h.length);
                         check(reader->h.length <= PW_FRAME_PAYLOAD_MAX);

@@ -29,8 +29,9 @@ static const char *const allowed_syscalls[] = {
         /* memory */
         "brk", "mmap", "munmap", "mremap", "madvise", "mprotect",
         /* file descriptors */
-        "read", "readv", "pread64", "write", "writev", "pwrite64", "close", "close_range", "dup", "dup3",
-        "fcntl", "lseek", "fstat", "newfstatat", "statx", "pipe2", "flock", "ftruncate", "memfd_create",
+        "read", "readv", "pread64", "write", "writev", "pwrite64", "close", "close_range", "dup",
+        "dup3", "fcntl", "lseek", "fstat", "newfstatat", "statx", "pipe2", "flock", "ftruncate",
+        "memfd_create",
         /* libsystemd checks file system types (sd_pid_get_unit(): is /sys/fs/cgroup cgroup2?) */
         "fstatfs", "statfs",
         /* files: slots, /proc/self, mount points (openat, never execute: the unit has
@@ -47,13 +48,15 @@ static const char *const allowed_syscalls[] = {
         "rt_sigprocmask", "rt_sigaction", "rt_sigreturn", "sigaltstack", "restart_syscall",
         /* identity and process state, read-only */
         "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
-        "getresgid", "getgroups", "uname", "getrandom", "futex", "sched_yield", "set_robust_list", "rseq",
+        "getresgid", "getgroups", "uname", "getrandom", "futex", "sched_yield", "set_robust_list",
+        "rseq",
         "prlimit64", "getrlimit",
         /* the end */
         "exit", "exit_group",
 };
 
-static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args, const struct scmp_arg_cmp *args) {
+static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args,
+                 const struct scmp_arg_cmp *args) {
         int nr, r;
 
         nr = seccomp_syscall_resolve_name(name);
@@ -64,7 +67,8 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args, const s
         if (r == -EDOM || r == -EFAULT)
                 return 0;
         if (r < 0)
-                return log_error_errno(r, "Failed to allow %s() in the helper's seccomp filter: %m", name);
+                return log_error_errno(r, "Failed to allow %s() in the helper's seccomp filter: %m",
+                                       name);
         return 0;
 }
 
@@ -137,11 +141,15 @@ finish:
 }
 
 int lockdown_debug_forbidden_syscall(void) {
-        char *const argv[] = { (char *) "sh", (char *) "-c",
-                               (char *) "echo 'pyward-helper: execve() was not stopped' >&2; exit 1", NULL };
+        char *const argv[] = {
+                (char *) "sh", (char *) "-c",
+                (char *) "echo 'pyward-helper: execve() was not stopped' >&2; exit 1", NULL
+        };
         char *const envp[] = { NULL };
 
-        log_notice("Debug hook: calling execve(\"/bin/sh\") after lockdown; the filter must kill us.");
+        log_notice("Debug hook: calling execve(\"/bin/sh\") after lockdown; the filter must kill "
+                   "us.");
         (void) execve("/bin/sh", argv, envp);
-        return log_error_errno(errno, "Debug hook: execve(\"/bin/sh\") was not stopped by the filter: %m");
+        return log_error_errno(errno, "Debug hook: execve(\"/bin/sh\") was not stopped by the "
+                               "filter: %m");
 }
