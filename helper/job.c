@@ -840,20 +840,17 @@ int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_fu
                                       on_properties_changed, NULL, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch %s: %m", j->unit);
-        /* Both carry the unit's name as their third argument: the bus delivers only ours (without
-         * arg2=, every helper gets every job's signals, n^2 messages in a storm). We check it too. */
-        for (size_t i = 0; i < 2; i++) {
-                _cleanup_free_ char *rule = NULL;
-
-                if (asprintf(&rule, "type='signal',sender='" SD_DEST "',path='" SD_PATH "',interface='"
-                             SD_MANAGER "',member='%s',arg2='%s'", i == 0 ? "JobRemoved" : "JobNew",
-                             j->unit) < 0)
-                        return log_oom();
-                r = sd_bus_add_match_async(j->bus, i == 0 ? &j->slot_job_removed : &j->slot_job_new, rule,
-                                           i == 0 ? on_job_removed : on_job_new, NULL, j);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
-        }
+        /* Both carry the unit's name; we filter on it ourselves. (An arg2= match on the unit's name
+         * would spare every helper the other jobs' signals, but such a match saw no JobNew on 257:
+         * the stop job of "systemctl stop" went unnoticed.) */
+        r = sd_bus_match_signal_async(j->bus, &j->slot_job_removed, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
+                                      on_job_removed, NULL, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+        r = sd_bus_match_signal_async(j->bus, &j->slot_job_new, SD_DEST, SD_PATH, SD_MANAGER, "JobNew",
+                                      on_job_new, NULL, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
 
         if (cpu_limit_usec > 0 && cpu_limit_usec < UINT64_MAX / 1000U) {
                 j->cpu_limit_nsec = cpu_limit_usec * 1000U;
