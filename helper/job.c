@@ -32,6 +32,8 @@
  * this many times. */
 #define EXIT_REQUERY_USEC (100 * 1000U)
 #define EXIT_REQUERY_MAX 30U
+/* How long a unit may look down, without a job and without having run, before that is believed. */
+#define UNSTARTED_USEC (5 * 1000 * 1000U)
 
 struct Job {
         sd_bus *bus;
@@ -54,6 +56,7 @@ struct Job {
         uint64_t cpu_limit_nsec; /* UINT64_MAX: none */
         uint64_t transient_since; /* CLOCK_MONOTONIC usec of the first transient error in a row; 0: none */
         unsigned exit_requeries;
+        uint64_t unstarted_since; /* CLOCK_MONOTONIC usec since when the unit looks down without having run */
         bool retry_refresh, retry_collect, retry_stop;
 
         bool start_replied;
@@ -595,13 +598,15 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         _cleanup_free_ char *active = NULL;
         uint32_t job_id = 0;
         uint8_t invocation[16] = {};
-        uint64_t active_enter = 0;
+        uint64_t active_enter = 0, inactive_exit = 0, now = 0;
         BusProp props[] = {
                 { "ActiveState", "s", &active },
                 { "Job", "(uo)", &job_id },
                 { "InvocationID", "ay", invocation },
                 { "ActiveEnterTimestampMonotonic", "t", &active_enter },
+                { "InactiveExitTimestampMonotonic", "t", &inactive_exit },
         };
+        bool down;
         int r;
 
         j->slot_refresh = sd_bus_slot_unref(j->slot_refresh);
@@ -634,15 +639,31 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                         j->result.invocation_id = strdup(s);
                 }
         }
-        /* Done: the unit is down with no job pending. This is read after StartTransientUnit()
-         * returned, which installs the start job before it returns: no job means the start job is
-         * over, whether or not its JobRemoved reached us (a signal can be lost, under load or
-         * while the manager re-executes; nothing must wait for one). */
-        if (job_id == 0 && active &&
-            (strcmp(active, "inactive") == 0 || strcmp(active, "failed") == 0)) {
+        /* Done: the unit is down with no job pending, and either we saw its start job end
+         * (JobRemoved) or the unit has left "inactive" since (it ran; its start job is over). The
+         * second holds even when a JobRemoved was lost (under load, or while the manager
+         * re-executes). A unit that looks down with no job but never ran is not trusted at once:
+         * 252 shows that for a moment around a daemon-reload while the start job still waits; only
+         * if it stays so for UNSTARTED_USEC (a lost JobRemoved of a start job that failed) is it
+         * done. */
+        down = job_id == 0 && active && (strcmp(active, "inactive") == 0 || strcmp(active, "failed") == 0);
+        if (down && (j->start_job_done || inactive_exit > 0)) {
                 job_collect(j);
                 return 0;
         }
+        if (down) {
+                (void) sd_event_now(sd_bus_get_event(j->bus), CLOCK_MONOTONIC, &now);
+                if (j->unstarted_since == 0)
+                        j->unstarted_since = now;
+                else if (now - j->unstarted_since >= UNSTARTED_USEC) {
+                        log_warning("Job unit %s stayed down without having run and without a start job "
+                                    "for %u s; taking it as failed to start.", j->unit,
+                                    (unsigned) (UNSTARTED_USEC / 1000000U));
+                        job_collect(j);
+                        return 0;
+                }
+        } else
+                j->unstarted_since = 0;
         if (j->refresh_again) {
                 j->refresh_again = false;
                 (void) job_refresh(j);
