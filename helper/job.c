@@ -62,6 +62,7 @@ struct Job {
         bool start_replied;
         bool start_job_done;
         char *start_job_result;
+        char *start_job_path; /* from StartTransientUnit()'s reply: which JobRemoved is the start job's */
         unsigned n_jobs_seen;
         bool stopped_externally;
         JobStopReason stop_reason;
@@ -260,6 +261,7 @@ Job *job_free(Job *j) {
         sd_bus_unref(j->bus);
         job_result_done(&j->result);
         free(j->start_job_result);
+        free(j->start_job_path);
         free(j->unit_path);
         free(j->unit);
         free(j->id);
@@ -526,9 +528,9 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 .exec_main_status = status,
                 /* The start job's result, if its JobRemoved came; else: the unit never became
                  * active (Type=exec: its execve() never happened). */
-                .start_failed = j->start_job_result ? strcmp(j->start_job_result, "done") != 0 :
-                                j->active_enter_usec == 0 &&
-                                (code == 0 || (code == CLD_EXITED && exit_status_setup_name(status))),
+                .start_failed = j->active_enter_usec == 0 &&
+                                (j->start_job_result ? strcmp(j->start_job_result, "done") != 0 :
+                                 (code == 0 || (code == CLD_EXITED && exit_status_setup_name(status) != NULL))),
                 .start_job_result = j->start_job_result,
                 .stopped_externally = j->stopped_externally,
                 .stop_reason = j->stop_reason,
@@ -722,7 +724,9 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         if (r < 0 || strcmp(unit, j->unit) != 0)
                 return 0;
         log_debug("JobRemoved %" PRIu32 " %s %s: %s", id, path, unit, result);
-        if (!j->start_job_done) {
+        /* Only the start job's end says whether the unit started; another job's (a stop job, or
+         * one the manager reports around a re-exec) does not. */
+        if (!j->start_job_done && (!j->start_job_path || strcmp(path, j->start_job_path) == 0)) {
                 j->start_job_done = true;
                 j->start_job_result = strdup(result);
                 if (!j->start_job_result)
@@ -835,6 +839,15 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 return 0;
         }
         j->start_replied = true;
+        {
+                const char *path;
+
+                if (sd_bus_message_read(m, "o", &path) >= 0) {
+                        j->start_job_path = strdup(path);
+                        if (!j->start_job_path)
+                                log_oom();
+                }
+        }
         r = sd_event_add_time_relative(sd_bus_get_event(j->bus), &j->recheck_timer, CLOCK_MONOTONIC,
                                        RECHECK_USEC, 100 * 1000U, on_recheck_timer, j);
         if (r < 0)
