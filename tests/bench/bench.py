@@ -163,8 +163,6 @@ SKIP_PROPS = {
     "StandardErrorFileDescriptor": "systemd-run --pipe passes its own stdio",
     "AddRef": "systemd-run --wait sets AddRef itself",
     "Description": "cosmetic",
-    "BindsTo": "ties the job to its helper's unit; there is no helper under systemd-run",
-    "After": "orders the job after its helper's unit; there is no helper under systemd-run",
 }
 # D-Bus names whose unit file (systemd-run -p) name differs, with a value converter.
 USEC_PROPS = {"RuntimeMaxUSec": "RuntimeMaxSec", "TimeoutStopUSec": "TimeoutStopSec",
@@ -248,9 +246,12 @@ def props_to_systemd_run(props, aux):
             skipped[name] = SKIP_PROPS[name]
             continue
         if name in ("Requires", "Wants", "After", "Before", "BindsTo") and sig == "as":
-            v = [u for u in v if u not in aux]
+            # The job's own auxiliary units (systemd-run cannot create them) and the helper's unit
+            # (there is no helper under systemd-run) are dropped; any other dependency is passed on.
+            v = [u for u in v if u not in aux and not u.startswith("pyward@")]
             if not v:
-                skipped[name] = "only the job's own auxiliary mount units, which systemd-run cannot create"
+                skipped[name] = ("only the job's auxiliary mount units or its helper's unit, which do not "
+                                 "exist under systemd-run")
                 continue
         if name == "BindPaths" and sig == "a(ssbt)":
             items = []
@@ -678,7 +679,7 @@ def vmhwm_kb(pid):
 
 def measure_memory(n, since_usec):
     """Peak RSS of the helper of one connection: sampled VmHWM while a job sleeps (and, when the
-    helper logs it, its own ru_maxrss at exit); then the idle footprint with no connection."""
+    helper logs it, its own VmHWM at exit); then the idle footprint with no connection."""
     sampled = []
     for _ in range(n):
         p = subprocess.Popen(["pyward", "-q", "-n", "-c", "import time; time.sleep(0.5)"],
