@@ -31,7 +31,7 @@
 /* The unit is down but its main process' exit is not recorded yet: read again, this often, at most
  * this many times. */
 #define EXIT_REQUERY_USEC (100 * 1000U)
-#define EXIT_REQUERY_MAX 30U
+#define EXIT_REQUERY_MAX 100U /* 10 s: a loaded 252 was seen to need more than 3 s */
 /* How long a unit may look down, without a job and without having run, before that is believed. */
 #define UNSTARTED_USEC (5 * 1000 * 1000U)
 
@@ -508,9 +508,11 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 job_fail(j, r, "could not parse the job's result");
                 return 0;
         }
-        /* The main process ran but its exit is not on record yet (the unit can be seen down an
-         * instant before the manager has reaped and recorded its main process): read again. */
-        if ((code == 0 || exit_ts == 0) && start_ts > 0 && j->exit_requeries < EXIT_REQUERY_MAX) {
+        /* The main process's exit is not on record yet (the unit can be seen down an instant before
+         * the manager has reaped and recorded its main process, and on a loaded 252 before its
+         * start is recorded too): read again. A start that failed before the fork has code 0 for
+         * good and only costs the wait. */
+        if ((code == 0 || exit_ts == 0) && j->exit_requeries < EXIT_REQUERY_MAX) {
                 j->exit_requeries++;
                 log_debug("Job unit %s is down but its exit is not recorded yet; reading again.", j->unit);
                 j->retry_collect = true;
