@@ -138,6 +138,20 @@ def sh(*argv, check=True, **kw):
     return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
 
 
+
+def systemd_version():
+    """The manager's major version, e.g. 252."""
+    return int(sh("systemctl", "--version").stdout.split()[1])
+
+
+# Open defect (issue #7): on systemd 252, with 16-20 jobs at once, a few percent of jobs come back
+# status "error", "the job ended without an exit status (result success)", although they ran and
+# their output arrived; the manager never records their main process's exit (re-reading for 10 s
+# does not help). Not seen on 257. Tests that need every one of many concurrent jobs correct are
+# skipped on 252 with this reason instead of being loosened.
+CONCURRENCY_DEFECT_252 = ("known defect on systemd 252: under concurrency some jobs end without "
+                          "a recorded exit status (issue #7)")
+
 def job_units():
     out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*").stdout
     return sorted(line.split()[0] for line in out.splitlines() if line.strip())

@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from pwlib import (ACCEPTED, CLI, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group,
+from pwlib import (CONCURRENCY_DEFECT_252, systemd_version, ACCEPTED, CLI, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group,
                    frame, helper_units, job_units, parse_kv, processes_of_uid, pyward, read_frames,
                    request_frames, sh, wait_for, DYNAMIC_UID_MIN, DYNAMIC_UID_MAX)
 
@@ -292,11 +292,6 @@ else:
 print(json.dumps({"uid": os.getuid(), "seconds": time.monotonic() - start, "results": res}))
 '''
 
-
-
-def systemd_version():
-    """The manager's major version, e.g. 252."""
-    return int(sh("systemctl", "--version").stdout.split()[1])
 
 class ClientRun:
     """CLIENT_PROG as another user (or root), in the background."""
@@ -652,6 +647,8 @@ class FaultTests(PywardTestCase):
     # --- soak ----------------------------------------------------------------------------------
 
     def test_soak(self):
+        if systemd_version() < 257:
+            self.skipTest(CONCURRENCY_DEFECT_252)
         ensure_group("pyward")
         n_clients, threads = 2, 8
         write_dropin(self, "50-pwfaults-soak.conf", "[Access]\nJobsPerUser=%d\n" % (2 * threads))
