@@ -42,6 +42,21 @@ uint64_t cpu_rlimit_seconds(uint64_t usec) {
         return s > 0 ? s : 1;
 }
 
+/* The "as" part of a property: the n strings of l. */
+static int append_string_array(sd_bus_message *m, const char *const *l, size_t n) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(m, "s", l[i]);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
 static int append_strv(sd_bus_message *m, const char *name, const char *const *l, size_t n) {
         int r;
 
@@ -54,15 +69,7 @@ static int append_strv(sd_bus_message *m, const char *name, const char *const *l
         r = sd_bus_message_open_container(m, 'v', "as");
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(m, 'a', "s");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                r = sd_bus_message_append(m, "s", l[i]);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(m);
+        r = append_string_array(m, l, n);
         if (r < 0)
                 return r;
         r = sd_bus_message_close_container(m);
@@ -92,15 +99,10 @@ static int append_bool_strv(sd_bus_message *m, const char *name, int allow, cons
         r = sd_bus_message_append(m, "b", allow);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(m, 'a', "s");
+        r = append_string_array(m, l, n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                r = sd_bus_message_append(m, "s", l[i]);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < 3; i++) {
+        for (size_t i = 0; i < 2; i++) {
                 r = sd_bus_message_close_container(m);
                 if (r < 0)
                         return r;
