@@ -53,6 +53,8 @@ struct Job {
         sd_event_source *cpu_timer;
         sd_event_source *recheck_timer; /* periodic refresh while the job runs */
         sd_event_source *retry_timer;   /* a call to repeat after a transient bus error */
+        sd_event_source *wall_timer;    /* the wall-clock limit, from the unit's activation */
+        uint64_t wall_limit_usec; /* 0: none */
         uint64_t cpu_limit_nsec; /* UINT64_MAX: none */
         uint64_t transient_since; /* CLOCK_MONOTONIC usec of the first transient error in a row; 0: none */
         unsigned exit_requeries;
@@ -157,6 +159,9 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
         case JOB_STOP_CPU_LIMIT:
                 r->status = JOB_CPU_LIMIT;
                 return set_message(r, "CPU time limit exceeded; the job was stopped");
+        case JOB_STOP_TIMEOUT:
+                r->status = JOB_TIMEOUT;
+                return set_message(r, "wall-clock time limit exceeded");
         case JOB_STOP_CANCEL:
         case JOB_STOP_DISCONNECT:
                 r->status = JOB_KILLED;
@@ -258,6 +263,7 @@ Job *job_free(Job *j) {
         sd_event_source_disable_unref(j->cpu_timer);
         sd_event_source_disable_unref(j->recheck_timer);
         sd_event_source_disable_unref(j->retry_timer);
+        sd_event_source_disable_unref(j->wall_timer);
         sd_bus_unref(j->bus);
         job_result_done(&j->result);
         free(j->start_job_result);
@@ -300,6 +306,7 @@ static void job_finish(Job *j) {
         j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
         j->recheck_timer = sd_event_source_disable_unref(j->recheck_timer);
         j->retry_timer = sd_event_source_disable_unref(j->retry_timer);
+        j->wall_timer = sd_event_source_disable_unref(j->wall_timer);
         j->slot_properties = sd_bus_slot_unref(j->slot_properties);
         j->slot_job_new = sd_bus_slot_unref(j->slot_job_new);
         j->slot_job_removed = sd_bus_slot_unref(j->slot_job_removed);
@@ -591,8 +598,34 @@ static void job_collect(Job *j) {
         j->collecting = true;
         j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
         j->recheck_timer = sd_event_source_disable_unref(j->recheck_timer);
+        j->wall_timer = sd_event_source_disable_unref(j->wall_timer);
         j->retry_refresh = false;
         job_collect_call(j);
+}
+
+static int on_wall_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+
+        j->wall_timer = sd_event_source_disable_unref(j->wall_timer);
+        log_info("Job unit %s reached its wall-clock limit of %" PRIu64 " ms; stopping it.", j->unit,
+                 j->wall_limit_usec / 1000U);
+        (void) job_stop(j, JOB_STOP_TIMEOUT);
+        return 0;
+}
+
+/* RuntimeMaxSec= ends the job too, but the manager's timer may fire up to 250 ms late (sd-event's
+ * default accuracy): ours, from the same activation time on the same clock, is armed to within a
+ * millisecond, and RuntimeMaxSec= (a second later) is the layer under it. */
+static void job_arm_wall_timer(Job *j) {
+        int r;
+
+        if (j->wall_limit_usec == 0 || j->wall_timer || j->collecting || j->done)
+                return;
+        r = sd_event_add_time(sd_bus_get_event(j->bus), &j->wall_timer, CLOCK_MONOTONIC,
+                              j->active_enter_usec + j->wall_limit_usec, 1000U, on_wall_timer, j);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm the wall-clock timer of %s, RuntimeMaxSec= remains: %m",
+                                  j->unit);
 }
 
 static int job_refresh(Job *j);
@@ -628,8 +661,10 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 job_fail(j, r, "could not parse the job's unit state");
                 return 0;
         }
-        if (active_enter > 0)
+        if (active_enter > 0 && j->active_enter_usec == 0) {
                 j->active_enter_usec = active_enter;
+                job_arm_wall_timer(j);
+        }
         log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
                   job_id, j->start_job_done ? "done" : "pending");
         if (!j->result.invocation_id) {
@@ -888,6 +923,7 @@ int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_fu
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
 
+        j->wall_limit_usec = spec->limits[LIMIT_WALL_TIME];
         if (cpu_limit_usec > 0 && cpu_limit_usec < UINT64_MAX / 1000U) {
                 j->cpu_limit_nsec = cpu_limit_usec * 1000U;
                 r = sd_event_add_time_relative(sd_bus_get_event(j->bus), &j->cpu_timer, CLOCK_MONOTONIC,

@@ -18,6 +18,7 @@ typedef enum JobStopReason {
         JOB_STOP_DISCONNECT,   /* the client went away: killed (nobody reads the result) */
         JOB_STOP_OUTPUT_LIMIT, /* output-limit */
         JOB_STOP_CPU_LIMIT,    /* cpu-limit */
+        JOB_STOP_TIMEOUT,      /* timeout: the helper's own wall-clock timer */
 } JobStopReason;
 
 /* What the manager told us about the finished unit, plus what we know ourselves. */

@@ -57,6 +57,10 @@ int main(void) {
         check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
                               .stop_reason = JOB_STOP_CPU_LIMIT },
               JOB_CPU_LIMIT, -1, SIGKILL, NULL);
+        /* The helper's own wall-clock timer stopped it: timeout, as RuntimeMaxSec= would say. */
+        check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
+                              .stop_reason = JOB_STOP_TIMEOUT },
+              JOB_TIMEOUT, -1, SIGKILL, "wall-clock");
         check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
                               .stop_reason = JOB_STOP_CANCEL, .stopped_externally = true },
               JOB_KILLED, -1, SIGKILL, "cancelled");

@@ -456,17 +456,19 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
                                   "MemorySwapMax", "t", UINT64_C(0),
                                   "TasksMax", "t", l[LIMIT_TASKS],
                                   "CPUQuotaPerSecUSec", "t", l[LIMIT_CPU_QUOTA] * UINT64_C(10000),
-                                  "RuntimeMaxUSec", "t", l[LIMIT_WALL_TIME]);
+                                  "RuntimeMaxUSec", "t", l[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC);
         if (r < 0)
                 return r;
         /* rlimit layer, per process, enforced everywhere (also where cgroup controllers are missing).
+         * LimitFSIZE= bounds one file wherever it is written, a little above the size of each
+         * writable tmpfs, so that filling one ends the way a full disk does (ENOSPC), not EFBIG.
          * RLIMIT_NPROC counts per UID, and each job has a UID of its own. RLIMIT_CPU: the soft limit
          * sends SIGXCPU (reported as cpu-limit), the hard one a second later SIGKILL. */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "LimitDATA", "t",
                                   data_rlimit_bytes(l[LIMIT_MEMORY], memory_controller_available()),
                                   "LimitNPROC", "t", l[LIMIT_TASKS],
-                                  "LimitFSIZE", "t", l[LIMIT_DISK],
+                                  "LimitFSIZE", "t", l[LIMIT_DISK] + JOB_FSIZE_SLACK,
                                   "LimitNOFILE", "t", (uint64_t) JOB_NOFILE_MAX,
                                   "LimitCORE", "t", UINT64_C(0),
                                   "LimitCPU", "t", cpu_s + 1,

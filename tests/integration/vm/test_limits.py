@@ -126,8 +126,8 @@ class VmLimitTests(PywardTestCase):
         self.assertIsNotNone(res.wall_ms)
         note(f"busy loop, wall limit {wall_ms} ms: wall_ms={res.wall_ms}")
         self.assertGreaterEqual(res.wall_ms, wall_ms - 5, res.wall_ms)
-        # the goal is 100 ms; under TCG the manager's timer and the SIGKILL take ~100-150 ms
-        self.assertLessEqual(res.wall_ms, wall_ms + 250, res.wall_ms)
+        # The helper's own timer (1 ms accuracy) stops it; RuntimeMaxSec= is a second later.
+        self.assertLessEqual(res.wall_ms, wall_ms + 100, res.wall_ms)
 
     def test_cpu_time_limit_ends_multiprocess_burner(self):
         # Four processes burning CPU: none comes near the per-process RLIMIT_CPU; the helper's
@@ -202,8 +202,8 @@ class VmLimitTests(PywardTestCase):
         note(f"disk={disk}: {d}; free on / before {free_before}, lowest {min(frees + [free_before])}")
         for place, (n, err) in d.items():
             with self.subTest(place=place):
-                # LimitFSIZE= (EFBIG) is the file's own bound: the same size; one file fills either
-                self.assertIn(err, ("ENOSPC", "EFBIG"), f"{place}: {n} bytes then {err}")
+                # The tmpfs' own bound, as on a full disk (LimitFSIZE= sits 1 MiB above it)
+                self.assertEqual(err, "ENOSPC", f"{place}: {n} bytes then {err}")
                 self.assertLessEqual(n, disk, place)
                 self.assertGreaterEqual(n, disk - 2 * MiB, place)
         # 3 x 16 MiB went to tmpfs, none to the root file system (a little journal is fine)
