@@ -15,13 +15,13 @@
 #define JOB_NOFILE_MAX 256U
 /* Where the job's files live: the code, its working directory and $HOME. */
 #define JOB_DIR "/tmp"
-/* The per-job tmpfs mounts that become the job's /tmp and /var/tmp (BindPaths=): <dir>/<id>/tmp and
- * <dir>/<id>/var-tmp, each a transient .mount unit of size=DISK. The directory is 0700 root. */
 /* LimitFSIZE= is DISK plus this: the tmpfs bound (ENOSPC) comes first. */
 #define JOB_FSIZE_SLACK (1024U * 1024U)
 /* RuntimeMaxSec= is the wall-clock limit plus this: the layer under the helper's own, more
  * precise timer (job.c). */
 #define JOB_RUNTIME_SLACK_USEC (1000U * 1000U)
+/* The per-job tmpfs mounts that become the job's /tmp and /var/tmp (BindPaths=): <dir>/<id>/tmp and
+ * <dir>/<id>/var-tmp, each a transient .mount unit of size=DISK. The directory is 0700 root. */
 #define JOB_MOUNTS_DIR "/run/pyward/jobs"
 #define JOB_MOUNTS_SWEEP_AGE_USEC (60U * 1000U * 1000U)
 
