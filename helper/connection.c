@@ -63,6 +63,8 @@ struct Connection {
         const Profile *profile;
         uint64_t limits[_LIMIT_MAX];
         int slot_fd;
+        int user_fd;       /* the job user held (policy.h) */
+        char user[32];     /* its name */
 
         FrameReader reader;
         uint8_t *out;
@@ -396,6 +398,62 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
         }
 }
 
+/* Does the manager still have this unit loaded? 1 yes, 0 no, < 0 cannot tell. */
+static int unit_exists(sd_bus *bus, const char *unit) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "GetUnit", &error, NULL, "s", unit);
+        if (r >= 0)
+                return 1;
+        if (sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit"))
+                return 0;
+        return r;
+}
+
+/* Takes a user of the pool for the job, trying them from a place derived from the job's random
+ * id: one whose last job's unit may still exist is skipped (its helper died and the manager is
+ * still stopping it), so that two jobs never share a user. */
+static int connection_take_job_user(Connection *c) {
+        unsigned start = 0;
+        char unit[64];
+        int r, last = -EBUSY;
+
+        if (!c->bus)
+                return -ENOTCONN;
+        (void) sscanf(c->job_id, "%4x", &start);
+        for (unsigned i = 0; i < JOB_USERS; i++) {
+                unsigned k = (start + i) % JOB_USERS;
+                char prev[JOB_USER_FILE_MAX];
+                _cleanup_close_ int fd = -EBADF;
+
+                r = job_user_try(SLOT_DIR, k, prev, &fd);
+                if (r == -EBUSY)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (prev[0]) {
+                        r = unit_exists(c->bus, prev);
+                        if (r != 0) {
+                                if (r < 0)
+                                        last = r;
+                                log_debug("Job user %s%u: %s still exists, trying the next one.",
+                                          JOB_USER_PREFIX, k, prev);
+                                continue;
+                        }
+                }
+                (void) snprintf(unit, sizeof(unit), "pyward-job-%s.service", c->job_id);
+                r = job_user_record(fd, unit);
+                if (r < 0)
+                        return r;
+                (void) snprintf(c->user, sizeof(c->user), JOB_USER_PREFIX "%u", k);
+                c->user_fd = TAKE_FD(fd);
+                return 0;
+        }
+        return last;
+}
+
 static int connection_start_job(Connection *c) {
         _cleanup_free_ char *helper_unit = NULL;
         int job_fds[3] = { -EBADF, -EBADF, -EBADF };
@@ -454,6 +512,7 @@ static int connection_start_job(Connection *c) {
                         .helper_unit = helper_unit,
                         .manager_version = c->manager_version,
                         .uid = c->peer.uid,
+                        .user = c->user,
                         .profile = c->profile,
                         .limits = c->limits,
                         .filename = c->request->filename ?: "main.py",
@@ -537,6 +596,17 @@ static void connection_request_complete(Connection *c) {
         if (r < 0) {
                 connection_finish(c, JOB_ERROR, "cannot take a job slot in " SLOT_DIR ": %s",
                                   strerror(-r));
+                return;
+        }
+
+        r = connection_take_job_user(c);
+        if (r == -EBUSY) {
+                connection_finish(c, JOB_ERROR, "all %u job users are in use; try again later",
+                                  (unsigned) JOB_USERS);
+                return;
+        }
+        if (r < 0) {
+                connection_finish(c, JOB_ERROR, "cannot take a job user in " SLOT_DIR ": %s", strerror(-r));
                 return;
         }
 
@@ -764,6 +834,7 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
         c->bus = sd_bus_ref(bus);
         c->fd = fd;
         c->slot_fd = -EBADF;
+        c->user_fd = -EBADF;
         c->state = CONN_REQUEST;
         /* The job id names the connection from its first moment (and later its unit,
          * pyward-job-ID.service): a request rejected before any job exists is on record under it
@@ -844,6 +915,7 @@ Connection *connection_free(Connection *c) {
         config_free(c->config);
         peer_done(&c->peer);
         safe_close(c->slot_fd);
+        safe_close(c->user_fd);
         safe_close(c->fd);
         free(c->out);
         free(c->config_root);

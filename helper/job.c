@@ -235,23 +235,6 @@ int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
-        /* The manager stops the job's mount units just after the job itself (StopWhenUnneeded=): a
-         * mount point still busy when the job finished is free a moment later. We are about to exit,
-         * so wait up to a second for it rather than leave it to the next helper's sweep. */
-        for (unsigned i = 0; j->done; i++) {
-                int r = job_mount_dirs_remove(j->id);
-
-                if (r == -EBUSY && i < 20) {
-                        (void) usleep(50 * 1000);
-                        continue;
-                }
-                if (r == -EBUSY)
-                        log_notice("The mount points of job %s are still busy; a later helper removes them.",
-                                   j->id);
-                else if (r < 0)
-                        log_warning_errno(r, "Failed to remove the mount points of job %s: %m", j->id);
-                break;
-        }
         sd_bus_slot_unref(j->slot_properties);
         sd_bus_slot_unref(j->slot_job_new);
         sd_bus_slot_unref(j->slot_job_removed);
@@ -293,16 +276,9 @@ JobResult *job_result(Job *j) {
 }
 
 static void job_finish(Job *j) {
-        int r;
-
         if (j->done)
                 return;
         j->done = true;
-        /* The job's tmpfs mounts went down with it (StopWhenUnneeded=); their mount points go now.
-         * One still mounted (-EBUSY) is left to the sweep of a later helper. */
-        r = job_mount_dirs_remove(j->id);
-        if (r < 0)
-                log_debug_errno(r, "Could not remove the mount points of job %s yet: %m", j->id);
         j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
         j->recheck_timer = sd_event_source_disable_unref(j->recheck_timer);
         j->retry_timer = sd_event_source_disable_unref(j->retry_timer);

@@ -19,8 +19,8 @@
  *   the event loop (sd-event): epoll, timerfds, clock reads;
  *   the client socket and the bus socket: read/write/send/recv, shutdown, poll for sync bus calls;
  *   the job's stdio: pipe2, fcntl (O_NONBLOCK, pipe size);
- *   job slots: openat(O_CREAT) + flock in /run/pyward/slots; /proc/self/{status,cgroup};
- *   the jobs' mount points: rmdir in /run/pyward/jobs, a short sleep while they are busy;
+ *   job slots and job users: openat(O_CREAT) + flock, pread/pwrite/ftruncate in /run/pyward/slots;
+ *   /proc/self/{status,cgroup};
  *   the journal: sd_journal_send (an AF_UNIX datagram socket, a memfd for large records);
  *   job ids: getrandom; memory: malloc, free; exit.
  * Not in it, among others: execve/execveat, fork/clone/clone3, ptrace, mount, setuid and friends,
@@ -34,9 +34,9 @@ static const char *const allowed_syscalls[] = {
         "memfd_create",
         /* libsystemd checks file system types (sd_pid_get_unit(): is /sys/fs/cgroup cgroup2?) */
         "fstatfs", "statfs",
-        /* files: slots, /proc/self, mount points (openat, never execute: the unit has
-         * MemoryDenyWriteExecute= and ProtectSystem=strict besides) */
-        "openat", "rmdir", "getdents64",
+        /* files: slots, /proc/self (openat, never execute: the unit has MemoryDenyWriteExecute=
+         * and ProtectSystem=strict besides) */
+        "openat", "getdents64",
         /* sockets (socket() itself only for AF_UNIX, below) */
         "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown", "getsockopt", "setsockopt",
         "getsockname", "getpeername",

@@ -138,13 +138,6 @@ static int serve(void) {
         r = sd_event_default(&e);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
-        /* Mount points left behind by helpers killed with SIGKILL (their jobs' units are long gone:
-         * a job lives at most a few minutes after its helper's unit, which it BindsTo=). */
-        r = job_mount_dirs_sweep(JOB_MOUNTS_SWEEP_AGE_USEC);
-        if (r < 0)
-                log_debug_errno(r, "Failed to sweep " JOB_MOUNTS_DIR ": %m");
-        else if (r > 0)
-                log_info("Removed the mount points of %d job(s) gone before their helper cleaned up.", r);
         /* The system bus is opened now, before the first byte from the client, so that the
          * helper can lock itself down before it parses anything. A helper without a bus still
          * answers its client (with an error, once the request is in). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "policy.h"
 
@@ -78,4 +79,41 @@ int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd) {
                 return 0;
         }
         return last;
+}
+
+int job_user_try(const char *dir, unsigned k, char prev[static JOB_USER_FILE_MAX], int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[256];
+        ssize_t n;
+
+        (void) snprintf(path, sizeof(path), "%s/user.%u", dir, k);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        n = pread(fd, prev, JOB_USER_FILE_MAX - 1, 0);
+        if (n < 0)
+                return -errno;
+        prev[n] = 0;
+        prev[strcspn(prev, "\n")] = 0;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int job_user_record(int fd, const char *unit) {
+        size_t len = strlen(unit);
+        char buf[JOB_USER_FILE_MAX];
+        ssize_t n;
+
+        if (len + 1 >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, unit, len);
+        buf[len] = '\n';
+        if (ftruncate(fd, 0) < 0)
+                return -errno;
+        n = pwrite(fd, buf, len + 1, 0);
+        if (n < 0)
+                return -errno;
+        return (size_t) n == len + 1 ? 0 : -EIO;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Who is on the other end of the socket (SO_PEERCRED, SO_PEERGROUPS, from the kernel, not from the
- * client), and how many jobs each UID may run at once (flock()ed slot files). */
+ * client), how many jobs each UID may run at once (flock()ed slot files), and which user of the pool
+ * a job runs as (flock()ed too). */
 #pragma once
 
 #include <stdint.h>
@@ -27,3 +28,17 @@ int peer_from_socket(int fd, Peer *ret);
  * held while the fd is open, and released by the kernel even if the helper dies.
  * -EBUSY: all n are taken. */
 int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd);
+
+/* The users jobs run as: JOB_USERS static users JOB_USER_PREFIX<k> (units/pyward.sysusers.in). A
+ * helper holds user k for the length of its job with flock() on DIR/user.<k>; the file names the
+ * job's unit, so that the next taker can tell whether that unit (and so anything running as the
+ * user) may still exist after a helper died. */
+#define JOB_USER_PREFIX "pyward-job"
+#define JOB_USER_FILE_MAX 128U
+
+/* Tries to take user k: returns its fd (0) and in prev the unit its last holder recorded ("" if
+ * none). -EBUSY: another helper holds it. */
+int job_user_try(const char *dir, unsigned k, char prev[static JOB_USER_FILE_MAX], int *ret_fd);
+
+/* Records the unit that is about to run as the user held by fd. */
+int job_user_record(int fd, const char *unit);

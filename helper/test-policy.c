@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests peer credentials over a socketpair and the flock()ed per-UID job slots. */
+/* Tests peer credentials over a socketpair, the flock()ed per-UID job slots and job users. */
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,8 +54,42 @@ static void test_slots(void) {
         assert_se(rmdir(dir) == 0);
 }
 
+static void test_job_users(void) {
+        char dir[] = "/tmp/test-policy-XXXXXX", prev[JOB_USER_FILE_MAX], p[128];
+        int a = -EBADF, b = -EBADF;
+
+        assert_se(mkdtemp(dir));
+        /* A fresh user names no unit. */
+        assert_int(job_user_try(dir, 3, prev, &a), ==, 0);
+        assert_se(prev[0] == 0);
+        /* Held: nobody else gets it, another k is free. */
+        assert_int(job_user_try(dir, 3, prev, &b), ==, -EBUSY);
+        assert_int(b, ==, -EBADF);
+        assert_int(job_user_try(dir, 4, prev, &b), ==, 0);
+        close(b);
+        /* What the holder records is what the next taker reads, after the holder is gone. */
+        assert_int(job_user_record(a, "pyward-job-0123456789abcdef0123456789abcdef.service"), ==, 0);
+        close(a);
+        assert_int(job_user_try(dir, 3, prev, &a), ==, 0);
+        assert_se(strcmp(prev, "pyward-job-0123456789abcdef0123456789abcdef.service") == 0);
+        /* A shorter name replaces a longer one completely. */
+        assert_int(job_user_record(a, "x.service"), ==, 0);
+        close(a);
+        assert_int(job_user_try(dir, 3, prev, &a), ==, 0);
+        assert_se(strcmp(prev, "x.service") == 0);
+        close(a);
+        assert_int(job_user_try("/nonexistent-dir-pyward", 0, prev, &a), ==, -ENOENT);
+
+        for (unsigned k = 3; k <= 4; k++) {
+                snprintf(p, sizeof(p), "%s/user.%u", dir, k);
+                assert_se(unlink(p) == 0);
+        }
+        assert_se(rmdir(dir) == 0);
+}
+
 int main(void) {
         test_peer();
         test_slots();
+        test_job_users();
         return 0;
 }

@@ -65,6 +65,7 @@ static char *build(unsigned version, int network, char **allow) {
                 .helper_unit = "pyward@1.service",
                 .manager_version = version,
                 .uid = 1000,
+                .user = "pyward-job7",
                 .profile = &p,
                 .limits = limits,
                 .filename = "main.py",
@@ -109,7 +110,17 @@ int main(void) {
 
         t = build(252, CONFIG_NETWORK_NONE, NULL);
         has(t, "(Type <exec >)");
-        has(t, "(DynamicUser <yes >)");
+        /* A user of the pool, and everything DynamicUser= would imply, but not PrivateTmp= (which
+         * would win over the bounded /tmp below). */
+        has(t, "(User <pyward-job7 >)");
+        has(t, "(Group <pyward-job7 >)");
+        has(t, "(RemoveIPC <yes >)");
+        has(t, "(NoNewPrivileges <yes >)");
+        has(t, "(RestrictSUIDSGID <yes >)");
+        has(t, "(ProtectHome <yes >)");
+        assert_se(!strstr(t, "DynamicUser"));
+        assert_se(!strstr(t, "PrivateTmp"));
+        assert_se(!strstr(t, "BindPaths"));
         has(t, "(ProtectSystem <strict >)");
         has(t, "(PrivateNetwork <yes >)");
         has(t, "(PrivateUsers <yes >)");
@@ -130,7 +141,8 @@ int main(void) {
         has(t, "(LimitCPU <4 >)");
         has(t, "(LimitCPUSoft <3 >)");
         has(t, "(LimitFSIZE <9437184 >)"); /* disk + 1 MiB: the tmpfs says ENOSPC first */
-        has(t, "(TemporaryFileSystem <[(/dev/shm size=8388608,mode=1777,nosuid,nodev )]>)");
+        has(t, "(TemporaryFileSystem <[(/tmp size=8388608,mode=1777,nosuid,nodev )"
+               "(/var/tmp size=8388608,mode=1777,nosuid,nodev )(/dev/shm size=8388608,mode=1777,nosuid,nodev )]>)");
         has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME ][no-env-expand ]");
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");

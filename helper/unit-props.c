@@ -9,11 +9,6 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
@@ -110,39 +105,13 @@ static int append_bool_strv(sd_bus_message *m, const char *name, int allow, cons
         return sd_bus_message_close_container(m);
 }
 
-/* The mount points of a job's /tmp and /var/tmp and their unit names (the path escaped the systemd
- * way: "/" -> "-", "-" -> "\x2d"; the id is 32 hex digits and needs no escaping). */
-static const struct {
-        const char *dir;        /* below JOB_MOUNTS_DIR/<id>/ */
-        const char *unit_tail;  /* the escaped form */
-        const char *target;     /* where the job sees it */
-} job_mounts[] = {
-        { "tmp", "tmp", "/tmp" },
-        { "var-tmp", "var\\x2dtmp", "/var/tmp" },
-};
-
-static void job_mount_where(const char *id, size_t i, char *buf, size_t size) {
-        (void) snprintf(buf, size, JOB_MOUNTS_DIR "/%s/%s", id, job_mounts[i].dir);
-}
-
-static void job_mount_unit(const char *id, size_t i, char *buf, size_t size) {
-        (void) snprintf(buf, size, "run-pyward-jobs-%s-%s.mount", id, job_mounts[i].unit_tail);
-}
-
 static int append_unit(sd_bus_message *m, const JobSpec *s) {
-        char desc[128], mount0[128], mount1[128];
+        char desc[128];
         int r;
 
         (void) snprintf(desc, sizeof(desc), "pyward job %s for UID %u", s->job_id, (unsigned) s->uid);
         r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", desc, "CollectMode", "s",
                                   "inactive-or-failed");
-        if (r < 0)
-                return r;
-        /* The tmpfs mounts behind /tmp and /var/tmp (auxiliary units of the same call). */
-        job_mount_unit(s->job_id, 0, mount0, sizeof(mount0));
-        job_mount_unit(s->job_id, 1, mount1, sizeof(mount1));
-        r = sd_bus_message_append(m, "(sv)(sv)", "Requires", "as", 2, mount0, mount1, "After", "as", 2,
-                                  mount0, mount1);
         if (r < 0)
                 return r;
         if (!s->helper_unit)
@@ -214,11 +183,17 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
         char tmpfs_opts[64];
         int r;
 
+        /* A user of pyward's own pool, held by this helper for the job alone (policy.h), not
+         * DynamicUser=: that forces PrivateTmp=, whose /tmp and /var/tmp no per-job size bound
+         * reaches without mounts in the manager's own namespace, and on systemd 252 a few job starts
+         * a second worth of those stall the manager (pyward-helper(8), "JOB USERS"). Everything
+         * DynamicUser= would imply is set here: ProtectSystem=strict, ProtectHome=, RemoveIPC=,
+         * NoNewPrivileges=, RestrictSUIDSGID=, and a private /tmp and /var/tmp below. */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
-                                  "DynamicUser", "b", 1,
+                                  "User", "s", s->user,
+                                  "Group", "s", s->user,
                                   "ProtectSystem", "s", "strict",
                                   "ProtectHome", "s", "yes",
-                                  "PrivateTmp", "b", 1,
                                   "PrivateDevices", "b", 1,
                                   "PrivateNetwork", "b", 1,
                                   "PrivateIPC", "b", 1,
@@ -282,108 +257,17 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                         return r;
         }
 
-        /* The writable places, each a tmpfs of size=DISK. /dev/shm: TemporaryFileSystem=. /tmp and
-         * /var/tmp: DynamicUser= forces PrivateTmp= (on the host's /tmp and /var/tmp on 252, a tmpfs
-         * of 10% of RAM on 257), which wins over TemporaryFileSystem= on the same paths; BindPaths=
-         * of the job's own tmpfs .mount units wins over it in both versions. The sources are bound
-         * on the host side, before InaccessiblePaths=/run/pyward applies. */
+        /* The writable places: /tmp, /var/tmp and /dev/shm, each a tmpfs of size=DISK that exists
+         * only in the job's mount namespace (no mount in the manager's, nothing left on the host). */
         (void) snprintf(tmpfs_opts, sizeof(tmpfs_opts), "size=%" PRIu64 ",mode=1777,nosuid,nodev",
                         s->limits[LIMIT_DISK]);
-        r = sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/dev/shm", tmpfs_opts);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "BindPaths");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(ssbt)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(ssbt)");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(job_mounts); i++) {
-                char where[128];
-
-                job_mount_where(s->job_id, i, where, sizeof(where));
-                r = sd_bus_message_append(m, "(ssbt)", where, job_mounts[i].target, 0, UINT64_C(0));
-        }
-        for (int i = 0; r >= 0 && i < 3; i++)
-                r = sd_bus_message_close_container(m);
-        return r;
+        return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 3, "/tmp", tmpfs_opts,
+                                     "/var/tmp", tmpfs_opts, "/dev/shm", tmpfs_opts);
 }
 
 int unit_props_append_aux(sd_bus_message *m, const JobSpec *s) {
-        char opts[96];
-        int r;
-
-        (void) snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=1777,nosuid,nodev",
-                        s->limits[LIMIT_DISK]);
-        r = sd_bus_message_open_container(m, 'a', "(sa(sv))");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < ELEMENTSOF(job_mounts); i++) {
-                char where[128], unit[128], desc[128];
-
-                job_mount_where(s->job_id, i, where, sizeof(where));
-                job_mount_unit(s->job_id, i, unit, sizeof(unit));
-                (void) snprintf(desc, sizeof(desc), "%s of pyward job %s", job_mounts[i].target, s->job_id);
-                r = sd_bus_message_open_container(m, 'r', "sa(sv)");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", unit);
-                /* Started because the job Requires= it, stopped (and collected) once the job is
-                 * down and nothing needs it any more. */
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "a(sv)", 7, "Description", "s", desc, "Where", "s",
-                                                  where, "What", "s", "tmpfs", "Type", "s", "tmpfs",
-                                                  "Options", "s", opts, "StopWhenUnneeded", "b", 1,
-                                                  "CollectMode", "s", "inactive-or-failed");
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
-}
-
-int job_mount_dirs_remove(const char *job_id) {
-        char p[128];
-        int r = 0;
-
-        for (size_t i = 0; i < ELEMENTSOF(job_mounts); i++) {
-                job_mount_where(job_id, i, p, sizeof(p));
-                if (rmdir(p) < 0 && errno != ENOENT && r == 0)
-                        r = -errno;
-        }
-        (void) snprintf(p, sizeof(p), JOB_MOUNTS_DIR "/%s", job_id);
-        if (rmdir(p) < 0 && errno != ENOENT && r == 0)
-                r = -errno;
-        return r;
-}
-
-int job_mount_dirs_sweep(uint64_t min_age_usec) {
-        DIR *d;
-        struct timespec now;
-        int n = 0;
-
-        d = opendir(JOB_MOUNTS_DIR);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        (void) clock_gettime(CLOCK_REALTIME, &now);
-        for (struct dirent *de; (de = readdir(d));) {
-                struct stat st;
-
-                if (de->d_name[0] == '.' || strlen(de->d_name) != 32 ||
-                    strspn(de->d_name, "0123456789abcdef") != 32)
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-                        continue;
-                /* Young ones may belong to a job being set up right now (the manager made the
-                 * directory and is about to mount on it). A mounted one fails with EBUSY. */
-                if ((uint64_t) now.tv_sec * 1000000U < (uint64_t) st.st_mtim.tv_sec * 1000000U + min_age_usec)
-                        continue;
-                if (job_mount_dirs_remove(de->d_name) >= 0)
-                        n++;
-        }
-        closedir(d);
-        return n;
+        /* No auxiliary units: the job's unit is all there is. */
+        return sd_bus_message_append(m, "a(sa(sv))", 0);
 }
 
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {

@@ -20,10 +20,6 @@
 /* RuntimeMaxSec= is the wall-clock limit plus this: the layer under the helper's own, more
  * precise timer (job.c). */
 #define JOB_RUNTIME_SLACK_USEC (1000U * 1000U)
-/* The per-job tmpfs mounts that become the job's /tmp and /var/tmp (BindPaths=): <dir>/<id>/tmp and
- * <dir>/<id>/var-tmp, each a transient .mount unit of size=DISK. The directory is 0700 root. */
-#define JOB_MOUNTS_DIR "/run/pyward/jobs"
-#define JOB_MOUNTS_SWEEP_AGE_USEC (60U * 1000U * 1000U)
 
 typedef struct JobSpec {
         const char *unit;        /* pyward-job-<id>.service */
@@ -31,6 +27,7 @@ typedef struct JobSpec {
         const char *helper_unit; /* our own unit, or NULL when not started by systemd */
         unsigned manager_version; /* leading number of the manager's Version, 0 if unknown */
         uid_t uid;                /* the client */
+        const char *user;         /* the job user (policy.h) */
         const Profile *profile;
         const uint64_t *limits; /* effective values, _LIMIT_MAX of them */
         const char *filename;
@@ -42,15 +39,8 @@ typedef struct JobSpec {
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
 int unit_props_append(sd_bus_message *m, const JobSpec *s);
 
-/* Appends the a(sa(sv)) array of auxiliary units started with the job: its tmpfs .mount units. */
+/* Appends the a(sa(sv)) array of auxiliary units started with the job (none). */
 int unit_props_append_aux(sd_bus_message *m, const JobSpec *s);
-
-/* Removes JOB_MOUNTS_DIR/<id> and its two mount points (fine if absent; -EBUSY while mounted). */
-int job_mount_dirs_remove(const char *job_id);
-
-/* Removes the mount point directories of jobs long gone (e.g. after a helper was killed with
- * SIGKILL): those older than min_age_usec that are no longer mount points. Returns how many. */
-int job_mount_dirs_sweep(uint64_t min_age_usec);
 
 /* LimitDATA= for a memory limit: the limit itself where the memory controller is missing, a
  * backstop four times as large where MemoryMax= is enforced (so that the cgroup acts, status oom). */

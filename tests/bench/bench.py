@@ -13,6 +13,8 @@ is compared with a pyward job unit property by property; nothing is copied by ha
 
 import argparse
 import errno
+import fcntl
+import glob
 import grp
 import ipaddress
 import json
@@ -51,8 +53,8 @@ PHASES = [
     ("bus connect, Subscribe, Version", "REQUEST", "BUS"),
     ("StartTransientUnit round trip", "BUS", "START"),
     # The manager stamps ExecMainStartTimestamp when it forks the main process, so "EXEC" is the
-    # fork: the sandbox (namespaces, mounts, seccomp, DynamicUser) is set up in the next phase.
-    ("start job to fork (incl. tmpfs mount units)", "START", "EXEC"),
+    # fork: the sandbox (namespaces, tmpfs mounts, seccomp, user) is set up in the next phase.
+    ("start job to fork", "START", "EXEC"),
     ("sandbox setup + Python run", "EXEC", "EXIT"),
     ("exit to result ready (unit state, GetAll)", "EXIT", "RESULT"),
     ("result to client exit", "RESULT", "CLIENT_EXIT"),
@@ -220,46 +222,26 @@ def _addresses(v):
     return " ".join(out)
 
 
-BENCH_MOUNTS = "/run/pyward-bench"
-
-
-def bench_mount(aux_props, n):
-    """systemd-run cannot create auxiliary units. For each tmpfs .mount unit that the helper creates
-    per job (bound into the job with BindPaths=), mount one tmpfs with the same options once, for all
-    systemd-run jobs: the job sees the same file system; pyward's per-job mount units are its own cost."""
-    if aux_props.get("Type") != "tmpfs":
-        die(f"the helper creates an auxiliary unit this benchmark cannot mirror: {aux_props}")
-    where = f"{BENCH_MOUNTS}/{n}"
-    if not os.path.ismount(where):
-        os.makedirs(where, exist_ok=True)
-        run(["mount", "-t", "tmpfs", "-o", aux_props.get("Options", ""), "tmpfs", where])
-    return where
-
-
 def props_to_systemd_run(props, aux):
     """Converts the helper's a(sv) to systemd-run options. Unknown properties are an error, so a
     change of the helper shows up here instead of silently diverging."""
     args, skipped, limits = [], {}, {}
-    aux_where = {a["Where"]: a for a in aux.values() if "Where" in a}
+    if aux:
+        die(f"the helper creates auxiliary units this benchmark cannot mirror: {sorted(aux)}")
     for name, sig, v in props:
         if name in SKIP_PROPS:
             skipped[name] = SKIP_PROPS[name]
             continue
         if name in ("Requires", "Wants", "After", "Before", "BindsTo") and sig == "as":
-            # The job's own auxiliary units (systemd-run cannot create them) and the helper's unit
-            # (there is no helper under systemd-run) are dropped; any other dependency is passed on.
-            v = [u for u in v if u not in aux and not u.startswith("pyward@")]
+            # The helper's unit (there is no helper under systemd-run) is dropped; any other
+            # dependency is passed on.
+            v = [u for u in v if not u.startswith("pyward@")]
             if not v:
-                skipped[name] = ("only the job's auxiliary mount units or its helper's unit, which do not "
-                                 "exist under systemd-run")
+                skipped[name] = "only the job's helper unit, which does not exist under systemd-run"
                 continue
         if name == "BindPaths" and sig == "a(ssbt)":
             items = []
-            for i, (src, dst, ignore, flags) in enumerate(v):
-                if src in aux_where:
-                    src = bench_mount(aux_where[src], i)
-                    skipped[name] = ("sources are the job's own tmpfs mount units; systemd-run binds "
-                                     f"tmpfs mounts with the same options under {BENCH_MOUNTS}")
+            for src, dst, ignore, flags in v:
                 items.append(f"{'-' if ignore else ''}{src}:{dst}:{'rbind' if flags & 16384 else 'norbind'}")
             args.append(f"{name}={_strv(items)}")
             continue
@@ -323,10 +305,9 @@ def exec_argv(props):
     die("the helper's call has no ExecStartEx/ExecStart")
 
 
-# Properties compared between a running pyward job unit and a running systemd-run unit. Not User=:
-# with DynamicUser=yes the manager derives the user's name from the unit's name.
+# Properties compared between a running pyward job unit and a running systemd-run unit.
 COMPARE = [
-    "DynamicUser", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
+    "User", "Group", "DynamicUser", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
     "PrivateNetwork", "PrivateIPC", "PrivateUsers", "PrivatePIDs", "ProtectProc", "ProcSubset",
     "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
     "ProtectClock", "ProtectHostname", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID",
@@ -578,9 +559,17 @@ def leftovers():
     units = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*",
                  "pyward@*"], check=False).stdout.split("\n")
     units = [u.split()[0] for u in units if u.strip()]
-    dyn_dir = "/run/systemd/dynamic-uid"
-    dyn = [e for e in os.listdir(dyn_dir)] if os.path.isdir(dyn_dir) else []
-    dyn_users = [p.pw_name for p in pwd.getpwall() if 61184 <= p.pw_uid <= 65519]
+    # Users of the job pool still held: a helper keeps flock() on /run/pyward/slots/user.K for
+    # its job (we take and drop it at once; a helper meanwhile takes another user).
+    held = []
+    for path in glob.glob("/run/pyward/slots/user.*"):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.append(os.path.basename(path))
+        finally:
+            os.close(fd)
     private = []
     for d in ("/tmp", "/var/tmp"):
         try:
@@ -596,7 +585,7 @@ def leftovers():
             path = os.path.join(root, f)
             if path != SOCKET:
                 (slots if root == "/run/pyward/slots" else job_files).append(path)
-    return {"units": units, "dynamic_uid_entries": dyn, "dynamic_users": dyn_users,
+    return {"units": units, "job_users_held": held,
             "private_tmp_dirs": private, "job_files": job_files, "processes": pyward_processes(),
             "slot_files": slots}
 
@@ -605,7 +594,7 @@ def wait_settled(timeout=15):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         lo = leftovers()
-        if not lo["units"] and not lo["processes"] and not lo["dynamic_uid_entries"]:
+        if not lo["units"] and not lo["processes"] and not lo["job_users_held"]:
             return lo
         time.sleep(0.2)
     return leftovers()

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers of the integration tests: the installed pyward client module, our own raw
 # implementation of the wire protocol (to craft bad frames), units, users and CLI runs.
+import fcntl
 import glob
 import grp
 import os
 import pwd
+import re
 import socket
 import struct
 import subprocess
@@ -14,7 +16,8 @@ import unittest
 
 SOCKET_PATH = "/run/pyward/pyward.sock"
 CLI = "/usr/bin/pyward"
-DYNAMIC_UID_MIN, DYNAMIC_UID_MAX = 61184, 65519
+SLOT_DIR = "/run/pyward/slots"
+JOB_USER_PREFIX = "pyward-job"  # the pool of users jobs run as: pyward-job0, pyward-job1, ...
 
 
 def _import_pyward():
@@ -144,16 +147,35 @@ def systemd_version():
     return int(sh("systemctl", "--version").stdout.split()[1])
 
 
-# Open defect (issue #7), diagnosed: on systemd 252, once PID 1's mount-table monitor enters its
-# rate limit (more than 5 mount events a second: each job's two tmpfs .mount units are mounted and
-# unmounted in PID 1's namespace), PID 1 stops reading its API bus connection while idle (seen: 7.7
-# KiB unread in its socket, dbus-daemon 34 KiB queued towards it) until dbus-daemon drops it ~90 s
-# later ("Got disconnect on API bus"); the calls in flight fail and the manager loses track of the
-# jobs that ended meanwhile ("the job ended without an exit status"). Upstream systemd #30573 and
-# #32381 (mount storms). Not seen on 257. Tests that need every one of many concurrent jobs correct
-# are skipped on 252 with this reason instead of being loosened.
-CONCURRENCY_DEFECT_252 = ("known defect of systemd 252 under pyward's mount-unit storm: PID 1 stalls "
-                          "its API bus for ~90 s (upstream #30573; issue #7)")
+def job_users():
+    """uid -> name of the users of the pool jobs run as (units/pyward.sysusers.in)."""
+    return {p.pw_uid: p.pw_name for p in pwd.getpwall()
+            if re.fullmatch(re.escape(JOB_USER_PREFIX) + r"[0-9]+", p.pw_name)}
+
+
+def job_user_held(uid):
+    """Is the pool user with this uid still taken by a helper? A helper holds flock() on
+    /run/pyward/slots/user.<k> for the length of its job; if we can take it, nobody holds it (and
+    we let go at once; a helper that tries it meanwhile simply takes another user)."""
+    name = job_users().get(uid)
+    if name is None:
+        raise AssertionError(f"uid {uid} is not one of the job users")
+    try:
+        fd = os.open(f"{SLOT_DIR}/user.{name[len(JOB_USER_PREFIX):]}", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def job_users_held():
+    return {uid for uid in job_users() if job_user_held(uid)}
+
 
 def job_units():
     out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*").stdout

@@ -12,12 +12,11 @@ import threading
 import time
 import unittest
 
-from pwlib import (CONCURRENCY_DEFECT_252, systemd_version, ACCEPTED, CLI, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group,
-                   frame, helper_units, job_units, parse_kv, processes_of_uid, pyward, read_frames,
-                   request_frames, sh, wait_for, DYNAMIC_UID_MIN, DYNAMIC_UID_MAX)
+from pwlib import (ACCEPTED, CLI, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group,
+                   frame, helper_units, job_units, job_user_held, job_users, job_users_held, systemd_version,
+                   parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for)
 
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
-DYNAMIC_UID_DIR = "/run/systemd/dynamic-uid"
 # From units/pyward.socket and the built-in [Access] JobsPerUser=.
 JOBS_PER_USER = 8
 HELPER_RSS_MAX_KB = 16 * 1024
@@ -27,22 +26,11 @@ SOAK_JOBS = int(os.environ.get("PYWARD_SOAK_JOBS", "2000"))
 
 # --- the machine ----------------------------------------------------------------------------
 
-def dynamic_uids():
-    try:
-        names = os.listdir(DYNAMIC_UID_DIR)
-    except FileNotFoundError:
-        return set()
-    return {n for n in names if n.lstrip("direct:").isdigit()}
-
-
-def dynamic_user_present(uid):
-    return str(uid) in dynamic_uids() or f"direct:{uid}" in dynamic_uids()
-
-
-def dynamic_range_processes():
+def job_user_processes():
+    """Processes running as any user of the job pool."""
+    uids = {str(u) for u in job_users()}
     out = sh("ps", "-eo", "uid=,pid=,args=").stdout
-    return [line for line in out.splitlines()
-            if line.split() and DYNAMIC_UID_MIN <= int(line.split()[0]) <= DYNAMIC_UID_MAX]
+    return [line for line in out.splitlines() if line.split() and line.split()[0] in uids]
 
 
 def helper_main_pids():
@@ -130,7 +118,7 @@ def leftovers_snapshot():
                     "/run/systemd/propagate/pyward*", "/var/lib/private/pyward*",
                     "/run/systemd/transient/pyward-job-*"):
         files.update(glob.glob(pattern))
-    return {"mounts": mounts, "files": files, "dynamic_uids": dynamic_uids()}
+    return {"mounts": mounts, "files": files, "job_users_held": job_users_held()}
 
 
 def write_dropin(test, name, text):
@@ -365,9 +353,9 @@ class FaultTests(PywardTestCase):
 
     def _assert_all_gone(self, uid, since, within):
         gone = wait_for(lambda: not job_units() and not processes_of_uid(uid)
-                        and not dynamic_user_present(uid), within)
+                        and not job_user_held(uid), within)
         self.assertTrue(gone, f"{time.monotonic() - since:.1f}s after SIGKILL: units {job_units()}, "
-                              f"processes {processes_of_uid(uid)}, dynamic user: {dynamic_user_present(uid)}")
+                              f"processes {processes_of_uid(uid)}, job user held: {job_user_held(uid)}")
 
     def _assert_job_in_journal(self, job_id):
         recs = wait_for(lambda: job_records(job_id), 5)
@@ -421,12 +409,6 @@ class FaultTests(PywardTestCase):
     # --- the manager reloads or re-executes while jobs run -------------------------------------
 
     def _jobs_across(self, action, n=10):
-        if systemd_version() < 257:
-            # Open defect (issue #7, see the closing note): on systemd 252 a daemon-reload or
-            # daemon-reexec while 10 jobs run makes the start jobs of some of them fail ("the job's
-            # unit failed to start (start job failed, result success)", no output), in about 3 runs
-            # of 4. Skipped, not weakened: the assertion below stands for 257, where it passes.
-            self.skipTest(f"known defect on systemd {systemd_version()}: jobs lost across {action}")
         write_dropin(self, "50-pwfaults-jobs.conf", "[Access]\nJobsPerUser=%d\n" % (n + 2))
         results, errors, accepted = {}, {}, {}
         all_accepted = threading.Event()
@@ -503,7 +485,7 @@ class FaultTests(PywardTestCase):
                     st = proc_status_kb(int(pids), "Uid") if pids.isdigit() and pids != "0" else None
                     uid = st.get("Uid") if st else None
                     # Before its exec the main process may still be root (systemd-executor on 257).
-                    if uid is not None and not DYNAMIC_UID_MIN <= uid <= DYNAMIC_UID_MAX:
+                    if uid is not None and uid not in job_users():
                         uid = None
                     uid = uid or None  # 0: the manager's child before it became the job's user
                 st = proc_status_kb(pid, "VmRSS", "VmHWM")
@@ -647,8 +629,6 @@ class FaultTests(PywardTestCase):
     # --- soak ----------------------------------------------------------------------------------
 
     def test_soak(self):
-        if systemd_version() < 257:
-            self.skipTest(CONCURRENCY_DEFECT_252)
         ensure_group("pyward")
         n_clients, threads = 2, 8
         write_dropin(self, "50-pwfaults-soak.conf", "[Access]\nJobsPerUser=%d\n" % (2 * threads))
@@ -683,7 +663,7 @@ class FaultTests(PywardTestCase):
             took = time.monotonic() - start
             self.assertTrue(wait_for(lambda: not job_units() and not active_helper_instances(), 15),
                             (job_units(), active_helper_instances()))
-            self.assertEqual(dynamic_range_processes(), [])
+            self.assertEqual(job_user_processes(), [])
             for u in (u1, u2):
                 self.assertEqual(processes_of_uid(u.uid), [])
 
@@ -698,7 +678,7 @@ class FaultTests(PywardTestCase):
         after = wait_for(lambda: leftovers_snapshot() == before and leftovers_snapshot(), 10) or leftovers_snapshot()
         self.assertEqual(after["files"] - before["files"], set())
         self.assertEqual(after["mounts"] - before["mounts"], set())
-        self.assertEqual(after["dynamic_uids"] - before["dynamic_uids"], set())
+        self.assertEqual(after["job_users_held"] - before["job_users_held"], set())
         # Each connection is its own helper process: its peak memory must not creep up over the run.
         seen = [hwm[p] for p in order]
         self.assertGreater(len(seen), 100, "too few helpers sampled")

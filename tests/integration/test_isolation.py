@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # What a job must not be able to do, probed from inside real jobs (bubblewrap style): its user,
 # the filesystem, secrets, the network, other processes, D-Bus/systemd, privileged syscalls.
+import grp
 import json
 import os
 import platform
@@ -9,8 +10,8 @@ import socket
 import threading
 import unittest
 
-from pwlib import (DYNAMIC_UID_MAX, DYNAMIC_UID_MIN, PywardTestCase, TempUser, ensure_group,
-                   job_units, pyward, sh)
+from pwlib import (PywardTestCase, TempUser, ensure_group, job_user_held, job_users, job_units,
+                   pyward, sh, wait_for)
 
 MiB = 1024 * 1024
 
@@ -22,14 +23,21 @@ class IsolationTests(PywardTestCase):
         self.assertEqual((res.status, res.exit_code), ("ok", 0), res.stderr.decode(errors="replace"))
         return json.loads(res.stdout)
 
-    def test_dynamic_uid(self):
+    def test_job_uid(self):
+        """A user of the pool, with its own group and nothing else; taken for the job alone and
+        given back when it ends."""
         d = self.probe("import os, json\nprint(json.dumps([os.getuid(), os.geteuid(), os.getgid(),"
                        " os.getgroups()]))\n")
         uid, euid, gid, groups = d
+        users = job_users()
         self.assertEqual(uid, euid)
-        self.assertTrue(DYNAMIC_UID_MIN <= uid <= DYNAMIC_UID_MAX, uid)
-        self.assertTrue(DYNAMIC_UID_MIN <= gid <= DYNAMIC_UID_MAX, gid)
+        self.assertIn(uid, users)
+        self.assertNotEqual(uid, 0)
+        self.assertEqual(gid, grp.getgrnam(users[uid]).gr_gid)
         self.assertNotIn(0, groups)
+        self.assertIn(set(groups), (set(), {gid}))
+        self.assertTrue(wait_for(lambda: not job_user_held(uid), 2.0),
+                        f"job user {users[uid]} still held after its job")
 
     def test_uid_is_not_the_clients(self):
         ensure_group("pyward")
@@ -43,7 +51,7 @@ class IsolationTests(PywardTestCase):
             status, uid = p.stdout.decode().split()
             self.assertEqual(status, "ok")
             self.assertNotEqual(int(uid), u.uid)
-            self.assertTrue(DYNAMIC_UID_MIN <= int(uid) <= DYNAMIC_UID_MAX, uid)
+            self.assertIn(int(uid), job_users())
 
     def test_cannot_write_outside_own_dirs(self):
         places = ["/", "/etc", "/usr", "/usr/lib", "/var", "/var/lib", "/home", "/root", "/opt",
