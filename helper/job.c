@@ -31,7 +31,7 @@
 /* The unit is down but its main process' exit is not recorded yet: read again, this often, at most
  * this many times. */
 #define EXIT_REQUERY_USEC (100 * 1000U)
-#define EXIT_REQUERY_MAX 100U /* 10 s: a loaded 252 was seen to need more than 3 s */
+#define EXIT_REQUERY_MAX 30U
 /* How long a unit may look down, without a job and without having run, before that is believed. */
 #define UNSTARTED_USEC (5 * 1000 * 1000U)
 
@@ -491,11 +491,10 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 job_fail(j, r, "could not parse the job's result");
                 return 0;
         }
-        /* The main process's exit is not on record yet (the unit can be seen down an instant before
-         * the manager has reaped and recorded its main process, and on a loaded 252 before its
-         * start is recorded too): read again. A start that failed before the fork has code 0 for
-         * good and only costs the wait. */
-        if ((code == 0 || exit_ts == 0) && j->exit_requeries < EXIT_REQUERY_MAX) {
+        /* The main process ran but its exit is not on record yet (the unit can be seen down an
+         * instant before the manager has reaped and recorded its main process): read again. A
+         * start that failed before the fork has no start timestamp and is reported at once. */
+        if ((code == 0 || exit_ts == 0) && start_ts > 0 && j->exit_requeries < EXIT_REQUERY_MAX) {
                 j->exit_requeries++;
                 log_debug("Job unit %s is down but its exit is not recorded yet; reading again.", j->unit);
                 j->retry_collect = true;
@@ -585,15 +584,6 @@ static int on_wall_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         j->wall_timer = sd_event_source_disable_unref(j->wall_timer);
         log_info("Job unit %s reached its wall-clock limit of %" PRIu64 " ms; stopping it.", j->unit,
                  j->wall_limit_usec / 1000U);
-        /* KillUnit() signals at once, in the manager's method handler; the stop job of StopUnit()
-         * waits for the manager's run queue, which it dispatches last (seen: 150 ms late under
-         * TCG). The stop follows, to take the unit down in order. */
-        if (!j->collecting && !j->done && j->start_replied) {
-                int r = sd_bus_call_method_async(j->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit",
-                                                 NULL, NULL, "ssi", j->unit, "all", (int32_t) SIGKILL);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to call KillUnit on %s: %m", j->unit);
-        }
         (void) job_stop(j, JOB_STOP_TIMEOUT);
         return 0;
 }
@@ -952,6 +942,14 @@ static int job_send_stop(Job *j) {
 
         if (j->slot_stop)
                 return 0;
+        /* KillUnit() signals at once, in the manager's method handler; the stop job of StopUnit()
+         * waits for the manager's run queue, which it dispatches last (seen: 150 ms late under
+         * TCG). The unit's KillSignal= is SIGKILL anyway; the stop follows, to take the unit down
+         * in order (and to retry if the manager was busy). */
+        r = sd_bus_call_method_async(j->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit", NULL, NULL,
+                                     "ssi", j->unit, "all", (int32_t) SIGKILL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to call KillUnit on %s: %m", j->unit);
         r = sd_bus_call_method_async(j->bus, &j->slot_stop, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit",
                                      on_stop_reply, j, "ss", j->unit, "replace");
         if (r < 0)
