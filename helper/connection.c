@@ -606,7 +606,7 @@ static void connection_request_complete(Connection *c) {
                 return;
         }
         if (r < 0) {
-                connection_finish(c, JOB_ERROR, "cannot take a job user in " SLOT_DIR ": %s", strerror(-r));
+                connection_finish(c, JOB_ERROR, "cannot take a job user: %s", strerror(-r));
                 return;
         }
 
