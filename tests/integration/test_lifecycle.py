@@ -4,13 +4,14 @@
 import hashlib
 import json
 import os
+import pwd
 import subprocess
 import sys
 import threading
 import time
 import unittest
 
-from pwlib import (ACCEPTED, CANCEL, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group, frame,
+from pwlib import (JOB_USER_PREFIX, SLOT_DIR, ACCEPTED, CANCEL, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group, frame,
                    job_units, job_user_held, job_users, parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for)
 
 
@@ -50,6 +51,37 @@ class LifecycleTests(PywardTestCase):
         elapsed = time.monotonic() - killed_at
         self.assertTrue(gone, f"after {elapsed:.1f}s: units {job_units()}, processes {processes_of_uid(uid)}, "
                               f"job user held: {job_user_held(uid)}")
+
+    def test_job_user_whose_last_unit_still_exists_is_skipped(self):
+        """A helper killed with SIGKILL leaves its job user's file naming a unit the manager may
+        still be stopping: the next helper must take another user, and say so when there is none."""
+        stale = "pwtest-stale-job.service"
+        sh("systemd-run", "--quiet", f"--unit={stale}", "sleep", "300")
+        self.addCleanup(sh, "systemctl", "stop", stale, check=False)
+        ks = sorted(int(name[len(JOB_USER_PREFIX):]) for name in job_users().values())
+        self.assertGreater(len(ks), 1, ks)
+        free = ks[len(ks) // 2]
+
+        def record(k, unit):
+            with open(f"{SLOT_DIR}/user.{k}", "w") as f:
+                f.write(unit + "\n" if unit else "")
+
+        self.addCleanup(lambda: [record(k, "") for k in ks])
+        for k in ks:
+            record(k, stale if k != free else "")
+        r = pyward.run("import os; print(os.getuid())")
+        self.assertEqual((r.status, r.exit_code), ("ok", 0), r.message)
+        self.assertEqual(int(r.stdout), pwd.getpwnam(f"{JOB_USER_PREFIX}{free}").pw_uid)
+
+        record(free, stale)
+        r = pyward.run("print('never')")
+        self.assertEqual(r.status, "error")
+        self.assertIn(f"all {len(ks)} job users are in use", r.message or "")
+        self.assertEqual(r.stdout, b"")
+
+        sh("systemctl", "stop", stale)
+        r = pyward.run("print('again')")
+        self.assertEqual((r.status, r.stdout), ("ok", b"again\n"), r.message)
 
     def test_systemctl_stop_reports_killed(self):
         result = {}
