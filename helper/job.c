@@ -144,9 +144,12 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
                 r->status = JOB_ERROR;
                 r->exit_code = -1;
                 r->signal = 0;
+                /* 217/USER: the job user does not exist (systemd-sysusers not run after install). */
                 if (name)
-                        return set_message(r, "the job's sandbox could not be set up: %d/%s",
-                                           o->exec_main_status, name);
+                        return set_message(r, "the job's sandbox could not be set up: %d/%s%s",
+                                           o->exec_main_status, name,
+                                           o->exec_main_status == 217 ?
+                                           " (is pyward's job user missing? run systemd-sysusers)" : "");
                 return set_message(r, "the job's unit failed to start (start job %s, result %s)",
                                    o->start_job_result ?: "unknown", o->result ?: "unknown");
         }

@@ -68,6 +68,9 @@ int main(void) {
         check((UnitOutcome) { .result = "exit-code", .exec_main_code = CLD_EXITED, .exec_main_status = 226,
                               .start_failed = true, .start_job_result = "failed" },
               JOB_ERROR, -1, 0, "226/NAMESPACE");
+        check((UnitOutcome) { .result = "exit-code", .exec_main_code = CLD_EXITED, .exec_main_status = 217,
+                              .start_failed = true, .start_job_result = "failed" },
+              JOB_ERROR, -1, 0, "217/USER (is pyward's job user missing? run systemd-sysusers)");
         check((UnitOutcome) { .result = "resources", .start_failed = true, .start_job_result = "failed" },
               JOB_ERROR, -1, 0, "resources");
         assert_streq(exit_status_setup_name(228), "SECCOMP");
