@@ -443,7 +443,7 @@ static int connection_take_job_user(Connection *c) {
                                 continue;
                         }
                 }
-                (void) snprintf(unit, sizeof(unit), "pyward-job-%s.service", c->job_id);
+                (void) snprintf(unit, sizeof(unit), JOB_UNIT_FMT, c->job_id);
                 r = job_user_record(fd, unit);
                 if (r < 0)
                         return r;

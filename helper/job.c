@@ -222,7 +222,7 @@ int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
                 .memory_peak_bytes = RESULT_UNSET,
         };
         j->id = strdup(id);
-        if (!j->id || asprintf(&j->unit, "pyward-job-%s.service", id) < 0)
+        if (!j->id || asprintf(&j->unit, JOB_UNIT_FMT, id) < 0)
                 return -ENOMEM;
         r = sd_bus_path_encode(SD_PATH "/unit", j->unit, &j->unit_path);
         if (r < 0)
@@ -915,8 +915,9 @@ int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_fu
                 r = sd_bus_message_append(m, "ss", j->unit, "fail");
         if (r >= 0)
                 r = unit_props_append(m, spec);
+        /* No auxiliary units: the job's unit is all there is. */
         if (r >= 0)
-                r = unit_props_append_aux(m, spec);
+                r = sd_bus_message_append(m, "a(sa(sv))", 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the properties of %s: %m", j->unit);
         r = sd_bus_call_async(j->bus, &j->slot_call, m, on_start_reply, j, 0);

@@ -11,6 +11,9 @@
 #include "protocol.h"
 #include "unit-props.h"
 
+/* The name of a job's unit, from its 32-hex-digit id. */
+#define JOB_UNIT_FMT "pyward-job-%s.service"
+
 /* Why pyward itself stopped the unit; the first reason wins. */
 typedef enum JobStopReason {
         JOB_STOP_NONE,

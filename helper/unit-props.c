@@ -265,11 +265,6 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                      "/var/tmp", tmpfs_opts, "/dev/shm", tmpfs_opts);
 }
 
-int unit_props_append_aux(sd_bus_message *m, const JobSpec *s) {
-        /* No auxiliary units: the job's unit is all there is. */
-        return sd_bus_message_append(m, "a(sa(sv))", 0);
-}
-
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
         const char *service[] = { "@system-service" };
         char **allow = s->profile->syscall_allow, **deny = s->profile->syscall_deny;

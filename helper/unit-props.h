@@ -39,9 +39,6 @@ typedef struct JobSpec {
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
 int unit_props_append(sd_bus_message *m, const JobSpec *s);
 
-/* Appends the a(sa(sv)) array of auxiliary units started with the job (none). */
-int unit_props_append_aux(sd_bus_message *m, const JobSpec *s);
-
 /* LimitDATA= for a memory limit: the limit itself where the memory controller is missing, a
  * backstop four times as large where MemoryMax= is enforced (so that the cgroup acts, status oom). */
 uint64_t data_rlimit_bytes(uint64_t memory, bool memory_cgroup);

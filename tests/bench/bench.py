@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -362,7 +363,7 @@ def verify_same_sandbox(sd_run_args, py, pyargs):
     def same(k):
         a, b = pw_props.get(k), sr_props.get(k)
         if k in ("User", "Group"):
-            return a == b or all(v and v.startswith("pyward-job") and v[10:].isdigit() for v in (a, b))
+            return a == b or all(v and re.fullmatch(r"pyward-job[0-9]+", v) for v in (a, b))
         return a == b
 
     return {k: {"pyward": pw_props.get(k), "systemd-run": sr_props.get(k)} for k in COMPARE if not same(k)}
