@@ -455,6 +455,7 @@ static int connection_take_job_user(Connection *c) {
 }
 
 static int connection_start_job(Connection *c) {
+        _cleanup_strv_free_ char **hidden_dirs = NULL, **hidden_other = NULL;
         _cleanup_free_ char *helper_unit = NULL;
         int job_fds[3] = { -EBADF, -EBADF, -EBADF };
         uint8_t preamble[8];
@@ -485,6 +486,11 @@ static int connection_start_job(Connection *c) {
         c->t_bus = now_usec();
         if (sd_pid_get_unit(0, &helper_unit) < 0)
                 helper_unit = NULL; /* run by hand, outside a unit: nothing to bind to */
+
+        /* Read per job, like the config: a directory an admin adds to / is hidden from the next job. */
+        r = host_hidden_entries("/", &hidden_dirs, &hidden_other);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list the host's top-level directories: %m");
 
         r = relay_new(c->event, c->limits[LIMIT_OUTPUT], &relay_ops, c, job_fds, &c->relay);
         if (r < 0)
@@ -521,6 +527,8 @@ static int connection_start_job(Connection *c) {
                         .stdin_fd = job_fds[0],
                         .stdout_fd = job_fds[1],
                         .stderr_fd = job_fds[2],
+                        .hidden_dirs = hidden_dirs,
+                        .hidden_other = hidden_other,
                 };
                 r = job_start(c->job, &spec, c->limits[LIMIT_CPU_TIME], on_job_event, c);
         }

@@ -2,8 +2,12 @@
 /* Builds a job's StartTransientUnit() properties from a profile and limits, reads the message back
  * and checks the sandbox, the limits, the exec line and the version-dependent properties. */
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -42,14 +46,17 @@ static void render(sd_bus_message *m, FILE *f) {
         }
 }
 
-static char *build(unsigned version, int network, char **allow) {
+static char *build(unsigned version, int network, char **allow, const char *interpreter, char **ro) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         sd_bus *bus = NULL;
         char *interp_args[] = { (char *) "-I", NULL };
         char *argv[] = { (char *) "a1", (char *) "$HOME", NULL };
+        char *hidden_dirs[] = { (char *) "/run", (char *) "/srv", (char *) "/var", NULL };
+        char *hidden_other[] = { (char *) "-/swapfile", NULL };
         Profile p = {
                 .name = (char *) "default",
-                .interpreter = (char *) "/usr/bin/python3",
+                .interpreter = (char *) interpreter,
+                .read_only_paths = ro,
                 .interpreter_args = interp_args,
                 .network = network,
                 .syscall_allow = allow,
@@ -72,6 +79,8 @@ static char *build(unsigned version, int network, char **allow) {
                 .argv = argv,
                 .bootstrap = "BOOT",
                 .stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2,
+                .hidden_dirs = hidden_dirs,
+                .hidden_other = hidden_other,
         };
         char *text = NULL;
         size_t size = 0;
@@ -104,11 +113,65 @@ static void has(const char *text, const char *needle) {
         }
 }
 
+static void test_host_view(void) {
+        char root[] = "/tmp/test-unit-props-XXXXXX", path[PATH_MAX], buf[PATH_MAX];
+        const char *dirs[] = { "usr", "etc", "proc", "tmp", "home", "srv", "var", "run", "data", "opt" };
+        char **hidden_dirs = NULL, **hidden_other = NULL;
+
+        assert_se(mkdtemp(root));
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+                (void) snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
+                assert_se(mkdir(path, 0755) == 0);
+        }
+        (void) snprintf(path, sizeof(path), "%s/bin", root);
+        assert_se(symlink("usr/bin", path) == 0);
+        (void) snprintf(path, sizeof(path), "%s/vmlinuz", root);
+        assert_se(symlink("boot/vmlinuz-6.1", path) == 0);
+        (void) snprintf(path, sizeof(path), "%s/swapfile", root);
+        assert_se(close(open(path, O_CREAT | O_WRONLY, 0600)) == 0);
+
+        assert_se(host_hidden_entries(root, &hidden_dirs, &hidden_other) == 0);
+        assert_int(strv_length(hidden_dirs), ==, 5);
+        assert_streq(hidden_dirs[0], "/data");
+        assert_streq(hidden_dirs[1], "/opt");
+        assert_streq(hidden_dirs[2], "/run");
+        assert_streq(hidden_dirs[3], "/srv");
+        assert_streq(hidden_dirs[4], "/var");
+        assert_int(strv_length(hidden_other), ==, 1);
+        assert_streq(hidden_other[0], "-/swapfile");
+        strv_free(hidden_dirs);
+        strv_free(hidden_other);
+        assert_int(host_hidden_entries("/nonexistent-root", &hidden_dirs, &hidden_other), ==, -ENOENT);
+
+        assert_se(path_in_host_os("/usr/bin/python3"));
+        assert_se(path_in_host_os("/etc"));
+        assert_se(path_in_host_os("//lib64/ld.so"));
+        assert_se(!path_in_host_os("/usrx/bin"));
+        assert_se(!path_in_host_os("/opt/venv"));
+        assert_se(!path_in_host_os("/"));
+        assert_se(!path_in_host_os("usr"));
+
+        interpreter_tree("/opt/venv/bin/python3", buf, sizeof(buf));
+        assert_streq(buf, "/opt/venv");
+        interpreter_tree("/usr/bin/python3", buf, sizeof(buf));
+        assert_streq(buf, "/usr");
+        interpreter_tree("/opt/py/python3", buf, sizeof(buf));
+        assert_streq(buf, "/opt/py");
+        interpreter_tree("/bin/python3", buf, sizeof(buf));
+        assert_streq(buf, "/bin");
+        interpreter_tree("/python3", buf, sizeof(buf));
+        assert_streq(buf, "/python3");
+
+        (void) snprintf(path, sizeof(path), "rm -rf '%s'", root);
+        assert_se(system(path) == 0);
+}
+
 int main(void) {
         char *allow[] = { (char *) "@sync", NULL };
+        char *ro[] = { (char *) "/srv/data", NULL };
         char *t;
 
-        t = build(252, CONFIG_NETWORK_NONE, NULL);
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
         has(t, "(Type <exec >)");
         /* A user of the pool, and everything DynamicUser= would imply, but not PrivateTmp= (which
          * would win over the bounded /tmp below). */
@@ -141,23 +204,33 @@ int main(void) {
         has(t, "(LimitCPU <4 >)");
         has(t, "(LimitCPUSoft <3 >)");
         has(t, "(LimitFSIZE <9437184 >)"); /* disk + 1 MiB: the tmpfs says ENOSPC first */
-        has(t, "(TemporaryFileSystem <[(/tmp size=8388608,mode=1777,nosuid,nodev )"
+        /* The host's data hidden: read-only empty directories, and the bounded /var/tmp inside /var. */
+        has(t, "(TemporaryFileSystem <[(/run ro,mode=0755,nosuid,nodev,noexec )"
+               "(/srv ro,mode=0755,nosuid,nodev,noexec )(/var ro,mode=0755,nosuid,nodev,noexec )"
+               "(/tmp size=8388608,mode=1777,nosuid,nodev )"
                "(/var/tmp size=8388608,mode=1777,nosuid,nodev )(/dev/shm size=8388608,mode=1777,nosuid,nodev )]>)");
         has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME ][no-env-expand ]");
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");
+        has(t, "(InaccessiblePaths <[-/swapfile ]>)");
+        assert_se(!strstr(t, "BindReadOnlyPaths")); /* /usr is in view anyway */
         assert_se(!strstr(t, "PrivatePIDs"));
         assert_se(!strstr(t, "IPAddressAllow"));
         assert_se(!strstr(t, "@sync"));
         free(t);
 
-        t = build(257, CONFIG_NETWORK_LOOPBACK, allow);
+        t = build(257, CONFIG_NETWORK_LOOPBACK, allow, "/opt/venv/bin/python3", ro);
         assert_se(!strstr(t, "PrivatePIDs"));
         has(t, "(RestrictAddressFamilies <(yes [AF_UNIX AF_INET AF_INET6 ])>)");
         has(t, "(PrivateNetwork <yes >)");
         has(t, "(IPAddressAllow <[(2 [127 0 0 0 ]8 )");
         has(t, "(SystemCallFilter <(yes [@sync ])>)");
+        /* A profile's ReadOnlyPaths=, and the venv of the interpreter, back in view. */
+        has(t, "(BindReadOnlyPaths <[(/srv/data /srv/data no 16384 )]>)");
+        has(t, "(BindReadOnlyPaths <[(/opt/venv /opt/venv no 16384 )]>)");
         free(t);
+
+        test_host_view();
 
         assert_int(cpu_rlimit_seconds(1), ==, 1);
         assert_int(cpu_rlimit_seconds(1000000), ==, 1);

@@ -2,13 +2,19 @@
 /* Builds the job unit's properties, one setter per aspect in the manner of systemd-run: the unit,
  * how it starts, its sandbox, its system call filter and its limits. */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "macro.h"
@@ -31,6 +37,111 @@ static const char *const inaccessible_paths[] = {
         "-/run/systemd/journal/syslog",  "-/run/systemd/journal/dev-log", "-/run/systemd/io.system.ManagedOOM",
         "-/run/systemd/userdb",          "-/run/pyward",          "-/var/run/dbus/system_bus_socket",
 };
+
+/* The part of the host's tree a job sees: the OS (/usr, /etc and the /bin, /lib... links into
+ * /usr), the file systems systemd builds for it (/dev, /proc, /sys), its own /tmp, and /home and
+ * /root, which ProtectHome= makes inaccessible already. Every other top-level entry is the host's
+ * data, not the OS: /srv, /opt, /mnt, /boot, an admin's /data, /var with its logs and databases,
+ * /run with every service's socket (mode 0666 often: AF_UNIX, which asyncio needs, would reach
+ * them). Those are hidden (host_hidden_entries()), unless a profile's ReadOnlyPaths= names them. */
+static const char *const host_os_entries[] = {
+        "usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+        "dev", "proc", "sys", "tmp", "home", "root",
+};
+
+static bool host_os_entry(const char *name, size_t n) {
+        for (size_t i = 0; i < ELEMENTSOF(host_os_entries); i++)
+                if (strlen(host_os_entries[i]) == n && strncmp(host_os_entries[i], name, n) == 0)
+                        return true;
+        return false;
+}
+
+bool path_in_host_os(const char *path) {
+        size_t n;
+
+        if (path[0] != '/')
+                return false;
+        path += strspn(path, "/");
+        n = strcspn(path, "/");
+        return n > 0 && host_os_entry(path, n);
+}
+
+void interpreter_tree(const char *interpreter, char *buf, size_t size) {
+        char *slash;
+
+        (void) snprintf(buf, size, "%s", interpreter);
+        slash = strrchr(buf, '/');
+        if (!slash || slash == buf)
+                return; /* /python3: the file alone */
+        *slash = '\0';
+        slash = strrchr(buf, '/');
+        if (slash && slash != buf && strcmp(slash + 1, "bin") == 0)
+                *slash = '\0';
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int host_hidden_entries(const char *root, char ***ret_dirs, char ***ret_other) {
+        _cleanup_strv_free_ char **dirs = NULL, **other = NULL;
+        _cleanup_(closedirp) DIR *d = NULL;
+        size_t n = 0;
+        int r;
+
+        d = opendir(root);
+        if (!d)
+                return -errno;
+        for (;;) {
+                char path[NAME_MAX + 3];
+                struct dirent *de;
+                bool dir;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return -errno;
+                        break;
+                }
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                    host_os_entry(de->d_name, strlen(de->d_name)))
+                        continue;
+                dir = de->d_type == DT_DIR;
+                if (de->d_type == DT_UNKNOWN) {
+                        struct stat st;
+
+                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                if (errno == ENOENT)
+                                        continue;
+                                return -errno;
+                        }
+                        if (S_ISLNK(st.st_mode))
+                                continue;
+                        dir = S_ISDIR(st.st_mode);
+                } else if (de->d_type == DT_LNK)
+                        continue; /* its target lies below an entry of its own, hidden or not */
+                if (++n > HOST_HIDDEN_MAX)
+                        return -E2BIG;
+                /* "-": a file that is gone by the time the job starts is no error. */
+                (void) snprintf(path, sizeof(path), "%s/%s", dir ? "" : "-", de->d_name);
+                r = strv_extend(dir ? &dirs : &other, path);
+                if (r < 0)
+                        return r;
+        }
+        if (dirs)
+                qsort(dirs, strv_length(dirs), sizeof(char *), cmp_str);
+        if (other)
+                qsort(other, strv_length(other), sizeof(char *), cmp_str);
+        *ret_dirs = TAKE_PTR(dirs);
+        *ret_other = TAKE_PTR(other);
+        return 0;
+}
 
 uint64_t cpu_rlimit_seconds(uint64_t usec) {
         uint64_t s = usec / 1000000U + (usec % 1000000U ? 1 : 0);
@@ -71,6 +182,24 @@ static int append_strv(sd_bus_message *m, const char *name, const char *const *l
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
+}
+
+/* BindReadOnlyPaths= for paths bound onto themselves: a(ssbt), recursive, a missing source an error. */
+static int append_bind_read_only(sd_bus_message *m, const char *const *l, size_t n) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "BindReadOnlyPaths");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(ssbt)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(ssbt)");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(m, "(ssbt)", l[i], l[i], 0, (uint64_t) MS_REC);
+        for (int i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
 }
 
 /* A "(bas)" property: SystemCallFilter=, RestrictAddressFamilies=. allow: an allow list (else a deny
@@ -180,7 +309,7 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
 static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
         const bool loopback = s->profile->network == CONFIG_NETWORK_LOOPBACK;
         const char *families[] = { "AF_UNIX", "AF_INET", "AF_INET6" };
-        char tmpfs_opts[64];
+        char tmpfs_opts[64], tree[PATH_MAX];
         int r;
 
         /* A user of pyward's own pool, held by this helper for the job alone (policy.h), not
@@ -250,19 +379,49 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                         ELEMENTSOF(inaccessible_paths));
         if (r < 0)
                 return r;
+        if (s->hidden_other) {
+                r = append_strv(m, "InaccessiblePaths", (const char *const *) s->hidden_other,
+                                strv_length(s->hidden_other));
+                if (r < 0)
+                        return r;
+        }
         if (s->profile->read_only_paths) {
-                r = append_strv(m, "BindReadOnlyPaths", (const char *const *) s->profile->read_only_paths,
-                                strv_length(s->profile->read_only_paths));
+                r = append_bind_read_only(m, (const char *const *) s->profile->read_only_paths,
+                                          strv_length(s->profile->read_only_paths));
+                if (r < 0)
+                        return r;
+        }
+        /* An interpreter outside the OS (a venv in /opt) brings its own tree back into view. */
+        interpreter_tree(s->profile->interpreter, tree, sizeof(tree));
+        if (!path_in_host_os(tree)) {
+                const char *l[] = { tree };
+
+                r = append_bind_read_only(m, l, 1);
                 if (r < 0)
                         return r;
         }
 
-        /* The writable places: /tmp, /var/tmp and /dev/shm, each a tmpfs of size=DISK that exists
-         * only in the job's mount namespace (no mount in the manager's, nothing left on the host). */
+        /* The host's data hidden, each top-level directory under an empty read-only tmpfs (a
+         * profile's ReadOnlyPaths= and the bounded /var/tmp are mounted inside); the writable
+         * places: /tmp, /var/tmp and /dev/shm, each a tmpfs of size=DISK that exists only in the
+         * job's mount namespace (no mount in the manager's, nothing left on the host). */
         (void) snprintf(tmpfs_opts, sizeof(tmpfs_opts), "size=%" PRIu64 ",mode=1777,nosuid,nodev",
                         s->limits[LIMIT_DISK]);
-        return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 3, "/tmp", tmpfs_opts,
-                                     "/var/tmp", tmpfs_opts, "/dev/shm", tmpfs_opts);
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "TemporaryFileSystem");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(ss)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(ss)");
+        for (char * const *d = s->hidden_dirs; r >= 0 && d && *d; d++)
+                r = sd_bus_message_append(m, "(ss)", *d, "ro,mode=0755,nosuid,nodev,noexec");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(ss)(ss)(ss)", "/tmp", tmpfs_opts, "/var/tmp", tmpfs_opts,
+                                          "/dev/shm", tmpfs_opts);
+        for (int i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
 }
 
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {

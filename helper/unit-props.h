@@ -34,6 +34,8 @@ typedef struct JobSpec {
         char * const *argv; /* the job's sys.argv[1:], may be NULL */
         const char *bootstrap;
         int stdin_fd, stdout_fd, stderr_fd;
+        char * const *hidden_dirs;  /* host_hidden_entries(): "/srv", ...; may be NULL */
+        char * const *hidden_other; /* "-/swapfile", ...; may be NULL */
 } JobSpec;
 
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
@@ -42,6 +44,19 @@ int unit_props_append(sd_bus_message *m, const JobSpec *s);
 /* LimitDATA= for a memory limit: the limit itself where the memory controller is missing, a
  * backstop four times as large where MemoryMax= is enforced (so that the cgroup acts, status oom). */
 uint64_t data_rlimit_bytes(uint64_t memory, bool memory_cgroup);
+
+/* The top-level entries of root ("/") that are not the OS a job needs (/usr, /etc, ...): the
+ * directories as "/NAME" (the job gets an empty read-only tmpfs there), anything else but a symlink
+ * as "-/NAME" (inaccessible), both sorted. -E2BIG beyond HOST_HIDDEN_MAX entries. */
+#define HOST_HIDDEN_MAX 256U
+int host_hidden_entries(const char *root, char ***ret_dirs, char ***ret_other);
+
+/* Whether path lies below a top-level entry jobs see (/usr, /etc, /tmp, ...). */
+bool path_in_host_os(const char *path);
+
+/* The tree an interpreter needs: the directory above its bin/ (a venv, an installation prefix),
+ * else its own directory; a file at the top level is its own tree. */
+void interpreter_tree(const char *interpreter, char *buf, size_t size);
 
 /* The seconds RLIMIT_CPU gets for a CPU-time limit in microseconds (rounded up, at least 1). */
 uint64_t cpu_rlimit_seconds(uint64_t usec);

@@ -133,6 +133,26 @@ class ProfileTests(ConfigTestCase):
         res = self.run_job("import sys\nprint(sys.prefix, sys.prefix != sys.base_prefix)\n", profile="pwtest-venv")
         self.assertOk(res, f"{venv} True\n".encode())
 
+    def test_profile_read_only_paths(self):
+        """ReadOnlyPaths= brings a path of the hidden host tree back, read-only, and nothing beside it."""
+        base = f"/srv/pwtest-ro-{os.getpid()}"
+        os.makedirs(os.path.join(base, "shared"))
+        self.addCleanup(shutil.rmtree, base, True)
+        for name in ("shared/data", "private"):
+            with open(os.path.join(base, name), "w") as f:
+                f.write(name)
+            os.chmod(os.path.join(base, name), 0o644)
+        os.chmod(base, 0o755)
+        os.chmod(os.path.join(base, "shared"), 0o755)
+        self.write(os.path.join(ETC_D, "50-pwtest-ro.conf"),
+                   f'[Profile "pwtest-ro"]\nReadOnlyPaths={base}/shared\n')
+        code = ("import errno, sys\nfor p in sys.argv[1:]:\n    try:\n        print(open(p).read())\n"
+                "    except OSError as e:\n        print(errno.errorcode[e.errno])\n"
+                "try:\n    open(sys.argv[1], 'w')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n")
+        args = [f"{base}/shared/data", f"{base}/private"]
+        self.assertOk(self.run_job(code, profile="pwtest-ro", args=args), b"shared/data\nENOENT\nEROFS\n")
+        self.assertOk(self.run_job(code, args=args), b"ENOENT\nENOENT\nENOENT\n")
+
     def test_unknown_and_forbidden_profiles(self):
         res = self.run_job("pass", profile="pwtest-no-such-profile")
         self.assertRejected(res, "pwtest-no-such-profile")

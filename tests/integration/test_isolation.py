@@ -142,6 +142,65 @@ class IsolationTests(PywardTestCase):
                     self.assertIsInstance(d[path], int, f"job read {path}: {d[path]!r}")
                     self.assertIn(d[path], (13, 2, 1))  # EACCES ENOENT EPERM
 
+    def test_host_tree_hidden(self):
+        """Only the OS is in view (/usr, /etc): the host's data (/srv, /opt, /var, /mnt, an admin's
+        own top-level directory) is not, nor a service's world-writable socket in /run, which
+        AF_UNIX (allowed for asyncio) would otherwise reach."""
+        tag = f"pwtest-{os.getpid()}"
+        made = [f"/srv/{tag}", f"/opt/{tag}", f"/mnt/{tag}", f"/{tag}"]
+        files = [os.path.join(d, "f") for d in made] + [f"/var/log/{tag}.log", f"/{tag}-file"]
+        for d in made:
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+            self.addCleanup(shutil.rmtree, d, True)
+        for path in files:
+            with open(path, "w") as f:
+                f.write("host data\n")
+            os.chmod(path, 0o644)  # readable by mode: only the job's view of the tree hides it
+            self.addCleanup(lambda p=path: os.path.exists(p) and os.unlink(p))
+        sock_path = f"/run/{tag}.sock"
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock_path)
+        os.chmod(sock_path, 0o666)
+        self.addCleanup(lambda: os.path.exists(sock_path) and os.unlink(sock_path))
+        self.addCleanup(srv.close)
+        srv.listen(5)
+        srv.settimeout(0.2)
+        accepted, stop = [], threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                    accepted.append(c)
+                    c.sendall(b"host service\n")
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+        t = threading.Thread(target=serve)
+        t.start()
+        try:
+            code = ("import json, os, socket\nres = {}\nfor p in %r:\n    try:\n"
+                    "        res[p] = open(p).read()\n    except OSError as e:\n        res[p] = e.errno\n"
+                    "for p in (%r, %r):\n    s = socket.socket(socket.AF_UNIX)\n    try:\n"
+                    "        s.connect(p); res[p] = s.recv(64).decode()\n    except OSError as e:\n"
+                    "        res[p] = e.errno\n"
+                    "res['ls'] = {d: sorted(os.listdir(d)) for d in ('/var', '/srv', '/opt')}\n"
+                    "res['os'] = [len(open('/etc/os-release').read()) > 0, os.path.isdir('/usr/lib')]\n"
+                    "print(json.dumps(res))\n") % (files, sock_path, f"/var/run/{tag}.sock")
+            d = self.probe(code)
+        finally:
+            stop.set()
+            t.join(5)
+        self.assertEqual(accepted, [], "a job connected to a host socket in /run")
+        for path in files + [sock_path, f"/var/run/{tag}.sock"]:
+            with self.subTest(path=path):
+                self.assertIsInstance(d[path], int, f"job reached {path}: {d[path]!r}")
+                self.assertIn(d[path], (2, 13))  # ENOENT EACCES
+        self.assertEqual(d["ls"], {"/var": ["tmp"], "/srv": [], "/opt": []})
+        self.assertEqual(d["os"], [True, True])
+
     def test_no_network_family(self):
         d = self.probe("import socket, json\nres = {}\n"
                        "for name in ('AF_INET', 'AF_INET6', 'AF_PACKET', 'AF_NETLINK'):\n"
