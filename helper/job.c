@@ -8,7 +8,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -50,6 +53,7 @@ struct Job {
         sd_bus_slot *slot_cpu;
         sd_bus_slot *slot_stop;
         sd_bus_slot *slot_subscribe;
+        sd_bus_slot *slot_pid;        /* Get of MainPID, twice: see on_main_pid() */
         sd_event_source *cpu_timer;
         sd_event_source *recheck_timer; /* periodic refresh while the job runs */
         sd_event_source *retry_timer;   /* a call to repeat after a transient bus error */
@@ -73,6 +77,10 @@ struct Job {
         bool done;
         uint64_t exec_start_usec, exec_exit_usec;
         uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve() */
+        int pidfd;                    /* the main process, once it is known for certain; else -EBADF */
+        uint32_t main_pid;            /* what pidfd was opened on */
+        sd_event_source *pidfd_source;
+        uint64_t main_exit_usec;      /* CLOCK_MONOTONIC when pidfd said the process had died; 0: not seen */
 
         JobResult result;
         job_event_func_t event_cb;
@@ -215,6 +223,7 @@ int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
         j->bus = sd_bus_ref(bus);
         j->manager_version = manager_version;
         j->cpu_limit_nsec = UINT64_MAX;
+        j->pidfd = -EBADF;
         j->result = (JobResult) {
                 .exit_code = -1,
                 .wall_ms = RESULT_UNSET,
@@ -246,6 +255,9 @@ Job *job_free(Job *j) {
         sd_bus_slot_unref(j->slot_cpu);
         sd_bus_slot_unref(j->slot_stop);
         sd_bus_slot_unref(j->slot_subscribe);
+        sd_bus_slot_unref(j->slot_pid);
+        sd_event_source_disable_unref(j->pidfd_source);
+        safe_close(j->pidfd);
         sd_event_source_disable_unref(j->cpu_timer);
         sd_event_source_disable_unref(j->recheck_timer);
         sd_event_source_disable_unref(j->retry_timer);
@@ -534,6 +546,9 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
          * of ms, much more under emulation) is not the job's time. */
         if (j->active_enter_usec > start_ts && j->active_enter_usec <= exit_ts)
                 start_ts = j->active_enter_usec;
+        /* The end: when the kernel said the main process was gone, if we watched it (on_main_exit). */
+        if (j->main_exit_usec >= start_ts && j->main_exit_usec < exit_ts)
+                exit_ts = j->main_exit_usec;
         if (start_ts > 0 && exit_ts >= start_ts)
                 j->result.wall_ms = (exit_ts - start_ts) / 1000U;
         if (have_peak && peak != UINT64_MAX)
@@ -606,6 +621,63 @@ static void job_arm_wall_timer(Job *j) {
                                   j->unit);
 }
 
+/* The main process' end as the kernel reports it, to the millisecond: the manager records it only
+ * once it has reaped the process, which can be 100 ms later on a busy machine (under emulation), and
+ * the wall-clock limit is about the job, not about the manager's latency. */
+static int on_main_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Job *j = userdata;
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+                j->main_exit_usec = (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
+        j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
+        j->pidfd = safe_close(j->pidfd);
+        return 0;
+}
+
+static void job_ask_main_pid(Job *j);
+
+/* MainPID is asked twice around pidfd_open(): if the manager still names the same PID after the
+ * pidfd exists, it had not reaped that process by then, so the PID cannot have been reused in
+ * between and the pidfd is the job's main process. Anything else: no pidfd, and wall_ms comes from
+ * the manager's record alone. */
+static int on_main_pid(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        uint32_t pid = 0;
+        int r;
+
+        j->slot_pid = sd_bus_slot_unref(j->slot_pid);
+        if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "v", "u", &pid) < 0 ||
+            pid == 0 || j->done || j->collecting || (j->pidfd >= 0 && pid != j->main_pid)) {
+                j->pidfd = safe_close(j->pidfd);
+                return 0;
+        }
+        if (j->pidfd < 0) {
+                j->pidfd = pidfd_open((pid_t) pid, 0);
+                if (j->pidfd < 0) {
+                        log_debug_errno(errno, "pidfd_open(%" PRIu32 ") of %s failed: %m", pid, j->unit);
+                        j->pidfd = -EBADF;
+                        return 0;
+                }
+                j->main_pid = pid;
+                job_ask_main_pid(j);
+                return 0;
+        }
+        r = sd_event_add_io(sd_bus_get_event(j->bus), &j->pidfd_source, j->pidfd, EPOLLIN, on_main_exit, j);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot watch the main process of %s: %m", j->unit);
+                j->pidfd = safe_close(j->pidfd);
+        }
+        return 0;
+}
+
+static void job_ask_main_pid(Job *j) {
+        if (sd_bus_call_method_async(j->bus, &j->slot_pid, SD_DEST, j->unit_path,
+                                     "org.freedesktop.DBus.Properties", "Get", on_main_pid, j, "ss",
+                                     SD_SERVICE, "MainPID") < 0)
+                j->pidfd = safe_close(j->pidfd);
+}
+
 static int job_refresh(Job *j);
 
 static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -642,6 +714,7 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         if (active_enter > 0 && j->active_enter_usec == 0) {
                 j->active_enter_usec = active_enter;
                 job_arm_wall_timer(j);
+                job_ask_main_pid(j);
         }
         log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
                   job_id, j->start_job_done ? "done" : "pending");

@@ -20,7 +20,8 @@
  *   the client socket and the bus socket: read/write/send/recv, shutdown, poll for sync bus calls;
  *   the job's stdio: pipe2, fcntl (O_NONBLOCK, pipe size);
  *   job slots and job users: openat(O_CREAT) + flock, pread/pwrite/ftruncate in /run/pyward/slots;
- *   /proc/self/{status,cgroup};
+ *   /proc/self/{status,cgroup}; the listing of / (which top-level directories a job must not see);
+ *   the job's main process: pidfd_open() to time its end (it sends no signal);
  *   the journal: sd_journal_send (an AF_UNIX datagram socket, a memfd for large records);
  *   job ids: getrandom; memory: malloc, free; exit.
  * Not in it, among others: execve/execveat, fork/clone/clone3, ptrace, mount, setuid and friends,
@@ -34,9 +35,11 @@ static const char *const allowed_syscalls[] = {
         "memfd_create",
         /* libsystemd checks file system types (sd_pid_get_unit(): is /sys/fs/cgroup cgroup2?) */
         "fstatfs", "statfs",
-        /* files: slots, /proc/self (openat, never execute: the unit has MemoryDenyWriteExecute=
+        /* files: slots, /proc/self, / (openat, never execute: the unit has MemoryDenyWriteExecute=
          * and ProtectSystem=strict besides) */
         "openat", "getdents64",
+        /* the job's main process, watched for its end (pidfd_send_signal() is not allowed) */
+        "pidfd_open",
         /* sockets (socket() itself only for AF_UNIX, below) */
         "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown", "getsockopt", "setsockopt",
         "getsockname", "getpeername",
