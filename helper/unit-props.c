@@ -184,22 +184,39 @@ static int append_strv(sd_bus_message *m, const char *name, const char *const *l
         return sd_bus_message_close_container(m);
 }
 
+/* Opens the "(sv)" of property name whose value is an array of element ("(ssbt)"), ready for the
+ * elements; close_array_property() closes all three containers. */
+static int open_array_property(sd_bus_message *m, const char *name, const char *element) {
+        char type[16];
+        int r;
+
+        (void) snprintf(type, sizeof(type), "a%s", element);
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', type);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', element);
+        return r;
+}
+
+static int close_array_property(sd_bus_message *m) {
+        int r = 0;
+
+        for (int i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 /* BindReadOnlyPaths= for paths bound onto themselves: a(ssbt), recursive, a missing source an error. */
 static int append_bind_read_only(sd_bus_message *m, const char *const *l, size_t n) {
         int r;
 
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "BindReadOnlyPaths");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(ssbt)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(ssbt)");
+        r = open_array_property(m, "BindReadOnlyPaths", "(ssbt)");
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = sd_bus_message_append(m, "(ssbt)", l[i], l[i], 0, (uint64_t) MS_REC);
-        for (int i = 0; r >= 0 && i < 3; i++)
-                r = sd_bus_message_close_container(m);
-        return r;
+        return r < 0 ? r : close_array_property(m);
 }
 
 /* A "(bas)" property: SystemCallFilter=, RestrictAddressFamilies=. allow: an allow list (else a deny
@@ -407,21 +424,13 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
          * job's mount namespace (no mount in the manager's, nothing left on the host). */
         (void) snprintf(tmpfs_opts, sizeof(tmpfs_opts), "size=%" PRIu64 ",mode=1777,nosuid,nodev",
                         s->limits[LIMIT_DISK]);
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "TemporaryFileSystem");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(ss)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(ss)");
+        r = open_array_property(m, "TemporaryFileSystem", "(ss)");
         for (char * const *d = s->hidden_dirs; r >= 0 && d && *d; d++)
                 r = sd_bus_message_append(m, "(ss)", *d, "ro,mode=0755,nosuid,nodev,noexec");
         if (r >= 0)
                 r = sd_bus_message_append(m, "(ss)(ss)(ss)", "/tmp", tmpfs_opts, "/var/tmp", tmpfs_opts,
                                           "/dev/shm", tmpfs_opts);
-        for (int i = 0; r >= 0 && i < 3; i++)
-                r = sd_bus_message_close_container(m);
-        return r;
+        return r < 0 ? r : close_array_property(m);
 }
 
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {

@@ -18,6 +18,39 @@ from pwlib import (PywardTestCase, TempUser, ensure_group, job_user_held, job_us
 MiB = 1024 * 1024
 
 
+class HostServer:
+    """A listening socket of the machine (the host, to a job), served in a thread while in a with
+    block; what it accepted stays in .accepted."""
+
+    def __init__(self, srv, greeting):
+        self.srv, self.greeting, self.accepted, self.stop = srv, greeting, [], threading.Event()
+        srv.listen(5)
+        srv.settimeout(0.2)
+        self.thread = threading.Thread(target=self.serve)
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+                self.accepted.append(c)
+                c.sendall(self.greeting)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        self.srv.close()
+        for c in self.accepted:
+            c.close()
+
+
 class IsolationTests(PywardTestCase):
     def probe(self, code, **kw):
         """Runs code that prints one JSON document; returns it."""
@@ -163,24 +196,7 @@ class IsolationTests(PywardTestCase):
         srv.bind(sock_path)
         os.chmod(sock_path, 0o666)
         self.addCleanup(lambda: os.path.exists(sock_path) and os.unlink(sock_path))
-        self.addCleanup(srv.close)
-        srv.listen(5)
-        srv.settimeout(0.2)
-        accepted, stop = [], threading.Event()
-
-        def serve():
-            while not stop.is_set():
-                try:
-                    c, _ = srv.accept()
-                    accepted.append(c)
-                    c.sendall(b"host service\n")
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-        t = threading.Thread(target=serve)
-        t.start()
-        try:
+        with HostServer(srv, b"host service\n") as host:
             code = ("import json, os, socket\nres = {}\nfor p in %r:\n    try:\n"
                     "        res[p] = open(p).read()\n    except OSError as e:\n        res[p] = e.errno\n"
                     "for p in (%r, %r):\n    s = socket.socket(socket.AF_UNIX)\n    try:\n"
@@ -190,10 +206,7 @@ class IsolationTests(PywardTestCase):
                     "res['os'] = [len(open('/etc/os-release').read()) > 0, os.path.isdir('/usr/lib')]\n"
                     "print(json.dumps(res))\n") % (files, sock_path, f"/var/run/{tag}.sock")
             d = self.probe(code)
-        finally:
-            stop.set()
-            t.join(5)
-        self.assertEqual(accepted, [], "a job connected to a host socket in /run")
+        self.assertEqual(host.accepted, [], "a job connected to a host socket in /run")
         for path in files + [sock_path, f"/var/run/{tag}.sock"]:
             with self.subTest(path=path):
                 self.assertIsInstance(d[path], int, f"job reached {path}: {d[path]!r}")
@@ -215,42 +228,18 @@ class IsolationTests(PywardTestCase):
         srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind(("127.0.0.1", 0))
-        srv.listen(5)
-        srv.settimeout(0.2)
         port = srv.getsockname()[1]
-        accepted = []
-        stop = threading.Event()
-
-        def serve():
-            while not stop.is_set():
-                try:
-                    c, _ = srv.accept()
-                    accepted.append(c)
-                    c.sendall(b"leak\n")
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-
-        t = threading.Thread(target=serve)
-        t.start()
-        try:
+        with HostServer(srv, b"leak\n") as host:
             # Prove the server works from the machine itself first.
             with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
                 self.assertEqual(c.recv(5), b"leak\n")
-            n_before = len(accepted)
+            n_before = len(host.accepted)
             d = self.probe("import socket, json\ntry:\n"
                            "    s = socket.create_connection(('127.0.0.1', %d), timeout=3)\n"
                            "    print(json.dumps(s.recv(5).decode()))\n"
                            "except OSError as e:\n    print(json.dumps(e.errno))\n" % port)
             self.assertIsInstance(d, int, f"job reached the machine's loopback server: {d!r}")
-            self.assertEqual(len(accepted), n_before)
-        finally:
-            stop.set()
-            t.join()
-            srv.close()
-            for c in accepted:
-                c.close()
+            self.assertEqual(len(host.accepted), n_before)
 
     def test_proc_shows_only_own_processes(self):
         d = self.probe("import os, json\nres = {}\nfor p in os.listdir('/proc'):\n"
