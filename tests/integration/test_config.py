@@ -4,6 +4,7 @@
 # broken file rejects every job with file:line until it is fixed. Run as root inside a test machine.
 import os
 import shutil
+import socket
 import subprocess
 import unittest
 
@@ -152,6 +153,42 @@ class ProfileTests(ConfigTestCase):
         args = [f"{base}/shared/data", f"{base}/private"]
         self.assertOk(self.run_job(code, profile="pwtest-ro", args=args), b"shared/data\nENOENT\nEROFS\n")
         self.assertOk(self.run_job(code, args=args), b"ENOENT\nENOENT\nENOENT\n")
+
+    def test_profile_network_loopback(self):
+        """Network=loopback: TCP on the job's own loopback works; the machine's loopback (a server
+        listening there) stays out of reach, as without the profile."""
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(5)
+        self.addCleanup(srv.close)
+        port = srv.getsockname()[1]
+        self.write(os.path.join(ETC_D, "50-pwtest-lo.conf"), '[Profile "pwtest-lo"]\nNetwork=loopback\n')
+        code = ("import errno, socket, sys, threading\n"
+                "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n"
+                "threading.Thread(target=lambda: s.accept()[0].sendall(b'own')).start()\n"
+                "print(socket.create_connection(s.getsockname(), timeout=5).recv(3).decode())\n"
+                "try:\n    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3)\n"
+                "    print('reached the machine')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n")
+        self.assertOk(self.run_job(code, profile="pwtest-lo", args=[str(port)]), b"own\nECONNREFUSED\n")
+        res = self.run_job(code, args=[str(port)])  # the default profile: no AF_INET at all
+        self.assertEqual(res.status, "exit", res.stderr)
+        self.assertIn(b"[Errno 97] Address family not supported", res.stderr)
+
+    def test_profile_system_calls(self):
+        """SystemCallAllow= gives back a call the default filter denies (sched_setaffinity, in
+        @resources); SystemCallDeny= takes one away (mkdir): both fail with EPERM when denied."""
+        self.write(os.path.join(ETC_D, "50-pwtest-sys.conf"),
+                   '[Profile "pwtest-sys"]\nSystemCallAllow=sched_setaffinity\nSystemCallDeny=mkdir mkdirat\n')
+        code = ("import errno, os\nfor f in (lambda: os.sched_setaffinity(0, os.sched_getaffinity(0)),\n"
+                "          lambda: os.mkdir('/tmp/d')):\n    try:\n        f(); print('ok')\n"
+                "    except OSError as e:\n        print(errno.errorcode[e.errno])\n")
+        self.assertOk(self.run_job(code, profile="pwtest-sys"), b"ok\nEPERM\n")
+        self.assertOk(self.run_job(code), b"EPERM\nok\n")
+
+    def test_profile_code_max(self):
+        self.write(os.path.join(ETC_D, "50-pwtest-small.conf"), '[Profile "pwtest-small"]\nCodeMax=1K\n')
+        self.assertOk(self.run_job("print('small')", profile="pwtest-small"), b"small\n")
+        self.assertRejected(self.run_job("x = 1\n" * 400, profile="pwtest-small"), "2400 bytes", "maximum of 1024 bytes", '"pwtest-small"')
 
     def test_unknown_and_forbidden_profiles(self):
         res = self.run_job("pass", profile="pwtest-no-such-profile")
