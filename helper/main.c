@@ -3,7 +3,9 @@
  * Python job in a transient sandboxed unit. Also --check-config and --show-config for admins. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "lockdown.h"
 #include "log.h"
 #include "macro.h"
+#include "policy.h"
 #include "unit-props.h"
 
 #define BUS_CALL_TIMEOUT_USEC (120ULL * 1000000ULL)
@@ -93,6 +96,48 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* --check-config of the running system (no --root): what the configuration files cannot show. The
+ * job users must exist (sysusers.d ran), else every job fails with 217/USER; and pyward.socket
+ * should not accept more connections at once than there are job users, else the jobs beyond them
+ * are turned away. Returns 0 if nothing is wrong (a warning is no error). */
+static int check_system(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned missing = 0, first_missing = 0;
+        uint32_t max_connections = 0;
+        int r;
+
+        for (unsigned k = 0; k < JOB_USERS; k++) {
+                char name[sizeof(JOB_USER_PREFIX) + 10];
+
+                (void) snprintf(name, sizeof(name), JOB_USER_PREFIX "%u", k);
+                errno = 0;
+                if (!getpwnam(name) && missing++ == 0)
+                        first_missing = k;
+        }
+        if (missing > 0)
+                fprintf(stderr, "%u of the %u job users do not exist (the first: " JOB_USER_PREFIX "%u); "
+                        "jobs fail with 217/USER until systemd-sysusers has run.\n",
+                        missing, (unsigned) JOB_USERS, first_missing);
+
+        r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1",
+                                                "/org/freedesktop/systemd1/unit/pyward_2esocket",
+                                                "org.freedesktop.systemd1.Socket", "MaxConnections", &error,
+                                                'u', &max_connections);
+        if (r < 0)
+                printf("Not checked: pyward.socket's MaxConnections= against the %u job users (%s).\n",
+                       (unsigned) JOB_USERS, error.message ?: strerror(-r));
+        else if (max_connections > JOB_USERS)
+                printf("Warning: pyward.socket accepts %" PRIu32 " connections at once (MaxConnections=), "
+                       "but there are %u job users: the jobs beyond %u fail with \"all %u job users are "
+                       "in use\". Lower MaxConnections= or build with -Djob-users=%" PRIu32 ".\n",
+                       max_connections, (unsigned) JOB_USERS, (unsigned) JOB_USERS, (unsigned) JOB_USERS,
+                       max_connections);
+        return missing > 0 ? -ENOENT : 0;
+}
+
 static int run_config_action(void) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *errors = NULL;
@@ -105,6 +150,8 @@ static int run_config_action(void) {
         }
         if (arg_action == ACTION_CHECK) {
                 printf("Configuration OK (%zu profile%s).\n", c->n_profiles, c->n_profiles == 1 ? "" : "s");
+                if (strcmp(arg_root, "/") == 0 && check_system() < 0)
+                        return 1;
                 return 0;
         }
         r = config_show(c, arg_profile, stdout);

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import unittest
 
-from pwlib import PywardTestCase, pyward
+from pwlib import PywardTestCase, job_users, pyward, sh
 
 MiB = 1024 * 1024
 HELPER = "/usr/libexec/pyward-helper"
@@ -245,6 +245,29 @@ class ToolingTests(ConfigTestCase):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn(f"{path}:2: Network=internet", p.stdout + p.stderr)
         self.assertIn(f"{path}:3: TasksMax=many", p.stdout + p.stderr)
+
+    def test_check_config_checks_the_system(self):
+        """--check-config also says when the job users are missing (exit 1) and when pyward.socket
+        accepts more connections at once than there are job users (a warning, exit 0)."""
+        users = job_users()
+        dropin = "/run/systemd/system/pyward.socket.d/50-pwtest.conf"
+        self.addCleanup(sh, "systemctl", "daemon-reload")  # after the drop-in's removal (LIFO)
+        self.write(dropin, f"[Socket]\nMaxConnections={len(users) + 72}\n")
+        sh("systemctl", "daemon-reload")
+        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(f"pyward.socket accepts {len(users) + 72} connections at once", p.stdout)
+        self.assertIn(f"there are {len(users)} job users", p.stdout)
+
+        name = users[max(users)]
+        sh("userdel", name)
+        self.addCleanup(sh, "systemd-sysusers")
+        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(f"1 of the {len(users)} job users do not exist (the first: {name})", p.stderr)
+        sh("systemd-sysusers")
+        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_show_config_names_origins(self):
         path = os.path.join(ETC_D, "50-pwtest-show.conf")
