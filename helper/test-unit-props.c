@@ -191,6 +191,7 @@ int main(void) {
         has(t, "(RestrictAddressFamilies <(yes [AF_UNIX ])>)");
         has(t, "(SystemCallFilter <(yes [@system-service ])>)");
         has(t, "(SystemCallFilter <(no [@privileged @resources @mount");
+        has(t, "@raw-io memfd_create shmget msgget ])>)"); /* memory no rlimit counts */
         has(t, "(SystemCallErrorNumber <1 >)");
         has(t, "(BindsTo <[pyward@1.service ]>)");
         has(t, "(Slice <pyward.slice >)");

@@ -26,6 +26,12 @@
 static const char *const syscall_deny_groups[] = {
         "@privileged", "@resources", "@mount",         "@keyring", "@debug", "@module",
         "@reboot",     "@swap",      "@clock",         "@cpu-emulation", "@obsolete", "@raw-io",
+        /* Memory outside the address space, which no rlimit bounds: a memfd written with write()
+         * (each up to LimitFSIZE=, LimitNOFILE= of them) and System V shared memory and message
+         * queues (nothing but the cgroup bounds them, and containers have no memory controller:
+         * a job with a 64M limit held 480 MiB each way). POSIX shared memory lives in the bounded
+         * /dev/shm; POSIX queues are bounded by RLIMIT_MSGQUEUE. A profile may allow them again. */
+        "memfd_create", "shmget",    "msgget",
 };
 
 /* The sockets through which a process could talk to the system: the bus, the manager and the

@@ -39,6 +39,33 @@ class RlimitTests(PywardTestCase):
         self.assertEqual((res.status, res.exit_code, res.stdout), ("exit", 3, b"MemoryError\n"),
                          f"layer expected to act: {layer}; stderr {res.stderr!r}")
 
+    def test_no_memory_outside_the_address_space(self):
+        """A memfd filled with write() and System V shared memory or message queues hold memory
+        that no rlimit counts (a 64M job held 480 MiB each way before they were denied): the
+        default filter refuses to create them, while POSIX shared memory (the bounded /dev/shm),
+        ctypes callbacks and multiprocessing still work. A profile could allow them again."""
+        code = ("import ctypes, errno, json, multiprocessing, os\nres = {}\n"
+                "libc = ctypes.CDLL(None, use_errno=True)\n"
+                "def call(name, f):\n    try:\n        r = f()\n"
+                "        res[name] = errno.errorcode[ctypes.get_errno()] if r == -1 else 'created'\n"
+                "    except OSError as e:\n        res[name] = errno.errorcode[e.errno]\n"
+                "call('memfd_create', lambda: os.memfd_create('x'))\n"
+                "call('shmget', lambda: libc.shmget(0, 1 << 20, 0o1600))\n"
+                "call('msgget', lambda: libc.msgget(0, 0o1600))\n"
+                "from multiprocessing import shared_memory\n"
+                "m = shared_memory.SharedMemory(create=True, size=1 << 20); m.buf[0] = 7\n"
+                "res['posix_shm'] = m.buf[0]; m.close(); m.unlink()\n"
+                "cb = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda x: x + 1)\n"
+                "res['callback'] = cb(41)\n"
+                "if __name__ == '__main__':\n"
+                "    with multiprocessing.get_context('fork').Pool(2) as p:\n"
+                "        res['pool'] = sum(p.map(abs, [-1, -2, -3]))\n"
+                "    print(json.dumps(res))\n")
+        res = self.run_job(code, memory=64 * MiB, timeout=60)
+        self.assertEqual((res.status, res.exit_code), ("ok", 0), res.stderr)
+        self.assertEqual(json.loads(res.stdout), {"memfd_create": "EPERM", "shmget": "EPERM", "msgget": "EPERM",
+                                                  "posix_shm": 7, "callback": 42, "pool": 6})
+
     def test_fork_bomb_meets_limit_nproc(self):
         # Children that stay a while; the parent forks until fork() fails. LimitNPROC=tasks counts
         # the job's UID (its own DynamicUser=), so fork() fails with EAGAIN at most at the limit.
