@@ -111,7 +111,6 @@ static int check_system(void) {
                 char name[sizeof(JOB_USER_PREFIX) + 10];
 
                 (void) snprintf(name, sizeof(name), JOB_USER_PREFIX "%u", k);
-                errno = 0;
                 if (!getpwnam(name) && missing++ == 0)
                         first_missing = k;
         }
