@@ -57,41 +57,45 @@ int peer_from_socket(int fd, Peer *ret) {
         return 0;
 }
 
-int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd) {
-        int last = -EBUSY;
+/* Opens path (creating it) and takes flock(LOCK_EX|LOCK_NB) on it: the lock is held while the fd is
+ * open. -EBUSY: another process holds it. */
+static int open_locked(const char *path, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
 
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd) {
         if (n > SLOTS_MAX)
                 n = SLOTS_MAX;
         for (uint64_t k = 0; k < n; k++) {
-                _cleanup_close_ int fd = -EBADF;
                 char path[256];
+                int r;
 
                 (void) snprintf(path, sizeof(path), "%s/%u.%llu", dir, (unsigned) uid, (unsigned long long) k);
-                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-                if (fd < 0)
-                        return -errno;
-                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                        if (errno != EWOULDBLOCK)
-                                last = -errno;
-                        continue;
-                }
-                *ret_fd = TAKE_FD(fd);
-                return 0;
+                r = open_locked(path, ret_fd);
+                if (r != -EBUSY)
+                        return r;
         }
-        return last;
+        return -EBUSY;
 }
 
 int job_user_try(const char *dir, unsigned k, char prev[static JOB_USER_FILE_MAX], int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         char path[256];
         ssize_t n;
+        int r;
 
         (void) snprintf(path, sizeof(path), "%s/user.%u", dir, k);
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-        if (fd < 0)
-                return -errno;
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        r = open_locked(path, &fd);
+        if (r < 0)
+                return r;
         n = pread(fd, prev, JOB_USER_FILE_MAX - 1, 0);
         if (n < 0)
                 return -errno;
