@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The Debian package in a fresh machine (no staged tree): dpkg -i alone must leave a working pyward
 # (users, runtime directory, socket enabled and listening); removal stops and removes everything of
-# the package, purge too, and it installs again. Run by tests/integration/run --dir, as root, with
+# the package, purge too, and it installs again; an upgrade lets a running job finish. Run by tests/integration/run --dir, as root, with
 # PYWARD_DEB naming the .deb.
 import glob
 import json
 import os
 import subprocess
+import threading
+import time
 import unittest
 
 DEB = os.environ.get("PYWARD_DEB", "")
+DEB_NEXT = os.environ.get("PYWARD_DEB_NEXT", "")  # the same tree as a later version
 SOCKET = "/run/pyward/pyward.sock"
 HELPER = "/usr/libexec/pyward-helper"
 
@@ -26,7 +29,7 @@ def unit_state(unit):
 
 
 class DebTests(unittest.TestCase):
-    """In order (the names sort so): install, use, remove, purge, install again."""
+    """In order (the names sort so): install, use, remove, purge, install again, upgrade."""
 
     @classmethod
     def setUpClass(cls):
@@ -83,6 +86,29 @@ class DebTests(unittest.TestCase):
         sh("dpkg", "-P", "pyward")
         self.assertEqual(sh("dpkg-query", "-W", "pyward", check=False).returncode, 1)
         sh("dpkg", "-i", DEB)
+        self.assertEqual(unit_state("pyward.socket"), "active")
+        self.assert_works()
+
+    def test_e_upgrade_keeps_running_jobs(self):
+        """dpkg -i of a later version while a job runs: the job finishes with its result, the
+        socket is active again and the next job runs."""
+        if not DEB_NEXT or not os.path.isfile(DEB_NEXT):
+            self.skipTest(f"no later package to upgrade to (PYWARD_DEB_NEXT={DEB_NEXT!r})")
+        before = sh("dpkg-query", "-W", "-f=${Version}", "pyward").stdout
+        out = {}
+        job = threading.Thread(target=lambda: out.update(p=sh(
+            "pyward", "--json", "-c", "import time; print('up', flush=True); time.sleep(4); print('done')")))
+        job.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not sh("systemctl", "list-units", "--plain", "--no-legend",
+                                                     "pyward-job-*").stdout.strip():
+            time.sleep(0.1)
+        sh("dpkg", "-i", DEB_NEXT)
+        job.join(60)
+        after = sh("dpkg-query", "-W", "-f=${Version}", "pyward").stdout
+        self.assertNotEqual(before, after)
+        d = json.loads(out["p"].stdout)
+        self.assertEqual((d["status"], d["stdout"]), ("ok", "up\ndone\n"), d)
         self.assertEqual(unit_state("pyward.socket"), "active")
         self.assert_works()
 
