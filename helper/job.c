@@ -11,7 +11,6 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -626,10 +625,9 @@ static void job_arm_wall_timer(Job *j) {
  * the wall-clock limit is about the job, not about the manager's latency. */
 static int on_main_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Job *j = userdata;
-        struct timespec ts;
 
-        if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
-                j->main_exit_usec = (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
+        /* The loop's wake-up time: when epoll said the pidfd was readable. */
+        (void) sd_event_now(sd_bus_get_event(j->bus), CLOCK_MONOTONIC, &j->main_exit_usec);
         j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
         j->pidfd = safe_close(j->pidfd);
         return 0;
