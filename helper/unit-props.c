@@ -154,42 +154,6 @@ uint64_t cpu_rlimit_seconds(uint64_t usec) {
         return s > 0 ? s : 1;
 }
 
-/* The "as" part of a property: the n strings of l. */
-static int append_string_array(sd_bus_message *m, const char *const *l, size_t n) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "s");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                r = sd_bus_message_append(m, "s", l[i]);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
-}
-
-static int append_strv(sd_bus_message *m, const char *name, const char *const *l, size_t n) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", name);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', "as");
-        if (r < 0)
-                return r;
-        r = append_string_array(m, l, n);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
 /* Opens the "(sv)" of property name whose value is an array of element ("(ssbt)"), ready for the
  * elements; close_array_property() closes all three containers. */
 static int open_array_property(sd_bus_message *m, const char *name, const char *element) {
@@ -213,6 +177,30 @@ static int close_array_property(sd_bus_message *m) {
         for (int i = 0; r >= 0 && i < 3; i++)
                 r = sd_bus_message_close_container(m);
         return r;
+}
+
+/* The "as" part of a property: the n strings of l. */
+static int append_string_array(sd_bus_message *m, const char *const *l, size_t n) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(m, "s", l[i]);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static int append_strv(sd_bus_message *m, const char *name, const char *const *l, size_t n) {
+        int r;
+
+        r = open_array_property(m, name, "s");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(m, "s", l[i]);
+        return r < 0 ? r : close_array_property(m);
 }
 
 /* BindReadOnlyPaths= for paths bound onto themselves: a(ssbt), recursive, a missing source an error. */
