@@ -236,12 +236,16 @@ class ToolingTests(ConfigTestCase):
         if not os.access(HELPER, os.X_OK):
             self.skipTest(f"{HELPER} is not installed")
 
+    @staticmethod
+    def check_config():
+        return subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+
     def test_check_config(self):
-        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        p = self.check_config()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         path = os.path.join(ETC_D, "50-pwtest-check.conf")
         self.write(path, "[Profile]\nNetwork=internet\nTasksMax=many\n")
-        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        p = self.check_config()
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn(f"{path}:2: Network=internet", p.stdout + p.stderr)
         self.assertIn(f"{path}:3: TasksMax=many", p.stdout + p.stderr)
@@ -254,7 +258,7 @@ class ToolingTests(ConfigTestCase):
         self.addCleanup(sh, "systemctl", "daemon-reload")  # after the drop-in's removal (LIFO)
         self.write(dropin, f"[Socket]\nMaxConnections={len(users) + 72}\n")
         sh("systemctl", "daemon-reload")
-        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        p = self.check_config()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn(f"pyward.socket accepts {len(users) + 72} connections at once", p.stdout)
         self.assertIn(f"there are {len(users)} job users", p.stdout)
@@ -262,11 +266,11 @@ class ToolingTests(ConfigTestCase):
         name = users[max(users)]
         sh("userdel", name)
         self.addCleanup(sh, "systemd-sysusers")
-        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        p = self.check_config()
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn(f"1 of the {len(users)} job users do not exist (the first: {name})", p.stderr)
         sh("systemd-sysusers")
-        p = subprocess.run([HELPER, "--check-config"], capture_output=True, text=True, timeout=30)
+        p = self.check_config()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_show_config_names_origins(self):
