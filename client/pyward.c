@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "buffer.h"
 #include "config-paths.h"
 #include "macro.h"
 #include "protocol.h"
@@ -46,53 +47,6 @@ typedef struct Args {
         bool json;
         bool quiet;
 } Args;
-
-typedef struct Buffer {
-        uint8_t *data;
-        size_t size, allocated;
-} Buffer;
-
-static int buffer_append(Buffer *b, const void *p, size_t n) {
-        if (n > SIZE_MAX - b->size - 1)
-                return -ENOMEM;
-        if (b->size + n > b->allocated) {
-                size_t a = b->allocated ? b->allocated : 4096;
-                uint8_t *d;
-
-                while (a < b->size + n)
-                        a *= 2;
-                d = realloc(b->data, a);
-                if (!d)
-                        return -ENOMEM;
-                b->data = d;
-                b->allocated = a;
-        }
-        if (n > 0)
-                memcpy(b->data + b->size, p, n);
-        b->size += n;
-        return 0;
-}
-
-static void buffer_consume(Buffer *b, size_t n) {
-        memmove(b->data, b->data + n, b->size - n);
-        b->size -= n;
-}
-
-static void buffer_done(Buffer *b) {
-        free(b->data);
-        *b = (Buffer) {};
-}
-
-static int buffer_add_frame(Buffer *b, uint16_t type, const void *payload, size_t n) {
-        uint8_t h[PW_FRAME_HEADER_SIZE];
-        int r;
-
-        frame_header_format(h, type, (uint32_t) n);
-        r = buffer_append(b, h, sizeof(h));
-        if (r < 0)
-                return r;
-        return buffer_append(b, payload, n);
-}
 
 _printf_(1, 2) static int fail(const char *format, ...) {
         va_list ap;
@@ -273,7 +227,7 @@ static int build_request(const Args *a, Buffer *out) {
         _cleanup_free_ char *file_code = NULL;
         const char *code = a->code, *filename = a->filename;
         size_t code_size = code ? strlen(code) : 0;
-        uint8_t v[12];
+        Request req;
         int r;
 
         if (!code) {
@@ -293,41 +247,33 @@ static int build_request(const Args *a, Buffer *out) {
         if (code_size > PW_CODE_MAX)
                 return fail("the code is larger than the maximum of %u bytes", PW_CODE_MAX);
 
-        v[0] = PW_PROTOCOL_VERSION;
-        v[1] = v[2] = v[3] = 0;
-        r = buffer_add_frame(out, FRAME_HELLO, v, 4);
-        if (r >= 0)
-                r = buffer_add_frame(out, FRAME_CODE, code, code_size);
-        if (r >= 0 && filename) {
-                if (strlen(filename) > PW_FILENAME_MAX)
-                        return fail("file name '%s' is longer than %d bytes", filename, PW_FILENAME_MAX);
-                r = buffer_add_frame(out, FRAME_FILENAME, filename, strlen(filename));
-        }
-        for (int i = 0; r >= 0 && i < a->n_job_args; i++) {
-                size_t l = strlen(a->job_argv[i]);
-                if (l > PW_ARG_MAX)
+        /* Checked here, in this order, so that the user is told which one; the helper would refuse
+         * a frame over its bound without saying why. */
+        if (filename && strlen(filename) > PW_FILENAME_MAX)
+                return fail("file name '%s' is longer than %d bytes", filename, PW_FILENAME_MAX);
+        for (int i = 0; i < a->n_job_args; i++)
+                if (strlen(a->job_argv[i]) > PW_ARG_MAX)
                         return fail("argument #%d is longer than the maximum of %d bytes", i + 1,
                                     PW_ARG_MAX);
-                r = buffer_add_frame(out, FRAME_ARG, a->job_argv[i], l);
-        }
-        if (r >= 0 && a->profile) {
-                if (strlen(a->profile) > PW_PROFILE_NAME_MAX)
-                        return fail("profile name is longer than %d bytes", PW_PROFILE_NAME_MAX);
-                r = buffer_add_frame(out, FRAME_PROFILE, a->profile, strlen(a->profile));
-        }
-        for (int k = 1; r >= 0 && k < _LIMIT_MAX; k++) {
-                if (!a->limit_set[k])
-                        continue;
-                for (int i = 0; i < 4; i++)
-                        v[i] = (uint8_t) ((uint32_t) k >> (8 * i));
-                for (int i = 0; i < 8; i++)
-                        v[4 + i] = (uint8_t) (a->limits[k] >> (8 * i));
-                r = buffer_add_frame(out, FRAME_LIMIT, v, 12);
-        }
-        if (r >= 0)
-                r = buffer_add_frame(out, FRAME_REQUEST_END, NULL, 0);
-        if (r < 0)
+        if (a->profile && strlen(a->profile) > PW_PROFILE_NAME_MAX)
+                return fail("profile name is longer than %d bytes", PW_PROFILE_NAME_MAX);
+
+        req = (Request) {
+                .version = PW_PROTOCOL_VERSION,
+                .code = (char *) code,
+                .code_size = code_size,
+                .filename = (char *) filename,
+                .argv = a->job_argv,
+                .n_args = (size_t) a->n_job_args,
+                .profile = (char *) a->profile,
+        };
+        memcpy(req.limits, a->limits, sizeof(req.limits));
+        memcpy(req.limit_set, a->limit_set, sizeof(req.limit_set));
+        r = request_append(out, &req);
+        if (r == -ENOMEM)
                 return fail("out of memory");
+        if (r < 0)
+                return fail("cannot encode the request: %s", strerror(-r));
         return 0;
 }
 
@@ -386,7 +332,7 @@ static int connect_socket(const char *path, int *ret) {
 static int queue_frame(Session *s, uint16_t type, const void *p, size_t n) {
         if (s->send_closed)
                 return 0;
-        if (buffer_add_frame(&s->out, type, p, n) < 0)
+        if (frame_append(&s->out, type, p, n) < 0)
                 return fail("out of memory");
         return 0;
 }
