@@ -183,6 +183,10 @@ void job_result_done(JobResult *r); /* frees the strings, keeps the struct */
 /* Formats the RESULT payload: "key=value\n" lines in a fixed order; values escaped so that they
  * contain no newline or backslash except as \n and \\. Unknown values are written as empty. */
 int job_result_format(const JobResult *r, char **ret, size_t *ret_size);
+/* The ACCEPTED payload, "job=<job>\nunit=<unit>\n", escaped as the result's values; -EMSGSIZE
+ * over PW_ACCEPTED_MAX. And the same as a whole ACCEPTED frame at the end of a growing buffer. */
+int job_accepted_format(const char *job, const char *unit, char **ret, size_t *ret_size);
+int job_accepted_append(Buffer *b, const char *job, const char *unit);
 /* job_result_format() as a whole RESULT frame at the end of a growing buffer. */
 int job_result_append(Buffer *b, const JobResult *r);
 /* Parses a RESULT payload; unknown keys are ignored (forward compatibility). */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The pyward wire protocol v1, the result record: the job's status and signal names, and the
- * RESULT payload's encoder and decoder ("key=value" lines; a client parses what a helper wrote). */
+/* The pyward wire protocol v1, the records the helper sends ("key=value" lines, escaped alike):
+ * ACCEPTED's encoder, and RESULT's encoder and decoder with the job's status and signal names. */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -406,4 +406,35 @@ int job_result_append(Buffer *b, const JobResult *r) {
         if (q < 0)
                 return q;
         return frame_append(b, FRAME_RESULT, payload, size);
+}
+
+int job_accepted_format(const char *job, const char *unit, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *data = NULL;
+        Buf b = {};
+
+        buf_add(&b, "job=", 4);
+        buf_add_escaped(&b, job, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\nunit=", 6);
+        buf_add_escaped(&b, unit, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\n", 1);
+
+        data = b.data;
+        if (b.oom)
+                return -ENOMEM;
+        if (b.size > PW_ACCEPTED_MAX)
+                return -EMSGSIZE;
+        *ret_size = b.size;
+        *ret = TAKE_PTR(data);
+        return 0;
+}
+
+int job_accepted_append(Buffer *b, const char *job, const char *unit) {
+        _cleanup_free_ char *payload = NULL;
+        size_t size;
+        int q;
+
+        q = job_accepted_format(job, unit, &payload, &size);
+        if (q < 0)
+                return q;
+        return frame_append(b, FRAME_ACCEPTED, payload, size);
 }

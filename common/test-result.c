@@ -291,6 +291,28 @@ static void test_result_append(void) {
         assert_int(b.size, ==, PW_FRAME_HEADER_SIZE + n);
 }
 
+static void test_accepted(void) {
+        /* man/pyward-protocol.7's example, header included. */
+        static const char expected[] = "\x01\x01\x00\x00\x22\x00\x00\x00"
+                                       "job=42\nunit=pyward-job-42.service\n";
+        _cleanup_(buffer_done) Buffer b = {};
+        _cleanup_free_ char *text = NULL, *big = NULL;
+        size_t n;
+
+        assert_int(job_accepted_append(&b, "42", "pyward-job-42.service"), ==, 0);
+        assert_int(b.size, ==, sizeof(expected) - 1);
+        assert_se(memcmp(b.data, expected, b.size) == 0);
+        /* Escaped as the result's values, so no value can add a line. */
+        assert_int(job_accepted_format("a\nb", "c\\", &text, &n), ==, 0);
+        assert_int(n, ==, strlen("job=a\\nb\nunit=c\\\\\n"));
+        assert_se(memcmp(text, "job=a\\nb\nunit=c\\\\\n", n) == 0);
+        big = calloc(1, PW_ACCEPTED_MAX + 1);
+        assert_se(big);
+        memset(big, 'u', PW_ACCEPTED_MAX);
+        assert_int(job_accepted_append(&b, "1", big), ==, -EMSGSIZE);
+        assert_int(b.size, ==, sizeof(expected) - 1);
+}
+
 int main(void) {
         test_job_status();
         test_signals();
@@ -301,5 +323,6 @@ int main(void) {
         test_result_parse_lenient();
         test_result_parse_malformed();
         test_result_append();
+        test_accepted();
         return 0;
 }
