@@ -85,12 +85,12 @@ class TestFraming(unittest.TestCase):
             pyward.request("pass", timeout=0)
 
     def test_parse_header(self):
-        self.assertEqual(pyward.parse_header(struct.pack("<HHI", pyward.STDOUT, 0, 65536)),
+        self.assertEqual(pyward.parse_header(pyward.frame(pyward.STDOUT, length=65536)),
                          (pyward.STDOUT, 65536))
         for t, flags, n in ((pyward.STDOUT, 0, 0), (pyward.STDOUT, 0, 65537), (pyward.RESULT, 1, 3),
                             (0x0999, 0, 0), (pyward.RESULT, 0, 8193), (pyward.ACCEPTED, 0, 1025)):
             with self.assertRaises(pyward.ProtocolError):
-                pyward.parse_header(struct.pack("<HHI", t, flags, n))
+                pyward.parse_header(pyward.frame(t, flags=flags, length=n))
 
 
 class TestRecords(unittest.TestCase):

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The helper's side of the framing: bounded reads straight into the frame being assembled. The
- * meaning of a frame is protocol.c's business (request_add_frame). */
+ * meaning of a frame is common/request.c's business (request_add_frame). */
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer entry point for the bytes a client sends: framing as the helper's reader splits it,
- * then the request state machine; the same bytes also go through the RESULT parser (round trip). */
+ * then the request state machine, whose result must encode and decode again to the same; the same
+ * bytes also go through the RESULT parser (round trip). */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check(bool b) {
         if (!b)
                 abort();
+}
+
+static bool str_eq(const char *a, const char *b);
+
+/* A request the decoder accepted goes through the encoder and the decoder again unchanged. */
+static void check_reencode(const Request *req) {
+        _cleanup_(buffer_done) Buffer b = {};
+        _cleanup_(request_freep) Request *again = NULL;
+        size_t off = 0;
+        int r = 0;
+
+        if (request_append(&b, req) < 0 || request_new(&again) < 0)
+                return; /* out of memory */
+        while (off < b.size) {
+                FrameHeader h;
+
+                check(frame_header_parse(b.data + off, &h) == 0);
+                off += PW_FRAME_HEADER_SIZE;
+                r = request_add_frame(again, h.type, b.data + off, h.length, NULL, 0);
+                if (r == -ENOMEM)
+                        return;
+                check(r >= 0);
+                off += h.length;
+        }
+        check(r == 1 && again->code_size == req->code_size && again->n_args == req->n_args);
+        check(memcmp(again->code, req->code, req->code_size) == 0);
+        check(str_eq(again->filename, req->filename) && str_eq(again->profile, req->profile));
+        for (size_t i = 0; i < req->n_args; i++)
+                check(str_eq(again->argv[i], req->argv[i]));
+        check(memcmp(again->limit_set, req->limit_set, sizeof(req->limit_set)) == 0);
+        for (int k = 1; k < _LIMIT_MAX; k++)
+                check(!req->limit_set[k] || again->limits[k] == req->limits[k]);
 }
 
 static void fuzz_frames(const uint8_t *data, size_t size) {
@@ -52,6 +85,8 @@ static void fuzz_frames(const uint8_t *data, size_t size) {
                                 check(req->n_args == 0 || req->argv[req->n_args] == NULL);
                                 check(strlen(req->code) == req->code_size);
                                 check(!req->filename || !strchr(req->filename, '/'));
+                                check(!req->profile || profile_name_is_valid(req->profile));
+                                check_reencode(req);
                         }
                 }
                 data += h.length;

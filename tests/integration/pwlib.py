@@ -42,7 +42,8 @@ def _import_pyward():
 
 pyward = _import_pyward()
 
-# --- the wire protocol, written from helper/protocol.h, independent of the client module -----
+# --- the wire protocol: the constants as in common/protocol.h; every frame (bad ones included,
+# with `flags=` and `length=`) is built by the client module's encoder, pyward.frame() -----------
 
 HELLO, CODE, FILENAME, ARG, PROFILE, LIMIT, REQUEST_END = 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7
 STDIN, STDIN_EOF, CANCEL = 0x10, 0x11, 0x12
@@ -50,15 +51,12 @@ ACCEPTED, STDOUT, STDERR, RESULT = 0x101, 0x102, 0x103, 0x104
 LIMITS = {"memory": 1, "tasks": 2, "cpu_quota": 3, "cpu_time": 4, "wall_time": 5, "output": 6,
           "disk": 7}
 
-
-def frame(ftype, payload=b"", flags=0, length=None):
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return struct.pack("<HHI", ftype, flags, len(payload) if length is None else length) + payload
+frame = pyward.frame
 
 
 def request_frames(code, args=(), filename=None, profile=None, limits=None, stdin=None):
-    out = frame(HELLO, struct.pack("<I", 1)) + frame(CODE, code)
+    """Like pyward.request(), but limits are raw wire values (0 and 2**64-1 included)."""
+    out = pyward.hello(1) + frame(CODE, code)
     if filename is not None:
         out += frame(FILENAME, filename)
     for a in args:
@@ -66,7 +64,7 @@ def request_frames(code, args=(), filename=None, profile=None, limits=None, stdi
     if profile is not None:
         out += frame(PROFILE, profile)
     for k, v in (limits or {}).items():
-        out += frame(LIMIT, struct.pack("<IQ", LIMITS[k], v))
+        out += pyward.limit(LIMITS[k], v)
     out += frame(REQUEST_END)
     if stdin is not None:
         if stdin:

@@ -9,10 +9,10 @@ import unittest
 
 from pwlib import (ACCEPTED, ARG, CODE, FILENAME, HELLO, LIMIT, PROFILE, REQUEST_END, RESULT, SOCKET_PATH,
                    STDIN, PywardTestCase, TempUser, connect, ensure_group, exchange, frame,
-                   helper_units, job_units, journal_since, parse_kv, read_frames, request_frames,
-                   result_of, wait_for)
+                   helper_units, job_units, journal_since, parse_kv, pyward, read_frames,
+                   request_frames, result_of, wait_for)
 
-HELLO1 = frame(HELLO, struct.pack("<I", 1))
+HELLO1 = pyward.hello(1)
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 
 
@@ -65,7 +65,7 @@ class BadInputTests(PywardTestCase):
         self.assertNoJob()
 
     def test_wrong_version(self):
-        self.assertRejected(exchange(frame(HELLO, struct.pack("<I", 2)) + frame(CODE, b"print(1)") +
+        self.assertRejected(exchange(pyward.hello(2) + frame(CODE, b"print(1)") +
                                      frame(REQUEST_END)), "version")
         self.assertNoJob()
 
@@ -119,7 +119,7 @@ class BadInputTests(PywardTestCase):
     def test_truncated_request_client_closes(self):
         # Half a CODE frame, then the client goes away: nothing to answer, nothing may be started.
         with connect() as s:
-            s.sendall(HELLO1 + struct.pack("<HHI", CODE, 0, 1000) + b"print(")
+            s.sendall(HELLO1 + frame(CODE, b"print(", length=1000))
             time.sleep(0.3)
         time.sleep(1.0)
         self.assertNoJob()
@@ -128,7 +128,7 @@ class BadInputTests(PywardTestCase):
         # The client stops sending mid-frame but still listens: it is dropped promptly (at the
         # end of its stream, not at the request deadline), with an error if it gets anything.
         start = time.monotonic()
-        frames = exchange(HELLO1 + struct.pack("<HHI", CODE, 0, 1000) + b"print(", shutdown=True)
+        frames = exchange(HELLO1 + frame(CODE, b"print(", length=1000), shutdown=True)
         self.assertLess(time.monotonic() - start, 4.0)
         if frames:
             self.assertRejected(frames)
@@ -143,7 +143,7 @@ class BadInputTests(PywardTestCase):
                 start = time.monotonic()
                 with connect(timeout=10) as s:
                     s.sendall(HELLO1 if ftype != HELLO else b"")
-                    s.sendall(struct.pack("<HHI", ftype, 0, length))
+                    s.sendall(frame(ftype, length=length))
                     frames = list(read_frames(s))
                 self.assertLess(time.monotonic() - start, 3.0, "helper waited for the payload")
                 self.assertRejected(frames)

@@ -129,16 +129,16 @@ def write_dropin(test, name, text):
     test.addCleanup(os.unlink, path)
 
 
-# A standalone client for other uids (runs under setpriv, so it imports nothing of ours):
-# argv[1] is a JSON config; it prints one JSON document with every connection's outcome.
+# A standalone client for other uids (runs under setpriv, so it imports only the installed
+# client module, whose encoder builds its frames): argv[1] is a JSON config; it prints one JSON
+# document with every connection's outcome.
 CLIENT_PROG = r'''
 import errno, hashlib, json, os, selectors, socket, struct, sys, threading, time
+from pyward import frame, hello
 cfg = json.loads(sys.argv[1])
 SOCK = "/run/pyward/pyward.sock"
-def frame(t, p=b""):
-    return struct.pack("<HHI", t, 0, len(p)) + p
 def request(code, arg):
-    return (frame(1, struct.pack("<I", 1)) + frame(2, code.encode()) + frame(4, arg.encode()) +
+    return (hello(1) + frame(2, code.encode()) + frame(4, arg.encode()) +
             frame(7) + frame(0x11))
 def parse_frames(buf):
     frames, off = [], 0

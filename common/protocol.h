@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The pyward wire protocol, version 1: framing, the request a client sends and the result record
- * the helper returns. Pure logic, no I/O besides frame_write(); shared by the helper and the client.
+/* The pyward wire protocol, version 1: framing (frame.c), the request a client sends (request.c)
+ * and the result record the helper returns (result.c); for each one encoder and one decoder, used
+ * by the helper, the CLI, the tests and the fuzzers. Pure logic, no I/O besides frame_write().
  * man/pyward-protocol.7 is the normative description; keep the two in sync. */
 #pragma once
 
@@ -10,7 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "buffer.h"
 #include "macro.h"
+#include "str.h"
 
 #define PW_PROTOCOL_VERSION 1
 
@@ -28,6 +31,8 @@
 #define PW_PROFILE_NAME_MAX 64
 #define PW_RESULT_MAX 8192
 #define PW_ACCEPTED_MAX 1024
+#define PW_HELLO_SIZE 4  /* uint32 version */
+#define PW_LIMIT_SIZE 12 /* uint32 key, uint64 value */
 
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
@@ -72,11 +77,24 @@ typedef struct FrameHeader {
         uint32_t length;
 } FrameHeader;
 
+/* The payload length bounds of a frame type, inclusive; false for an unknown type. */
+bool frame_type_bounds(uint16_t type, uint32_t *ret_min, uint32_t *ret_max);
 /* Decodes and validates a header: known type, flags 0, length within that type's bound.
  * Returns 0, or -EBADMSG (unknown type/flags) or -EMSGSIZE (length over the type's bound). */
 int frame_header_parse(const uint8_t buf[static PW_FRAME_HEADER_SIZE], FrameHeader *ret);
+/* Encodes a header as is, unchecked: for tests that must send a header that lies. Everything
+ * else encodes through frame_encode()/frame_append(). */
 void frame_header_format(uint8_t buf[static PW_FRAME_HEADER_SIZE], uint16_t type, uint32_t length);
-/* Writes one whole frame to a blocking fd, handling short writes and EINTR. */
+/* THE frame encoder: header and payload into buf, which holds size bytes. Refuses an unknown type
+ * (-EBADMSG) and a length over the type's maximum (-EMSGSIZE), i.e. anything that would break the
+ * framing; a length under the minimum (an empty PROFILE) is encoded, so that the request's rules
+ * stay in one place, the helper's decoder, which answers with its message. Returns the frame's
+ * size (PW_FRAME_HEADER_SIZE + length), or -ENOBUFS if buf is too small. */
+int frame_encode(uint8_t *buf, size_t size, uint16_t type, const void *payload, size_t length);
+/* frame_encode() at the end of a growing buffer. 0, or as frame_encode(), or -ENOMEM. */
+int frame_append(Buffer *b, uint16_t type, const void *payload, size_t length);
+/* Writes one whole frame to a blocking fd, handling short writes and EINTR. Refuses what the
+ * peer's frame_header_parse() would refuse, the minimum length included. */
 int frame_write(int fd, uint16_t type, const void *payload, size_t length);
 /* "HELLO", "CODE", ... for messages and logs; NULL for an unknown type. */
 const char *frame_type_to_string(uint16_t type);
@@ -103,6 +121,23 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
  * was wrong: out of order, duplicate, malformed, too large. */
 int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length,
                       char *error_buf, size_t error_buf_size);
+
+/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE, FILENAME if set,
+ * each ARG, PROFILE if set, each LIMIT set in key order, REQUEST_END; r->complete is ignored.
+ * The strings may be borrowed (the CLI's argv): this only reads them. Appends all or nothing.
+ * 0, -ENOMEM, or -EMSGSIZE if a field is over its frame's bound. */
+int request_append(Buffer *b, const Request *r);
+/* The fixed-size payloads of HELLO and LIMIT, for request_append() and for tests. */
+void hello_payload_format(uint8_t buf[static PW_HELLO_SIZE], uint32_t version);
+void limit_payload_format(uint8_t buf[static PW_LIMIT_SIZE], uint32_t key, uint64_t value);
+
+/* The one rule for a profile's name, on the wire (PROFILE) and in pyward.conf: 1..64 characters
+ * of [A-Za-z0-9_.-], and not "." or "..". */
+bool profile_name_is_valid(const char *name);
+
+/* What the helper writes first to the job's stdin, before the client's STDIN bytes: the code's
+ * length as a little-endian uint64, then the code (helper/bootstrap.py reads it). */
+int bootstrap_preamble_append(Buffer *b, const char *code, size_t code_size);
 
 /* How a job ended; the result record's "status". */
 typedef enum JobStatus {
@@ -148,5 +183,11 @@ void job_result_done(JobResult *r); /* frees the strings, keeps the struct */
 /* Formats the RESULT payload: "key=value\n" lines in a fixed order; values escaped so that they
  * contain no newline or backslash except as \n and \\. Unknown values are written as empty. */
 int job_result_format(const JobResult *r, char **ret, size_t *ret_size);
+/* The ACCEPTED payload, "job=<job>\nunit=<unit>\n", escaped as the result's values; -EMSGSIZE
+ * over PW_ACCEPTED_MAX. And the same as a whole ACCEPTED frame at the end of a growing buffer. */
+int job_accepted_format(const char *job, const char *unit, char **ret, size_t *ret_size);
+int job_accepted_append(Buffer *b, const char *job, const char *unit);
+/* job_result_format() as a whole RESULT frame at the end of a growing buffer. */
+int job_result_append(Buffer *b, const JobResult *r);
 /* Parses a RESULT payload; unknown keys are ignored (forward compatibility). */
 int job_result_parse(const void *payload, size_t size, JobResult *ret);

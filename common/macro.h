@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Small helpers shared by every module: cleanup attributes, ownership transfer, array size.
- * Kept to the handful we actually use; see STYLE.md for why these habits. */
+ * Kept to the handful we actually use; see STYLE.md for why these habits. Includes nothing of the
+ * project's, so that every other header can include it. */
 #pragma once
 
 #include <errno.h>
@@ -45,16 +46,6 @@ static inline void closep(int *fd) {
         *fd = safe_close(*fd);
 }
 #define _cleanup_close_ _cleanup_(closep)
-
-/* A NULL-terminated array of strings. */
-char **strv_free(char **l);
-static inline void strv_freep(char ***l) {
-        strv_free(*l);
-}
-#define _cleanup_strv_free_ _cleanup_(strv_freep)
-size_t strv_length(char * const *l);
-int strv_extend(char ***l, const char *value);
-char **strv_copy(char * const *l);
 
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)  \
         static inline void func##p(type *p) {    \

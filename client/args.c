@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pyward(1)'s option parsing; see args.h and man/pyward.1.scd, which lists the same options as
+ * help() here. */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "args.h"
+#include "cli.h"
+#include "config-paths.h"
+#include "values.h"
+
+/* Limits are the same syntax as in pyward.conf(5) (values.c); zero is never a useful limit. */
+static int parse_positive(int (*parse)(const char *, uint64_t *), const char *s, uint64_t *ret) {
+        uint64_t v;
+        int r;
+
+        r = parse(s, &v);
+        if (r < 0)
+                return r;
+        if (v == 0)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static void help(void) {
+        printf("Usage: pyward [OPTIONS] -c CODE [ARGS...]\n"
+               "       pyward [OPTIONS] FILE [ARGS...]\n"
+               "\n"
+               "Run Python code in a sandboxed, resource-limited systemd unit via the pyward helper.\n"
+               "The job's stdout and stderr are streamed to ours; our stdin is forwarded to the job\n"
+               "unless it is a terminal.\n"
+               "\n"
+               "  -c, --code=CODE        run CODE (instead of FILE)\n"
+               "      --filename=NAME    name of the main file inside the job (default: FILE's base\n"
+               "                         name, or main.py)\n"
+               "  -t, --timeout=TIME     wall-clock limit, e.g. 10, 500ms, 2min\n"
+               "      --cpu-time=TIME    CPU-time limit, same syntax\n"
+               "  -m, --memory=BYTES     memory limit, e.g. 64M, 1G\n"
+               "      --tasks=N          limit on processes and threads\n"
+               "      --cpu-quota=PERCENT  CPU share in percent of one CPU (200 = two CPUs)\n"
+               "      --output-max=BYTES limit on stdout and on stderr, each\n"
+               "      --disk=BYTES       limit on each writable directory\n"
+               "  -p, --profile=NAME     configuration profile (default: default)\n"
+               "  -n, --no-stdin         do not forward stdin; the job sees end-of-file at once\n"
+               "      --socket=PATH      helper socket (default: $PYWARD_SOCKET or %s)\n"
+               "      --json             print one JSON document with the result and output at the end\n"
+               "  -q, --quiet            no message about how the job ended\n"
+               "  -h, --help             show this help\n"
+               "      --version          show the version\n"
+               "\n"
+               "Exit status: the job's exit code; 128+N if it was killed by signal N; 124 on a time or\n"
+               "CPU limit; 125 if pyward itself failed or the request was rejected. See pyward(1).\n",
+               PYWARD_SOCKET_PATH);
+}
+
+int args_parse(int argc, char **argv, Args *a) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_FILENAME,
+                ARG_CPU_TIME,
+                ARG_TASKS,
+                ARG_CPU_QUOTA,
+                ARG_OUTPUT_MAX,
+                ARG_DISK,
+                ARG_SOCKET,
+                ARG_JSON,
+        };
+        static const struct option options[] = {
+                { "code", required_argument, NULL, 'c' },
+                { "filename", required_argument, NULL, ARG_FILENAME },
+                { "timeout", required_argument, NULL, 't' },
+                { "cpu-time", required_argument, NULL, ARG_CPU_TIME },
+                { "memory", required_argument, NULL, 'm' },
+                { "tasks", required_argument, NULL, ARG_TASKS },
+                { "cpu-quota", required_argument, NULL, ARG_CPU_QUOTA },
+                { "output-max", required_argument, NULL, ARG_OUTPUT_MAX },
+                { "disk", required_argument, NULL, ARG_DISK },
+                { "profile", required_argument, NULL, 'p' },
+                { "no-stdin", no_argument, NULL, 'n' },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "quiet", no_argument, NULL, 'q' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        /* "+": stop at the first non-option, so the job's own arguments pass through untouched. */
+        while ((c = getopt_long(argc, argv, "+c:t:m:p:nqh", options, NULL)) >= 0) {
+                LimitKey key = 0;
+                int (*parse)(const char *, uint64_t *) = NULL;
+
+                switch (c) {
+                case 'c': a->code = optarg; break;
+                case ARG_FILENAME: a->filename = optarg; break;
+                case 't': key = LIMIT_WALL_TIME; parse = parse_timespan; break;
+                case ARG_CPU_TIME: key = LIMIT_CPU_TIME; parse = parse_timespan; break;
+                case 'm': key = LIMIT_MEMORY; parse = parse_size; break;
+                case ARG_TASKS: key = LIMIT_TASKS; parse = parse_uint; break;
+                case ARG_CPU_QUOTA: key = LIMIT_CPU_QUOTA; parse = parse_uint; break;
+                case ARG_OUTPUT_MAX: key = LIMIT_OUTPUT; parse = parse_size; break;
+                case ARG_DISK: key = LIMIT_DISK; parse = parse_size; break;
+                case 'p': a->profile = optarg; break;
+                case 'n': a->no_stdin = true; break;
+                case ARG_SOCKET: a->socket_path = optarg; break;
+                case ARG_JSON: a->json = true; break;
+                case 'q': a->quiet = true; break;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("pyward %s (protocol %d)\n", PACKAGE_VERSION, PW_PROTOCOL_VERSION); return 0;
+                default: return -EINVAL; /* getopt printed why */
+                }
+                if (parse) {
+                        if (parse_positive(parse, optarg, &a->limits[key]) < 0) {
+                                const char *s = options[0].name;
+                                for (const struct option *o = options; o->name; o++)
+                                        if (o->val == c)
+                                                s = o->name;
+                                return fail("invalid value for --%s: '%s'", s, optarg);
+                        }
+                        a->limit_set[key] = true;
+                }
+        }
+        if (!a->code) {
+                if (optind >= argc)
+                        return fail("nothing to run: give -c CODE or a FILE (see --help)");
+                a->file = argv[optind++];
+        }
+        a->job_argv = argv + optind;
+        a->n_job_args = argc - optind;
+        if (a->n_job_args > PW_ARGS_MAX)
+                return fail("too many arguments for the job: %d, the maximum is %d", a->n_job_args,
+                            PW_ARGS_MAX);
+        if (!a->socket_path) {
+                const char *e = getenv("PYWARD_SOCKET");
+                a->socket_path = e && *e ? e : PYWARD_SOCKET_PATH;
+        }
+        return 1;
+}

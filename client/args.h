@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pyward(1)'s command line: options (limits in pyward.conf(5)'s value syntax), the FILE or -c
+ * CODE, and the job's own arguments, which pass through untouched. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+typedef struct Args {
+        const char *code;
+        const char *file;
+        char **job_argv; /* NULL-terminated: the tail of main()'s argv */
+        int n_job_args;
+        const char *profile;
+        const char *socket_path;
+        const char *filename;
+        uint64_t limits[_LIMIT_MAX];
+        bool limit_set[_LIMIT_MAX];
+        bool no_stdin;
+        bool json;
+        bool quiet;
+} Args;
+
+/* 1: run the job; 0: done (--help, --version); negative: bad usage, already reported. */
+int args_parse(int argc, char **argv, Args *a);

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pyward(1)'s session with the helper (run.h): one poll() loop, frames decoded with the
+ * protocol's decoder and sent with its encoder, backpressure towards our stdin. */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+
+/* --json collects the streams in memory; refuse a helper that sends more than this. */
+#define JSON_STREAM_MAX (256U * 1024U * 1024U)
+/* Outgoing bytes buffered before we stop reading our stdin (backpressure towards the producer). */
+#define OUT_HIGH_WATER (256U * 1024U)
+
+void session_done(Session *s) {
+        s->sock = safe_close(s->sock);
+        s->sigfd = safe_close(s->sigfd);
+        buffer_done(&s->out);
+        buffer_done(&s->in);
+        buffer_done(&s->json_stdout);
+        buffer_done(&s->json_stderr);
+        if (s->have_result)
+                job_result_done(&s->result);
+}
+
+static int connect_socket(const char *path, int *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return fail("socket path too long: %s", path);
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return fail("cannot create socket: %m");
+        /* A local stream socket connects at once or fails; EINPROGRESS does not happen for AF_UNIX,
+         * but EAGAIN does when the listen backlog is full: treat it as "helper not keeping up". */
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (errno == ENOENT || errno == ECONNREFUSED)
+                        return fail("cannot connect to %s: %m (is pyward.socket running?)", path);
+                if (errno == EACCES)
+                        return fail("cannot connect to %s: %m (are you in the pyward group?)", path);
+                return fail("cannot connect to %s: %m", path);
+        }
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n) {
+        if (s->send_closed)
+                return 0;
+        if (frame_append(&s->out, type, p, n) < 0)
+                return fail("out of memory");
+        return 0;
+}
+
+static int cancel_job(Session *s) {
+        if (s->cancel_sent)
+                return 0;
+        s->cancel_sent = true;
+        /* Nothing more from our stdin after a cancel; the job is going away. */
+        s->stdin_open = false;
+        return session_queue_frame(s, FRAME_CANCEL, NULL, 0);
+}
+
+/* Writes all of p to a blocking (or, if inherited so, non-blocking) fd. */
+static int write_all(int fd, const uint8_t *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                (void) poll(&pfd, 1, -1);
+                                continue;
+                        }
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+static int handle_output(Session *s, uint16_t type, const uint8_t *p, size_t n) {
+        Buffer *b = type == FRAME_STDOUT ? &s->json_stdout : &s->json_stderr;
+        int fd = type == FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO;
+        int r;
+
+        if (s->args->json) {
+                if (b->size + n > JSON_STREAM_MAX)
+                        return fail("the job's %s exceeds %u bytes, too much for --json",
+                                    type == FRAME_STDOUT ? "stdout" : "stderr", JSON_STREAM_MAX);
+                if (buffer_append(b, p, n) < 0)
+                        return fail("out of memory");
+                return 0;
+        }
+        if (fd == STDOUT_FILENO && s->stdout_broken)
+                return 0;
+        r = write_all(fd, p, n);
+        if (r < 0 && fd == STDOUT_FILENO) {
+                /* Like a local process killed by SIGPIPE: whoever reads us is gone, stop the job. */
+                s->stdout_broken = true;
+                if (r != -EPIPE)
+                        fprintf(stderr, "pyward: cannot write the job's output: %s\n", strerror(-r));
+                return cancel_job(s);
+        }
+        return 0; /* a broken stderr has nobody left to tell */
+}
+
+static int handle_frame(Session *s, uint16_t type, const uint8_t *p, size_t n) {
+        int r;
+
+        switch (type) {
+        case FRAME_STDOUT:
+        case FRAME_STDERR:
+                return handle_output(s, type, p, n);
+        case FRAME_ACCEPTED:
+                if (s->have_accepted)
+                        return fail("protocol error: duplicate ACCEPTED frame from the helper");
+                s->have_accepted = true;
+                return 0;
+        case FRAME_RESULT:
+                r = job_result_parse(p, n, &s->result);
+                if (r < 0)
+                        return fail("protocol error: malformed RESULT from the helper: %s", strerror(-r));
+                s->have_result = true;
+                return 0;
+        default:
+                return fail("protocol error: unexpected %s frame from the helper", frame_type_to_string(type));
+        }
+}
+
+/* Decodes whole frames from s->in. */
+static int process_input(Session *s) {
+        size_t off = 0;
+        int r = 0;
+
+        while (!s->have_result && s->in.size - off >= PW_FRAME_HEADER_SIZE) {
+                FrameHeader h;
+
+                r = frame_header_parse(s->in.data + off, &h);
+                if (r < 0) {
+                        r = fail("protocol error: invalid frame header from the helper (type 0x%04x)",
+                                 (unsigned) (s->in.data[off] | s->in.data[off + 1] << 8));
+                        break;
+                }
+                if (s->in.size - off - PW_FRAME_HEADER_SIZE < h.length)
+                        break;
+                r = handle_frame(s, h.type, s->in.data + off + PW_FRAME_HEADER_SIZE, h.length);
+                if (r < 0)
+                        break;
+                off += PW_FRAME_HEADER_SIZE + h.length;
+        }
+        buffer_consume(&s->in, off);
+        return r;
+}
+
+static int read_socket(Session *s) {
+        uint8_t buf[64 * 1024];
+        ssize_t n;
+
+        n = recv(s->sock, buf, sizeof(buf), 0);
+        if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN)
+                        return 0;
+                return fail("connection to the helper failed: %m");
+        }
+        if (n == 0) {
+                if (s->in.size > 0)
+                        return fail("protocol error: the helper closed the connection inside a frame");
+                return fail("the helper closed the connection without a result");
+        }
+        if (buffer_append(&s->in, buf, (size_t) n) < 0)
+                return fail("out of memory");
+        return process_input(s);
+}
+
+static int write_socket(Session *s) {
+        ssize_t n = send(s->sock, s->out.data, s->out.size, MSG_NOSIGNAL);
+
+        if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN)
+                        return 0;
+                if (errno == EPIPE || errno == ECONNRESET) {
+                        /* The helper stopped reading, e.g. it rejected the request. Its verdict is
+                         * still on its way to us; stop sending and keep reading. */
+                        s->send_closed = true;
+                        s->stdin_open = false;
+                        s->out.size = 0;
+                        return 0;
+                }
+                return fail("cannot send to the helper: %m");
+        }
+        buffer_consume(&s->out, (size_t) n);
+        return 0;
+}
+
+static int read_stdin(Session *s) {
+        uint8_t buf[PW_CHUNK_MAX];
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+        if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN)
+                        return 0;
+                fprintf(stderr, "pyward: cannot read stdin, closing the job's stdin: %m\n");
+                n = 0;
+        }
+        if (n == 0) {
+                s->stdin_open = false;
+                return session_queue_frame(s, FRAME_STDIN_EOF, NULL, 0);
+        }
+        return session_queue_frame(s, FRAME_STDIN, buf, (size_t) n);
+}
+
+static int handle_signal(Session *s) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(s->sigfd, &si, sizeof(si));
+
+        if (n != sizeof(si))
+                return 0;
+        if (++s->n_signals == 1) {
+                if (!s->args->quiet)
+                        fprintf(stderr, "pyward: %s received, cancelling the job (again to abandon it)\n",
+                                strsignal((int) si.ssi_signo));
+                return cancel_job(s);
+        }
+        /* A second signal: give up waiting. Closing the connection makes the helper stop the job. */
+        fprintf(stderr, "pyward: abandoning the job\n");
+        s->abandon_signal = (int) si.ssi_signo;
+        return -ECANCELED;
+}
+
+int session_run(Session *s) {
+        for (;;) {
+                struct pollfd p[3] = {
+                        { .fd = s->sock, .events = POLLIN },
+                        { .fd = s->sigfd, .events = POLLIN },
+                        { .fd = -1 },
+                };
+                int r;
+
+                if (s->out.size > 0)
+                        p[0].events |= POLLOUT;
+                if (s->stdin_open && s->out.size < OUT_HIGH_WATER) {
+                        p[2].fd = STDIN_FILENO;
+                        p[2].events = POLLIN;
+                }
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return fail("poll failed: %m");
+                }
+                if (p[1].revents & POLLIN) {
+                        r = handle_signal(s);
+                        if (r < 0)
+                                return r;
+                }
+                if (p[0].revents & POLLOUT) {
+                        r = write_socket(s);
+                        if (r < 0)
+                                return r;
+                }
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        r = read_socket(s);
+                        if (r < 0)
+                                return r;
+                        if (s->have_result)
+                                return 0;
+                }
+                if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        r = read_stdin(s);
+                        if (r < 0)
+                                return r;
+                }
+                if (p[2].revents & POLLNVAL) {
+                        s->stdin_open = false;
+                        r = session_queue_frame(s, FRAME_STDIN_EOF, NULL, 0);
+                        if (r < 0)
+                                return r;
+                }
+        }
+}
+
+int session_connect(Session *s, const char *path) {
+        return connect_socket(path, &s->sock);
+}

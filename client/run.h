@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One job's session with the helper: the poll() loop over the socket, our stdin and a signalfd,
+ * relaying stdin as STDIN frames and STDOUT/STDERR frames to ours (or to --json's buffers),
+ * until the RESULT frame. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "args.h"
+#include "buffer.h"
+#include "protocol.h"
+
+typedef struct Session {
+        const Args *args;
+        int sock;
+        int sigfd;
+        Buffer out;          /* bytes queued for the socket */
+        Buffer in;           /* a partial frame from the socket */
+        bool stdin_open;     /* still forwarding our stdin */
+        bool send_closed;    /* the helper stopped reading; drop what we would send */
+        bool stdout_broken;  /* our stdout is gone: we cancelled the job, its output is dropped */
+        bool cancel_sent;
+        int n_signals;
+        int abandon_signal; /* the second SIGINT/SIGTERM/SIGHUP: we quit without a result */
+        Buffer json_stdout, json_stderr;
+        bool have_accepted;
+        bool have_result;
+        JobResult result;
+} Session;
+
+void session_done(Session *s);
+/* Connects to the helper's socket (non-blocking); a failure is reported. */
+int session_connect(Session *s, const char *path);
+/* Queues one frame for the helper (dropped once the helper stopped reading). */
+int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n);
+/* Runs until the result (0) or a failure, already reported; -ECANCELED when a second signal
+ * abandoned the job (s->abandon_signal says which). */
+int session_run(Session *s);

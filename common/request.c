@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The pyward wire protocol v1, the request: its decoder (a state machine fed frame by frame, the
+ * one place for the request's rules), its encoder, and the preamble the job's bootstrap reads. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "byteorder.h"
+#include "protocol.h"
+
+static const char *const limit_key_table[_LIMIT_MAX] = {
+        [LIMIT_MEMORY] = "memory",     [LIMIT_TASKS] = "tasks",         [LIMIT_CPU_QUOTA] = "cpu-quota",
+        [LIMIT_CPU_TIME] = "cpu-time", [LIMIT_WALL_TIME] = "wall-time", [LIMIT_OUTPUT] = "output",
+        [LIMIT_DISK] = "disk",
+};
+
+const char *limit_key_to_string(LimitKey k) {
+        if ((int) k <= 0 || k >= _LIMIT_MAX)
+                return NULL;
+        return limit_key_table[k];
+}
+
+LimitKey limit_key_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (int k = 1; k < _LIMIT_MAX; k++)
+                if (streq(limit_key_table[k], s))
+                        return k;
+        return -EINVAL;
+}
+
+int request_new(Request **ret) {
+        Request *r = calloc(1, sizeof(Request));
+
+        if (!r)
+                return -ENOMEM;
+        *ret = r;
+        return 0;
+}
+
+Request *request_free(Request *r) {
+        if (!r)
+                return NULL;
+        free(r->code);
+        free(r->filename);
+        strv_free(r->argv);
+        free(r->profile);
+        free(r);
+        return NULL;
+}
+
+_printf_(4, 5) static int request_error(int error, char *buf, size_t size, const char *format, ...) {
+        va_list ap;
+
+        if (buf && size > 0) {
+                va_start(ap, format);
+                (void) vsnprintf(buf, size, format, ap);
+                va_end(ap);
+        }
+        return error;
+}
+
+#define ERR(e, ...) request_error((e), error_buf, error_buf_size, __VA_ARGS__)
+
+static bool filename_valid(const char *p, size_t n) {
+        if (n == 0 || n > PW_FILENAME_MAX)
+                return false;
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) p[i];
+                if (c == '/' || c < 0x20 || c == 0x7f)
+                        return false;
+        }
+        return true;
+}
+
+/* By length, because a PROFILE payload may hold a NUL byte, which the character set refuses. */
+static bool profile_name_valid(const char *p, size_t n) {
+        if (n == 0 || n > PW_PROFILE_NAME_MAX)
+                return false;
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '.' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+bool profile_name_is_valid(const char *name) {
+        return name && profile_name_valid(name, strlen(name));
+}
+
+static int request_add_hello(Request *r, const void *payload, char *error_buf, size_t error_buf_size) {
+        uint32_t v = le32_load(payload);
+
+        if (r->version != 0)
+                return ERR(-EBADMSG, "duplicate HELLO frame");
+        if (v != PW_PROTOCOL_VERSION)
+                return ERR(-EPROTONOSUPPORT, "unsupported protocol version %" PRIu32 ", this helper speaks %d",
+                           v, PW_PROTOCOL_VERSION);
+        r->version = v;
+        return 0;
+}
+
+static int request_add_arg(Request *r, const void *payload, size_t length, char *error_buf,
+                           size_t error_buf_size) {
+        _cleanup_free_ char *a = NULL;
+        char **l;
+
+        if (r->n_args >= PW_ARGS_MAX)
+                return ERR(-E2BIG, "ARG #%zu exceeds the maximum of %d arguments", r->n_args + 1, PW_ARGS_MAX);
+        if (memchr(payload, '\0', length))
+                return ERR(-EINVAL, "ARG #%zu contains a NUL byte", r->n_args + 1);
+        a = memdup_str(payload, length);
+        if (!a)
+                return -ENOMEM;
+        l = realloc(r->argv, sizeof(char *) * (r->n_args + 2));
+        if (!l)
+                return -ENOMEM;
+        r->argv = l;
+        r->argv[r->n_args++] = TAKE_PTR(a);
+        r->argv[r->n_args] = NULL;
+        return 0;
+}
+
+static int request_add_limit(Request *r, const void *payload, char *error_buf, size_t error_buf_size) {
+        uint32_t k = le32_load(payload);
+        uint64_t v = le64_load((const uint8_t *) payload + 4);
+        const char *key = limit_key_to_string((LimitKey) k);
+
+        if (!key)
+                return ERR(-EINVAL, "unknown LIMIT key %" PRIu32, k);
+        if (r->limit_set[k])
+                return ERR(-EBADMSG, "duplicate LIMIT %s", key);
+        if (v == 0)
+                return ERR(-EINVAL, "LIMIT %s must be greater than 0", key);
+        r->limits[k] = v;
+        r->limit_set[k] = true;
+        return 0;
+}
+
+/* The checks every frame of the request passes before its type's own: known, from the client,
+ * before REQUEST_END, within its bounds, after HELLO. */
+static int request_check_frame(const Request *r, uint16_t type, size_t length, char *error_buf,
+                               size_t error_buf_size) {
+        const char *name = frame_type_to_string(type);
+        uint32_t lo, hi;
+
+        if (!name || !frame_type_bounds(type, &lo, &hi))
+                return ERR(-EBADMSG, "unknown frame type 0x%04x", type);
+        if (type >= FRAME_ACCEPTED)
+                return ERR(-EBADMSG, "%s is a frame the helper sends, not the client", name);
+        if (r->complete)
+                return ERR(-EBADMSG, "%s frame after REQUEST_END: the request is already complete", name);
+        if (length > hi)
+                return ERR(-EMSGSIZE, "%s frame of %zu bytes exceeds the maximum of %" PRIu32 " bytes", name,
+                           length, hi);
+        if (length < lo) {
+                if (lo == hi)
+                        return ERR(-EBADMSG, "%s frame must be exactly %" PRIu32 " bytes, got %zu", name, lo,
+                                   length);
+                return ERR(-EBADMSG, "%s frame must not be empty", name);
+        }
+        if (type != FRAME_HELLO && r->version == 0)
+                return ERR(-EBADMSG, "%s frame before HELLO: the request must start with HELLO", name);
+        return 0;
+}
+
+int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length,
+                      char *error_buf, size_t error_buf_size) {
+        int q;
+
+        if (!r || (length > 0 && !payload))
+                return -EINVAL;
+        q = request_check_frame(r, type, length, error_buf, error_buf_size);
+        if (q < 0)
+                return q;
+
+        switch (type) {
+        case FRAME_HELLO:
+                return request_add_hello(r, payload, error_buf, error_buf_size);
+
+        case FRAME_CODE:
+                if (r->code)
+                        return ERR(-EBADMSG, "duplicate CODE frame: the code must be sent exactly once");
+                if (memchr(payload, '\0', length))
+                        return ERR(-EINVAL, "CODE contains a NUL byte");
+                r->code = memdup_str(payload, length);
+                if (!r->code)
+                        return -ENOMEM;
+                r->code_size = length;
+                return 0;
+
+        case FRAME_FILENAME:
+                if (r->filename)
+                        return ERR(-EBADMSG, "duplicate FILENAME frame");
+                if (!filename_valid(payload, length))
+                        return ERR(-EINVAL,
+                                   "invalid FILENAME: must be 1..%d bytes without '/', NUL or control "
+                                   "characters, and not \".\" or \"..\"",
+                                   PW_FILENAME_MAX);
+                r->filename = memdup_str(payload, length);
+                return r->filename ? 0 : -ENOMEM;
+
+        case FRAME_ARG:
+                return request_add_arg(r, payload, length, error_buf, error_buf_size);
+
+        case FRAME_PROFILE:
+                if (r->profile)
+                        return ERR(-EBADMSG, "duplicate PROFILE frame");
+                if (!profile_name_valid(payload, length))
+                        return ERR(-EINVAL,
+                                   "invalid PROFILE name: must be 1..%d characters of [A-Za-z0-9_.-], "
+                                   "not \".\" or \"..\"",
+                                   PW_PROFILE_NAME_MAX);
+                r->profile = memdup_str(payload, length);
+                return r->profile ? 0 : -ENOMEM;
+
+        case FRAME_LIMIT:
+                return request_add_limit(r, payload, error_buf, error_buf_size);
+
+        case FRAME_REQUEST_END:
+                if (!r->code)
+                        return ERR(-EBADMSG, "REQUEST_END without CODE: the request has no code");
+                r->complete = true;
+                return 1;
+
+        default: /* STDIN, STDIN_EOF, CANCEL */
+                return ERR(-EBADMSG, "%s frame before REQUEST_END: the request is not complete yet",
+                           frame_type_to_string(type));
+        }
+}
+
+void hello_payload_format(uint8_t buf[static PW_HELLO_SIZE], uint32_t version) {
+        le32_store(buf, version);
+}
+
+void limit_payload_format(uint8_t buf[static PW_LIMIT_SIZE], uint32_t key, uint64_t value) {
+        le32_store(buf, key);
+        le64_store(buf + 4, value);
+}
+
+int request_append(Buffer *b, const Request *r) {
+        uint8_t v[PW_LIMIT_SIZE];
+        size_t start = b->size;
+        int q;
+
+        if (!r->code && r->code_size > 0)
+                return -EINVAL;
+        hello_payload_format(v, r->version != 0 ? r->version : PW_PROTOCOL_VERSION);
+        q = frame_append(b, FRAME_HELLO, v, PW_HELLO_SIZE);
+        if (q >= 0)
+                q = frame_append(b, FRAME_CODE, r->code, r->code_size);
+        if (q >= 0 && r->filename)
+                q = frame_append(b, FRAME_FILENAME, r->filename, strlen(r->filename));
+        for (size_t i = 0; q >= 0 && i < r->n_args; i++)
+                q = frame_append(b, FRAME_ARG, r->argv[i], strlen(r->argv[i]));
+        if (q >= 0 && r->profile)
+                q = frame_append(b, FRAME_PROFILE, r->profile, strlen(r->profile));
+        for (int k = 1; q >= 0 && k < _LIMIT_MAX; k++) {
+                if (!r->limit_set[k])
+                        continue;
+                limit_payload_format(v, (uint32_t) k, r->limits[k]);
+                q = frame_append(b, FRAME_LIMIT, v, PW_LIMIT_SIZE);
+        }
+        if (q >= 0)
+                q = frame_append(b, FRAME_REQUEST_END, NULL, 0);
+        if (q < 0)
+                b->size = start; /* no half request */
+        return q;
+}
+
+int bootstrap_preamble_append(Buffer *b, const char *code, size_t code_size) {
+        uint8_t n[8];
+        int q;
+
+        if (!code && code_size > 0)
+                return -EINVAL;
+        le64_store(n, (uint64_t) code_size);
+        q = buffer_reserve(b, sizeof(n) + code_size);
+        if (q < 0)
+                return q;
+        (void) buffer_append(b, n, sizeof(n));
+        (void) buffer_append(b, code, code_size);
+        return 0;
+}

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The pyward wire protocol v1, the records the helper sends ("key=value" lines, escaped alike):
+ * ACCEPTED's encoder, and RESULT's encoder and decoder with the job's status and signal names. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "protocol.h"
+
+/* A result "message" longer than this is cut (with a marker) so the record always fits. */
+#define PW_RESULT_MESSAGE_MAX 2048
+
+static const char *const job_status_table[_JOB_STATUS_MAX] = {
+        [JOB_OK] = "ok",
+        [JOB_EXIT] = "exit",
+        [JOB_SIGNAL] = "signal",
+        [JOB_TIMEOUT] = "timeout",
+        [JOB_CPU_LIMIT] = "cpu-limit",
+        [JOB_OOM] = "oom",
+        [JOB_OUTPUT_LIMIT] = "output-limit",
+        [JOB_KILLED] = "killed",
+        [JOB_REJECTED] = "rejected",
+        [JOB_ERROR] = "error",
+};
+
+const char *job_status_to_string(JobStatus s) {
+        if ((int) s < 0 || s >= _JOB_STATUS_MAX)
+                return NULL;
+        return job_status_table[s];
+}
+
+JobStatus job_status_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (int i = 0; i < _JOB_STATUS_MAX; i++)
+                if (streq(job_status_table[i], s))
+                        return i;
+        return -EINVAL;
+}
+
+/* Our own table rather than sigabbrev_np(), so that helper and client agree whatever their libc. */
+static const char *const signal_table[] = {
+        [SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",       [SIGQUIT] = "SIGQUIT", [SIGILL] = "SIGILL",
+        [SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT",     [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",
+        [SIGKILL] = "SIGKILL", [SIGUSR1] = "SIGUSR1",     [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
+        [SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM",     [SIGTERM] = "SIGTERM", [SIGSTKFLT] = "SIGSTKFLT",
+        [SIGCHLD] = "SIGCHLD", [SIGCONT] = "SIGCONT",     [SIGSTOP] = "SIGSTOP", [SIGTSTP] = "SIGTSTP",
+        [SIGTTIN] = "SIGTTIN", [SIGTTOU] = "SIGTTOU",     [SIGURG] = "SIGURG",   [SIGXCPU] = "SIGXCPU",
+        [SIGXFSZ] = "SIGXFSZ", [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
+        [SIGIO] = "SIGIO",     [SIGPWR] = "SIGPWR",       [SIGSYS] = "SIGSYS",
+};
+
+/* Real-time signals are numbered on the wire ("SIGRTMIN+3" is libc-dependent, 34+ is not). */
+#define PW_SIGNAL_NUMBER_MAX 64
+
+int signal_to_string(int sig, char *buf, size_t size) {
+        if (sig <= 0 || sig > PW_SIGNAL_NUMBER_MAX)
+                return -EINVAL;
+        if ((size_t) sig < ELEMENTSOF(signal_table) && signal_table[sig])
+                return snprintf(buf, size, "%s", signal_table[sig]) < (int) size ? 0 : -ENOBUFS;
+        return snprintf(buf, size, "SIG%d", sig) < (int) size ? 0 : -ENOBUFS;
+}
+
+int signal_from_string(const char *s) {
+        unsigned n = 0;
+
+        if (!s || strncmp(s, "SIG", 3) != 0)
+                return -EINVAL;
+        for (size_t i = 1; i < ELEMENTSOF(signal_table); i++)
+                if (signal_table[i] && streq(signal_table[i], s))
+                        return (int) i;
+        /* "SIG<number>": digits only, no leading zero, within range. */
+        s += 3;
+        if (*s < '1' || *s > '9')
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                n = n * 10 + (unsigned) (*s - '0');
+                if (n > PW_SIGNAL_NUMBER_MAX)
+                        return -EINVAL;
+        }
+        return (int) n;
+}
+
+void job_result_done(JobResult *r) {
+        if (!r)
+                return;
+        free(r->memory_peak_reason);
+        free(r->unit);
+        free(r->invocation_id);
+        free(r->job);
+        free(r->message);
+        r->memory_peak_reason = r->unit = r->invocation_id = r->job = r->message = NULL;
+}
+
+/* A growing output buffer for job_result_format(); allocation failure sticks. */
+typedef struct Buf {
+        char *data;
+        size_t size, allocated;
+        bool oom;
+} Buf;
+
+static void buf_add(Buf *b, const char *p, size_t n) {
+        if (b->oom)
+                return;
+        if (b->size + n + 1 > b->allocated) {
+                size_t a = (b->size + n + 1) * 2;
+                char *d = realloc(b->data, a);
+                if (!d) {
+                        b->oom = true;
+                        return;
+                }
+                b->data = d;
+                b->allocated = a;
+        }
+        memcpy(b->data + b->size, p, n);
+        b->size += n;
+        b->data[b->size] = '\0';
+}
+
+static void buf_add_escaped(Buf *b, const char *s, size_t max) {
+        size_t n = s ? strlen(s) : 0;
+        bool cut = n > max;
+
+        if (cut) {
+                n = max;
+                /* Do not split a UTF-8 sequence: back up over continuation bytes. */
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '\\')
+                        buf_add(b, "\\\\", 2);
+                else if (s[i] == '\n')
+                        buf_add(b, "\\n", 2);
+                else
+                        buf_add(b, s + i, 1);
+        }
+        if (cut)
+                buf_add(b, "...", 3);
+}
+
+static void buf_add_u64(Buf *b, uint64_t v) {
+        char t[24];
+
+        if (v != RESULT_UNSET)
+                buf_add(b, t, (size_t) snprintf(t, sizeof(t), "%" PRIu64, v));
+}
+
+int job_result_format(const JobResult *r, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *data = NULL;
+        const char *status = job_status_to_string(r->status);
+        char t[32];
+        Buf b = {};
+
+        if (!status)
+                return -EINVAL;
+        if (r->exit_code < -1 || r->exit_code > 255)
+                return -EINVAL;
+
+        buf_add(&b, "status=", 7);
+        buf_add(&b, status, strlen(status));
+        buf_add(&b, "\nexit_code=", 11);
+        if (r->exit_code >= 0)
+                buf_add(&b, t, (size_t) snprintf(t, sizeof(t), "%d", r->exit_code));
+        buf_add(&b, "\nsignal=", 8);
+        if (r->signal != 0) {
+                if (signal_to_string(r->signal, t, sizeof(t)) < 0) {
+                        free(b.data);
+                        return -EINVAL;
+                }
+                buf_add(&b, t, strlen(t));
+        }
+        buf_add(&b, "\nwall_ms=", 9);
+        buf_add_u64(&b, r->wall_ms);
+        buf_add(&b, "\ncpu_ms=", 8);
+        buf_add_u64(&b, r->cpu_ms);
+        buf_add(&b, "\nmemory_peak_bytes=", 19);
+        buf_add_u64(&b, r->memory_peak_bytes);
+        buf_add(&b, "\nmemory_peak_reason=", 20);
+        buf_add_escaped(&b, r->memory_peak_reason, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\nunit=", 6);
+        buf_add_escaped(&b, r->unit, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\ninvocation_id=", 15);
+        buf_add_escaped(&b, r->invocation_id, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\njob=", 5);
+        buf_add_escaped(&b, r->job, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\nmessage=", 9);
+        buf_add_escaped(&b, r->message, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\n", 1);
+
+        data = b.data;
+        if (b.oom)
+                return -ENOMEM;
+        if (b.size > PW_RESULT_MAX)
+                return -EMSGSIZE;
+        *ret_size = b.size;
+        *ret = TAKE_PTR(data);
+        return 0;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no leading zeros, no overflow. */
+static int parse_u64(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] != '\0'))
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t) (*s - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+/* Undoes buf_add_escaped() in place: only \\ and \n are escapes; anything else after '\' is bad. */
+static int unescape(char *s) {
+        char *w = s;
+
+        for (char *p = s; *p; p++) {
+                if (*p != '\\') {
+                        *w++ = *p;
+                        continue;
+                }
+                p++;
+                if (*p == '\\')
+                        *w++ = '\\';
+                else if (*p == 'n')
+                        *w++ = '\n';
+                else
+                        return -EBADMSG;
+        }
+        *w = '\0';
+        return 0;
+}
+
+enum {
+        RK_STATUS,
+        RK_EXIT_CODE,
+        RK_SIGNAL,
+        RK_WALL_MS,
+        RK_CPU_MS,
+        RK_MEMORY_PEAK_BYTES,
+        RK_MEMORY_PEAK_REASON,
+        RK_UNIT,
+        RK_INVOCATION_ID,
+        RK_JOB,
+        RK_MESSAGE,
+        _RK_MAX,
+};
+
+static const char *const result_keys[_RK_MAX] = {
+        [RK_STATUS] = "status",
+        [RK_EXIT_CODE] = "exit_code",
+        [RK_SIGNAL] = "signal",
+        [RK_WALL_MS] = "wall_ms",
+        [RK_CPU_MS] = "cpu_ms",
+        [RK_MEMORY_PEAK_BYTES] = "memory_peak_bytes",
+        [RK_MEMORY_PEAK_REASON] = "memory_peak_reason",
+        [RK_UNIT] = "unit",
+        [RK_INVOCATION_ID] = "invocation_id",
+        [RK_JOB] = "job",
+        [RK_MESSAGE] = "message",
+};
+
+/* Sets one decoded key of the record; 0 or -EBADMSG/-ENOMEM. */
+static int job_result_set(JobResult *r, int k, const char *value) {
+        char **strings[_RK_MAX] = {
+                [RK_MEMORY_PEAK_REASON] = &r->memory_peak_reason,
+                [RK_UNIT] = &r->unit,
+                [RK_INVOCATION_ID] = &r->invocation_id,
+                [RK_JOB] = &r->job,
+                [RK_MESSAGE] = &r->message,
+        };
+        uint64_t u;
+        int error = 0;
+
+        switch (k) {
+        case RK_STATUS:
+                r->status = job_status_from_string(value);
+                if ((int) r->status < 0)
+                        error = -EBADMSG;
+                break;
+        case RK_EXIT_CODE:
+                if (*value == '\0')
+                        break;
+                if (parse_u64(value, &u) < 0 || u > 255)
+                        error = -EBADMSG;
+                else
+                        r->exit_code = (int) u;
+                break;
+        case RK_SIGNAL:
+                if (*value == '\0')
+                        break;
+                r->signal = signal_from_string(value);
+                if (r->signal < 0)
+                        error = -EBADMSG;
+                break;
+        case RK_WALL_MS:
+        case RK_CPU_MS:
+        case RK_MEMORY_PEAK_BYTES:
+                if (*value == '\0')
+                        break;
+                if (parse_u64(value, &u) < 0 || u == RESULT_UNSET)
+                        error = -EBADMSG;
+                else if (k == RK_WALL_MS)
+                        r->wall_ms = u;
+                else if (k == RK_CPU_MS)
+                        r->cpu_ms = u;
+                else
+                        r->memory_peak_bytes = u;
+                break;
+        default:
+                if (*value == '\0')
+                        break;
+                *strings[k] = strdup(value);
+                if (!*strings[k])
+                        error = -ENOMEM;
+                break;
+        }
+        return error;
+}
+
+int job_result_parse(const void *payload, size_t size, JobResult *ret) {
+        _cleanup_free_ char *text = NULL;
+        JobResult r = {
+                .status = -1,
+                .exit_code = -1,
+                .wall_ms = RESULT_UNSET,
+                .cpu_ms = RESULT_UNSET,
+                .memory_peak_bytes = RESULT_UNSET,
+        };
+        bool seen[_RK_MAX] = {};
+        char *line, *next;
+        int k = -1, error = 0;
+
+        if (!ret || (size > 0 && !payload))
+                return -EINVAL;
+        if (size > PW_RESULT_MAX)
+                return -EMSGSIZE;
+        if (memchr(payload, '\0', size))
+                return -EBADMSG;
+        if (size == 0 || ((const char *) payload)[size - 1] != '\n')
+                return -EBADMSG;
+        text = memdup_str(payload, size);
+        if (!text)
+                return -ENOMEM;
+
+        for (line = text; *line; line = next) {
+                char *nl = strchr(line, '\n'), *eq, *value;
+
+                /* Guaranteed: the text ends with '\n'. */
+                *nl = '\0';
+                next = nl + 1;
+
+                eq = strchr(line, '=');
+                if (!eq || eq == line) {
+                        error = -EBADMSG;
+                        break;
+                }
+                *eq = '\0';
+                value = eq + 1;
+
+                for (k = 0; k < _RK_MAX; k++)
+                        if (streq(result_keys[k], line))
+                                break;
+                if (k == _RK_MAX)
+                        continue; /* unknown key: a newer helper; ignore it */
+                if (seen[k]) {
+                        error = -EBADMSG;
+                        break;
+                }
+                seen[k] = true;
+                error = unescape(value);
+                if (error < 0)
+                        break;
+
+                error = job_result_set(&r, k, value);
+                if (error < 0)
+                        break;
+        }
+        if (error >= 0 && !seen[RK_STATUS])
+                error = -EBADMSG;
+        if (error < 0) {
+                r.signal = 0;
+                job_result_done(&r);
+                return error;
+        }
+        *ret = r;
+        return 0;
+}
+
+int job_result_append(Buffer *b, const JobResult *r) {
+        _cleanup_free_ char *payload = NULL;
+        size_t size;
+        int q;
+
+        q = job_result_format(r, &payload, &size);
+        if (q < 0)
+                return q;
+        return frame_append(b, FRAME_RESULT, payload, size);
+}
+
+int job_accepted_format(const char *job, const char *unit, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *data = NULL;
+        Buf b = {};
+
+        buf_add(&b, "job=", 4);
+        buf_add_escaped(&b, job, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\nunit=", 6);
+        buf_add_escaped(&b, unit, PW_RESULT_MESSAGE_MAX);
+        buf_add(&b, "\n", 1);
+
+        data = b.data;
+        if (b.oom)
+                return -ENOMEM;
+        if (b.size > PW_ACCEPTED_MAX)
+                return -EMSGSIZE;
+        *ret_size = b.size;
+        *ret = TAKE_PTR(data);
+        return 0;
+}
+
+int job_accepted_append(Buffer *b, const char *job, const char *unit) {
+        _cleanup_free_ char *payload = NULL;
+        size_t size;
+        int q;
+
+        q = job_accepted_format(job, unit, &payload, &size);
+        if (q < 0)
+                return q;
+        return frame_append(b, FRAME_ACCEPTED, payload, size);
+}

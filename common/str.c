@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Strings and string vectors declared in str.h; shared by the helper and the CLI, so nothing
+ * here logs. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "str.h"
+
+char *memdup_str(const void *p, size_t n) {
+        char *s = malloc(n + 1);
+
+        if (!s)
+                return NULL;
+        if (n > 0)
+                memcpy(s, p, n);
+        s[n] = '\0';
+        return s;
+}
+
+char **strv_free(char **l) {
+        if (!l)
+                return NULL;
+        for (char **i = l; *i; i++)
+                free(*i);
+        free(l);
+        return NULL;
+}
+
+size_t strv_length(char * const *l) {
+        size_t n = 0;
+
+        if (l)
+                while (l[n])
+                        n++;
+        return n;
+}
+
+int strv_extend(char ***l, const char *value) {
+        size_t n = strv_length(*l);
+        char **c, *v;
+
+        v = strdup(value);
+        if (!v)
+                return -ENOMEM;
+        c = realloc(*l, sizeof(char *) * (n + 2));
+        if (!c) {
+                free(v);
+                return -ENOMEM;
+        }
+        c[n] = v;
+        c[n + 1] = NULL;
+        *l = c;
+        return 0;
+}
+
+char **strv_copy(char * const *l) {
+        _cleanup_strv_free_ char **c = NULL;
+        size_t n = strv_length(l);
+
+        c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                c[i] = strdup(l[i]);
+                if (!c[i])
+                        return NULL;
+        }
+        return TAKE_PTR(c);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Strings and NULL-terminated string vectors (strv), as the protocol, the configuration and the
+ * helper's unit properties pass them around. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "macro.h"
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* A NUL-terminated copy of n bytes at p (which need not be NUL-terminated); NULL on OOM. */
+char *memdup_str(const void *p, size_t n);
+
+char **strv_free(char **l);
+static inline void strv_freep(char ***l) {
+        strv_free(*l);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char * const *l);
+int strv_extend(char ***l, const char *value);
+char **strv_copy(char * const *l);

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of result.c: status and signal names, the result record's round trip (as a payload
+ * and as a RESULT frame), escaping, and the decoder's strictness. */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+#include "test.h"
+
+static void test_job_status(void) {
+        static const char *const names[] = { "ok", "exit", "signal", "timeout", "cpu-limit", "oom",
+                                             "output-limit", "killed", "rejected", "error" };
+
+        assert_int(ELEMENTSOF(names), ==, _JOB_STATUS_MAX);
+        for (int s = 0; s < _JOB_STATUS_MAX; s++) {
+                assert_streq(job_status_to_string(s), names[s]);
+                assert_int(job_status_from_string(names[s]), ==, s);
+        }
+        assert_se(!job_status_to_string(_JOB_STATUS_MAX));
+        assert_se(!job_status_to_string(-1));
+        assert_int(job_status_from_string("OK"), ==, -EINVAL);
+        assert_int(job_status_from_string("cpu_limit"), ==, -EINVAL);
+}
+
+static void test_signals(void) {
+        char b[16];
+
+        assert_int(signal_to_string(SIGKILL, b, sizeof(b)), ==, 0);
+        assert_streq(b, "SIGKILL");
+        assert_int(signal_from_string("SIGKILL"), ==, SIGKILL);
+        for (int s = 1; s <= 64; s++) {
+                assert_int(signal_to_string(s, b, sizeof(b)), ==, 0);
+                assert_int(signal_from_string(b), ==, s);
+        }
+        assert_int(signal_to_string(SIGRTMIN, b, sizeof(b)), ==, 0);
+        assert_streq(b, "SIG34");
+        assert_int(signal_to_string(0, b, sizeof(b)), ==, -EINVAL);
+        assert_int(signal_to_string(65, b, sizeof(b)), ==, -EINVAL);
+        assert_int(signal_to_string(SIGTERM, b, 4), ==, -ENOBUFS);
+        assert_int(signal_from_string("KILL"), ==, -EINVAL);
+        assert_int(signal_from_string("SIG0"), ==, -EINVAL);
+        assert_int(signal_from_string("SIG65"), ==, -EINVAL);
+        assert_int(signal_from_string("SIG09"), ==, -EINVAL);
+        assert_int(signal_from_string("SIG9x"), ==, -EINVAL);
+        assert_int(signal_from_string("SIG"), ==, -EINVAL);
+        assert_int(signal_from_string("sigkill"), ==, -EINVAL);
+}
+
+static void test_result_roundtrip(void) {
+        JobResult r = {
+                .status = JOB_SIGNAL,
+                .exit_code = -1,
+                .signal = SIGSEGV,
+                .wall_ms = 1234,
+                .cpu_ms = 0,
+                .memory_peak_bytes = UINT64_MAX - 1,
+                .memory_peak_reason = NULL,
+                .unit = (char *) "pyward-job-17.service",
+                .invocation_id = (char *) "0123456789abcdef0123456789abcdef",
+                .job = (char *) "17",
+                .message = (char *) "line1\nline2 back\\slash \\n literal=x",
+        };
+        _cleanup_free_ char *text = NULL;
+        JobResult p = {};
+        size_t n;
+
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        assert_int(strlen(text), ==, n);
+        assert_streq(text,
+                     "status=signal\n"
+                     "exit_code=\n"
+                     "signal=SIGSEGV\n"
+                     "wall_ms=1234\n"
+                     "cpu_ms=0\n"
+                     "memory_peak_bytes=18446744073709551614\n"
+                     "memory_peak_reason=\n"
+                     "unit=pyward-job-17.service\n"
+                     "invocation_id=0123456789abcdef0123456789abcdef\n"
+                     "job=17\n"
+                     "message=line1\\nline2 back\\\\slash \\\\n literal=x\n");
+        assert_int(job_result_parse(text, n, &p), ==, 0);
+        assert_int(p.status, ==, JOB_SIGNAL);
+        assert_int(p.exit_code, ==, -1);
+        assert_int(p.signal, ==, SIGSEGV);
+        assert_int(p.wall_ms, ==, 1234);
+        assert_int(p.cpu_ms, ==, 0);
+        assert_se(p.memory_peak_bytes == UINT64_MAX - 1);
+        assert_se(!p.memory_peak_reason);
+        assert_streq(p.unit, r.unit);
+        assert_streq(p.invocation_id, r.invocation_id);
+        assert_streq(p.job, "17");
+        assert_streq(p.message, r.message);
+        job_result_done(&p);
+        assert_se(!p.message && !p.unit);
+        job_result_done(&p);
+        job_result_done(NULL);
+}
+
+static void test_result_unset(void) {
+        JobResult r = {
+                .status = JOB_REJECTED,
+                .exit_code = -1,
+                .wall_ms = RESULT_UNSET,
+                .cpu_ms = RESULT_UNSET,
+                .memory_peak_bytes = RESULT_UNSET,
+                .memory_peak_reason = (char *) "no memory accounting",
+                .message = (char *) "profile \"big\" not allowed",
+        };
+        _cleanup_free_ char *text = NULL;
+        JobResult p = {};
+        size_t n;
+
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        assert_streq(text, "status=rejected\nexit_code=\nsignal=\nwall_ms=\ncpu_ms=\nmemory_peak_bytes=\n"
+                           "memory_peak_reason=no memory accounting\nunit=\ninvocation_id=\njob=\n"
+                           "message=profile \"big\" not allowed\n");
+        assert_int(job_result_parse(text, n, &p), ==, 0);
+        assert_int(p.status, ==, JOB_REJECTED);
+        assert_int(p.exit_code, ==, -1);
+        assert_int(p.signal, ==, 0);
+        assert_se(p.wall_ms == RESULT_UNSET && p.cpu_ms == RESULT_UNSET);
+        assert_se(p.memory_peak_bytes == RESULT_UNSET);
+        assert_streq(p.memory_peak_reason, "no memory accounting");
+        assert_se(!p.unit && !p.invocation_id && !p.job);
+        job_result_done(&p);
+
+        /* Every status and exit codes at the edges. */
+        for (int s = 0; s < _JOB_STATUS_MAX; s++) {
+                _cleanup_free_ char *t = NULL;
+                r = (JobResult) { .status = s, .exit_code = s == JOB_EXIT ? 255 : 0,
+                                  .wall_ms = RESULT_UNSET, .cpu_ms = 7, .memory_peak_bytes = 0 };
+                assert_int(job_result_format(&r, &t, &n), ==, 0);
+                assert_int(job_result_parse(t, n, &p), ==, 0);
+                assert_int(p.status, ==, s);
+                assert_int(p.exit_code, ==, r.exit_code);
+                assert_se(p.wall_ms == RESULT_UNSET && p.cpu_ms == 7 && p.memory_peak_bytes == 0);
+                job_result_done(&p);
+        }
+}
+
+static void test_result_format_errors(void) {
+        JobResult r = { .status = _JOB_STATUS_MAX, .exit_code = -1 };
+        char *text = (char *) "untouched";
+        size_t n = 42;
+
+        assert_int(job_result_format(&r, &text, &n), ==, -EINVAL);
+        r.status = JOB_EXIT;
+        r.exit_code = 256;
+        assert_int(job_result_format(&r, &text, &n), ==, -EINVAL);
+        r.exit_code = 1;
+        r.signal = 99;
+        assert_int(job_result_format(&r, &text, &n), ==, -EINVAL);
+        assert_streq(text, "untouched");
+        assert_int(n, ==, 42);
+}
+
+static void test_result_long_message(void) {
+        /* A huge message is cut so that the record still fits; a UTF-8 sequence is never split. */
+        size_t m = 3 * PW_RESULT_MAX;
+        char *msg = malloc(m + 1);
+        _cleanup_free_ char *text = NULL;
+        JobResult p = {};
+        size_t n;
+
+        assert_se(msg);
+        for (size_t i = 0; i + 2 <= m; i += 2)
+                memcpy(msg + i, "\xc3\xa5", 2);
+        msg[m] = '\0';
+        msg[1] = '\n';
+        msg[0] = '\\';
+        JobResult r = { .status = JOB_ERROR, .exit_code = -1, .message = msg };
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        assert_se(n <= PW_RESULT_MAX);
+        assert_int(job_result_parse(text, n, &p), ==, 0);
+        assert_se(strncmp(p.message, "\\\n\xc3\xa5", 4) == 0);
+        assert_se(strlen(p.message) < m);
+        assert_se(strcmp(p.message + strlen(p.message) - 5, "\xc3\xa5...") == 0);
+        job_result_done(&p);
+        free(msg);
+}
+
+static void test_result_parse_lenient(void) {
+        static const char text[] = "future_key=whatever \\q goes\n"
+                                   "status=ok\n"
+                                   "exit_code=0\n"
+                                   "another=\n";
+        JobResult p = {};
+
+        /* Unknown keys are ignored, even with what would be a bad escape; missing keys are unset. */
+        assert_int(job_result_parse(text, sizeof(text) - 1, &p), ==, 0);
+        assert_int(p.status, ==, JOB_OK);
+        assert_int(p.exit_code, ==, 0);
+        assert_int(p.signal, ==, 0);
+        assert_se(p.wall_ms == RESULT_UNSET && p.cpu_ms == RESULT_UNSET &&
+                  p.memory_peak_bytes == RESULT_UNSET);
+        assert_se(!p.message && !p.unit && !p.job && !p.invocation_id && !p.memory_peak_reason);
+        job_result_done(&p);
+
+        assert_int(job_result_parse("status=exit\nexit_code=3\nsignal=SIG40\n", 37, &p), ==, 0);
+        assert_int(p.exit_code, ==, 3);
+        assert_int(p.signal, ==, 40);
+        job_result_done(&p);
+}
+
+static void test_result_parse_malformed(void) {
+        static const char *const bad[] = {
+                "",
+                "\n",
+                "status=ok",                        /* no final newline */
+                "status=ok\n\n",                    /* empty line */
+                "status=ok\nnoequals\n",
+                "status=ok\n=value\n",
+                "exit_code=0\n",                    /* no status */
+                "status=OK\n",
+                "status=\n",
+                "status=ok\nstatus=ok\n",           /* duplicate */
+                "status=ok\nexit_code=256\n",
+                "status=ok\nexit_code=-1\n",
+                "status=ok\nexit_code=01\n",
+                "status=ok\nexit_code= 1\n",
+                "status=ok\nexit_code=1x\n",
+                "status=ok\nsignal=9\n",
+                "status=ok\nsignal=SIGFOO\n",
+                "status=ok\nwall_ms=18446744073709551616\n",
+                "status=ok\nwall_ms=18446744073709551615\n", /* the unset sentinel is not a value */
+                "status=ok\ncpu_ms=+5\n",
+                "status=ok\nmemory_peak_bytes=1e3\n",
+                "status=ok\nmessage=a\\tb\n",       /* only \\ and \n are escapes */
+                "status=ok\nmessage=trailing\\\n",
+                "status=ok\nunit=a\rb\\x\n",
+        };
+        JobResult p = { .status = JOB_KILLED, .exit_code = 99 };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int r = job_result_parse(bad[i], strlen(bad[i]), &p);
+                if (r != -EBADMSG)
+                        fprintf(stderr, "case %zu: \"%s\"\n", i, bad[i]);
+                assert_int(r, ==, -EBADMSG);
+                assert_int(p.status, ==, JOB_KILLED);
+                assert_int(p.exit_code, ==, 99);
+        }
+        /* Embedded NUL, oversize. */
+        assert_int(job_result_parse("status=ok\nmessage=a\0b\n", 22, &p), ==, -EBADMSG);
+        char *big = malloc(PW_RESULT_MAX + 1);
+        assert_se(big);
+        memset(big, 'x', PW_RESULT_MAX + 1);
+        assert_int(job_result_parse(big, PW_RESULT_MAX + 1, &p), ==, -EMSGSIZE);
+        free(big);
+        /* A failure after strings were already parsed leaks nothing (checked under valgrind/ASan). */
+        assert_int(job_result_parse("status=ok\nmessage=m\nunit=u\nexit_code=x\n", 39, &p), ==, -EBADMSG);
+        assert_int(p.status, ==, JOB_KILLED);
+}
+
+
+static void test_result_append(void) {
+        JobResult r = {
+                .status = JOB_SIGNAL,
+                .exit_code = -1,
+                .signal = SIGKILL,
+                .wall_ms = 12,
+                .cpu_ms = RESULT_UNSET,
+                .memory_peak_bytes = 4096,
+                .message = (char *) "two\nlines",
+        };
+        _cleanup_(buffer_done) Buffer b = {};
+        _cleanup_free_ char *text = NULL;
+        JobResult p = {};
+        FrameHeader h;
+        size_t n;
+
+        assert_int(job_result_append(&b, &r), ==, 0);
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        assert_int(frame_header_parse(b.data, &h), ==, 0);
+        assert_int(h.type, ==, FRAME_RESULT);
+        assert_int(h.length, ==, n);
+        assert_int(b.size, ==, PW_FRAME_HEADER_SIZE + n);
+        assert_se(memcmp(b.data + PW_FRAME_HEADER_SIZE, text, n) == 0);
+        assert_int(job_result_parse(b.data + PW_FRAME_HEADER_SIZE, h.length, &p), ==, 0);
+        assert_int(p.status, ==, JOB_SIGNAL);
+        assert_int(p.signal, ==, SIGKILL);
+        assert_streq(p.message, "two\nlines");
+        job_result_done(&p);
+
+        r.status = _JOB_STATUS_MAX;
+        assert_int(job_result_append(&b, &r), ==, -EINVAL);
+        assert_int(b.size, ==, PW_FRAME_HEADER_SIZE + n);
+}
+
+static void test_accepted(void) {
+        /* man/pyward-protocol.7's example, header included. */
+        static const char expected[] = "\x01\x01\x00\x00\x22\x00\x00\x00"
+                                       "job=42\nunit=pyward-job-42.service\n";
+        _cleanup_(buffer_done) Buffer b = {};
+        _cleanup_free_ char *text = NULL, *big = NULL;
+        size_t n;
+
+        assert_int(job_accepted_append(&b, "42", "pyward-job-42.service"), ==, 0);
+        assert_int(b.size, ==, sizeof(expected) - 1);
+        assert_se(memcmp(b.data, expected, b.size) == 0);
+        /* Escaped as the result's values, so no value can add a line. */
+        assert_int(job_accepted_format("a\nb", "c\\", &text, &n), ==, 0);
+        assert_int(n, ==, strlen("job=a\\nb\nunit=c\\\\\n"));
+        assert_se(memcmp(text, "job=a\\nb\nunit=c\\\\\n", n) == 0);
+        big = calloc(1, PW_ACCEPTED_MAX + 1);
+        assert_se(big);
+        memset(big, 'u', PW_ACCEPTED_MAX);
+        assert_int(job_accepted_append(&b, "1", big), ==, -EMSGSIZE);
+        assert_int(b.size, ==, sizeof(expected) - 1);
+}
+
+int main(void) {
+        test_job_status();
+        test_signals();
+        test_result_roundtrip();
+        test_result_unset();
+        test_result_format_errors();
+        test_result_long_message();
+        test_result_parse_lenient();
+        test_result_parse_malformed();
+        test_result_append();
+        test_accepted();
+        return 0;
+}
