@@ -24,7 +24,7 @@
 #define CONFIG_LIST_MAX 1024             /* entries in any one list (paths, users, syscalls, ...) */
 #define CONFIG_ERRORS_MAX 64             /* reported errors; the rest are counted */
 
-/* Where each setting came from, for --show-config; private to config.c. */
+/* Where each setting came from, for --show-config; private to the config-*.c files. */
 typedef struct ConfigOrigins ConfigOrigins;
 
 typedef struct Profile {
