@@ -175,10 +175,10 @@ static void profile_check(Parser *p, const Profile *pr) {
 
                 if (pr->limit_default[k] <= pr->limit_max[k])
                         continue;
-                format_number(d, sizeof(d), ds->type, pr->limit_default[k]);
-                format_number(m, sizeof(m), ms->type, pr->limit_max[k]);
                 parser_error(p, origin_or_builtin(od ?: om), "%s=%s exceeds %s=%s (%s) in profile %s", ds->name,
-                             d, ms->name, m, origin_or_builtin(om), pr->name);
+                             config_format_limit(k, pr->limit_default[k], d, sizeof(d)), ms->name,
+                             config_format_limit(k, pr->limit_max[k], m, sizeof(m)), origin_or_builtin(om),
+                             pr->name);
         }
 }
 

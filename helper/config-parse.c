@@ -70,16 +70,21 @@ _printf_(2, 3) static int parser_line_error(Parser *p, const char *format, ...) 
         return parser_error(p, origin, "%s", msg);
 }
 
-/* The rule for [Profile "NAME"]: what a request's profile frame may name, "." and ".." excluded
- * (so that a name is never a path component). */
+/* The rule for [Profile "NAME"], the same as for the name a request's profile frame carries:
+ * 1..PW_PROFILE_NAME_MAX of A-Z a-z 0-9 _ . -, but not "." or "..". */
 bool config_profile_name_valid(const char *s, size_t n) {
         if (n == 0 || n > PW_PROFILE_NAME_MAX)
                 return false;
         if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
                 return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char) s[i]) && !strchr("_.-", s[i]))
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                /* ASCII ranges, not isalnum(): the same answer in every locale, as protocol.c's. */
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '.' || c == '-'))
                         return false;
+        }
         return true;
 }
 

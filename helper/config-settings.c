@@ -72,6 +72,13 @@ const Setting *config_setting_limit(LimitKey k, bool max) {
         return NULL; /* not reached: test-config-settings checks that every limit has both rows */
 }
 
+char *config_format_limit(LimitKey k, uint64_t v, char *buf, size_t size) {
+        const Setting *s = k > 0 && k < _LIMIT_MAX ? config_setting_limit(k, true) : NULL;
+
+        format_number(buf, size, s ? s->type : VALUE_COUNT, v);
+        return buf;
+}
+
 /* ---- origins ------------------------------------------------------------------------------- */
 
 static ConfigOrigins *origins_free(ConfigOrigins *o) {
@@ -118,11 +125,12 @@ static void fields_free(bool access, Config *c, Profile *p) {
  * their origin. The fields must be zero (and the strings and lists NULL) before. */
 static int fields_init_builtin(bool access, Config *c, Profile *p, ConfigOrigins *o) {
         for (const Setting *s = config_settings; s < config_settings + config_n_settings; s++) {
-                void *field = setting_field(s, c, p);
+                void *field;
                 int r;
 
                 if (s->access != access)
                         continue;
+                field = setting_field(s, c, p);
                 switch (s->type) {
                 case VALUE_BOOLEAN:
                         *(bool *) field = s->def;
@@ -160,11 +168,13 @@ static int fields_copy(bool access, const Config *src_c, const Profile *src_p, C
         int r = 0;
 
         for (const Setting *s = config_settings; s < config_settings + config_n_settings; s++) {
-                void *field = setting_field(s, c, p);
-                const void *src = setting_field(s, src_c, src_p);
+                void *field;
+                const void *src;
 
                 if (s->access != access)
                         continue;
+                field = setting_field(s, c, p);
+                src = setting_field(s, src_c, src_p);
                 if (s->type == VALUE_INTERPRETER) {
                         const char *v = *(char *const *) src;
 

@@ -110,6 +110,14 @@ static void test_settings_table(void) {
                 if (!value_type_is_list(s->type) && s->type != VALUE_INTERPRETER && s->max > 0)
                         assert_se(s->def >= s->min && s->def <= s->max);
         }
+        {
+                char buf[FORMAT_VALUE_MAX];
+
+                assert_streq(config_format_limit(LIMIT_MEMORY, 1ULL << 30, buf, sizeof(buf)), "1G");
+                assert_streq(config_format_limit(LIMIT_CPU_QUOTA, 150, buf, sizeof(buf)), "150%");
+                assert_streq(config_format_limit(LIMIT_WALL_TIME, 90000000, buf, sizeof(buf)), "1min 30s");
+                assert_streq(config_format_limit(LIMIT_TASKS, 32, buf, sizeof(buf)), "32");
+        }
         assert_se(!config_setting_find(true, "MemoryMax"));
         assert_se(!config_setting_find(false, "JobsPerUser"));
 }
