@@ -134,6 +134,9 @@ void limit_payload_format(uint8_t buf[static PW_LIMIT_SIZE], uint32_t key, uint6
 /* The one rule for a profile's name, on the wire (PROFILE) and in pyward.conf: 1..64 characters
  * of [A-Za-z0-9_.-], and not "." or "..". */
 bool profile_name_is_valid(const char *name);
+/* The same rule for a name of n bytes that need not be NUL-terminated (a PROFILE payload, the NAME of
+ * a [Profile "NAME"] section); the one definition of what a profile may be called. */
+bool profile_name_valid(const char *p, size_t n);
 
 /* What the helper writes first to the job's stdin, before the client's STDIN bytes: the code's
  * length as a little-endian uint64, then the code (helper/bootstrap.py reads it). */

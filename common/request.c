@@ -79,7 +79,7 @@ static bool filename_valid(const char *p, size_t n) {
 }
 
 /* By length, because a PROFILE payload may hold a NUL byte, which the character set refuses. */
-static bool profile_name_valid(const char *p, size_t n) {
+bool profile_name_valid(const char *p, size_t n) {
         if (n == 0 || n > PW_PROFILE_NAME_MAX)
                 return false;
         if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pyward.conf: ini files with drop-ins and named profiles (see man/pyward.conf.5), loaded per
- * connection. Pure logic plus file reading; no D-Bus. */
+ * connection. Pure logic plus file reading; no D-Bus. A new key is one row of the settings table
+ * in config-settings.c plus its field below; config-parse.c reads the syntax, config-apply.c stores
+ * values, config-files.c finds the files, config-show.c prints them, config-access.c checks peers. */
 #pragma once
 
 #include <stdbool.h>
@@ -24,7 +26,7 @@
 #define CONFIG_LIST_MAX 1024             /* entries in any one list (paths, users, syscalls, ...) */
 #define CONFIG_ERRORS_MAX 64             /* reported errors; the rest are counted */
 
-/* Where each setting came from, for --show-config; private to config.c. */
+/* Where each setting came from, for --show-config; private to the config-*.c files. */
 typedef struct ConfigOrigins ConfigOrigins;
 
 typedef struct Profile {
@@ -95,6 +97,10 @@ bool profile_peer_allowed(const Profile *p, uid_t uid, const gid_t *gids, size_t
  * error naming the key, the asked value and the maximum. ret_limits gets the effective values. */
 int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_limits[static _LIMIT_MAX],
                            char *error_buf, size_t error_buf_size);
+
+/* A limit's value as pyward.conf writes it ("1G", "1min 30s", "150%", "32"), for messages that
+ * name a limit; returns buf. */
+char *config_format_limit(LimitKey k, uint64_t v, char *buf, size_t size);
 
 /* For `pyward-helper --show-config [--profile NAME]`: writes the merged effective settings as a
  * valid pyward.conf, each line commented with where it came from ("file:line" or "built-in
