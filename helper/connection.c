@@ -13,6 +13,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
+#include "admission.h"
 #include "config-paths.h"
 #include "config.h"
 #include "connection.h"
@@ -330,9 +331,31 @@ static const RunOps run_ops = {
 
 /* --- the request ------------------------------------------------------------------------------- */
 
+/* Asks admission_decide() about the request, and takes the job slot in between (admission.h). */
+static bool connection_admit(Connection *c) {
+        AdmissionInput in = {
+                .config = c->config,
+                .peer = &c->peer,
+                .request = c->request,
+                .slot = ADMISSION_SLOT_UNTRIED,
+        };
+        Admission a;
+
+        admission_decide(&in, &a);
+        if (a.verdict == ADMISSION_NEED_SLOT) {
+                in.slot = slot_acquire(SLOT_DIR, c->peer.uid, c->config->jobs_per_uid, &c->slot_fd);
+                admission_decide(&in, &a);
+        }
+        if (a.verdict != ADMISSION_ADMITTED) {
+                connection_finish(c, a.status, "%s", a.message);
+                return false;
+        }
+        c->profile = a.profile;
+        memcpy(c->limits, a.limits, sizeof(c->limits));
+        return true;
+}
+
 static void connection_request_complete(Connection *c) {
-        char error[256] = "";
-        const char *name = c->request->profile ?: "default";
         int r;
 
         c->times.request = journal_now_usec();
@@ -341,48 +364,14 @@ static void connection_request_complete(Connection *c) {
 
 #if PYWARD_DEBUG_HOOKS
         /* Test builds only (-Ddebug-hooks=true): prove that the lockdown kills the helper. */
-        if (strcmp(name, LOCKDOWN_DEBUG_PROFILE) == 0) {
+        if (strcmp(c->request->profile ?: "default", LOCKDOWN_DEBUG_PROFILE) == 0) {
                 r = lockdown_debug_forbidden_syscall();
                 connection_finish(c, JOB_ERROR, "the lockdown did not stop execve(): %s", strerror(-r));
                 return;
         }
 #endif
-        c->profile = config_find_profile(c->config, name);
-        if (!c->profile || !c->profile->enabled) {
-                connection_finish(c, JOB_REJECTED, "unknown profile \"%s\"", name);
+        if (!connection_admit(c))
                 return;
-        }
-        if (!profile_peer_allowed(c->profile, c->peer.uid, c->peer.gids, c->peer.n_gids)) {
-                connection_finish(c, JOB_REJECTED, "UID %u may not use profile \"%s\"",
-                                  (unsigned) c->peer.uid, name);
-                return;
-        }
-        if (c->request->code_size > c->profile->code_max) {
-                connection_finish(c, JOB_REJECTED,
-                                  "code of %zu bytes exceeds the maximum of %" PRIu64
-                                  " bytes of profile \"%s\"",
-                                  c->request->code_size, c->profile->code_max, name);
-                return;
-        }
-        r = profile_resolve_limits(c->profile, c->request, c->limits, error, sizeof(error));
-        if (r < 0) {
-                connection_finish(c, JOB_REJECTED, "%s", error[0] ? error : "invalid limits");
-                return;
-        }
-
-        r = slot_acquire(SLOT_DIR, c->peer.uid, c->config->jobs_per_uid, &c->slot_fd);
-        if (r == -EBUSY) {
-                connection_finish(c, JOB_REJECTED,
-                                  "UID %u already runs %" PRIu64 " jobs, the maximum (JobsPerUser=)",
-                                  (unsigned) c->peer.uid, c->config->jobs_per_uid);
-                return;
-        }
-        if (r < 0) {
-                connection_finish(c, JOB_ERROR, "cannot take a job slot in " SLOT_DIR ": %s",
-                                  strerror(-r));
-                return;
-        }
-
         r = run_new(c->event, c->bus, &(RunParams) {
                         .job_id = c->job_id,
                         .peer = &c->peer,
@@ -614,6 +603,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
 int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret) {
         _cleanup_(connection_freep) Connection *c = NULL;
         _cleanup_free_ char *errors = NULL;
+        Admission a;
         sd_id128_t id;
         int r;
 
@@ -673,8 +663,9 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
                 *ret = TAKE_PTR(c);
                 return 0;
         }
-        if (!config_peer_allowed(c->config, c->peer.uid, c->peer.gids, c->peer.n_gids)) {
-                connection_finish(c, JOB_REJECTED, "UID %u is not allowed to use pyward", (unsigned) c->peer.uid);
+        admission_decide(&(AdmissionInput) { .config = c->config, .peer = &c->peer }, &a);
+        if (a.verdict != ADMISSION_ADMITTED) {
+                connection_finish(c, a.status, "%s", a.message);
                 *ret = TAKE_PTR(c);
                 return 0;
         }

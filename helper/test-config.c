@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "admission.h"
 #include "config.h"
 #include "test.h"
 
