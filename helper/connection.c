@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The client's connection as transport: frames in under the request deadline, frames out through a
- * queue with backpressure, a write-stall deadline and a linger; one exit path. The job is a Run. */
+/* The client's connection: frames in under the request deadline, out through the output queue
+ * (out-queue.h) with backpressure; admission (admission.h) hands the request to a Run (run.h). */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +21,7 @@
 #include "journal.h"
 #include "lockdown.h"
 #include "log.h"
+#include "out-queue.h"
 #include "policy.h"
 #include "run.h"
 
@@ -34,25 +35,11 @@ typedef enum ConnState {
         CONN_LINGER, /* RESULT written and our side shut down; discarding input until the client closes */
 } ConnState;
 
-/* After the RESULT, how long and how much unread input we discard before closing: closing an
- * AF_UNIX socket with unread data makes the client's recv() fail with ECONNRESET, even before it
- * has read our RESULT. */
-#define LINGER_USEC (2 * 1000 * 1000U)
-#define LINGER_BYTES_MAX (8U * 1024U * 1024U)
-/* A client that takes nothing of what we send for this long is given up: its job is stopped and
- * the connection closed. Without it a client that never reads would keep its helper (and, until
- * the wall-clock limit, its job) alive; with it a stuck client costs at most this much more. */
-#define WRITE_STALL_USEC (30 * 1000 * 1000U)
-#define WRITE_STALL_TEXT "30s"
-
 struct Connection {
         sd_event *event;
         int fd;
         sd_event_source *io;
         sd_event_source *deadline;
-        sd_event_source *linger;
-        sd_event_source *write_stall; /* armed while output waits and the client takes none */
-        size_t lingered;
         ConnState state;
         char *config_root;
 
@@ -64,8 +51,7 @@ struct Connection {
         int slot_fd;
 
         FrameReader reader;
-        uint8_t *out;
-        size_t out_size, out_off;
+        OutQueue *out;
         bool client_gone;
         bool stdin_eof;
         bool input_broken; /* an invalid frame after the request: nothing more is read */
@@ -77,7 +63,6 @@ struct Connection {
 };
 
 static void connection_update_io(Connection *c);
-static void write_stall_update(Connection *c, bool progress);
 static void connection_client_gone(Connection *c, const char *why);
 
 /* The one way out: the event loop ends, main() returns code (0, or 1 when no result could be
@@ -93,126 +78,53 @@ static const char *profile_name(const Connection *c) {
 /* --- output to the client -------------------------------------------------------------------- */
 
 static int out_append(Connection *c, uint16_t type, const void *data, size_t size) {
-        uint8_t *n;
+        int r;
 
         if (c->client_gone)
                 return 0; /* nobody listens; the job's output is dropped */
-        if (c->out_off == c->out_size)
-                c->out_off = c->out_size = 0;
-        n = realloc(c->out, c->out_size + PW_FRAME_HEADER_SIZE + size);
-        if (!n)
-                return log_oom();
-        c->out = n;
-        frame_header_format(c->out + c->out_size, type, (uint32_t) size);
-        if (size > 0)
-                memcpy(c->out + c->out_size + PW_FRAME_HEADER_SIZE, data, size);
-        c->out_size += PW_FRAME_HEADER_SIZE + size;
-        write_stall_update(c, false);
+        r = out_queue_append(c->out, type, data, size);
+        if (r < 0)
+                return r;
         connection_update_io(c);
         return 0;
 }
 
 static bool out_pending(const Connection *c) {
-        return c->out_off < c->out_size;
+        return out_queue_pending(c->out);
 }
 
-static int on_linger_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_lingered(void *userdata) {
         connection_exit(userdata, 0);
-        return 0;
 }
 
 static void connection_linger(Connection *c) {
-        int r;
-
         c->state = CONN_LINGER;
-        (void) shutdown(c->fd, SHUT_WR);
-        r = sd_event_add_time_relative(c->event, &c->linger, CLOCK_MONOTONIC, LINGER_USEC, 0,
-                                       on_linger_timeout, c);
-        if (r < 0) {
-                connection_exit(c, 0);
-                return;
-        }
+        out_queue_linger(c->out);
         connection_update_io(c);
 }
 
-/* Reads and drops whatever the client still sends, until it closes (bounded in time and bytes). */
-static void connection_discard_input(Connection *c) {
-        uint8_t buf[16384];
-
-        for (;;) {
-                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return;
-                if (n <= 0 || (c->lingered += (size_t) n) > LINGER_BYTES_MAX) {
-                        connection_exit(c, 0);
-                        return;
-                }
-        }
-}
-
-static int on_write_stall(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_write_stall(void *userdata) {
         Connection *c = userdata;
         char t[FORMAT_VALUE_MAX];
 
-        c->write_stall = sd_event_source_disable_unref(c->write_stall);
         format_timespan(t, sizeof(t), WRITE_STALL_USEC);
         journal_write_stall(c->job_id, c->peer.uid, t);
         if (c->state == CONN_CLOSING) {
                 /* Only the RESULT (and output before it) was left: the job is over and logged. */
                 connection_exit(c, 0);
-                return 0;
+                return;
         }
         /* Stops the job (status killed, "the client disconnected"), drops its output; the helper
          * exits once the job is collected. */
         connection_client_gone(c, "it took no output for " WRITE_STALL_TEXT);
-        return 0;
-}
-
-/* (Re)arms the stall deadline after progress, or when output starts to wait; disarms it when
- * nothing waits. */
-static void write_stall_update(Connection *c, bool progress) {
-        int r;
-
-        if (!out_pending(c) || c->client_gone) {
-                c->write_stall = sd_event_source_disable_unref(c->write_stall);
-                return;
-        }
-        if (c->write_stall && !progress)
-                return;
-        if (c->write_stall) {
-                r = sd_event_source_set_time_relative(c->write_stall, WRITE_STALL_USEC);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(c->write_stall, SD_EVENT_ONESHOT);
-        } else
-                r = sd_event_add_time_relative(c->event, &c->write_stall, CLOCK_MONOTONIC, WRITE_STALL_USEC,
-                                               100 * 1000U, on_write_stall, c);
-        if (r < 0)
-                log_warning_errno(r, "Failed to arm the write deadline: %m");
 }
 
 static void out_flush(Connection *c) {
-        bool progress = false;
-
-        while (out_pending(c)) {
-                ssize_t n = send(c->fd, c->out + c->out_off, c->out_size - c->out_off,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        connection_client_gone(c, "write failed");
-                        return;
-                }
-                c->out_off += (size_t) n;
-                progress = progress || n > 0;
+        if (out_queue_flush(c->out) < 0) {
+                connection_client_gone(c, "write failed");
+                return;
         }
-        write_stall_update(c, progress);
         if (!out_pending(c)) {
-                c->out_off = c->out_size = 0;
                 if (c->state == CONN_CLOSING) {
                         connection_linger(c);
                         return;
@@ -284,7 +196,7 @@ static bool run_can_emit(void *userdata) {
         Connection *c = userdata;
 
         /* At most one chunk waits for the client; beyond that the job waits for the client. */
-        return c->client_gone || c->out_size - c->out_off < PW_CHUNK_MAX;
+        return c->client_gone || out_queue_waiting(c->out) < PW_CHUNK_MAX;
 }
 
 static void run_stdin_idle(void *userdata) {
@@ -392,10 +304,7 @@ static void connection_client_gone(Connection *c, const char *why) {
         if (c->client_gone)
                 return;
         c->client_gone = true;
-        free(c->out);
-        c->out = NULL;
-        c->out_size = c->out_off = 0;
-        c->write_stall = sd_event_source_disable_unref(c->write_stall);
+        out_queue_drop(c->out);
         if (c->run && run_is_active(c->run)) {
                 log_info("Client of job %s went away (%s); stopping the job.", c->job_id, why);
                 run_stop(c->run, JOB_STOP_DISCONNECT);
@@ -407,30 +316,6 @@ static void connection_client_gone(Connection *c, const char *why) {
                 return; /* the result is logged once the output is drained */
         log_info("Client (UID %u) went away (%s).", (unsigned) c->peer.uid, why);
         connection_exit(c, 0);
-}
-
-/* --- frames after REQUEST_END ------------------------------------------------------------------ */
-
-typedef enum FrameAction {
-        FRAME_ACTION_STDIN,       /* to the job's stdin */
-        FRAME_ACTION_STDIN_EOF,   /* close the job's stdin */
-        FRAME_ACTION_CANCEL,      /* stop the job */
-        FRAME_ACTION_LATE_STDIN,  /* STDIN after STDIN_EOF: ignored */
-        FRAME_ACTION_VIOLATION,   /* anything else: ends the job like a cancel */
-} FrameAction;
-
-/* Which frames a client may send while its job runs (protocol.c decides before REQUEST_END). */
-static FrameAction frame_after_request(uint16_t type, bool stdin_eof) {
-        switch (type) {
-        case FRAME_STDIN:
-                return stdin_eof ? FRAME_ACTION_LATE_STDIN : FRAME_ACTION_STDIN;
-        case FRAME_STDIN_EOF:
-                return FRAME_ACTION_STDIN_EOF;
-        case FRAME_CANCEL:
-                return FRAME_ACTION_CANCEL;
-        default:
-                return FRAME_ACTION_VIOLATION;
-        }
 }
 
 static void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void *payload) {
@@ -549,7 +434,7 @@ static int on_socket(sd_event_source *s, int fd, uint32_t revents, void *userdat
         Connection *c = userdata;
 
         if (c->state == CONN_LINGER) {
-                connection_discard_input(c);
+                out_queue_discard_input(c->out);
                 return 0;
         }
         if (revents & EPOLLOUT)
@@ -600,10 +485,43 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret) {
-        _cleanup_(connection_freep) Connection *c = NULL;
+/* Who is on the other end, the configuration, and whether that peer may use pyward at all: false
+ * if not, with the RESULT that says why on its way. */
+static bool connection_admit_peer(Connection *c) {
         _cleanup_free_ char *errors = NULL;
         Admission a;
+        int r;
+
+        r = peer_from_socket(c->fd, &c->peer);
+        if (r < 0) {
+                c->peer.uid = (uid_t) -1;
+                connection_finish(c, JOB_ERROR, "cannot read the peer's credentials: %s", strerror(-r));
+                return false;
+        }
+        /* The configuration is read afresh for every connection, so edits apply to the next job. */
+        r = config_load(c->config_root, &c->config, &errors);
+        c->times.config = journal_now_usec();
+        if (r < 0) {
+                for (char *p = errors; p && *p; p++)
+                        if (*p == '\n' && p[1])
+                                *p = ';';
+                if (errors && *errors && errors[strlen(errors) - 1] == '\n')
+                        errors[strlen(errors) - 1] = '\0';
+                log_error("The configuration is broken, rejecting the request: %s", errors ?: strerror(-r));
+                connection_finish(c, JOB_REJECTED, "the pyward configuration is broken: %s",
+                                  errors ?: strerror(-r));
+                return false;
+        }
+        admission_decide(&(AdmissionInput) { .config = c->config, .peer = &c->peer }, &a);
+        if (a.verdict != ADMISSION_ADMITTED) {
+                connection_finish(c, a.status, "%s", a.message);
+                return false;
+        }
+        return true;
+}
+
+int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret) {
+        _cleanup_(connection_freep) Connection *c = NULL;
         sd_id128_t id;
         int r;
 
@@ -631,6 +549,9 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
                 return -ENOMEM;
         if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
                 return log_error_errno(errno, "Failed to make the connection non-blocking: %m");
+        r = out_queue_new(e, c->fd, on_write_stall, on_lingered, c, &c->out);
+        if (r < 0)
+                return log_oom();
         r = sd_event_add_io(e, &c->io, c->fd, EPOLLIN, on_socket, c);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the connection: %m");
@@ -638,34 +559,7 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
         if (r < 0)
                 return log_oom();
 
-        r = peer_from_socket(c->fd, &c->peer);
-        if (r < 0) {
-                c->peer.uid = (uid_t) -1;
-                connection_finish(c, JOB_ERROR, "cannot read the peer's credentials: %s", strerror(-r));
-                *ret = TAKE_PTR(c);
-                return 0;
-        }
-
-        /* The configuration is read afresh for every connection, so edits apply to the next job. */
-        r = config_load(c->config_root, &c->config, &errors);
-        c->times.config = journal_now_usec();
-        if (r < 0) {
-                char *p;
-
-                for (p = errors; p && *p; p++)
-                        if (*p == '\n' && p[1])
-                                *p = ';';
-                if (errors && *errors && errors[strlen(errors) - 1] == '\n')
-                        errors[strlen(errors) - 1] = '\0';
-                log_error("The configuration is broken, rejecting the request: %s", errors ?: strerror(-r));
-                connection_finish(c, JOB_REJECTED, "the pyward configuration is broken: %s",
-                                  errors ?: strerror(-r));
-                *ret = TAKE_PTR(c);
-                return 0;
-        }
-        admission_decide(&(AdmissionInput) { .config = c->config, .peer = &c->peer }, &a);
-        if (a.verdict != ADMISSION_ADMITTED) {
-                connection_finish(c, a.status, "%s", a.message);
+        if (!connection_admit_peer(c)) {
                 *ret = TAKE_PTR(c);
                 return 0;
         }
@@ -686,15 +580,13 @@ Connection *connection_free(Connection *c) {
         sd_bus_flush_close_unref(c->bus);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->deadline);
-        sd_event_source_disable_unref(c->linger);
-        sd_event_source_disable_unref(c->write_stall);
         frame_reader_done(&c->reader);
         request_free(c->request);
         config_free(c->config);
         peer_done(&c->peer);
         safe_close(c->slot_fd);
         safe_close(c->fd);
-        free(c->out);
+        out_queue_free(c->out);
         free(c->config_root);
         sd_event_unref(c->event);
         free(c);
