@@ -383,6 +383,7 @@ static bool connection_wants_input(const Connection *c) {
         /* Backpressure: no new STDIN frame while the last one is not in the pipe yet. */
         return c->state == CONN_RUNNING && c->run && run_takes_stdin(c->run);
 }
+
 static void connection_read(Connection *c) {
         while (connection_wants_input(c)) {
                 int r = frame_reader_read(&c->reader, c->fd);
