@@ -241,3 +241,14 @@ int parser_finish(Parser *p, Config **ret, char **ret_errors) {
                 *ret_errors = NULL;
         return 0;
 }
+
+const Profile *config_find_profile(const Config *c, const char *name) {
+        if (!c)
+                return NULL;
+        if (!name)
+                name = "default";
+        for (size_t i = 0; i < c->n_profiles; i++)
+                if (strcmp(c->profiles[i].name, name) == 0)
+                        return &c->profiles[i];
+        return NULL;
+}

@@ -2,7 +2,8 @@
 /* pyward.conf: ini files with drop-ins and named profiles (see man/pyward.conf.5), loaded per
  * connection. Pure logic plus file reading; no D-Bus. A new key is one row of the settings table
  * in config-settings.c plus its field below; config-parse.c reads the syntax, config-apply.c stores
- * values, config-files.c finds the files, config-show.c prints them, config-access.c checks peers. */
+ * values, config-files.c finds the files, config-show.c prints them; who may use which profile is
+ * admission.c's. */
 #pragma once
 
 #include <stdbool.h>
@@ -57,18 +58,11 @@ typedef struct Config {
         ConfigOrigins *origins;
 } Config;
 
-/* How pyward-helper uses this module, once per connection (the config is never cached, so a
- * change applies to the next job without a reload):
- *   config_load("/", &c, &errors)          -EINVAL: log `errors` once, reject with them (status
- *                                           rejected, message = errors); no fallback to defaults
- *   config_peer_allowed(c, uid, gids, n)   false: reject, naming the user/uid
- *   p = config_find_profile(c, req->profile)   NULL: reject "unknown profile NAME"
- *   profile_peer_allowed(p, uid, gids, n)  false: reject "may not use profile NAME" (also when
- *                                           the profile has Enabled=no)
- *   req->code_size > p->code_max           reject
- *   profile_resolve_limits(p, req, limits, buf, sizeof(buf))   < 0: reject with buf
- *   c->jobs_per_uid, c->request_timeout_usec, and p's interpreter, args, paths, network, syscalls
- *   go into the transient unit (see pyward.conf(5) for the property each maps to).
+/* pyward-helper loads the configuration once per connection (it is never cached, so a change
+ * applies to the next job without a reload): config_load("/", &c, &errors), -EINVAL: log `errors`
+ * once, reject with them; no fallback to defaults. Who may use it, with which profile and limits,
+ * is admission_decide() (admission.h); p's interpreter, args, paths, network and syscalls go into
+ * the transient unit (see pyward.conf(5) for the property each maps to).
  * --check-config: config_load("/", ...); print errors, exit 1; else exit 0.
  * --show-config [--profile NAME]: config_load (errors: print, exit 1), then
  *   config_show(c, NAME or NULL, stdout); -ENOENT: "no such profile", exit 1. */
@@ -87,16 +81,9 @@ int config_load(const char *root, Config **ret, char **ret_errors);
 int config_parse_string(const char *root, const char *name, const char *text, size_t size,
                         Config **ret, char **ret_errors);
 
+/* The profile called name (NULL: "default"), or NULL. Who may use it, and with which limits, is
+ * admission.h's (config_peer_allowed, profile_peer_allowed, profile_resolve_limits). */
 const Profile *config_find_profile(const Config *c, const char *name);
-
-/* May the peer (uid, its groups) connect at all? And use this profile? Returns true/false. */
-bool config_peer_allowed(const Config *c, uid_t uid, const gid_t *gids, size_t n_gids);
-bool profile_peer_allowed(const Profile *p, uid_t uid, const gid_t *gids, size_t n_gids);
-
-/* Merges the request's limits into the profile's: unset -> default; above max -> -EPERM with an
- * error naming the key, the asked value and the maximum. ret_limits gets the effective values. */
-int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_limits[static _LIMIT_MAX],
-                           char *error_buf, size_t error_buf_size);
 
 /* A limit's value as pyward.conf writes it ("1G", "1min 30s", "150%", "32"), for messages that
  * name a limit; returns buf. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The helper's side of the framing: bounded reads straight into the frame being assembled. The
- * meaning of a frame is common/request.c's business (request_add_frame). */
+ * meaning of a frame is common/request.c's business (request_add_frame) until REQUEST_END, then
+ * frame_after_request()'s. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,4 +73,17 @@ bool frame_reader_mid_frame(const FrameReader *reader) {
 
 void frame_reader_done(FrameReader *reader) {
         frame_reader_next(reader);
+}
+
+FrameAction frame_after_request(uint16_t type, bool stdin_eof) {
+        switch (type) {
+        case FRAME_STDIN:
+                return stdin_eof ? FRAME_ACTION_LATE_STDIN : FRAME_ACTION_STDIN;
+        case FRAME_STDIN_EOF:
+                return FRAME_ACTION_STDIN_EOF;
+        case FRAME_CANCEL:
+                return FRAME_ACTION_CANCEL;
+        default:
+                return FRAME_ACTION_VIOLATION;
+        }
 }

@@ -26,3 +26,15 @@ int frame_reader_read(FrameReader *reader, int fd);
 void frame_reader_next(FrameReader *reader);
 bool frame_reader_mid_frame(const FrameReader *reader);
 void frame_reader_done(FrameReader *reader);
+
+/* What the helper does with a frame that comes after REQUEST_END, while the job runs (before it,
+ * request_add_frame() decides): the one place that says which frames may come then. */
+typedef enum FrameAction {
+        FRAME_ACTION_STDIN,      /* to the job's stdin */
+        FRAME_ACTION_STDIN_EOF,  /* close the job's stdin */
+        FRAME_ACTION_CANCEL,     /* stop the job */
+        FRAME_ACTION_LATE_STDIN, /* STDIN after STDIN_EOF: ignored */
+        FRAME_ACTION_VIOLATION,  /* anything else: ends the job like a cancel */
+} FrameAction;
+
+FrameAction frame_after_request(uint16_t type, bool stdin_eof);

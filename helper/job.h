@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* One job's transient unit over sd-bus: start it, watch it until it is done, stop it on request and
- * collect how it ended. The status mapping (job_outcome_to_result) is pure and unit-tested. */
+/* One job's transient unit over the manager (manager.h): start it, watch it until it is done, stop
+ * it on request and collect how it ended (the status mapping is job-status.h). */
 #pragma once
 
 #include <stdbool.h>
@@ -8,37 +8,12 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "job-status.h"
 #include "protocol.h"
 #include "unit-props.h"
 
 /* The name of a job's unit, from its 32-hex-digit id. */
 #define JOB_UNIT_FMT "pyward-job-%s.service"
-
-/* Why pyward itself stopped the unit; the first reason wins. */
-typedef enum JobStopReason {
-        JOB_STOP_NONE,
-        JOB_STOP_CANCEL,       /* CANCEL frame: killed */
-        JOB_STOP_DISCONNECT,   /* the client went away: killed (nobody reads the result) */
-        JOB_STOP_OUTPUT_LIMIT, /* output-limit */
-        JOB_STOP_CPU_LIMIT,    /* cpu-limit */
-        JOB_STOP_TIMEOUT,      /* timeout: the helper's own wall-clock timer */
-} JobStopReason;
-
-/* What the manager told us about the finished unit, plus what we know ourselves. */
-typedef struct UnitOutcome {
-        const char *result;    /* the unit's Result=, e.g. "success", "exit-code", "timeout" */
-        int exec_main_code;    /* CLD_EXITED, CLD_KILLED, CLD_DUMPED, or 0 if it never ran */
-        int exec_main_status;  /* exit status or signal number */
-        bool start_failed;     /* the start job did not complete ("failed", "dependency", ...) */
-        const char *start_job_result;
-        bool stopped_externally; /* someone else queued a job (systemctl stop) on the unit */
-        JobStopReason stop_reason;
-} UnitOutcome;
-
-/* Fills status, exit_code, signal and message (allocated) of *r from o. */
-int job_outcome_to_result(const UnitOutcome *o, JobResult *r);
-/* "NAMESPACE" for 226 etc.: systemd's EXIT_* codes of a failed sandbox setup; NULL otherwise. */
-const char *exit_status_setup_name(int status);
 
 typedef struct Job Job;
 typedef enum JobEvent {

@@ -11,7 +11,8 @@
 extern int log_max_level;
 
 /* Where log_internal() sends a formatted line; NULL (the default): stderr. The helper sets one that
- * writes to the journal with the connection's fields (PYWARD_JOB=), and falls back to stderr. */
+ * writes to the journal with the connection's fields (PYWARD_JOB=, journal.c), and falls back to
+ * stderr. */
 typedef int (*log_sink_t)(int level, int error, const char *message);
 extern log_sink_t log_sink;
 

@@ -20,10 +20,9 @@
 #include "lockdown.h"
 #include "log.h"
 #include "macro.h"
+#include "manager.h"
 #include "policy.h"
 #include "unit-props.h"
-
-#define BUS_CALL_TIMEOUT_USEC (120ULL * 1000000ULL)
 
 static const char *arg_root = "/";
 static const char *arg_profile = NULL;
@@ -121,10 +120,7 @@ static int check_system(void) {
 
         r = sd_bus_open_system(&bus);
         if (r >= 0)
-                r = sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1",
-                                                "/org/freedesktop/systemd1/unit/pyward_2esocket",
-                                                "org.freedesktop.systemd1.Socket", "MaxConnections", &error,
-                                                'u', &max_connections);
+                r = manager_socket_max_connections(bus, &max_connections, &error);
         if (r < 0)
                 printf("Not checked: pyward.socket's MaxConnections= against the %u job users (%s).\n",
                        (unsigned) JOB_USERS, error.message ?: strerror(-r));
@@ -187,17 +183,7 @@ static int serve(void) {
         /* The system bus is opened now, before the first byte from the client, so that the
          * helper can lock itself down before it parses anything. A helper without a bus still
          * answers its client (with an error, once the request is in). */
-        r = sd_bus_open_system(&bus);
-        if (r >= 0)
-                /* sd-bus's default of 25 s per call turned a manager slowed by a burst of jobs (the
-                 * soak test, two machines on two cores) into "could not start the job: Connection
-                 * timed out". The job's own limits and the client's deadlines bound the wait. */
-                r = sd_bus_set_method_call_timeout(bus, BUS_CALL_TIMEOUT_USEC);
-        if (r >= 0) {
-                r = sd_bus_attach_event(bus, e, SD_EVENT_PRIORITY_NORMAL);
-                if (r < 0)
-                        bus = sd_bus_flush_close_unref(bus);
-        }
+        r = manager_open(e, &bus);
         if (r < 0)
                 log_error_errno(r, "Failed to connect to the system bus: %m");
         /* Loads the configuration too: after this, only the request is left to read. */

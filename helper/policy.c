@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Peer credentials and per-UID concurrency. The access decision itself lives in config.c
- * (config_peer_allowed, profile_peer_allowed) so that --show-config and the helper agree. */
+/* Peer credentials and the flock()ed files behind per-UID concurrency and the job users: the
+ * mechanisms. The access decision that uses them is admission_decide() (admission.c). */
 
 #include <errno.h>
 #include <fcntl.h>

@@ -108,8 +108,20 @@ static void test_bad_headers(void) {
         close(sv[0]);
 }
 
+static void test_after_request(void) {
+        assert_int(frame_after_request(FRAME_STDIN, false), ==, FRAME_ACTION_STDIN);
+        assert_int(frame_after_request(FRAME_STDIN, true), ==, FRAME_ACTION_LATE_STDIN);
+        assert_int(frame_after_request(FRAME_STDIN_EOF, false), ==, FRAME_ACTION_STDIN_EOF);
+        assert_int(frame_after_request(FRAME_CANCEL, true), ==, FRAME_ACTION_CANCEL);
+        /* A request frame once the job runs, a helper's frame, an unknown type: a violation. */
+        assert_int(frame_after_request(FRAME_CODE, false), ==, FRAME_ACTION_VIOLATION);
+        assert_int(frame_after_request(FRAME_RESULT, false), ==, FRAME_ACTION_VIOLATION);
+        assert_int(frame_after_request(0x7777, false), ==, FRAME_ACTION_VIOLATION);
+}
+
 int main(void) {
         test_split_and_batched();
         test_bad_headers();
+        test_after_request();
         return 0;
 }

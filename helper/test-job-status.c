@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "job.h"
+#include "job-status.h"
 #include "test.h"
 
 static JobResult map(UnitOutcome o) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Access checks and limit resolution against a loaded configuration (config-access.c, to move
- * into the admission module). */
+/* The matching rules of admission.c (who may connect, who may use which profile, limits against a
+ * profile's maxima) against a configuration loaded from files, as the helper loads it. */
 
+#include "admission.h"
 #include "test-config.h"
 
 static void test_access(void) {

@@ -1,23 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Who may connect and use which profile, and a request's limits against a profile's: to move, as
- * they are, into the admission module. */
+/* The admission decision: the configuration's access rules (who may connect, who may use which
+ * profile), the code's size, the limits asked against the profile's maxima, the per-UID job slots. */
 
+#include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "config-internal.h"
+#include "admission.h"
+#include "values.h"
 
-const Profile *config_find_profile(const Config *c, const char *name) {
-        if (!c)
-                return NULL;
-        if (!name)
-                name = "default";
-        for (size_t i = 0; i < c->n_profiles; i++)
-                if (strcmp(c->profiles[i].name, name) == 0)
-                        return &c->profiles[i];
-        return NULL;
-}
+/* ---- the matching rules -------------------------------------------------------------------- */
 
 static bool user_matches(const char *entry, uid_t uid) {
         struct passwd pw, *res = NULL;
@@ -73,10 +69,6 @@ bool profile_peer_allowed(const Profile *p, uid_t uid, const gid_t *gids, size_t
         return lists_match(p->allow_users, p->allow_groups, uid, gids, n_gids);
 }
 
-static ValueType limit_value_type(LimitKey k) {
-        return config_setting_limit(k, true)->type;
-}
-
 int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_limits[static _LIMIT_MAX],
                            char *error_buf, size_t error_buf_size) {
         uint64_t limits[_LIMIT_MAX] = {};
@@ -91,14 +83,14 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
                         limits[k] = p->limit_default[k];
                         continue;
                 }
-                format_number(asked, sizeof(asked), limit_value_type(k), req->limits[k]);
+                config_format_limit(k, req->limits[k], asked, sizeof(asked));
                 if (req->limits[k] == 0) {
                         if (error_buf && error_buf_size > 0)
                                 snprintf(error_buf, error_buf_size, "%s=0 is not a valid limit", key);
                         return -EINVAL;
                 }
                 if (req->limits[k] > p->limit_max[k]) {
-                        format_number(max, sizeof(max), limit_value_type(k), p->limit_max[k]);
+                        config_format_limit(k, p->limit_max[k], max, sizeof(max));
                         if (error_buf && error_buf_size > 0)
                                 snprintf(error_buf, error_buf_size, "%s=%s exceeds the maximum %s of profile %s",
                                          key, asked, max, p->name);
@@ -108,4 +100,53 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
         }
         memcpy(ret_limits, limits, sizeof(limits));
         return 0;
+}
+
+/* ---- the decision -------------------------------------------------------------------------- */
+
+static void refuse(Admission *a, JobStatus status, const char *fmt, ...) _printf_(3, 4);
+static void refuse(Admission *a, JobStatus status, const char *fmt, ...) {
+        va_list ap;
+
+        a->verdict = ADMISSION_REFUSED;
+        a->status = status;
+        va_start(ap, fmt);
+        (void) vsnprintf(a->message, sizeof(a->message), fmt, ap);
+        va_end(ap);
+}
+
+/* The order of the checks is the order of the messages a client sees; test-admission.c holds it. */
+void admission_decide(const AdmissionInput *in, Admission *ret) {
+        const Peer *peer = in->peer;
+        const Request *req = in->request;
+        const char *name;
+        char error[256] = "";
+        Admission a = { .verdict = ADMISSION_ADMITTED };
+
+        if (!req) {
+                if (!config_peer_allowed(in->config, peer->uid, peer->gids, peer->n_gids))
+                        refuse(&a, JOB_REJECTED, "UID %u is not allowed to use pyward", (unsigned) peer->uid);
+                *ret = a;
+                return;
+        }
+
+        name = req->profile ?: "default";
+        a.profile = config_find_profile(in->config, name);
+        if (!a.profile || !a.profile->enabled)
+                refuse(&a, JOB_REJECTED, "unknown profile \"%s\"", name);
+        else if (!profile_peer_allowed(a.profile, peer->uid, peer->gids, peer->n_gids))
+                refuse(&a, JOB_REJECTED, "UID %u may not use profile \"%s\"", (unsigned) peer->uid, name);
+        else if (req->code_size > a.profile->code_max)
+                refuse(&a, JOB_REJECTED, "code of %zu bytes exceeds the maximum of %" PRIu64 " bytes of profile \"%s\"",
+                       req->code_size, a.profile->code_max, name);
+        else if (profile_resolve_limits(a.profile, req, a.limits, error, sizeof(error)) < 0)
+                refuse(&a, JOB_REJECTED, "%s", error[0] ? error : "invalid limits");
+        else if (in->slot == ADMISSION_SLOT_UNTRIED)
+                a.verdict = ADMISSION_NEED_SLOT;
+        else if (in->slot == -EBUSY)
+                refuse(&a, JOB_REJECTED, "UID %u already runs %" PRIu64 " jobs, the maximum (JobsPerUser=)",
+                       (unsigned) peer->uid, in->config->jobs_per_uid);
+        else if (in->slot < 0)
+                refuse(&a, JOB_ERROR, "cannot take a job slot in " SLOT_DIR ": %s", strerror(-in->slot));
+        *ret = a;
 }

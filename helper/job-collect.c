@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A job's end: once its unit is down, one GetAll of the Service interface gives Result, ExecMain*,
+ * CPU, memory and timestamps; they become the JobResult, then Unref lets the manager collect it. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "job-internal.h"
+#include "log.h"
+
+/* The unit is down but its main process' exit is not recorded yet: read again, this often, at most
+ * this many times. */
+#define EXIT_REQUERY_USEC (100 * 1000U)
+#define EXIT_REQUERY_MAX 30U
+
+/* What the Service interface said of the finished unit. */
+typedef struct ServiceProps {
+        char *result;
+        int32_t code, status;
+        uint64_t cpu, peak, start_ts, exit_ts;
+} ServiceProps;
+
+static int on_unref_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        if (sd_bus_message_is_method_error(m, NULL))
+                log_debug("Unref of %s failed: %s", j->unit, sd_bus_message_get_error(m)->message);
+        job_set_state(j, JOB_STATE_DONE);
+        return 0;
+}
+
+/* The times: wall_ms counts what RuntimeMaxSec= counts, from the unit's activation (Type=exec: the
+ * job's execve() done, its sandbox built) to the exit; the sandbox's setup before it (tens of ms,
+ * much more under emulation) is not the job's time. */
+static void job_fill_usage(Job *j, const ServiceProps *p) {
+        uint64_t start_ts = p->start_ts, exit_ts = p->exit_ts;
+        bool have_peak = j->manager_version >= 256;
+
+        if (p->cpu != UINT64_MAX)
+                j->result.cpu_ms = p->cpu / 1000000U;
+        j->exec_start_usec = start_ts;
+        j->exec_exit_usec = exit_ts;
+        if (j->active_enter_usec > start_ts && j->active_enter_usec <= exit_ts)
+                start_ts = j->active_enter_usec;
+        /* The end: when the kernel said the main process was gone, if we watched it (on_main_exit). */
+        if (j->main_exit_usec >= start_ts && j->main_exit_usec < exit_ts)
+                exit_ts = j->main_exit_usec;
+        if (start_ts > 0 && exit_ts >= start_ts)
+                j->result.wall_ms = (exit_ts - start_ts) / 1000U;
+        if (have_peak && p->peak != UINT64_MAX)
+                j->result.memory_peak_bytes = p->peak;
+        else {
+                char buf[96];
+
+                if (have_peak)
+                        (void) snprintf(buf, sizeof(buf), "memory accounting not available");
+                else
+                        (void) snprintf(buf, sizeof(buf), "not available on systemd %u", j->manager_version);
+                j->result.memory_peak_reason = strdup(buf);
+        }
+}
+
+static void job_fill_result(Job *j, const ServiceProps *p) {
+        UnitOutcome o;
+
+        if (p->code == 0 && p->start_ts > 0)
+                log_warning("Job unit %s: the manager recorded no exit status for its main process "
+                            "(Result=%s).", j->unit, p->result ?: "?");
+        o = (UnitOutcome) {
+                .result = p->result,
+                .exec_main_code = p->code,
+                .exec_main_status = p->status,
+                /* The start job's result, if its JobRemoved came; else: the unit never became
+                 * active (Type=exec: its execve() never happened). */
+                .start_failed = j->active_enter_usec == 0 &&
+                                (j->start_job_result ? strcmp(j->start_job_result, "done") != 0 :
+                                 (p->code == 0 ||
+                                  (p->code == CLD_EXITED && exit_status_setup_name(p->status) != NULL))),
+                .start_job_result = j->start_job_result,
+                .stopped_externally = j->stopped_externally,
+                .stop_reason = j->stop_reason,
+        };
+        if (job_outcome_to_result(&o, &j->result) < 0)
+                log_oom();
+        job_fill_usage(j, p);
+}
+
+static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        _cleanup_free_ char *result = NULL;
+        ServiceProps p = { .cpu = UINT64_MAX, .peak = UINT64_MAX };
+        ManagerProp props[] = {
+                { "Result", "s", &result },
+                { "ExecMainCode", "i", &p.code },
+                { "ExecMainStatus", "i", &p.status },
+                { "CPUUsageNSec", "t", &p.cpu },
+                { "MemoryPeak", "t", &p.peak },
+                { "ExecMainStartTimestampMonotonic", "t", &p.start_ts },
+                { "ExecMainExitTimestampMonotonic", "t", &p.exit_ts },
+        };
+        const sd_bus_error *e;
+        int r;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        e = manager_reply_error(m);
+        if (e) {
+                if (manager_retry_later(&j->retry, job_event(j), e, "reading the result")) {
+                        j->retry_collect = true;
+                        return 0;
+                }
+                job_fail(j, -EIO, "could not read the job's result: %s", e->message);
+                return 0;
+        }
+        manager_retry_over(&j->retry);
+        r = manager_read_props(m, props, ELEMENTSOF(props));
+        if (r < 0) {
+                job_fail(j, r, "could not parse the job's result");
+                return 0;
+        }
+        p.result = result;
+        /* The main process ran but its exit is not on record yet (the unit can be seen down an
+         * instant before the manager has reaped and recorded its main process): read again. A
+         * start that failed before the fork has no start timestamp and is reported at once. */
+        if ((p.code == 0 || p.exit_ts == 0) && p.start_ts > 0 && j->exit_requeries < EXIT_REQUERY_MAX) {
+                j->exit_requeries++;
+                log_debug("Job unit %s is down but its exit is not recorded yet; reading again.", j->unit);
+                j->retry_collect = true;
+                if (manager_retry_schedule(&j->retry, job_event(j), EXIT_REQUERY_USEC) >= 0)
+                        return 0;
+                j->retry_collect = false;
+        }
+        job_fill_result(j, &p);
+
+        /* Drop the reference AddRef=yes gave us; the manager then collects the unit. */
+        r = manager_unref_unit(j->bus, &j->slot_call, j->unit_path, on_unref_reply, j);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to call Unref on %s: %m", j->unit);
+                job_set_state(j, JOB_STATE_DONE);
+        }
+        return 0;
+}
+
+void job_collect_call(Job *j) {
+        int r;
+
+        if (j->state == JOB_STATE_DONE || j->slot_call)
+                return;
+        r = manager_get_service_props(j->bus, &j->slot_call, j->unit_path, on_service_props, j);
+        if (r < 0)
+                job_fail(j, r, "could not ask for the job's result");
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Job object shared by job.c (state and signals), job-collect.c (the result) and job-timers.c
+ * (CPU polling, the wall-clock timer, the main process' pidfd). Not for other modules. */
+#pragma once
+
+#include "job.h"
+#include "manager.h"
+
+/* A job's life. Only job_set_state() moves it, always forward. */
+typedef enum JobState {
+        JOB_STATE_NEW,        /* job_start() not called yet */
+        JOB_STATE_STARTING,   /* StartTransientUnit() sent, no reply yet */
+        JOB_STATE_RUNNING,    /* the manager has the unit: watching it until it is down */
+        JOB_STATE_COLLECTING, /* the unit is down: reading its result, then Unref */
+        JOB_STATE_DONE,       /* the result is complete and JOB_EVENT_DONE sent */
+} JobState;
+
+struct Job {
+        sd_bus *bus;
+        char *id;
+        char *unit;
+        char *unit_path;
+        unsigned manager_version;
+        JobState state;
+
+        sd_bus_slot *slot_properties;
+        sd_bus_slot *slot_job_new;
+        sd_bus_slot *slot_job_removed;
+        sd_bus_slot *slot_call;    /* StartTransientUnit, then the final GetAll and Unref */
+        sd_bus_slot *slot_refresh; /* GetAll of the Unit interface */
+        sd_bus_slot *slot_cpu;
+        sd_bus_slot *slot_stop;
+        sd_bus_slot *slot_subscribe;
+        sd_bus_slot *slot_pid;        /* Get of MainPID, twice: see on_main_pid() */
+        sd_event_source *cpu_timer;
+        sd_event_source *recheck_timer; /* periodic refresh while the job runs */
+        sd_event_source *wall_timer;    /* the wall-clock limit, from the unit's activation */
+        ManagerRetry retry;             /* a call to repeat after a transient bus error */
+        uint64_t wall_limit_usec; /* 0: none */
+        uint64_t cpu_limit_nsec; /* UINT64_MAX: none */
+        unsigned exit_requeries;
+        uint64_t unstarted_since; /* CLOCK_MONOTONIC usec since when the unit looks down without having run */
+        bool retry_refresh, retry_collect, retry_stop;
+
+        bool start_job_done;
+        char *start_job_result;
+        char *start_job_path; /* from StartTransientUnit()'s reply: which JobRemoved is the start job's */
+        unsigned n_jobs_seen;
+        bool stopped_externally;
+        JobStopReason stop_reason;
+        bool refresh_again;
+        uint64_t exec_start_usec, exec_exit_usec;
+        uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve() */
+        int pidfd;                    /* the main process, once it is known for certain; else -EBADF */
+        uint32_t main_pid;            /* what pidfd was opened on */
+        sd_event_source *pidfd_source;
+        uint64_t main_exit_usec;      /* CLOCK_MONOTONIC when pidfd said the process had died; 0: not seen */
+
+        JobResult result;
+        job_event_func_t event_cb;
+        void *userdata;
+};
+
+/* job.c */
+void job_set_state(Job *j, JobState state);
+void job_fail(Job *j, int error, const char *fmt, ...) _printf_(3, 4);
+int job_refresh(Job *j);
+sd_event *job_event(const Job *j);
+
+/* job-collect.c: GetAll of the Service interface once the unit is down, then Unref. */
+void job_collect_call(Job *j);
+
+/* job-timers.c */
+int job_arm_cpu_poll(Job *j, uint64_t cpu_limit_usec);
+int job_arm_recheck(Job *j);
+void job_arm_wall_timer(Job *j);
+void job_ask_main_pid(Job *j);
+void job_timers_stop(Job *j);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What a job's unit is built from (unit-props.h's JobSpec): the admitted request, the job user, the
+ * host as it is now; and the bootstrap's preamble, the first bytes on the job's stdin. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "protocol.h"
+#include "unit-props.h"
+
+/* The host, read per job like the config: a directory an admin adds to / is hidden from the next
+ * job; our own unit (NULL when run by hand) is what the job's unit binds to. */
+typedef struct JobHost {
+        char *helper_unit;
+        char **hidden_dirs;
+        char **hidden_other;
+} JobHost;
+
+int job_host_probe(JobHost *ret);
+void job_host_done(JobHost *h);
+
+/* Everything of one job but the host; the strings and arrays must outlive the JobSpec. */
+typedef struct JobSpecInput {
+        const char *unit;
+        const char *job_id;
+        unsigned manager_version;
+        uid_t uid;
+        const char *user;
+        const Profile *profile;
+        const uint64_t *limits;
+        const Request *request;
+        const int *job_fds; /* stdin, stdout, stderr of the job (relay_new()) */
+} JobSpecInput;
+
+JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host);
+
+/* The bootstrap reads this first: the code's length (8 bytes, little-endian), then the code; then
+ * the client's stdin follows. */
+int job_preamble_build(const void *code, size_t code_size, uint8_t **ret, size_t *ret_size);

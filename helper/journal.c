@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The helper's journal records, with their PYWARD_* fields (pyward-helper(8) lists them), and the
+ * process-global log sink that sends every log line of a connection with its job id. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+#include <systemd/sd-journal.h>
+
+#include "journal.h"
+#include "log.h"
+
+uint64_t journal_now_usec(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+/* Every line the helper logs for its connection carries the connection's job id, so that
+ * `journalctl PYWARD_JOB=ID` finds all of it, a rejection before any unit existed included. */
+static const char *log_job_id = NULL;
+
+static int log_to_journal(int level, int error, const char *message) {
+        if (error > 0)
+                return sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level,
+                                       "SYSLOG_IDENTIFIER=%s", program_invocation_short_name,
+                                       "PYWARD_JOB=%s", log_job_id ?: "", "ERRNO=%i", error, NULL);
+        return sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level,
+                               "SYSLOG_IDENTIFIER=%s", program_invocation_short_name,
+                               "PYWARD_JOB=%s", log_job_id ?: "", NULL);
+}
+
+void journal_log_job_begin(const char *job_id) {
+        log_job_id = job_id;
+        log_sink = log_to_journal;
+}
+
+void journal_log_job_end(const char *job_id) {
+        if (log_job_id != job_id)
+                return;
+        log_sink = NULL;
+        log_job_id = NULL;
+}
+
+/* The helper's peak RSS (VmHWM) in KiB, or -1. Not getrusage()'s ru_maxrss: that keeps the peak of
+ * the manager's forked child from before our execve(). */
+static long peak_rss_kb(void) {
+        char line[128];
+        long kb = -1;
+        FILE *f;
+
+        f = fopen("/proc/self/status", "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+                        break;
+        (void) fclose(f);
+        return kb;
+}
+
+void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit) {
+        (void) sd_journal_send("MESSAGE=Starting pyward job %s for UID %u (profile %s) as %s.", job_id,
+                               (unsigned) peer->uid, profile, unit,
+                               "PRIORITY=%i", LOG_INFO,
+                               "PYWARD_JOB=%s", job_id,
+                               "PYWARD_UID=%u", (unsigned) peer->uid,
+                               "PYWARD_PID=%d", (int) peer->pid,
+                               "PYWARD_STATUS=started",
+                               "PYWARD_UNIT=%s", unit,
+                               "PYWARD_PROFILE=%s", profile,
+                               NULL);
+}
+
+void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
+                        const JobTimes *t) {
+        int prio = r->status == JOB_ERROR ? LOG_ERR : r->status == JOB_REJECTED ? LOG_NOTICE : LOG_INFO;
+        const char *status = job_status_to_string(r->status) ?: "?";
+
+        (void) sd_journal_send("MESSAGE=pyward job %s for UID %u (profile %s): %s%s%s",
+                               job_id, (unsigned) peer->uid, profile, status,
+                               r->message ? ": " : "", r->message ?: "",
+                               "PRIORITY=%i", prio,
+                               "PYWARD_JOB=%s", job_id,
+                               "PYWARD_UID=%u", (unsigned) peer->uid,
+                               "PYWARD_PID=%d", (int) peer->pid,
+                               "PYWARD_STATUS=%s", status,
+                               "PYWARD_UNIT=%s", r->unit ?: "",
+                               "PYWARD_INVOCATION_ID=%s", r->invocation_id ?: "",
+                               "PYWARD_PROFILE=%s", profile,
+                               "PYWARD_EXIT_CODE=%d", r->exit_code,
+                               "PYWARD_SIGNAL=%d", r->signal,
+                               "PYWARD_T_ACCEPT=%" PRIu64, t->accept,
+                               "PYWARD_T_CONFIG=%" PRIu64, t->config,
+                               "PYWARD_T_REQUEST=%" PRIu64, t->request,
+                               "PYWARD_T_BUS=%" PRIu64, t->bus,
+                               "PYWARD_T_START=%" PRIu64, t->start,
+                               "PYWARD_T_EXEC=%" PRIu64, t->exec,
+                               "PYWARD_T_EXIT=%" PRIu64, t->exit,
+                               "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
+                               "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
+                               NULL);
+}
+
+void journal_write_stall(const char *job_id, uid_t uid, const char *timespan) {
+        (void) sd_journal_send("MESSAGE=Client (UID %u) of pyward job %s took no output for %s; giving up.",
+                               (unsigned) uid, job_id, timespan,
+                               "PRIORITY=%i", LOG_NOTICE,
+                               "PYWARD_JOB=%s", job_id,
+                               "PYWARD_UID=%u", (unsigned) uid,
+                               "PYWARD_EVENT=write-stall",
+                               NULL);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Everything the helper writes to the journal about a job: the log sink that tags each line with
+ * PYWARD_JOB=, and the job's records (started, its status, a client that stopped reading). */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "policy.h"
+#include "protocol.h"
+
+/* When each step of a connection was reached (CLOCK_MONOTONIC usec, 0: not reached), for the
+ * result record's PYWARD_T_* fields: where a job's time goes (scripts/bench). */
+typedef struct JobTimes {
+        uint64_t accept, config, request, bus, start;
+        uint64_t exec, exit; /* from the manager: the main process' execve() and exit */
+} JobTimes;
+
+uint64_t journal_now_usec(void);
+
+/* From now on every log line goes to the journal with PYWARD_JOB=job_id (falling back to stderr);
+ * job_id must stay valid until journal_log_job_end(job_id). */
+void journal_log_job_begin(const char *job_id);
+void journal_log_job_end(const char *job_id);
+
+/* The first of a job's two records, so a job is on record even if the helper dies before it ends. */
+void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit);
+/* The second: the status, with the timing fields. */
+void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
+                        const JobTimes *t);
+/* The client took no output for `timespan`; the helper gives up on it. */
+void journal_write_stall(const char *job_id, uid_t uid, const char *timespan);

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One job from admission to result: STARTING (job user, Subscribe, Version, StartTransientUnit) ->
+ * RUNNING (stdio relayed) -> DRAINING (unit down, pipes emptied) -> OVER (failed() or finished()). */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config-paths.h"
+#include "job-spec.h"
+#include "job-user.h"
+#include "job.h"
+#include "log.h"
+#include "manager.h"
+#include "relay.h"
+#include "run.h"
+
+typedef enum RunState {
+        RUN_STARTING,
+        RUN_RUNNING,
+        RUN_DRAINING,
+        RUN_OVER,
+} RunState;
+
+struct Run {
+        sd_event *event;
+        sd_bus *bus;
+        RunParams p;
+        const RunOps *ops;
+        void *userdata;
+        RunState state;
+        JobStopReason pending_stop; /* asked for before the Job existed */
+
+        JobUserPick *pick;
+        int user_fd; /* the job user held (policy.h) */
+        char user[JOB_USER_NAME_MAX];
+        sd_bus_slot *slot_subscribe, *slot_version;
+        unsigned manager_version;
+
+        Relay *relay;
+        Job *job;
+};
+
+int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, void *userdata, Run **ret) {
+        Run *r;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->event = sd_event_ref(e);
+        r->bus = bus ? sd_bus_ref(bus) : NULL;
+        r->p = *p;
+        r->ops = ops;
+        r->userdata = userdata;
+        r->state = RUN_STARTING;
+        r->user_fd = -EBADF;
+        *ret = r;
+        return 0;
+}
+
+Run *run_free(Run *r) {
+        if (!r)
+                return NULL;
+        job_free(r->job);
+        relay_free(r->relay);
+        sd_bus_slot_unref(r->slot_subscribe);
+        sd_bus_slot_unref(r->slot_version);
+        job_user_pick_free(r->pick);
+        safe_close(r->user_fd);
+        sd_bus_unref(r->bus);
+        sd_event_unref(r->event);
+        free(r);
+        return NULL;
+}
+
+static void run_fail(Run *r, const char *fmt, ...) _printf_(2, 3);
+static void run_fail(Run *r, const char *fmt, ...) {
+        _cleanup_free_ char *m = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        r->state = RUN_OVER;
+        r->ops->failed(r->userdata, m ?: "out of memory");
+}
+
+/* --- the job's stdio --------------------------------------------------------------------------- */
+
+static int relay_emit(void *userdata, uint16_t type, const void *data, size_t size) {
+        Run *r = userdata;
+
+        return r->ops->emit(r->userdata, type, data, size);
+}
+
+static bool relay_can_emit(void *userdata) {
+        Run *r = userdata;
+
+        return r->ops->can_emit(r->userdata);
+}
+
+static void relay_event(void *userdata, RelayEvent ev) {
+        Run *r = userdata;
+
+        switch (ev) {
+        case RELAY_STDIN_IDLE:
+                r->ops->stdin_idle(r->userdata);
+                break;
+        case RELAY_OUTPUT_LIMIT:
+                log_info("Job %s exceeded its output limit; stopping it.", r->p.job_id);
+                (void) job_stop(r->job, JOB_STOP_OUTPUT_LIMIT);
+                break;
+        case RELAY_DRAINED:
+                if (r->state == RUN_DRAINING) {
+                        r->state = RUN_OVER;
+                        r->ops->finished(r->userdata, job_result(r->job));
+                }
+                break;
+        }
+}
+
+static const RelayOps relay_ops = {
+        .emit = relay_emit,
+        .can_emit = relay_can_emit,
+        .event = relay_event,
+};
+
+/* --- the job ----------------------------------------------------------------------------------- */
+
+static void on_job_event(Job *j, JobEvent ev, void *userdata) {
+        Run *r = userdata;
+
+        switch (ev) {
+        case JOB_EVENT_STARTED:
+                r->p.times->start = journal_now_usec();
+                r->ops->started(r->userdata, job_unit(j));
+                break;
+        case JOB_EVENT_DONE:
+                r->state = RUN_DRAINING;
+                r->ops->job_done(r->userdata);
+                /* Whatever the job wrote is in the pipes now; send it before the result. */
+                relay_finish(r->relay);
+                break;
+        }
+}
+
+/* The relay, the code on its way to the job's stdin, the unit. */
+static int run_start_job(Run *r) {
+        _cleanup_(job_host_done) JobHost host = {};
+        _cleanup_free_ uint8_t *preamble = NULL;
+        int job_fds[3] = { -EBADF, -EBADF, -EBADF };
+        size_t preamble_size;
+        JobSpec spec;
+        int q;
+
+        q = job_host_probe(&host);
+        if (q < 0)
+                return q;
+        q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &relay_ops, r, job_fds, &r->relay);
+        if (q < 0)
+                return log_error_errno(q, "Failed to set up the job's stdio: %m");
+        q = job_preamble_build(r->p.request->code, r->p.request->code_size, &preamble, &preamble_size);
+        if (q >= 0)
+                q = relay_write_stdin(r->relay, preamble, preamble_size);
+        if (q >= 0)
+                q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
+        if (q >= 0) {
+                spec = job_spec_make(&(JobSpecInput) {
+                                .unit = job_unit(r->job),
+                                .job_id = r->p.job_id,
+                                .manager_version = r->manager_version,
+                                .uid = r->p.peer->uid,
+                                .user = r->user,
+                                .profile = r->p.profile,
+                                .limits = r->p.limits,
+                                .request = r->p.request,
+                                .job_fds = job_fds,
+                        }, &host);
+                q = job_start(r->job, &spec, r->p.limits[LIMIT_CPU_TIME], on_job_event, r);
+        }
+        /* The message holds its own copies; ours would keep the pipes open after the job is gone. */
+        for (size_t i = 0; i < 3; i++)
+                safe_close(job_fds[i]);
+        if (q < 0)
+                return log_error_errno(q, "Failed to start the job: %m");
+        journal_job_started(r->p.job_id, r->p.peer, r->p.profile->name, job_unit(r->job));
+        r->state = RUN_RUNNING;
+        if (r->pending_stop != JOB_STOP_NONE)
+                (void) job_stop(r->job, r->pending_stop);
+        return 0;
+}
+
+static void run_start_failed(Run *r, int q) {
+        r->job = job_free(r->job);
+        run_fail(r, "could not start the job: %s", strerror(-q));
+}
+
+/* --- the manager, before the job --------------------------------------------------------------- */
+
+static int on_version(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Run *r = userdata;
+        const sd_bus_error *e = manager_reply_error(m);
+        int q;
+
+        r->slot_version = sd_bus_slot_unref(r->slot_version);
+        q = manager_read_version(m, &r->manager_version);
+        if (q < 0) {
+                log_error_errno(q, "Failed to read the manager's version: %s",
+                                e && e->message ? e->message : "unknown error");
+                run_start_failed(r, q);
+                return 0;
+        }
+        r->p.times->bus = journal_now_usec();
+        q = run_start_job(r);
+        if (q < 0)
+                run_start_failed(r, q);
+        return 0;
+}
+
+static int on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Run *r = userdata;
+        const sd_bus_error *e = manager_reply_error(m);
+        int q;
+
+        r->slot_subscribe = sd_bus_slot_unref(r->slot_subscribe);
+        if (e) {
+                q = log_error_errno(manager_reply_errno(m), "Failed to subscribe to the manager: %s",
+                                    e->message ?: "unknown error");
+                run_start_failed(r, q);
+                return 0;
+        }
+        q = manager_get_version(r->bus, &r->slot_version, on_version, r);
+        if (q < 0) {
+                log_error_errno(q, "Failed to read the manager's version: %s", "unknown error");
+                run_start_failed(r, q);
+        }
+        return 0;
+}
+
+static void on_job_user(JobUserPick *p, int q, void *userdata) {
+        Run *r = userdata;
+
+        if (q == -EBUSY) {
+                run_fail(r, "all %u job users are in use; try again later", (unsigned) JOB_USERS);
+                return;
+        }
+        if (q < 0) {
+                run_fail(r, "cannot take a job user: %s", strerror(-q));
+                return;
+        }
+        job_user_pick_take(p, &r->user_fd, r->user);
+        /* Signals about units reach only subscribed clients. */
+        q = manager_subscribe(r->bus, &r->slot_subscribe, on_subscribe, r);
+        if (q < 0) {
+                log_error_errno(q, "Failed to subscribe to the manager: %s", "unknown error");
+                run_start_failed(r, q);
+        }
+}
+
+void run_start(Run *r) {
+        int q;
+
+        q = job_user_pick_new(r->bus, r->p.job_id, on_job_user, r, &r->pick);
+        if (q < 0) {
+                run_fail(r, "cannot take a job user: %s", strerror(-q));
+                return;
+        }
+        job_user_pick_start(r->pick);
+}
+
+/* --- what the connection asks ------------------------------------------------------------------ */
+
+void run_stop(Run *r, JobStopReason reason) {
+        if (r->job) {
+                (void) job_stop(r->job, reason);
+                return;
+        }
+        if (r->pending_stop == JOB_STOP_NONE)
+                r->pending_stop = reason;
+}
+
+bool run_is_active(const Run *r) {
+        return r->state == RUN_STARTING || (r->state == RUN_RUNNING && !job_is_done(r->job));
+}
+
+bool run_takes_stdin(const Run *r) {
+        return r->relay && !relay_stdin_busy(r->relay);
+}
+
+int run_write_stdin(Run *r, const void *data, size_t size) {
+        return relay_write_stdin(r->relay, data, size);
+}
+
+void run_close_stdin(Run *r) {
+        relay_close_stdin(r->relay);
+}
+
+void run_resume(Run *r) {
+        if (r->relay)
+                relay_resume(r->relay);
+}
+
+void run_exec_timestamps(const Run *r, uint64_t *ret_exec, uint64_t *ret_exit) {
+        *ret_exec = *ret_exit = 0;
+        if (r->job)
+                job_exec_timestamps(r->job, ret_exec, ret_exit);
+}

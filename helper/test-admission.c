@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests admission_decide() with a table: who may connect, who may use which profile, the code's
+ * size, limits above their maxima, the job slots; each row with its exact message. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admission.h"
+#include "config.h"
+#include "test.h"
+
+#define ALL (-1) /* a row's limit key: every limit in turn */
+
+typedef struct Row {
+        const char *what;
+        uid_t uid;
+        gid_t gids[3];
+        size_t n_gids;
+        bool connect;         /* at connect time: no request */
+        const char *profile;  /* the request's PROFILE, NULL: none */
+        size_t code_size;
+        int limit;            /* a LimitKey the request asks for, ALL, or 0: none */
+        uint64_t value;       /* asked; UINT64_MAX: the profile's maximum plus one */
+        int slot;             /* ADMISSION_SLOT_UNTRIED or slot_acquire()'s outcome */
+        AdmissionVerdict verdict;
+        JobStatus status;
+        const char *message;  /* exact; ALL rows: checked piece by piece */
+} Row;
+
+/* Numeric ids avoid depending on the build host's user database; "root" is uid 0 everywhere. */
+static const char config_text[] =
+        "[Access]\nAllowUsers=1000\nAllowGroups=\nAllowGroups=100\nJobsPerUser=2\n"
+        "[Profile \"team\"]\nAllowUsers=1001\nAllowGroups=7\n"
+        "[Profile \"off\"]\nEnabled=off\n"
+        "[Profile \"small\"]\nCodeMax=16\nMemoryMax=512M\n";
+
+static const Row rows[] = {
+        { "root may connect", 0, { 0 }, 1, true, .verdict = ADMISSION_ADMITTED },
+        { "a user named in AllowUsers= may connect", 1000, { 1000 }, 1, true, .verdict = ADMISSION_ADMITTED },
+        { "a member of the group may connect", 1001, { 1001, 100 }, 2, true, .verdict = ADMISSION_ADMITTED },
+        { "a non-member may not", 1002, { 1002, 5 }, 2, true, .verdict = ADMISSION_REFUSED,
+          .status = JOB_REJECTED, .message = "UID 1002 is not allowed to use pyward" },
+
+        { "the default profile, before the slot", 1000, { 1000 }, 1, .code_size = 10,
+          .slot = ADMISSION_SLOT_UNTRIED, .verdict = ADMISSION_NEED_SLOT },
+        { "the default profile, with a slot", 1000, { 1000 }, 1, .code_size = 10, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "jobs per uid at the limit", 1000, { 1000 }, 1, .code_size = 10, .slot = -EBUSY,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "UID 1000 already runs 2 jobs, the maximum (JobsPerUser=)" },
+        { "no slot could be taken", 1000, { 1000 }, 1, .code_size = 10, .slot = -EACCES,
+          .verdict = ADMISSION_REFUSED, .status = JOB_ERROR,
+          .message = "cannot take a job slot in /run/pyward/slots: Permission denied" },
+
+        { "a profile allowed by uid", 1001, { 1001 }, 1, .profile = "team", .code_size = 10, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "a profile allowed by group", 1000, { 1000, 7 }, 2, .profile = "team", .code_size = 10, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "a profile forbidden", 1000, { 1000, 100 }, 2, .profile = "team", .code_size = 10, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "UID 1000 may not use profile \"team\"" },
+        { "a profile forbidden to root too", 0, { 0 }, 1, .profile = "team", .code_size = 10,
+          .slot = ADMISSION_SLOT_UNTRIED, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "UID 0 may not use profile \"team\"" },
+        { "a disabled profile is unknown", 0, { 0 }, 1, .profile = "off", .code_size = 10, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "unknown profile \"off\"" },
+        { "an unknown profile", 1000, { 1000 }, 1, .profile = "numpy", .code_size = 10, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "unknown profile \"numpy\"" },
+        /* The profile is checked before the slot: a full slot does not hide the real reason. */
+        { "an unknown profile at the slot limit", 1000, { 1000 }, 1, .profile = "numpy", .code_size = 10,
+          .slot = -EBUSY, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "unknown profile \"numpy\"" },
+
+        { "code at CodeMax", 1000, { 1000 }, 1, .profile = "small", .code_size = 16, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "code over CodeMax", 1000, { 1000 }, 1, .profile = "small", .code_size = 17, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "code of 17 bytes exceeds the maximum of 16 bytes of profile \"small\"" },
+        /* The code's size comes before the limits. */
+        { "code over CodeMax and a limit over its maximum", 1000, { 1000 }, 1, .profile = "small",
+          .code_size = 17, .limit = LIMIT_MEMORY, .value = 1ULL << 30, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "code of 17 bytes exceeds the maximum of 16 bytes of profile \"small\"" },
+
+        { "a limit at its maximum", 1000, { 1000 }, 1, .profile = "small", .code_size = 10,
+          .limit = LIMIT_MEMORY, .value = 512ULL << 20, .slot = 0, .verdict = ADMISSION_ADMITTED },
+        { "a limit above the profile's maximum", 1000, { 1000 }, 1, .profile = "small", .code_size = 10,
+          .limit = LIMIT_MEMORY, .value = 1ULL << 30, .slot = 0, .verdict = ADMISSION_REFUSED,
+          .status = JOB_REJECTED, .message = "memory=1G exceeds the maximum 512M of profile small" },
+        { "each limit above its maximum", 1000, { 1000 }, 1, .code_size = 10, .limit = ALL,
+          .value = UINT64_MAX, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = NULL /* "KEY=..." */ },
+        { "a limit of 0", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_TASKS, .value = 0, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "tasks=0 is not a valid limit" },
+};
+
+static void check_row(const Config *c, const Row *row, LimitKey k) {
+        Peer peer = { .uid = row->uid, .gids = (gid_t *) row->gids, .n_gids = row->n_gids };
+        Request req = { .profile = (char *) row->profile, .code_size = row->code_size };
+        const Profile *p;
+        Admission a;
+        char expected[ADMISSION_MESSAGE_MAX] = "";
+
+        if (k > 0) {
+                p = config_find_profile(c, row->profile);
+                assert_se(p);
+                req.limit_set[k] = true;
+                req.limits[k] = row->value == UINT64_MAX ? p->limit_max[k] + 1 : row->value;
+        }
+        admission_decide(&(AdmissionInput) { .config = c, .peer = &peer, .request = row->connect ? NULL : &req,
+                                             .slot = row->slot }, &a);
+        if (a.verdict != row->verdict)
+                fprintf(stderr, "%s (limit %d): verdict %d, message \"%s\"\n", row->what, (int) k, a.verdict,
+                        a.message);
+        assert_int(a.verdict, ==, row->verdict);
+        if (row->verdict != ADMISSION_REFUSED) {
+                assert_streq(a.message, "");
+                if (!row->connect) {
+                        p = config_find_profile(c, row->profile);
+                        assert_se(a.profile == p);
+                        for (LimitKey j = 1; j < _LIMIT_MAX; j++)
+                                assert_int(a.limits[j], ==, j == k ? req.limits[j] : p->limit_default[j]);
+                }
+                return;
+        }
+        assert_int(a.status, ==, row->status);
+        if (row->limit == ALL) {
+                /* "tasks=257 exceeds the maximum 256 of profile default" */
+                (void) snprintf(expected, sizeof(expected), "%s=", limit_key_to_string(k));
+                assert_se(strncmp(a.message, expected, strlen(expected)) == 0);
+                assert_se(strstr(a.message, " exceeds the maximum "));
+                assert_se(strstr(a.message, " of profile default"));
+        } else
+                assert_streq(a.message, row->message);
+}
+
+int main(void) {
+        char root[] = "/tmp/test-admission-XXXXXX", path[256];
+        Config *c = NULL;
+        char *errors = NULL;
+        FILE *f;
+
+        if (!mkdtemp(root))
+                return EXIT_TEST_SKIP;
+        /* The interpreter is checked below root. */
+        (void) snprintf(path, sizeof(path), "%s/usr", root);
+        assert_se(mkdir(path, 0755) == 0);
+        (void) snprintf(path, sizeof(path), "%s/usr/bin", root);
+        assert_se(mkdir(path, 0755) == 0);
+        (void) snprintf(path, sizeof(path), "%s/usr/bin/python3", root);
+        f = fopen(path, "we");
+        assert_se(f && fputs("#!/bin/sh\n", f) >= 0 && fclose(f) == 0);
+        assert_se(chmod(path, 0755) == 0);
+
+        if (config_parse_string(root, "/t.conf", config_text, strlen(config_text), &c, &errors) < 0)
+                fprintf(stderr, "%s", errors ?: "");
+        assert_se(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                if (rows[i].limit == ALL)
+                        for (LimitKey k = 1; k < _LIMIT_MAX; k++)
+                                check_row(c, &rows[i], k);
+                else
+                        check_row(c, &rows[i], (LimitKey) rows[i].limit);
+        }
+        /* No configuration: nobody is admitted, root neither. */
+        {
+                Admission a;
+
+                admission_decide(&(AdmissionInput) { .peer = &(Peer) { .uid = 0 } }, &a);
+                assert_int(a.verdict, ==, ADMISSION_REFUSED);
+                assert_streq(a.message, "UID 0 is not allowed to use pyward");
+        }
+
+        config_free(c);
+        assert_se(unlink(path) == 0);
+        (void) snprintf(path, sizeof(path), "%s/usr/bin", root);
+        assert_se(rmdir(path) == 0);
+        (void) snprintf(path, sizeof(path), "%s/usr", root);
+        assert_se(rmdir(path) == 0);
+        assert_se(rmdir(root) == 0);
+        return 0;
+}
