@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol.h"
@@ -399,6 +400,22 @@ static void test_bootstrap_preamble(void) {
         assert_int(bootstrap_preamble_append(&b, NULL, 0), ==, 0);
         assert_int(b.size, ==, sizeof(expected) + 8);
         assert_int(bootstrap_preamble_append(&b, NULL, 1), ==, -EINVAL);
+        {
+                /* The length's bytes in order, low first: the bootstrap reads int.from_bytes(..., "little"). */
+                _cleanup_(buffer_done) Buffer big = {};
+                size_t n = 0x10203;
+                char *code = calloc(1, n);
+
+                assert_se(code);
+                assert_int(bootstrap_preamble_append(&big, code, n), ==, 0);
+                assert_int(big.size, ==, 8 + n);
+                assert_int(big.data[0], ==, 0x03);
+                assert_int(big.data[1], ==, 0x02);
+                assert_int(big.data[2], ==, 0x01);
+                for (size_t i = 3; i < 8; i++)
+                        assert_int(big.data[i], ==, 0);
+                free(code);
+        }
 }
 
 int main(void) {

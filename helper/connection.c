@@ -205,11 +205,11 @@ static void run_stdin_idle(void *userdata) {
 
 static void run_started(void *userdata, const char *unit) {
         Connection *c = userdata;
-        char accepted[256];
-        int n;
+        _cleanup_free_ char *accepted = NULL;
+        size_t n;
 
-        n = snprintf(accepted, sizeof(accepted), "job=%s\nunit=%s\n", c->job_id, unit);
-        (void) out_append(c, FRAME_ACCEPTED, accepted, (size_t) n);
+        if (job_accepted_format(c->job_id, unit, &accepted, &n) >= 0)
+                (void) out_append(c, FRAME_ACCEPTED, accepted, n);
         out_flush(c);
 }
 

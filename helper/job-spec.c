@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The JobSpec of a job from the admitted request, its user and a probe of the host, and the
- * preamble that hands the bootstrap its code over the job's stdin. */
+ * (the preamble that hands the bootstrap its code is the wire library's bootstrap_preamble_append()). */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -52,19 +52,4 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .hidden_dirs = host->hidden_dirs,
                 .hidden_other = host->hidden_other,
         };
-}
-
-int job_preamble_build(const void *code, size_t code_size, uint8_t **ret, size_t *ret_size) {
-        uint8_t *buf;
-
-        buf = malloc(8 + code_size);
-        if (!buf)
-                return -ENOMEM;
-        for (size_t i = 0; i < 8; i++)
-                buf[i] = (uint8_t) ((uint64_t) code_size >> (8 * i));
-        if (code_size > 0)
-                memcpy(buf + 8, code, code_size);
-        *ret = buf;
-        *ret_size = 8 + code_size;
-        return 0;
 }

@@ -35,7 +35,3 @@ typedef struct JobSpecInput {
 } JobSpecInput;
 
 JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host);
-
-/* The bootstrap reads this first: the code's length (8 bytes, little-endian), then the code; then
- * the client's stdin follows. */
-int job_preamble_build(const void *code, size_t code_size, uint8_t **ret, size_t *ret_size);

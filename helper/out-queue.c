@@ -91,6 +91,7 @@ static void stall_update(OutQueue *q, bool progress) {
 
 int out_queue_append(OutQueue *q, uint16_t type, const void *data, size_t size) {
         uint8_t *n;
+        int r;
 
         if (q->dropped)
                 return 0; /* nobody listens; the job's output is dropped */
@@ -100,10 +101,10 @@ int out_queue_append(OutQueue *q, uint16_t type, const void *data, size_t size) 
         if (!n)
                 return log_oom();
         q->buf = n;
-        frame_header_format(q->buf + q->size, type, (uint32_t) size);
-        if (size > 0)
-                memcpy(q->buf + q->size + PW_FRAME_HEADER_SIZE, data, size);
-        q->size += PW_FRAME_HEADER_SIZE + size;
+        r = frame_encode(q->buf + q->size, PW_FRAME_HEADER_SIZE + size, type, data, size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to encode a frame of type %u (%zu bytes): %m", type, size);
+        q->size += (size_t) r;
         stall_update(q, false);
         return 0;
 }

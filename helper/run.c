@@ -150,9 +150,8 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
 /* The relay, the code on its way to the job's stdin, the unit. */
 static int run_start_job(Run *r) {
         _cleanup_(job_host_done) JobHost host = {};
-        _cleanup_free_ uint8_t *preamble = NULL;
+        _cleanup_(buffer_done) Buffer preamble = {};
         int job_fds[3] = { -EBADF, -EBADF, -EBADF };
-        size_t preamble_size;
         JobSpec spec;
         int q;
 
@@ -162,9 +161,9 @@ static int run_start_job(Run *r) {
         q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &relay_ops, r, job_fds, &r->relay);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the job's stdio: %m");
-        q = job_preamble_build(r->p.request->code, r->p.request->code_size, &preamble, &preamble_size);
+        q = bootstrap_preamble_append(&preamble, r->p.request->code, r->p.request->code_size);
         if (q >= 0)
-                q = relay_write_stdin(r->relay, preamble, preamble_size);
+                q = relay_write_stdin(r->relay, preamble.data, preamble.size);
         if (q >= 0)
                 q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
         if (q >= 0) {

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests the bootstrap's preamble (the code's length, 8 bytes little-endian, then the code) and the
- * JobSpec built from a request: the default filename, the job's fds, the host's lists. */
+/* Tests the JobSpec built from a request: the default filename, the job's fds, the host's lists. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,39 +7,6 @@
 
 #include "job-spec.h"
 #include "test.h"
-
-static void test_preamble(void) {
-        static const char code[] = "print('hi')\n";
-        uint8_t *buf = NULL;
-        size_t size = 0;
-
-        assert_int(job_preamble_build(code, strlen(code), &buf, &size), ==, 0);
-        assert_int(size, ==, 8 + strlen(code));
-        assert_int(buf[0], ==, strlen(code));
-        for (size_t i = 1; i < 8; i++)
-                assert_int(buf[i], ==, 0);
-        assert_se(memcmp(buf + 8, code, strlen(code)) == 0);
-        free(buf);
-
-        /* The length's bytes in order, low first: the bootstrap reads int.from_bytes(..., "little"). */
-        buf = NULL;
-        assert_int(job_preamble_build(NULL, 0, &buf, &size), ==, 0);
-        assert_int(size, ==, 8);
-        free(buf);
-        {
-                size_t n = 0x10203;
-                char *big = calloc(1, n);
-
-                assert_se(big);
-                assert_int(job_preamble_build(big, n, &buf, &size), ==, 0);
-                assert_int(buf[0], ==, 0x03);
-                assert_int(buf[1], ==, 0x02);
-                assert_int(buf[2], ==, 0x01);
-                assert_int(buf[3], ==, 0x00);
-                free(buf);
-                free(big);
-        }
-}
 
 static void test_spec(void) {
         char *argv[] = { (char *) "a", NULL };
@@ -74,7 +40,6 @@ static void test_spec(void) {
 }
 
 int main(void) {
-        test_preamble();
         test_spec();
         return 0;
 }
