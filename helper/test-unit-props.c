@@ -214,6 +214,7 @@ int main(void) {
         /* Memory no rlimit counted before: shared mappings, queued signals, message queues. */
         has(t, "(LimitSIGPENDING <1024 >)");
         has(t, "(LimitMSGQUEUE <819200 >)");
+        has(t, "(LimitMEMLOCK <8388608 >)");
         has(t, "PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 ]");
         {
                 /* The unit test runs where it runs: either layer, consistent with LimitDATA=. */

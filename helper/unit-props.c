@@ -528,8 +528,9 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
          * RLIMIT_DATA counts private writable mappings only; LimitAS= bounds the rest: shared
          * anonymous mappings (a 64M job held 2 GiB with sixteen mmap(-1, 128M)) and the page
          * tables of a sparse read-only mapping (128 MiB for 64 GiB read once every 2 MiB). */
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)",
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)",
                                   "LimitAS", "t", as_rlimit_bytes(l[LIMIT_MEMORY], memory_cgroup),
+                                  "LimitMEMLOCK", "t", (uint64_t) JOB_MEMLOCK_MAX,
                                   "LimitSIGPENDING", "t", (uint64_t) JOB_SIGPENDING_MAX,
                                   "LimitMSGQUEUE", "t", (uint64_t) JOB_MSGQUEUE_MAX,
                                   "LimitDATA", "t", data_rlimit_bytes(l[LIMIT_MEMORY], memory_cgroup));

@@ -32,6 +32,9 @@
  * test machine) and POSIX message queue bytes (the kernel's default, 819200), per job user. */
 #define JOB_SIGPENDING_MAX 1024U
 #define JOB_MSGQUEUE_MAX 819200U
+/* Locked memory, io_uring's rings included (two rings of 32768 entries fill it): the manager's
+ * default, set so that a DefaultLimitMEMLOCK= does not raise it. */
+#define JOB_MEMLOCK_MAX (8U * 1024U * 1024U)
 
 typedef struct JobSpec {
         const char *unit;        /* pyward-job-<id>.service */

@@ -113,7 +113,7 @@ class MemoryBoundTests(PywardTestCase):
     def test_kernel_objects_no_rlimit_counted_before(self):
         """Queued real-time signals (LimitSIGPENDING=1024, was threads-max / 2: 96,364 queued,
         5.5 MiB of slab), POSIX message queues (LimitMSGQUEUE=819200: 9 queues of the default
-        size) and the page tables of a sparse read-only mapping (64 GiB read once every 2 MiB took
+        size), io_uring rings (LimitMEMLOCK=8M) and the page tables of a sparse read-only mapping (64 GiB read once every 2 MiB took
         128 MiB of page tables; LimitAS= refuses the mapping)."""
         code = ("import ctypes, errno, json, mmap, os, signal, struct\nres = {}\n"
                 "libc = ctypes.CDLL(None, use_errno=True)\n"
@@ -129,7 +129,9 @@ class MemoryBoundTests(PywardTestCase):
                 "res['mq'] = n\ntry:\n"
                 "    mmap.mmap(-1, 64 << 30, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)\n"
                 "    res['sparse'] = 'mapped'\nexcept OSError as e:\n    res['sparse'] = errno.errorcode[e.errno]\n"
-                "print(json.dumps(res))\n")
+                "n = 0\nwhile n < 64:\n    if libc.syscall(425, 32768, ctypes.create_string_buffer(120)) < 0:\n"  # io_uring_setup
+                "        res['uring_err'] = errno.errorcode[ctypes.get_errno()]; break\n    n += 1\n"
+                "res['uring'] = n\nprint(json.dumps(res))\n")
         res = self.run_job(code, timeout=30)
         self.assertEqual((res.status, res.exit_code), ("ok", 0), f"{res.message} {res.stderr!r}")
         got = json.loads(res.stdout)
@@ -138,6 +140,10 @@ class MemoryBoundTests(PywardTestCase):
         self.assertEqual(got["mq_err"], "EMFILE", got)  # mq_open(3)'s way of saying RLIMIT_MSGQUEUE
         self.assertLessEqual(got["mq"], 10, got)
         self.assertEqual(got["sparse"], "ENOMEM", got)
+        # io_uring's rings (~3 MiB at 32768 entries) count against LimitMEMLOCK=8M; a kernel with
+        # io_uring disabled says EPERM at once
+        self.assertIn(got["uring_err"], ("ENOMEM", "EPERM"), got)
+        self.assertLessEqual(got["uring"], 2, got)
 
     def test_ordinary_workloads_fit_the_default_limits(self):
         """What ordinary code does must not notice the bounds, under the default limits (256M:
