@@ -208,8 +208,25 @@ int main(void) {
         /* The host's data hidden: read-only empty directories, and the bounded /var/tmp inside /var. */
         has(t, "(TemporaryFileSystem <[(/run ro,mode=0755,nosuid,nodev,noexec )"
                "(/srv ro,mode=0755,nosuid,nodev,noexec )(/var ro,mode=0755,nosuid,nodev,noexec )"
-               "(/tmp size=8388608,mode=1777,nosuid,nodev )"
-               "(/var/tmp size=8388608,mode=1777,nosuid,nodev )(/dev/shm size=8388608,mode=1777,nosuid,nodev )]>)");
+               "(/tmp size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )"
+               "(/var/tmp size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )"
+               "(/dev/shm size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )]>)");
+        /* Memory no rlimit counted before: shared mappings, queued signals, message queues. */
+        has(t, "(LimitSIGPENDING <1024 >)");
+        has(t, "(LimitMSGQUEUE <819200 >)");
+        has(t, "(LimitMEMLOCK <8388608 >)");
+        has(t, "PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 ]");
+        {
+                /* The unit test runs where it runs: either layer, consistent with LimitDATA=. */
+                char as[64], data[64];
+                bool cg = strstr(t, "(LimitDATA <1073741824 >)") != NULL;
+
+                (void) snprintf(as, sizeof(as), "(LimitAS <%llu >)",
+                                cg ? (unsigned long long) UINT64_MAX : 1073741824ULL);
+                (void) snprintf(data, sizeof(data), "(LimitDATA <%u >)", cg ? 1073741824U : 268435456U);
+                has(t, as);
+                has(t, data);
+        }
         has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME ][no-env-expand ]");
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");
@@ -239,5 +256,13 @@ int main(void) {
         assert_int(data_rlimit_bytes(64u << 20, false), ==, 64u << 20);
         assert_int(data_rlimit_bytes(64u << 20, true), ==, 256u << 20);
         assert_int(data_rlimit_bytes(UINT64_MAX / 2, true), ==, UINT64_MAX);
+        assert_int(as_rlimit_bytes(64u << 20, false), ==, 256u << 20);
+        assert_int(as_rlimit_bytes(64u << 20, true), ==, UINT64_MAX);
+        assert_int(as_rlimit_bytes(UINT64_MAX / 2, false), ==, UINT64_MAX);
+        assert_int(tmpfs_inodes(64u << 20), ==, 4096);
+        assert_int(tmpfs_inodes(256u << 20), ==, 16384);
+        assert_int(tmpfs_inodes(1u << 30), ==, 65536);
+        assert_int(tmpfs_inodes(1), ==, 1024);
+        assert_int(tmpfs_inodes(0), ==, 1024);
         return 0;
 }

@@ -20,6 +20,21 @@
 /* RuntimeMaxSec= is the wall-clock limit plus this: the layer under the helper's own, more
  * precise timer (job.c). */
 #define JOB_RUNTIME_SLACK_USEC (1000U * 1000U)
+/* Where no memory controller charges the job, LimitAS= is this many times the memory limit: room
+ * for LimitDATA= (the limit itself), the interpreter's and numpy's mappings, thread stacks and a
+ * malloc arena, and the bound on what one process holds by shared anonymous mappings. */
+#define JOB_AS_FACTOR 4U
+/* nr_inodes= of each writable tmpfs: one inode per this many bytes of the memory limit. An empty
+ * file pins ~1 KiB of slab (inode, dentry), so the three tmpfs together pin at most 3/16 of it. */
+#define JOB_BYTES_PER_INODE (16U * 1024U)
+#define JOB_INODES_MIN 1024U
+/* Queued real-time signals (~64 bytes of slab each; the default is threads-max / 2, 96364 in a
+ * test machine) and POSIX message queue bytes (the kernel's default, 819200), per job user. */
+#define JOB_SIGPENDING_MAX 1024U
+#define JOB_MSGQUEUE_MAX 819200U
+/* Locked memory, io_uring's rings included (two rings of 32768 entries fill it): the manager's
+ * default, set so that a DefaultLimitMEMLOCK= does not raise it. */
+#define JOB_MEMLOCK_MAX (8U * 1024U * 1024U)
 
 typedef struct JobSpec {
         const char *unit;        /* pyward-job-<id>.service */
@@ -44,6 +59,15 @@ int unit_props_append(sd_bus_message *m, const JobSpec *s);
 /* LimitDATA= for a memory limit: the limit itself where the memory controller is missing, a
  * backstop four times as large where MemoryMax= is enforced (so that the cgroup acts, status oom). */
 uint64_t data_rlimit_bytes(uint64_t memory, bool memory_cgroup);
+
+/* LimitAS= for a memory limit: JOB_AS_FACTOR times the limit where the memory controller is
+ * missing, infinity where MemoryMax= charges every page of the job (shared ones, page tables and
+ * kernel objects too), so that reserved address space is not refused for nothing. */
+uint64_t as_rlimit_bytes(uint64_t memory, bool memory_cgroup);
+
+/* nr_inodes= of each writable tmpfs for a memory limit: memory / JOB_BYTES_PER_INODE, at least
+ * JOB_INODES_MIN. */
+uint64_t tmpfs_inodes(uint64_t memory);
 
 /* The top-level entries of root ("/") that are not the OS a job needs (/usr, /etc, ...): the
  * directories as "/NAME" (the job gets an empty read-only tmpfs there), anything else but a symlink

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The Debian package in a fresh machine (no staged tree): dpkg -i alone must leave a working pyward
-# (users, runtime directory, socket enabled and listening); removal stops and removes everything of
-# the package, purge too, and it installs again; an upgrade lets a running job finish. Run by tests/integration/run --dir, as root, with
-# PYWARD_DEB naming the .deb.
+# The Debian packages in a fresh machine of the release they were built for (no staged tree): dpkg -i
+# alone must leave a working pyward; remove and purge leave nothing of it; it installs again; upgrades
+# from an older commit's package and to a later version keep the socket listening and running jobs.
+# Run by tests/integration/run --dir, as root. PYWARD_DEBS names the packages of this tree (pyward,
+# python3-pyward), PYWARD_DEBS_OLD those of an older commit, PYWARD_DEBS_NEXT this tree as a later
+# version (each a space-separated list of paths).
 import glob
 import json
 import os
@@ -11,10 +13,14 @@ import threading
 import time
 import unittest
 
-DEB = os.environ.get("PYWARD_DEB", "")
-DEB_NEXT = os.environ.get("PYWARD_DEB_NEXT", "")  # the same tree as a later version
+DEBS = os.environ.get("PYWARD_DEBS", "").split()
+DEBS_OLD = os.environ.get("PYWARD_DEBS_OLD", "").split()
+DEBS_NEXT = os.environ.get("PYWARD_DEBS_NEXT", "").split()
 SOCKET = "/run/pyward/pyward.sock"
 HELPER = "/usr/libexec/pyward-helper"
+MODULE = "/usr/lib/python3/dist-packages/pyward.py"
+CONF = "/etc/pyward/pyward.conf"
+PACKAGES = ("pyward", "python3-pyward")
 
 
 def sh(*argv, check=True, timeout=120):
@@ -28,24 +34,43 @@ def unit_state(unit):
     return sh("systemctl", "show", "-P", "ActiveState", unit, check=False).stdout.strip()
 
 
+def installed(pkg):
+    p = sh("dpkg-query", "-W", "-f=${db:Status-Status} ${Version}", pkg, check=False)
+    return p.stdout.split()[1] if p.returncode == 0 and p.stdout.startswith("installed ") else None
+
+
+def leftovers():
+    """Every path of the file system that names pyward, but the test's own binds and the kernel's."""
+    found = []
+    for top in ("/etc", "/usr", "/var", "/run"):
+        for d, dirs, files in os.walk(top):
+            found += [os.path.join(d, n) for n in dirs + files if "pyward" in n]
+    return sorted(found)
+
+
 class DebTests(unittest.TestCase):
-    """In order (the names sort so): install, use, remove, purge, install again, upgrade."""
+    """In order (the names sort so): install, use, remove, purge and install again, then the upgrade
+    from the older commit's package, then the upgrade to a later version."""
 
     @classmethod
     def setUpClass(cls):
-        if not DEB or not os.path.isfile(DEB):
-            raise unittest.SkipTest(f"no package to test (PYWARD_DEB={DEB!r})")
+        if not DEBS or not all(os.path.isfile(d) for d in DEBS):
+            raise unittest.SkipTest(f"no packages to test (PYWARD_DEBS={DEBS!r})")
         if os.path.exists(HELPER):
             raise AssertionError("pyward is installed already: this machine must start without it")
+        cls.before = leftovers()
 
     def assert_works(self):
         p = sh("pyward", "--json", "-c", "import os; print(6 * 7, os.getuid() != 0)")
         d = json.loads(p.stdout)
         self.assertEqual((d["status"], d["exit_code"], d["stdout"]), ("ok", 0, "42 True\n"), d)
 
-    def test_a_install(self):
-        p = sh("dpkg", "-i", DEB)
+    def dpkg_install(self, debs):
+        p = sh("dpkg", "-i", *debs)
         self.assertNotIn("warning", p.stdout + p.stderr, p.stdout + p.stderr)
+
+    def test_a_install(self):
+        self.dpkg_install(DEBS)
         self.assertEqual(unit_state("pyward.socket"), "active")
         self.assertEqual(sh("systemctl", "is-enabled", "pyward.socket", check=False).stdout.strip(), "enabled")
         sh("getent", "group", "pyward")
@@ -57,6 +82,13 @@ class DebTests(unittest.TestCase):
         for page in ("man1/pyward.1", "man5/pyward.conf.5", "man7/pyward-protocol.7", "man8/pyward-helper.8"):
             self.assertTrue(glob.glob(f"/usr/share/man/{page}*"), page)
         self.assertTrue(glob.glob("/usr/share/doc/pyward/examples/*.conf"))
+        # Policy: what lives in /etc is a conffile; the module is python3-pyward's.
+        self.assertIn(CONF, sh("dpkg-query", "-W", "-f=${Conffiles}", "pyward").stdout)
+        self.assertTrue(os.path.isdir("/etc/pyward/pyward.conf.d"))
+        self.assertEqual(sh("dpkg", "-S", MODULE).stdout.split(":")[0], "python3-pyward")
+        # The units are where this release's systemd looks (its systemd.pc, at build time).
+        fragment = sh("systemctl", "show", "-P", "FragmentPath", "pyward.socket").stdout.strip()
+        self.assertIn(fragment, sh("dpkg", "-L", "pyward").stdout.split("\n"))
 
     def test_b_jobs_run(self):
         self.assert_works()
@@ -67,10 +99,13 @@ class DebTests(unittest.TestCase):
         self.assertIn('unknown profile "__pyward_debug_forbidden_syscall"', p.stderr)
 
     def test_c_remove(self):
-        sh("dpkg", "-r", "pyward")
+        sh("dpkg", "-r", *PACKAGES)
         self.assertIn(unit_state("pyward.socket"), ("inactive", ""))
         self.assertFalse(os.path.exists(SOCKET), "the socket outlived the package")
         self.assertFalse(os.path.exists(HELPER))
+        self.assertFalse(glob.glob("/usr/lib/python3/dist-packages/*pyward*")
+                         + glob.glob("/usr/lib/python3/dist-packages/__pycache__/pyward*"))
+        self.assertTrue(os.path.isfile(CONF), "removal (not purge) must keep the conffile")
         units = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward*.service",
                    "pyward*.socket").stdout
         self.assertEqual([u for u in units.splitlines() if "not-found" not in u], [], units)
@@ -83,19 +118,24 @@ class DebTests(unittest.TestCase):
         self.assertEqual(procs, [], "processes left in pyward.slice")
 
     def test_d_purge_and_reinstall(self):
-        sh("dpkg", "-P", "pyward")
-        self.assertEqual(sh("dpkg-query", "-W", "pyward", check=False).returncode, 1)
-        sh("dpkg", "-i", DEB)
+        sh("dpkg", "-P", *PACKAGES)
+        for pkg in PACKAGES:
+            self.assertEqual(sh("dpkg-query", "-W", pkg, check=False).returncode, 1, pkg)
+        # Nothing of the package is left: no file, no unit symlink, no dpkg state, no runtime
+        # directory. (The job users and the group stay, as Debian keeps system users.)
+        self.assertEqual([p for p in leftovers() if p not in self.before], [])
+        self.dpkg_install(DEBS)
         self.assertEqual(unit_state("pyward.socket"), "active")
         self.assert_works()
 
-    def test_e_upgrade_keeps_running_jobs(self):
-        """dpkg -i of a later version while a job runs: the job finishes with its result, the
-        socket is active again and the next job runs."""
-        if not DEB_NEXT or not os.path.isfile(DEB_NEXT):
-            self.skipTest(f"no later package to upgrade to (PYWARD_DEB_NEXT={DEB_NEXT!r})")
-        before = sh("dpkg-query", "-W", "-f=${Version}", "pyward").stdout
-        out = {}
+    def upgrade_with_job_running(self, debs):
+        """dpkg -i DEBS while a 4 s job runs and short jobs keep coming: the long job finishes with
+        its result, every short job runs (the socket listened throughout, never restarted) and
+        the next job runs. Returns the version (of pyward) before and after."""
+        before = installed("pyward")
+        since = sh("systemctl", "show", "-P", "ActiveEnterTimestampMonotonic", "pyward.socket").stdout
+        out, short = {}, []
+        stop = threading.Event()
         job = threading.Thread(target=lambda: out.update(p=sh(
             "pyward", "--json", "-c", "import time; print('up', flush=True); time.sleep(4); print('done')")))
         job.start()
@@ -103,14 +143,58 @@ class DebTests(unittest.TestCase):
         while time.monotonic() < deadline and not sh("systemctl", "list-units", "--plain", "--no-legend",
                                                      "pyward-job-*").stdout.strip():
             time.sleep(0.1)
-        sh("dpkg", "-i", DEB_NEXT)
-        job.join(60)
-        after = sh("dpkg-query", "-W", "-f=${Version}", "pyward").stdout
-        self.assertNotEqual(before, after)
+
+        def keep_submitting():
+            while not stop.is_set():
+                short.append(sh("pyward", "-c", "print('short')", check=False))
+        submitter = threading.Thread(target=keep_submitting)
+        submitter.start()
+        try:
+            self.dpkg_install(debs)
+        finally:
+            stop.set()
+            submitter.join(60)
+            job.join(60)
         d = json.loads(out["p"].stdout)
         self.assertEqual((d["status"], d["stdout"]), ("ok", "up\ndone\n"), d)
+        self.assertTrue(short, "no short job was submitted during the upgrade")
+        failed = [(p.returncode, p.stderr) for p in short if (p.returncode, p.stdout) != (0, "short\n")]
+        self.assertEqual(failed, [], f"{len(failed)} of {len(short)} jobs during the upgrade failed")
+        self.assertEqual(unit_state("pyward.socket"), "active")
+        self.assertEqual(sh("systemctl", "show", "-P", "ActiveEnterTimestampMonotonic", "pyward.socket").stdout,
+                         since, "the upgrade restarted pyward.socket")
+        self.assert_works()
+        sh("python3", "-c", "import pyward; r = pyward.run('print(1)'); assert r.status == 'ok', r")
+        return before, installed("pyward")
+
+    def test_e_upgrade_from_old_commit(self):
+        """From the package of an older commit (its own units and maintainer scripts)."""
+        if not DEBS_OLD or not all(os.path.isfile(d) for d in DEBS_OLD):
+            self.skipTest(f"no older package (PYWARD_DEBS_OLD={DEBS_OLD!r})")
+        sh("dpkg", "-P", *PACKAGES)
+        self.dpkg_install(DEBS_OLD)
+        old = installed("pyward")
         self.assertEqual(unit_state("pyward.socket"), "active")
         self.assert_works()
+        before, after = self.upgrade_with_job_running(DEBS)
+        self.assertEqual(before, old)
+        self.assertEqual(after, installed("python3-pyward"))
+        self.assertEqual(sh("dpkg", "--compare-versions", after, "gt", before, check=False).returncode, 0,
+                         f"{before} -> {after}")
+        # The module moved from pyward (old) to python3-pyward without a conflict.
+        self.assertEqual(sh("dpkg", "-S", MODULE).stdout.split(":")[0], "python3-pyward")
+        self.assertIn(CONF, sh("dpkg-query", "-W", "-f=${Conffiles}", "pyward").stdout)
+
+    def test_f_upgrade_to_later_version(self):
+        """From this tree's package to the same tree as a later version (this package's own
+        maintainer scripts on upgrade)."""
+        if not DEBS_NEXT or not all(os.path.isfile(d) for d in DEBS_NEXT):
+            self.skipTest(f"no later package (PYWARD_DEBS_NEXT={DEBS_NEXT!r})")
+        if installed("pyward") is None:
+            self.dpkg_install(DEBS)
+        before, after = self.upgrade_with_job_running(DEBS_NEXT)
+        self.assertEqual(sh("dpkg", "--compare-versions", after, "gt", before, check=False).returncode, 0,
+                         f"{before} -> {after}")
 
 
 if __name__ == "__main__":
