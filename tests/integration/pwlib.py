@@ -145,6 +145,20 @@ def systemd_version():
     return int(sh("systemctl", "--version").stdout.split()[1])
 
 
+def cgroup_controllers():
+    """The cgroup v2 controllers the machine has: none in the nspawn machines, all in the VM tier."""
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
+def note(msg):
+    """A measured number in the log, for the record (timings vary between machines)."""
+    print(f"\n    [measured] {msg}", file=sys.stderr, flush=True)
+
+
 def job_users():
     """uid -> name of the users of the pool jobs run as (units/pyward.sysusers.in)."""
     return {p.pw_uid: p.pw_name for p in pwd.getpwall()

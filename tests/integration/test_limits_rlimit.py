@@ -6,18 +6,10 @@ import os
 import time
 import unittest
 
-from pwlib import (ACCEPTED, RESULT, PywardTestCase, connect, helper_units, job_units, journal_since,
-                   request_frames, sh, wait_for)
+from pwlib import (ACCEPTED, RESULT, PywardTestCase, cgroup_controllers, connect, helper_units, job_units,
+                   journal_since, request_frames, sh, wait_for)
 
 MiB = 1024 * 1024
-
-
-def cgroup_controllers():
-    try:
-        with open("/sys/fs/cgroup/cgroup.controllers") as f:
-            return set(f.read().split())
-    except OSError:
-        return set()
 
 
 class RlimitTests(PywardTestCase):

@@ -6,21 +6,13 @@ import json
 import threading
 import unittest
 
-from pwlib import PywardTestCase
+from pwlib import PywardTestCase, cgroup_controllers
 
 MiB = 1024 * 1024
 AS_FACTOR = 4              # JOB_AS_FACTOR in helper/unit-props.h
 BYTES_PER_INODE = 16384    # JOB_BYTES_PER_INODE
 SIGPENDING_MAX = 1024      # JOB_SIGPENDING_MAX
 WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
-
-
-def cgroup_controllers():
-    try:
-        with open("/sys/fs/cgroup/cgroup.controllers") as f:
-            return set(f.read().split())
-    except OSError:
-        return set()
 
 
 def meminfo():

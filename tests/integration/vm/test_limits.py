@@ -12,23 +12,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pwlib import PywardTestCase, job_units, pyward, sh  # noqa: E402
+from pwlib import PywardTestCase, cgroup_controllers, job_units, note, pyward, sh, systemd_version  # noqa: E402
 
 MiB = 1024 * 1024
-
-
-def note(msg):
-    """A measured number in the log, for the record (TCG speeds vary)."""
-    print(f"\n    [measured] {msg}", file=sys.stderr, flush=True)
-
-
-def controllers():
-    with open("/sys/fs/cgroup/cgroup.controllers") as f:
-        return set(f.read().split())
-
-
-def systemd_version():
-    return int(sh("systemctl", "--version").stdout.split()[1])
 
 
 def unit_prop(unit, prop):
@@ -59,7 +45,7 @@ class Sampler(threading.Thread):
 class VmLimitTests(PywardTestCase):
     @classmethod
     def setUpClass(cls):
-        missing = {"memory", "pids", "cpu"} - controllers()
+        missing = {"memory", "pids", "cpu"} - cgroup_controllers()
         if missing:
             raise unittest.SkipTest(f"cgroup controllers missing: {sorted(missing)} (not the VM tier?)")
 

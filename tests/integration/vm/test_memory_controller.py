@@ -8,29 +8,16 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pwlib import PywardTestCase, sh  # noqa: E402
+from pwlib import PywardTestCase, cgroup_controllers, note, sh, systemd_version  # noqa: E402
 
 MiB = 1024 * 1024
 BYTES_PER_INODE = 16384  # JOB_BYTES_PER_INODE in helper/unit-props.h
 
 
-def note(msg):
-    print(f"\n    [measured] {msg}", file=sys.stderr, flush=True)
-
-
-def controllers():
-    with open("/sys/fs/cgroup/cgroup.controllers") as f:
-        return set(f.read().split())
-
-
-def systemd_version():
-    return int(sh("systemctl", "--version").stdout.split()[1])
-
-
 class VmMemoryBoundTests(PywardTestCase):
     @classmethod
     def setUpClass(cls):
-        if "memory" not in controllers():
+        if "memory" not in cgroup_controllers():
             raise unittest.SkipTest("no memory controller (not the VM tier?)")
 
     def run_job(self, code, **kw):
