@@ -12,6 +12,7 @@
 #include "config-internal.h"
 
 /* systemd 252's syscall groups (src/shared/seccomp-util.c); later versions only add to them. */
+/* clang-format off */
 static const char *const syscall_groups[] = {
         "@aio",       "@basic-io", "@chown",     "@clock",    "@cpu-emulation", "@debug",
         "@file-system", "@io-event", "@ipc",     "@keyring",  "@memlock",       "@module",
@@ -19,6 +20,7 @@ static const char *const syscall_groups[] = {
         "@raw-io",    "@reboot",   "@resources", "@sandbox",  "@setuid",        "@signal",
         "@swap",      "@sync",     "@system-service", "@timer", "@known",
 };
+/* clang-format on */
 
 /* ---- the parser ---------------------------------------------------------------------------- */
 

@@ -20,9 +20,11 @@
 #define PROFILE(field) .access = false, .offset = offsetof(Profile, field)
 
 /* A limit is two keys: the maximum a request may ask, and what it gets without asking. */
+/* clang-format off */
 #define LIMIT(key, maxname, defname, t, lo, hi, max_def, default_def)                                   \
         { maxname, PROFILE(limit_max[key]), .type = t, .min = lo, .max = hi, .def = max_def },         \
         { defname, PROFILE(limit_default[key]), .type = t, .min = lo, .max = hi, .def = default_def }
+/* clang-format on */
 
 /* A new key is a row here and a field in Config or Profile (config.h); rows are in show order. */
 const Setting config_settings[] = {

@@ -50,6 +50,7 @@ int manager_reply_errno(sd_bus_message *reply) {
 }
 
 bool manager_error_is_transient(const sd_bus_error *e) {
+        /* clang-format off */
         static const char *const names[] = {
                 SD_BUS_ERROR_NO_REPLY,           /* "recipient disconnected ... without replying" */
                 SD_BUS_ERROR_NAME_HAS_NO_OWNER,
@@ -57,6 +58,7 @@ bool manager_error_is_transient(const sd_bus_error *e) {
                 SD_BUS_ERROR_TIMEOUT,
                 "org.freedesktop.DBus.Error.TimedOut",
         };
+        /* clang-format on */
 
         if (!e || !e->name)
                 return false;
