@@ -82,16 +82,22 @@ static int collect_dropins(Parser *p, const char *const *dirs, size_t n_dirs, ch
         size_t n = 0;
 
         for (size_t d = 0; d < n_dirs; d++) {
-                _cleanup_free_ char *full = NULL;
+                char *full;
                 DIR *dir;
                 struct dirent *de;
+                int r;
 
+                /* No _cleanup_ here: asprintf() leaves full undefined when it fails, and gcc 12's
+                 * analyzer reports a _cleanup_ variable of a loop body left by continue as
+                 * uninitialized. Freed right after its one use. */
                 if (asprintf(&full, "%s%s", strcmp(p->root, "/") == 0 ? "" : p->root, dirs[d]) < 0)
                         return -ENOMEM;
                 dir = opendir(full);
+                r = dir ? 0 : -errno;
+                free(full);
                 if (!dir) {
-                        if (errno != ENOENT && errno != ENOTDIR)
-                                parser_error(p, dirs[d], "cannot read directory: %s", strerror(errno));
+                        if (r != -ENOENT && r != -ENOTDIR)
+                                parser_error(p, dirs[d], "cannot read directory: %s", strerror(-r));
                         continue;
                 }
                 while ((de = readdir(dir))) {

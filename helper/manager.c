@@ -50,6 +50,7 @@ int manager_reply_errno(sd_bus_message *reply) {
 }
 
 bool manager_error_is_transient(const sd_bus_error *e) {
+        /* clang-format off */
         static const char *const names[] = {
                 SD_BUS_ERROR_NO_REPLY,           /* "recipient disconnected ... without replying" */
                 SD_BUS_ERROR_NAME_HAS_NO_OWNER,
@@ -57,6 +58,7 @@ bool manager_error_is_transient(const sd_bus_error *e) {
                 SD_BUS_ERROR_TIMEOUT,
                 "org.freedesktop.DBus.Error.TimedOut",
         };
+        /* clang-format on */
 
         if (!e || !e->name)
                 return false;
@@ -187,6 +189,9 @@ int manager_watch_jobs(sd_bus *bus, sd_bus_slot **ret_slot_new, sd_bus_slot **re
                                          NULL, userdata);
 }
 
+/* gcc 12's analyzer reports the string stored through p->ptr (the caller's _cleanup_free_
+ * variable) as leaked at the next return: a false positive, the caller owns and frees it. */
+DISABLE_WARNING_ANALYZER_LEAK
 int manager_read_props(sd_bus_message *m, const ManagerProp *props, size_t n) {
         int r;
 
@@ -255,6 +260,7 @@ int manager_read_props(sd_bus_message *m, const ManagerProp *props, size_t n) {
         }
         return sd_bus_message_exit_container(m);
 }
+REENABLE_WARNING
 
 int manager_retry_schedule(ManagerRetry *r, sd_event *e, uint64_t usec) {
         int q;
