@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "etc-view.h"
 #include "test.h"
 #include "unit-props.h"
 
@@ -166,6 +167,77 @@ static void test_host_view(void) {
         assert_se(system(path) == 0);
 }
 
+/* The job's /etc: a read-only tmpfs, the measured set of the host's entries, pyward's neutral files
+ * and the job user's own passwd and group; never the host's passwd, machine-id or unit files. */
+static void test_etc_view(void) {
+        char root[] = "/tmp/test-etc-view-XXXXXX", path[PATH_MAX];
+        const char *entries[] = { "ld.so.cache", "python3.13", "ssl", "passwd", "machine-id", "systemd",
+                                  "myapp.conf", "hosts", "python3", ".pwd.lock", "resolv.conf" };
+        char **l = NULL;
+        char *t;
+
+        assert_se(etc_view_host_entry("ld.so.cache"));
+        assert_se(etc_view_host_entry("python3.11"));
+        assert_se(etc_view_host_entry("alternatives"));
+        assert_se(etc_view_host_entry("localtime"));
+        assert_se(!etc_view_host_entry("python3x"));
+        assert_se(!etc_view_host_entry("passwd"));
+        assert_se(!etc_view_host_entry("shadow"));
+        assert_se(!etc_view_host_entry("machine-id"));
+        assert_se(!etc_view_host_entry("hostname"));
+        assert_se(!etc_view_host_entry("systemd"));
+        assert_se(!etc_view_host_entry("pyward"));
+        assert_se(!etc_view_host_entry("resolv.conf"));
+
+        assert_se(mkdtemp(root));
+        for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+                (void) snprintf(path, sizeof(path), "%s/%s", root, entries[i]);
+                assert_se(close(open(path, O_CREAT | O_WRONLY, 0644)) == 0);
+        }
+        assert_se(etc_view_host_entries(root, &l) == 0);
+        assert_int(strv_length(l), ==, 4);
+        assert_streq(l[0], "/etc/ld.so.cache");
+        assert_streq(l[1], "/etc/python3");
+        assert_streq(l[2], "/etc/python3.13");
+        assert_streq(l[3], "/etc/ssl");
+        strv_free(l);
+        (void) snprintf(path, sizeof(path), "rm -rf '%s'", root);
+        assert_se(system(path) == 0);
+        assert_int(etc_view_host_entries("/nonexistent-etc", &l), ==, -ENOENT);
+
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "(TemporaryFileSystem <[(/etc ro,mode=0755,nosuid,nodev,noexec )]>)");
+        has(t, "(" ETC_VIEW_SHARED_DIR "/machine-id /etc/machine-id yes 0 )");
+        has(t, "(" ETC_VIEW_SHARED_DIR "/hostname /etc/hostname yes 0 )");
+        has(t, "(" ETC_VIEW_SHARED_DIR "/nsswitch.conf /etc/nsswitch.conf yes 0 )");
+        has(t, "(/run/pyward/view/pyward-job7.passwd /etc/passwd yes 0 )");
+        has(t, "(/run/pyward/view/pyward-job7.group /etc/group yes 0 )");
+        if (access("/etc/ld.so.cache", F_OK) == 0) /* the build host's /etc is the one listed */
+                has(t, "(/etc/ld.so.cache /etc/ld.so.cache yes 16384 )");
+        assert_se(!strstr(t, "(/etc/passwd "));
+        assert_se(!strstr(t, "(/etc/machine-id "));
+        assert_se(!strstr(t, "(/etc/systemd"));
+        assert_se(!strstr(t, "(/etc/shadow"));
+        free(t);
+}
+
+/* The job's cgroup view: a cgroup namespace on 257, its own directory alone on 252. */
+static void test_cgroup_view(void) {
+        char *t;
+
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "(TemporaryFileSystem <[(/sys/fs/cgroup ro,mode=0755,nosuid,nodev,noexec )]>)");
+        has(t, "(BindReadOnlyPaths <[(/sys/fs/cgroup/pyward.slice/pyward-job-x.service "
+               "/sys/fs/cgroup/pyward.slice/pyward-job-x.service yes 0 )]>)");
+        assert_se(!strstr(t, "ProtectControlGroups")); /* it would win over the tmpfs */
+        free(t);
+        t = build(257, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "(ProtectControlGroupsEx <strict >)");
+        assert_se(!strstr(t, "(ProtectControlGroups <"));
+        assert_se(!strstr(t, "/sys/fs/cgroup"));
+        free(t);
+}
+
 int main(void) {
         char *allow[] = { (char *) "@sync", NULL };
         char *ro[] = { (char *) "/srv/data", NULL };
@@ -214,7 +286,7 @@ int main(void) {
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");
         has(t, "(InaccessiblePaths <[-/swapfile ]>)");
-        assert_se(!strstr(t, "BindReadOnlyPaths")); /* /usr is in view anyway */
+        assert_se(!strstr(t, "(/usr /usr ")); /* /usr is in view anyway */
         assert_se(!strstr(t, "PrivatePIDs"));
         assert_se(!strstr(t, "IPAddressAllow"));
         assert_se(!strstr(t, "@sync"));
@@ -232,6 +304,8 @@ int main(void) {
         free(t);
 
         test_host_view();
+        test_etc_view();
+        test_cgroup_view();
 
         assert_int(cpu_rlimit_seconds(1), ==, 1);
         assert_int(cpu_rlimit_seconds(1000000), ==, 1);
