@@ -484,21 +484,21 @@ static int append_etc_view(sd_bus_message *m, const JobSpec *s) {
         return append_bind_pairs(m, pairs, n);
 }
 
-/* The job's cgroup view: its own cgroup, nothing of other jobs or the host's services. systemd 257
- * gives it a cgroup namespace with a read-only /sys/fs/cgroup of its own (/proc/self/cgroup reads
- * "0::/"). 252 has no such setting: an empty read-only tmpfs over /sys/fs/cgroup with only the
- * job's own directory bound back, read-only, at its real path, so that the path in
- * /proc/self/cgroup leads to its memory.max, pids.max and cpu.max. ProtectControlGroups=yes would
- * be the same path and win over the tmpfs; the tmpfs and the bind are read-only themselves. */
+/* The job's cgroup view: its own cgroup at /sys/fs/cgroup, nothing of other jobs or the host's
+ * services. systemd 257 gives it a cgroup namespace with a read-only /sys/fs/cgroup of its own
+ * (/proc/self/cgroup reads "0::/"). 252 has no such setting: the job's own directory is bound
+ * there, read-only, so its memory.max, pids.max and cpu.max are where they are on 257 (and where
+ * container-aware code looks); a bind wins over ProtectControlGroups=yes on the same path, which
+ * stays for a host without the unified hierarchy. What differs: /proc/self/cgroup still names
+ * /pyward.slice/UNIT (mountinfo shows that as the mount's root). */
 static int append_cgroup_view(sd_bus_message *m, const JobSpec *s) {
         char own[PATH_MAX];
-        const char *pair[2] = { own, own };
+        const char *pair[2] = { own, "/sys/fs/cgroup" };
         int r;
 
         if (s->manager_version >= 257)
                 return sd_bus_message_append(m, "(sv)", "ProtectControlGroupsEx", "s", "strict");
-        r = sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/sys/fs/cgroup",
-                                  "ro,mode=0755,nosuid,nodev,noexec");
+        r = sd_bus_message_append(m, "(sv)", "ProtectControlGroups", "b", 1);
         if (r < 0)
                 return r;
         (void) snprintf(own, sizeof(own), "/sys/fs/cgroup/%s/%s", JOB_SLICE, s->unit);
