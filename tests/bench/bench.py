@@ -240,7 +240,7 @@ def props_to_systemd_run(props, aux):
             if not v:
                 skipped[name] = "only the job's helper unit, which does not exist under systemd-run"
                 continue
-        if name == "BindPaths" and sig == "a(ssbt)":
+        if name in ("BindPaths", "BindReadOnlyPaths") and sig == "a(ssbt)":
             items = []
             for src, dst, ignore, flags in v:
                 items.append(f"{'-' if ignore else ''}{src}:{dst}:{'rbind' if flags & 16384 else 'norbind'}")

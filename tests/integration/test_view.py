@@ -6,6 +6,7 @@ import json
 import os
 import pwd
 import shutil
+import socket
 import sys
 import threading
 import unittest
@@ -151,6 +152,31 @@ class ViewTests(PywardTestCase):
         self.assertEqual(d["sh"], "hi\n")
         self.assertEqual(d["sqlite"], 1)
         self.assertEqual(d["numpy"], 9.0)
+
+    def test_what_remains_visible(self):
+        """What pyward-helper(8) says a job still sees of the host: the kernel's release, the
+        kernel's hostname, the CPU count, uptime and load through sysinfo(2); and what it says is
+        hidden: /proc/cpuinfo, /proc/loadavg, /proc/meminfo (ProcSubset=pid)."""
+        code = ("import ctypes, json, os, platform, socket\nres = {}\n"
+                "res['release'] = platform.release()\nres['hostname'] = socket.gethostname()\n"
+                "res['cpus'] = os.cpu_count()\n"
+                "buf = ctypes.create_string_buffer(128)\n"
+                "res['sysinfo'] = ctypes.CDLL(None, use_errno=True).sysinfo(buf)\n"
+                "res['uptime'] = int.from_bytes(buf.raw[:8], 'little')\n"
+                "for p in ('/proc/cpuinfo', '/proc/loadavg', '/proc/meminfo', '/proc/uptime'):\n"
+                "    res[p] = os.path.exists(p)\n"
+                "try:\n    res['loadavg'] = os.getloadavg()[0] >= 0\nexcept OSError as e:\n"
+                "    res['loadavg'] = e.errno\n"
+                "print(json.dumps(res))\n")
+        d = self.probe(code)
+        print(f"\n    [measured] visible to a job: {d}", file=sys.stderr)
+        self.assertEqual(d["release"], os.uname().release)
+        self.assertEqual(d["hostname"], socket.gethostname())
+        self.assertEqual(d["cpus"], os.cpu_count())
+        self.assertEqual(d["sysinfo"], 0)
+        self.assertGreater(d["uptime"], 0)
+        for p in ("/proc/cpuinfo", "/proc/loadavg", "/proc/meminfo", "/proc/uptime"):
+            self.assertFalse(d[p], p)
 
     def test_cgroup_view_is_its_own(self):
         """While two jobs run at once, neither sees the other's unit or statistics, nor a host
