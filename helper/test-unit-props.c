@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "etc-view.h"
+#include "host-view.h"
 #include "test.h"
 #include "unit-props.h"
 
@@ -176,25 +176,25 @@ static void test_etc_view(void) {
         char **l = NULL;
         char *t;
 
-        assert_se(etc_view_host_entry("ld.so.cache"));
-        assert_se(etc_view_host_entry("python3.11"));
-        assert_se(etc_view_host_entry("alternatives"));
-        assert_se(etc_view_host_entry("localtime"));
-        assert_se(!etc_view_host_entry("python3x"));
-        assert_se(!etc_view_host_entry("passwd"));
-        assert_se(!etc_view_host_entry("shadow"));
-        assert_se(!etc_view_host_entry("machine-id"));
-        assert_se(!etc_view_host_entry("hostname"));
-        assert_se(!etc_view_host_entry("systemd"));
-        assert_se(!etc_view_host_entry("pyward"));
-        assert_se(!etc_view_host_entry("resolv.conf"));
+        assert_se(host_view_etc_entry("ld.so.cache"));
+        assert_se(host_view_etc_entry("python3.11"));
+        assert_se(host_view_etc_entry("alternatives"));
+        assert_se(host_view_etc_entry("localtime"));
+        assert_se(!host_view_etc_entry("python3x"));
+        assert_se(!host_view_etc_entry("passwd"));
+        assert_se(!host_view_etc_entry("shadow"));
+        assert_se(!host_view_etc_entry("machine-id"));
+        assert_se(!host_view_etc_entry("hostname"));
+        assert_se(!host_view_etc_entry("systemd"));
+        assert_se(!host_view_etc_entry("pyward"));
+        assert_se(!host_view_etc_entry("resolv.conf"));
 
         assert_se(mkdtemp(root));
         for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
                 (void) snprintf(path, sizeof(path), "%s/%s", root, entries[i]);
                 assert_se(close(open(path, O_CREAT | O_WRONLY, 0644)) == 0);
         }
-        assert_se(etc_view_host_entries(root, &l) == 0);
+        assert_se(host_view_etc_entries(root, &l) == 0);
         assert_int(strv_length(l), ==, 4);
         assert_streq(l[0], "/etc/ld.so.cache");
         assert_streq(l[1], "/etc/python3");
@@ -203,13 +203,13 @@ static void test_etc_view(void) {
         strv_free(l);
         (void) snprintf(path, sizeof(path), "rm -rf '%s'", root);
         assert_se(system(path) == 0);
-        assert_int(etc_view_host_entries("/nonexistent-etc", &l), ==, -ENOENT);
+        assert_int(host_view_etc_entries("/nonexistent-etc", &l), ==, -ENOENT);
 
         t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
         has(t, "(TemporaryFileSystem <[(/etc ro,mode=0755,nosuid,nodev,noexec )]>)");
-        has(t, "(" ETC_VIEW_SHARED_DIR "/machine-id /etc/machine-id yes 0 )");
-        has(t, "(" ETC_VIEW_SHARED_DIR "/hostname /etc/hostname yes 0 )");
-        has(t, "(" ETC_VIEW_SHARED_DIR "/nsswitch.conf /etc/nsswitch.conf yes 0 )");
+        has(t, "(" HOST_VIEW_SHARED_DIR "/machine-id /etc/machine-id yes 0 )");
+        has(t, "(" HOST_VIEW_SHARED_DIR "/hostname /etc/hostname yes 0 )");
+        has(t, "(" HOST_VIEW_SHARED_DIR "/nsswitch.conf /etc/nsswitch.conf yes 0 )");
         has(t, "(/run/pyward/view/pyward-job7.passwd /etc/passwd yes 0 )");
         has(t, "(/run/pyward/view/pyward-job7.group /etc/group yes 0 )");
         if (access("/etc/ld.so.cache", F_OK) == 0) /* the build host's /etc is the one listed */

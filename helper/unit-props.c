@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "etc-view.h"
+#include "host-view.h"
 #include "log.h"
 #include "macro.h"
 #include "unit-props.h"
@@ -341,7 +341,7 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                   "PrivateUsers", "b", 1);
         if (r < 0)
                 return r;
-        /* ProtectControlGroups=: append_view(). */
+        /* ProtectControlGroups=: host_view_append(). */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "ProtectProc", "s", "invisible",
                                   "ProcSubset", "s", "pid",
@@ -426,90 +426,6 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                 r = sd_bus_message_append(m, "(ss)(ss)(ss)", "/tmp", tmpfs_opts, "/var/tmp", tmpfs_opts,
                                           "/dev/shm", tmpfs_opts);
         return r < 0 ? r : close_array_property(m);
-}
-
-/* BindReadOnlyPaths= of pairs: l[2i] bound at l[2i+1], non-recursive; a missing source is skipped. */
-static int append_bind_pairs(sd_bus_message *m, const char *const *l, size_t n_pairs) {
-        int r;
-
-        r = open_array_property(m, "BindReadOnlyPaths", "(ssbt)");
-        for (size_t i = 0; r >= 0 && i < n_pairs; i++)
-                r = sd_bus_message_append(m, "(ssbt)", l[2 * i], l[2 * i + 1], 1, UINT64_C(0));
-        return r < 0 ? r : close_array_property(m);
-}
-
-/* The job's /etc: an empty read-only tmpfs with the host's entries of the measured set bound in
- * (etc-view.c), pyward's neutral hostname, machine-id, hosts and nsswitch.conf, and a passwd and
- * group of root and the job's user. A profile's ReadOnlyPaths= under /etc are mounted inside it
- * (append_sandbox()), so an admin brings back what a job needs. */
-static int append_etc_view(sd_bus_message *m, const JobSpec *s) {
-        static const char *const shared[] = { "hostname", "machine-id", "hosts", "nsswitch.conf" };
-        char paths[ELEMENTSOF(shared) + 2][2][PATH_MAX];
-        const char *pairs[2 * (ELEMENTSOF(shared) + 2)];
-        _cleanup_strv_free_ char **host = NULL;
-        size_t n = 0;
-        int r;
-
-        r = etc_view_host_entries("/etc", &host);
-        if (r < 0)
-                return log_error_errno(r, "Failed to list the /etc entries jobs see: %m");
-        r = sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/etc",
-                                  "ro,mode=0755,nosuid,nodev,noexec");
-        if (r < 0)
-                return r;
-        if (host) {
-                /* Skipped if missing: an entry removed since the listing is no reason to fail. */
-                r = open_array_property(m, "BindReadOnlyPaths", "(ssbt)");
-                for (char **e = host; r >= 0 && *e; e++)
-                        r = sd_bus_message_append(m, "(ssbt)", *e, *e, 1, (uint64_t) MS_REC);
-                r = r < 0 ? r : close_array_property(m);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(shared); i++, n++) {
-                (void) snprintf(paths[n][0], PATH_MAX, "%s/%s", ETC_VIEW_SHARED_DIR, shared[i]);
-                (void) snprintf(paths[n][1], PATH_MAX, "/etc/%s", shared[i]);
-        }
-        /* Written by pyward-etc-view.service; missing (it did not run) means no passwd at all, never
-         * the host's. */
-        for (size_t i = 0; i < 2; i++, n++) {
-                (void) snprintf(paths[n][0], PATH_MAX, "%s/%s.%s", ETC_VIEW_USER_DIR, s->user,
-                                i == 0 ? "passwd" : "group");
-                (void) snprintf(paths[n][1], PATH_MAX, "/etc/%s", i == 0 ? "passwd" : "group");
-        }
-        for (size_t i = 0; i < n; i++) {
-                pairs[2 * i] = paths[i][0];
-                pairs[2 * i + 1] = paths[i][1];
-        }
-        return append_bind_pairs(m, pairs, n);
-}
-
-/* The job's cgroup view: its own cgroup at /sys/fs/cgroup, nothing of other jobs or the host's
- * services. systemd 257 gives it a cgroup namespace with a read-only /sys/fs/cgroup of its own
- * (/proc/self/cgroup reads "0::/"). 252 has no such setting: the job's own directory is bound
- * there, read-only, so its memory.max, pids.max and cpu.max are where they are on 257 (and where
- * container-aware code looks); a bind wins over ProtectControlGroups=yes on the same path, which
- * stays for a host without the unified hierarchy. What differs: /proc/self/cgroup still names
- * /pyward.slice/UNIT (mountinfo shows that as the mount's root). */
-static int append_cgroup_view(sd_bus_message *m, const JobSpec *s) {
-        char own[PATH_MAX];
-        const char *pair[2] = { own, "/sys/fs/cgroup" };
-        int r;
-
-        if (s->manager_version >= 257)
-                return sd_bus_message_append(m, "(sv)", "ProtectControlGroupsEx", "s", "strict");
-        r = sd_bus_message_append(m, "(sv)", "ProtectControlGroups", "b", 1);
-        if (r < 0)
-                return r;
-        (void) snprintf(own, sizeof(own), "/sys/fs/cgroup/%s/%s", JOB_SLICE, s->unit);
-        return append_bind_pairs(m, pair, 1);
-}
-
-static int append_view(sd_bus_message *m, const JobSpec *s) {
-        int r;
-
-        r = append_etc_view(m, s);
-        return r < 0 ? r : append_cgroup_view(m, s);
 }
 
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
@@ -623,7 +539,7 @@ int unit_props_append(sd_bus_message *m, const JobSpec *s) {
         if (r >= 0)
                 r = append_sandbox(m, s);
         if (r >= 0)
-                r = append_view(m, s);
+                r = host_view_append(m, s);
         if (r >= 0)
                 r = append_syscalls(m, s);
         if (r >= 0)
