@@ -11,7 +11,7 @@ import sys
 import threading
 import unittest
 
-from pwlib import PywardTestCase, job_units, pyward, sh, systemd_version
+from pwlib import PywardTestCase, job_units, pyward, systemd_version, wait_for
 
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 # What a job's /etc may hold: the host's entries of the measured set (helper/etc-view.c) and the
@@ -152,6 +152,25 @@ class ViewTests(PywardTestCase):
         self.assertEqual(d["sh"], "hi\n")
         self.assertEqual(d["sqlite"], 1)
         self.assertEqual(d["numpy"], 9.0)
+
+    def test_tree_follows_the_host(self):
+        """The jobs' /etc is a prepared copy: when the host's mime.types changes (as a package
+        upgrade does), pyward-etc-view.path prepares it again and the next job sees the change."""
+        ext = f"pwtest{os.getpid()}"
+        with open("/etc/mime.types") as f:
+            saved = f.read()
+
+        def restore():
+            with open("/etc/mime.types", "w") as f:
+                f.write(saved)
+        self.addCleanup(restore)
+        with open("/etc/mime.types", "a") as f:
+            f.write(f"application/x-{ext}\t{ext}\n")
+        tree = "/run/pyward/etc-view/current/mime.types"
+        self.assertTrue(wait_for(lambda: ext in open(tree).read(), 15),
+                        "the jobs' /etc was not prepared again after /etc/mime.types changed")
+        code = "import mimetypes, sys\nprint(mimetypes.guess_type('a.' + sys.argv[1])[0])\n"
+        self.assertOk(self.run_job(code, args=[ext]), f"application/x-{ext}\n".encode())
 
     def test_what_remains_visible(self):
         """What pyward-helper(8) says a job still sees of the host: the kernel's release, the
