@@ -49,15 +49,15 @@ static bool profile_binds_into_etc(const Profile *p) {
 
 /* The tree's entries bound one by one into an empty read-only tmpfs at /etc (about 1.5 ms per entry
  * and job): for a profile that binds paths into /etc, whose mount points then go into the job's own
- * tmpfs. passwd and group are left to the caller. */
-static int append_etc_entries(sd_bus_message *m) {
+ * tmpfs. */
+static int append_etc_entries(sd_bus_message *m, const char *tree) {
         _cleanup_(closedirp) DIR *d = NULL;
         unsigned n = 0;
         int r;
 
-        d = opendir(HOST_VIEW_TREE);
+        d = opendir(tree);
         if (!d)
-                return log_error_errno(errno, "Failed to read the jobs' /etc (%s): %m", HOST_VIEW_TREE);
+                return log_error_errno(errno, "Failed to read the jobs' /etc (%s): %m", tree);
         r = sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/etc",
                                   "ro,mode=0755,nosuid,nodev,noexec");
         if (r >= 0)
@@ -78,13 +78,11 @@ static int append_etc_entries(sd_bus_message *m) {
                         r = errno > 0 ? -errno : 0;
                         break;
                 }
-                if (de->d_name[0] == '.' || strcmp(de->d_name, "passwd") == 0 ||
-                    strcmp(de->d_name, "group") == 0)
+                if (de->d_name[0] == '.')
                         continue;
                 if (++n > HOST_VIEW_ETC_MAX)
-                        return log_error_errno(E2BIG, "More than %u entries in %s.", HOST_VIEW_ETC_MAX,
-                                               HOST_VIEW_TREE);
-                (void) snprintf(src, sizeof(src), "%s/%s", HOST_VIEW_TREE, de->d_name);
+                        return log_error_errno(E2BIG, "More than %u entries in %s.", HOST_VIEW_ETC_MAX, tree);
+                (void) snprintf(src, sizeof(src), "%s/%s", tree, de->d_name);
                 (void) snprintf(dst, sizeof(dst), "/etc/%s", de->d_name);
                 r = sd_bus_message_append(m, "(ssbt)", src, dst, 1, UINT64_C(0));
         }
@@ -93,36 +91,31 @@ static int append_etc_entries(sd_bus_message *m) {
         return r;
 }
 
-/* The job's /etc: the tree pyward-etc-view prepares (the host's entries Python and its libraries
- * open, copied; pyward's neutral hostname, machine-id, hosts and nsswitch.conf; empty passwd and
- * group), one bind mount, and the job user's own passwd and group bound over those. A bind per
- * entry of the host's /etc instead costs ~1.5 ms each per job (about 25 ms), which only a profile
- * with ReadOnlyPaths= under /etc pays (append_etc_entries()). Without the tree (the service did not
- * run) the job gets an empty /etc, never the host's. */
+/* The job's /etc: its user's tree that pyward-etc-view prepares (the host's entries Python and its
+ * libraries open, copied; pyward's neutral hostname, machine-id, hosts and nsswitch.conf; a passwd
+ * and group of root and the user), one bind mount. A bind per entry of the host's /etc instead
+ * costs ~1.5 ms each per job (about 25 ms), which only a profile with ReadOnlyPaths= under /etc
+ * pays (append_etc_entries()). A user without a tree yet (added since) gets "base", without any
+ * passwd; without any tree (the service did not run) the job gets an empty /etc, never the host's. */
 static int append_etc_view(sd_bus_message *m, const JobSpec *s) {
-        const char *tree[] = { HOST_VIEW_TREE, "/etc" };
-        char passwd[PATH_MAX], group[PATH_MAX];
-        const char *own[] = { passwd, "/etc/passwd", group, "/etc/group" };
+        char tree[PATH_MAX];
+        const char *pair[] = { tree, "/etc" };
         struct stat st;
-        int r;
 
-        if (stat(HOST_VIEW_TREE, &st) < 0) {
-                log_warning_errno(errno, "The jobs' /etc (%s) is missing, job gets an empty one: %m",
-                                  HOST_VIEW_TREE);
-                return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/etc",
-                                             "ro,mode=0755,nosuid,nodev,noexec");
+        (void) snprintf(tree, sizeof(tree), "%s/%s", HOST_VIEW_DIR, s->user);
+        if (stat(tree, &st) < 0) {
+                log_warning_errno(errno, "The jobs' /etc for %s (%s) is missing: %m", s->user, tree);
+                (void) snprintf(tree, sizeof(tree), "%s/base", HOST_VIEW_DIR);
+                if (stat(tree, &st) < 0) {
+                        log_warning_errno(errno, "No jobs' /etc (%s), the job gets an empty one: %m", tree);
+                        return sd_bus_message_append(m, "(sv)", "TemporaryFileSystem", "a(ss)", 1, "/etc",
+                                                     "ro,mode=0755,nosuid,nodev,noexec");
+                }
         }
         if (profile_binds_into_etc(s->profile))
-                r = append_etc_entries(m);
-        else
-                /* Not skipped if missing (gone since the stat()): that would leave the host's /etc. */
-                r = append_bind_pairs(m, tree, 1, false);
-        if (r < 0)
-                return r;
-        /* A missing one leaves the tree's empty passwd or group (or none), never the host's. */
-        (void) snprintf(passwd, sizeof(passwd), "%s/%s.passwd", HOST_VIEW_USER_DIR, s->user);
-        (void) snprintf(group, sizeof(group), "%s/%s.group", HOST_VIEW_USER_DIR, s->user);
-        return append_bind_pairs(m, own, ELEMENTSOF(own) / 2, true);
+                return append_etc_entries(m, tree);
+        /* Not skipped if missing (gone since the stat()): that would leave the host's /etc. */
+        return append_bind_pairs(m, pair, 1, false);
 }
 
 /* The job's cgroup view: its own cgroup at /sys/fs/cgroup, nothing of other jobs or the host's

@@ -167,18 +167,18 @@ static void test_host_view(void) {
         assert_se(system(path) == 0);
 }
 
-/* The job's /etc: the prepared tree (one bind, which must exist) and the job user's own passwd and
- * group over it; never the host's passwd, machine-id or unit files. */
+/* The job's /etc: its user's prepared tree, one bind that must exist; never the host's passwd,
+ * machine-id or unit files. */
 static void test_etc_view(void) {
         struct stat st;
         char *t;
 
         t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
-        if (stat(HOST_VIEW_TREE, &st) == 0) {
-                has(t, "(BindReadOnlyPaths <[(/run/pyward/etc-view/current /etc no 0 )]>)");
-                has(t, "(/run/pyward/etc-view/users/pyward-job7.passwd /etc/passwd yes 0 )");
-                has(t, "(/run/pyward/etc-view/users/pyward-job7.group /etc/group yes 0 )");
-        } else /* not prepared on this host: an empty /etc */
+        if (stat(HOST_VIEW_DIR "/pyward-job7", &st) == 0)
+                has(t, "(BindReadOnlyPaths <[(/run/pyward/etc-view/current/pyward-job7 /etc no 0 )]>)");
+        else if (stat(HOST_VIEW_DIR "/base", &st) == 0)
+                has(t, "(BindReadOnlyPaths <[(/run/pyward/etc-view/current/base /etc no 0 )]>)");
+        else /* not prepared on this host: an empty /etc */
                 has(t, "(TemporaryFileSystem <[(/etc ro,mode=0755,nosuid,nodev,noexec )]>)");
         assert_se(!strstr(t, "(/etc/passwd "));
         assert_se(!strstr(t, "(/etc/machine-id "));

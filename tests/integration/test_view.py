@@ -166,7 +166,7 @@ class ViewTests(PywardTestCase):
         self.addCleanup(restore)
         with open("/etc/mime.types", "a") as f:
             f.write(f"application/x-{ext}\t{ext}\n")
-        tree = "/run/pyward/etc-view/current/mime.types"
+        tree = "/run/pyward/etc-view/current/base/mime.types"
         self.assertTrue(wait_for(lambda: ext in open(tree).read(), 15),
                         "the jobs' /etc was not prepared again after /etc/mime.types changed")
         code = "import mimetypes, sys\nprint(mimetypes.guess_type('a.' + sys.argv[1])[0])\n"
