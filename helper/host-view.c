@@ -69,7 +69,7 @@ static int append_etc_entries(sd_bus_message *m, const char *tree) {
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(ssbt)");
         while (r >= 0) {
-                char src[PATH_MAX], dst[PATH_MAX];
+                char src[PATH_MAX + NAME_MAX + 2], dst[NAME_MAX + 6];
                 struct dirent *de;
 
                 errno = 0;
