@@ -587,9 +587,12 @@ def leftovers():
         except OSError:
             pass
     # The slot files (/run/pyward/slots/UID.K) are reused lock files, at most JobsPerUser per UID
-    # that ever connected: counted apart. Anything else under /run/pyward would be a job's.
+    # that ever connected: counted apart. The jobs' /etc trees (/run/pyward/etc-view) are prepared
+    # once for all jobs, not left by one. Anything else under /run/pyward would be a job's.
     job_files, slots = [], []
-    for root, _dirs, files in os.walk("/run/pyward"):
+    for root, dirs, files in os.walk("/run/pyward"):
+        if root == "/run/pyward" and "etc-view" in dirs:
+            dirs.remove("etc-view")
         for f in files:
             path = os.path.join(root, f)
             if path != SOCKET:
