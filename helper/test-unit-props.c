@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host-view.h"
 #include "test.h"
 #include "unit-props.h"
 
@@ -166,6 +167,42 @@ static void test_host_view(void) {
         assert_se(system(path) == 0);
 }
 
+/* The job's /etc: its user's prepared tree, one bind that must exist; never the host's passwd,
+ * machine-id or unit files. */
+static void test_etc_view(void) {
+        struct stat st;
+        char *t;
+
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        if (stat(HOST_VIEW_DIR "/pyward-job7", &st) == 0)
+                has(t, "(BindReadOnlyPaths <[(/run/pyward/etc-view/current/pyward-job7 /etc no 0 )]>)");
+        else if (stat(HOST_VIEW_DIR "/base", &st) == 0)
+                has(t, "(BindReadOnlyPaths <[(/run/pyward/etc-view/current/base /etc no 0 )]>)");
+        else /* not prepared on this host: an empty /etc */
+                has(t, "(TemporaryFileSystem <[(/etc ro,mode=0755,nosuid,nodev,noexec )]>)");
+        assert_se(!strstr(t, "(/etc/passwd "));
+        assert_se(!strstr(t, "(/etc/machine-id "));
+        assert_se(!strstr(t, "(/etc /etc "));
+        free(t);
+}
+
+/* The job's cgroup view: a cgroup namespace on 257, its own directory bound at /sys/fs/cgroup on 252. */
+static void test_cgroup_view(void) {
+        char *t;
+
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "(BindReadOnlyPaths <[(/sys/fs/cgroup/pyward.slice/pyward-job-x.service "
+               "/sys/fs/cgroup yes 0 )]>)");
+        has(t, "(ProtectControlGroups <yes >)"); /* for a host without the unified hierarchy */
+        assert_se(!strstr(t, "ProtectControlGroupsEx"));
+        free(t);
+        t = build(257, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "(ProtectControlGroupsEx <strict >)");
+        assert_se(!strstr(t, "(ProtectControlGroups <"));
+        assert_se(!strstr(t, "/sys/fs/cgroup"));
+        free(t);
+}
+
 int main(void) {
         char *allow[] = { (char *) "@sync", NULL };
         char *ro[] = { (char *) "/srv/data", NULL };
@@ -231,7 +268,7 @@ int main(void) {
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");
         has(t, "(InaccessiblePaths <[-/swapfile ]>)");
-        assert_se(!strstr(t, "BindReadOnlyPaths")); /* /usr is in view anyway */
+        assert_se(!strstr(t, "(/usr /usr ")); /* /usr is in view anyway */
         assert_se(!strstr(t, "PrivatePIDs"));
         assert_se(!strstr(t, "IPAddressAllow"));
         assert_se(!strstr(t, "@sync"));
@@ -249,6 +286,8 @@ int main(void) {
         free(t);
 
         test_host_view();
+        test_etc_view();
+        test_cgroup_view();
 
         assert_int(cpu_rlimit_seconds(1), ==, 1);
         assert_int(cpu_rlimit_seconds(1000000), ==, 1);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "host-view.h"
 #include "log.h"
 #include "macro.h"
 #include "unit-props.h"
@@ -344,13 +345,13 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                   "PrivateUsers", "b", 1);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+        /* ProtectControlGroups=: host_view_append(). */
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "ProtectProc", "s", "invisible",
                                   "ProcSubset", "s", "pid",
                                   "ProtectKernelTunables", "b", 1,
                                   "ProtectKernelModules", "b", 1,
                                   "ProtectKernelLogs", "b", 1,
-                                  "ProtectControlGroups", "b", 1,
                                   "ProtectClock", "b", 1,
                                   "ProtectHostname", "b", 1);
         if (r < 0)
@@ -566,6 +567,8 @@ int unit_props_append(sd_bus_message *m, const JobSpec *s) {
                 r = append_exec(m, s);
         if (r >= 0)
                 r = append_sandbox(m, s);
+        if (r >= 0)
+                r = host_view_append(m, s);
         if (r >= 0)
                 r = append_syscalls(m, s);
         if (r >= 0)

@@ -240,7 +240,7 @@ def props_to_systemd_run(props, aux):
             if not v:
                 skipped[name] = "only the job's helper unit, which does not exist under systemd-run"
                 continue
-        if name == "BindPaths" and sig == "a(ssbt)":
+        if name in ("BindPaths", "BindReadOnlyPaths") and sig == "a(ssbt)":
             items = []
             for src, dst, ignore, flags in v:
                 items.append(f"{'-' if ignore else ''}{src}:{dst}:{'rbind' if flags & 16384 else 'norbind'}")
@@ -587,9 +587,12 @@ def leftovers():
         except OSError:
             pass
     # The slot files (/run/pyward/slots/UID.K) are reused lock files, at most JobsPerUser per UID
-    # that ever connected: counted apart. Anything else under /run/pyward would be a job's.
+    # that ever connected: counted apart. The jobs' /etc trees (/run/pyward/etc-view) are prepared
+    # once for all jobs, not left by one. Anything else under /run/pyward would be a job's.
     job_files, slots = [], []
-    for root, _dirs, files in os.walk("/run/pyward"):
+    for root, dirs, files in os.walk("/run/pyward"):
+        if root == "/run/pyward" and "etc-view" in dirs:
+            dirs.remove("etc-view")
         for f in files:
             path = os.path.join(root, f)
             if path != SOCKET:
