@@ -28,12 +28,17 @@ static inline void mkdir_parents(const char *path) {
                 }
 }
 
+/* root + path into buf; a path that does not fit fails the test rather than being cut. */
+static inline void root_path(char *buf, size_t size, const char *path) {
+        assert_se((size_t) snprintf(buf, size, "%s%s", root, path) < size);
+}
+
 /* Writes root + path with the given text (creating parent directories). */
 static inline void write_file(const char *path, const char *text) {
         char full[4096];
         FILE *f;
 
-        snprintf(full, sizeof(full), "%s%s", root, path);
+        root_path(full, sizeof(full), path);
         mkdir_parents(full);
         f = fopen(full, "we");
         assert_se(f);
@@ -45,14 +50,14 @@ static inline void write_exec(const char *path) {
         char full[4096];
 
         write_file(path, "#!/bin/sh\n");
-        snprintf(full, sizeof(full), "%s%s", root, path);
+        root_path(full, sizeof(full), path);
         assert_se(chmod(full, 0755) == 0);
 }
 
 static inline void remove_file(const char *path) {
         char full[4096];
 
-        snprintf(full, sizeof(full), "%s%s", root, path);
+        root_path(full, sizeof(full), path);
         assert_se(unlink(full) == 0);
 }
 
@@ -67,7 +72,7 @@ static inline void clean_root(void) {
         for (size_t i = 0; i < ELEMENTSOF(top); i++) {
                 char full[4096];
 
-                snprintf(full, sizeof(full), "%s%s", root, top[i]);
+                root_path(full, sizeof(full), top[i]);
                 (void) nftw(full, rm_one, 16, FTW_DEPTH | FTW_PHYS);
         }
 }
