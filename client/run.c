@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -31,27 +32,92 @@ void session_done(Session *s) {
                 job_result_done(&s->result);
 }
 
-static int connect_socket(const char *path, int *ret) {
+/* The backoff between connection attempts to a busy socket: the first retry soon (a full backlog
+ * drains in milliseconds when systemd keeps up), then doubling, capped so that a client that waits
+ * out another user's flood (README, security model) still gets its turn within a quarter second
+ * of the backlog having room. */
+#define RETRY_FIRST_USEC (5U * 1000U)
+#define RETRY_MAX_USEC (250U * 1000U)
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+/* One non-blocking connect(): 0 (connected), or the negative errno of the attempt. */
+static int connect_once(const struct sockaddr_un *sa, int *ret) {
         _cleanup_close_ int fd = -EBADF;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A local stream socket connects at once or fails; EINPROGRESS does not happen for AF_UNIX,
+         * but EAGAIN does when the listen backlog is full. */
+        if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) < 0)
+                return -errno;
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+/* Waits up to usec for the backoff, or less if a signal arrives on sigfd: -EINTR then. */
+static int backoff_wait(int sigfd, uint64_t usec) {
+        struct pollfd p = { .fd = sigfd, .events = POLLIN };
+        int n;
+
+        n = poll(&p, sigfd >= 0 ? 1 : 0, (int) ((usec + 999U) / 1000U));
+        if (n < 0 && errno != EINTR)
+                return -errno;
+        return n > 0 ? -EINTR : 0;
+}
+
+int connect_with_retry(const char *path, uint64_t timeout_usec, int sigfd, int *ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        uint64_t deadline, delay = RETRY_FIRST_USEC;
+        unsigned attempts = 0;
+        int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
                 return fail("socket path too long: %s", path);
         strcpy(sa.sun_path, path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return fail("cannot create socket: %m");
-        /* A local stream socket connects at once or fails; EINPROGRESS does not happen for AF_UNIX,
-         * but EAGAIN does when the listen backlog is full: treat it as "helper not keeping up". */
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                if (errno == ENOENT || errno == ECONNREFUSED)
-                        return fail("cannot connect to %s: %m (is pyward.socket running?)", path);
-                if (errno == EACCES)
-                        return fail("cannot connect to %s: %m (are you in the pyward group?)", path);
-                return fail("cannot connect to %s: %m", path);
+        deadline = now_usec() + timeout_usec;
+        for (;;) {
+                uint64_t now;
+
+                attempts++;
+                r = connect_once(&sa, ret);
+                if (r >= 0)
+                        return 0;
+                /* Only a socket that exists and is merely busy is worth waiting for; a missing one
+                 * (ENOENT) or a refused permission fails at once. */
+                if (r != -EAGAIN && r != -ECONNREFUSED)
+                        break;
+                if (access(path, F_OK) < 0)
+                        break;
+                now = now_usec();
+                if (now >= deadline)
+                        break;
+                r = backoff_wait(sigfd, MIN(delay, deadline - now));
+                if (r == -EINTR)
+                        return fail("interrupted while waiting to connect to %s", path);
+                if (r < 0)
+                        return fail("cannot wait to connect to %s: %s", path, strerror(-r));
+                delay = MIN(delay * 2, (uint64_t) RETRY_MAX_USEC);
         }
-        *ret = TAKE_FD(fd);
-        return 0;
+        if (r == -EAGAIN)
+                return fail("cannot connect to %s: %s: the socket's backlog stayed full for %.1fs "
+                            "(%u attempts; the service is overloaded, see --connect-timeout)",
+                            path, strerror(-r), (double) timeout_usec / 1e6, attempts);
+        if (r == -ECONNREFUSED && attempts > 1)
+                return fail("cannot connect to %s: %s for %.1fs (%u attempts; is pyward.socket running?)",
+                            path, strerror(-r), (double) timeout_usec / 1e6, attempts);
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                return fail("cannot connect to %s: %s (is pyward.socket running?)", path, strerror(-r));
+        if (r == -EACCES)
+                return fail("cannot connect to %s: %s (are you in the pyward group?)", path, strerror(-r));
+        return fail("cannot connect to %s: %s", path, strerror(-r));
 }
 
 int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n) {
@@ -292,5 +358,5 @@ int session_run(Session *s) {
 }
 
 int session_connect(Session *s, const char *path) {
-        return connect_socket(path, &s->sock);
+        return connect_with_retry(path, s->args->connect_timeout_usec, s->sigfd, &s->sock);
 }

@@ -31,7 +31,11 @@ typedef struct Session {
 } Session;
 
 void session_done(Session *s);
-/* Connects to the helper's socket (non-blocking); a failure is reported. */
+/* Connects to path (non-blocking), retrying with backoff for up to timeout_usec while the socket
+ * exists but is busy (EAGAIN: backlog full; ECONNREFUSED); a missing socket fails at once. A signal
+ * on sigfd (-1: none) ends the wait. A failure is reported, naming the cause. */
+int connect_with_retry(const char *path, uint64_t timeout_usec, int sigfd, int *ret);
+/* connect_with_retry() with the session's --connect-timeout and signalfd. */
 int session_connect(Session *s, const char *path);
 /* Queues one frame for the helper (dropped once the helper stopped reading). */
 int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n);
