@@ -46,10 +46,16 @@ typedef struct Profile {
         ConfigOrigins *origins;
 } Profile;
 
+/* ConnectionsPerUser= left unset (or 0) is this many times JobsPerUser=: room for every job the
+ * UID may run plus as many connections that are still sending their request or being told that the
+ * UID's jobs are all in use. */
+#define CONNECTIONS_PER_JOB 2U
+
 typedef struct Config {
         char **allow_users;            /* who may connect at all (names; "root" by default) */
         char **allow_groups;           /* ("pyward" by default) */
         uint64_t jobs_per_uid;         /* concurrent jobs one uid may run */
+        uint64_t connections_per_uid;  /* connections one uid may hold at once (door.h); never 0 */
         uint64_t request_timeout_usec; /* deadline for the whole request to arrive */
         Profile *profiles;             /* "default" always exists, and comes first */
         size_t n_profiles;
@@ -67,6 +73,7 @@ typedef struct Config {
  *                                           the profile has Enabled=no)
  *   req->code_size > p->code_max           reject
  *   profile_resolve_limits(p, req, limits, buf, sizeof(buf))   < 0: reject with buf
+ *   c->connections_per_uid: door.c, before everything else
  *   c->jobs_per_uid, c->request_timeout_usec, and p's interpreter, args, paths, network, syscalls
  *   go into the transient unit (see pyward.conf(5) for the property each maps to).
  * --check-config: config_load("/", ...); print errors, exit 1; else exit 0.
