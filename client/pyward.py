@@ -36,7 +36,9 @@ run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memo
                 (a guard against a hung helper; the job's own limits are the helper's job).
   connect_timeout  seconds to wait for a busy socket to take the connection (default 10):
                 while the socket exists but its backlog is full (EAGAIN) or it refuses
-                (ECONNREFUSED), connect() is retried with backoff; 0 tries once. A missing
+                (ECONNREFUSED), connect() is retried with backoff; a connection closed before
+                the helper sent a single byte (systemd drops one over MaxConnections=; no job
+                was started) is dialled again with the whole request. 0 tries once. A missing
                 socket fails at once.
 
   Raises ConnectionError (socket missing, refused, busy for connect_timeout, reset before a
@@ -447,11 +449,28 @@ def run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, 
         out += frame(STDIN, data[i:i + CHUNK_MAX])
     out += frame(STDIN_EOF)
 
-    sock = connect(socket_path, connect_timeout)
-    try:
-        return _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeout)
-    finally:
-        sock.close()
+    # A connection dropped before the helper said anything (systemd closes one over
+    # MaxConnections= at once; no job was started, the helper sends ACCEPTED first) is dialled
+    # again, the whole request with it, within the same connect_timeout.
+    deadline = time.monotonic() + connect_timeout
+    delay = _RETRY_FIRST
+    while True:
+        sock = connect(socket_path, max(0.0, deadline - time.monotonic()))
+        try:
+            return _run_loop(sock, bytearray(out), on_stdout, on_stderr, on_accepted, cancel,
+                             client_timeout)
+        except _Dropped as e:
+            if time.monotonic() + delay >= deadline or (cancel is not None and cancel.is_set()):
+                raise ConnectionError(e.errno, f"{e.strerror} (dropped before the helper answered; "
+                                      "the service is overloaded, see connect_timeout)") from e
+        finally:
+            sock.close()
+        time.sleep(delay)
+        delay = min(delay * 2, _RETRY_MAX)
+
+
+class _Dropped(ConnectionError):
+    """The connection ended before a single byte came from the helper."""
 
 
 def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeout):
@@ -460,6 +479,7 @@ def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeo
     accepted = None
     cancel_sent = False
     sending = True
+    heard = False  # any byte from the helper: from then on an end is final, never redialled
     deadline = None if client_timeout is None else time.monotonic() + client_timeout
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
@@ -499,13 +519,17 @@ def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeo
                     except (BlockingIOError, InterruptedError):
                         continue
                     except ConnectionResetError as e:
-                        raise ConnectionError(errno.ECONNRESET,
-                                              "pyward: connection reset by the helper") from e
+                        exc = _Dropped if not heard else ConnectionError
+                        raise exc(errno.ECONNRESET, "pyward: connection reset by the helper") from e
                     if not data:
+                        if not heard:
+                            raise _Dropped(errno.EPIPE, "pyward: the helper closed the connection "
+                                           "without a result")
                         if reader.buf:
                             raise ProtocolError("pyward: the helper closed the connection inside a frame")
                         raise ConnectionError(errno.EPIPE,
                                               "pyward: the helper closed the connection without a result")
+                    heard = True
                     for ftype, payload in reader.feed(data):
                         if ftype == STDOUT:
                             stdout += payload

@@ -28,6 +28,15 @@ typedef struct Session {
         bool have_accepted;
         bool have_result;
         JobResult result;
+        /* Redialling a connection that was dropped before the helper said anything (systemd
+         * closes a connection over MaxConnections= at once): what was sent so far, to send again. */
+        uint64_t connect_deadline; /* CLOCK_MONOTONIC usec: --connect-timeout after the first attempt */
+        uint64_t redial_delay;
+        unsigned redials;
+        bool heard;        /* a byte came from the helper: no redial any more */
+        bool stdin_done;   /* STDIN_EOF is queued: the request is whole and can be sent again */
+        bool resend_off;   /* too much sent to keep, or cancelled */
+        Buffer sent;
 } Session;
 
 void session_done(Session *s);

@@ -265,6 +265,45 @@ class BusySocket:
             raise self.error
 
 
+class DroppingPeer:
+    """Drops the first `drops` connections as systemd does over MaxConnections=: accepts, and
+    closes once the client's request is in (unread, so the client sees ECONNRESET); then plays
+    `script` for the next one. Records each connection's request bytes."""
+
+    def __init__(self, drops, script=None):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(8)
+        self.requests = []
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, args=(drops, script), daemon=True)
+        self.thread.start()
+
+    def _serve(self, drops, script):
+        try:
+            for _ in range(drops):
+                conn, _ = self.listener.accept()
+                conn.recv(1, socket.MSG_PEEK)
+                time.sleep(0.05)  # the whole request is in
+                self.requests.append(conn.recv(1 << 20, socket.MSG_PEEK))
+                conn.close()
+            if script:
+                conn, _ = self.listener.accept()
+                with conn:
+                    script(conn)
+        except Exception as e:  # reported by close()
+            self.error = e
+
+    def close(self):
+        self.thread.join(30)
+        self.listener.close()
+        self.dir.cleanup()
+        if self.error:
+            raise self.error
+
+
 def answer_ok(conn):
     read_request(conn)
     conn.sendall(pyward.frame(pyward.RESULT, OK_RESULT))
@@ -334,6 +373,34 @@ class TestConnect(unittest.TestCase):
         self.assertEqual(cm.exception.errno, errno.ENOENT)
         self.assertLess(time.monotonic() - t0, 0.2)
 
+    def test_redials_a_dropped_connection(self):
+        got = []
+        peer = DroppingPeer(3, lambda conn: (got.append(read_request(conn)),
+                                            conn.sendall(pyward.frame(pyward.RESULT, OK_RESULT))))
+        try:
+            res = pyward.run("print(1)", stdin=b"in", socket_path=peer.path, client_timeout=30,
+                             connect_timeout=10)
+        finally:
+            peer.close()
+        self.assertEqual(res.status, "ok")
+        # Every attempt carried the whole request, stdin included.
+        whole = pyward.request("print(1)") + pyward.frame(pyward.STDIN, b"in") + pyward.frame(pyward.STDIN_EOF)
+        self.assertEqual(peer.requests, [whole] * 3)
+
+    def test_dropped_until_connect_timeout(self):
+        peer = DroppingPeer(1000)
+        t0 = time.monotonic()
+        try:
+            with self.assertRaises(ConnectionError) as cm:
+                pyward.run("pass", socket_path=peer.path, client_timeout=30, connect_timeout=0.5)
+        finally:
+            peer.listener.shutdown(socket.SHUT_RDWR)
+            peer.thread.join(5)
+            peer.listener.close()
+            peer.dir.cleanup()
+        self.assertIn("dropped before the helper answered", str(cm.exception))
+        self.assertLess(time.monotonic() - t0, 5)
+
     def test_async_waits_and_the_loop_runs(self):
         busy = BusySocket()
         busy.drain_after(0.3)
@@ -390,6 +457,16 @@ class TestCliConnect(unittest.TestCase):
         self.assertEqual(p.returncode, 125)
         self.assertIn("No such file or directory (is pyward.socket running?)", p.stderr)
         self.assertLess(elapsed, 1)
+
+    def test_redials_a_dropped_connection(self):
+        peer = DroppingPeer(3, answer_ok)
+        try:
+            p, _ = self.cli("--socket", peer.path)
+        finally:
+            peer.close()
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(len(peer.requests), 3)
+        self.assertEqual(len(set(peer.requests)), 1)  # the same whole request each time
 
     def test_bad_value(self):
         p, _ = self.cli("--connect-timeout", "soon")
