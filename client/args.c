@@ -46,6 +46,8 @@ static void help(void) {
                "  -p, --profile=NAME     configuration profile (default: default)\n"
                "  -n, --no-stdin         do not forward stdin; the job sees end-of-file at once\n"
                "      --socket=PATH      helper socket (default: $PYWARD_SOCKET or %s)\n"
+               "      --connect-timeout=TIME  how long to wait for a busy socket (default: 10s;\n"
+               "                         0: try once)\n"
                "      --json             print one JSON document with the result and output at the end\n"
                "  -q, --quiet            no message about how the job ended\n"
                "  -h, --help             show this help\n"
@@ -67,6 +69,7 @@ int args_parse(int argc, char **argv, Args *a) {
                 ARG_DISK,
                 ARG_SOCKET,
                 ARG_JSON,
+                ARG_CONNECT_TIMEOUT,
         };
         static const struct option options[] = {
                 { "code", required_argument, NULL, 'c' },
@@ -82,11 +85,13 @@ int args_parse(int argc, char **argv, Args *a) {
                 { "no-stdin", no_argument, NULL, 'n' },
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
+        bool connect_timeout_set = false;
         int c;
 
         /* "+": stop at the first non-option, so the job's own arguments pass through untouched. */
@@ -108,6 +113,13 @@ int args_parse(int argc, char **argv, Args *a) {
                 case 'n': a->no_stdin = true; break;
                 case ARG_SOCKET: a->socket_path = optarg; break;
                 case ARG_JSON: a->json = true; break;
+                case ARG_CONNECT_TIMEOUT:
+                        /* 0 is useful here: one attempt, no wait. */
+                        if (parse_timespan(optarg, &a->connect_timeout_usec) < 0 ||
+                            a->connect_timeout_usec > CONNECT_TIMEOUT_MAX_USEC)
+                                return fail("invalid value for --connect-timeout: '%s' (0 to 1h)", optarg);
+                        connect_timeout_set = true;
+                        break;
                 case 'q': a->quiet = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("pyward %s (protocol %d)\n", PACKAGE_VERSION, PW_PROTOCOL_VERSION); return 0;
@@ -134,6 +146,8 @@ int args_parse(int argc, char **argv, Args *a) {
         if (a->n_job_args > PW_ARGS_MAX)
                 return fail("too many arguments for the job: %d, the maximum is %d", a->n_job_args,
                             PW_ARGS_MAX);
+        if (!connect_timeout_set)
+                a->connect_timeout_usec = CONNECT_TIMEOUT_DEFAULT_USEC;
         if (!a->socket_path) {
                 const char *e = getenv("PYWARD_SOCKET");
                 a->socket_path = e && *e ? e : PYWARD_SOCKET_PATH;

@@ -8,6 +8,11 @@
 
 #include "protocol.h"
 
+/* How long pyward(1) waits for a busy socket to take its connection (--connect-timeout). Long enough to ride out another user's connection flood (README, security model), short enough
+ * that a dead service is reported soon. */
+#define CONNECT_TIMEOUT_DEFAULT_USEC (10ULL * 1000ULL * 1000ULL)
+#define CONNECT_TIMEOUT_MAX_USEC (3600ULL * 1000ULL * 1000ULL)
+
 typedef struct Args {
         const char *code;
         const char *file;
@@ -15,6 +20,7 @@ typedef struct Args {
         int n_job_args;
         const char *profile;
         const char *socket_path;
+        uint64_t connect_timeout_usec; /* --connect-timeout, CONNECT_TIMEOUT_DEFAULT_USEC */
         const char *filename;
         uint64_t limits[_LIMIT_MAX];
         bool limit_set[_LIMIT_MAX];

@@ -15,7 +15,7 @@ High level::
 run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memory=None,
     tasks=None, cpu_quota=None, cpu_time=None, output_max=None, disk=None,
     socket_path=DEFAULT_SOCKET, on_stdout=None, on_stderr=None, on_accepted=None,
-    cancel=None, client_timeout=None) -> Result
+    cancel=None, client_timeout=None, connect_timeout=CONNECT_TIMEOUT) -> Result
 
   code          str (encoded as UTF-8) or bytes: the program.
   args          iterable of str/bytes: sys.argv[1:] of the job.
@@ -34,8 +34,15 @@ run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memo
   cancel        a threading.Event; when it is set, CANCEL is sent (the job ends as "killed").
   client_timeout   seconds after which the client gives up waiting and raises TimeoutError
                 (a guard against a hung helper; the job's own limits are the helper's job).
+  connect_timeout  seconds to wait for a busy socket to take the connection (default 10):
+                while the socket exists but its backlog is full (EAGAIN) or it refuses
+                (ECONNREFUSED), connect() is retried with backoff; a connection closed before
+                the helper sent a single byte (systemd drops one over MaxConnections=; no job
+                was started) is dialled again with the whole request. 0 tries once. A missing
+                socket fails at once.
 
-  Raises ConnectionError (socket missing, refused, reset before a result), ProtocolError (the
+  Raises ConnectionError (socket missing, refused, busy for connect_timeout, reset before a
+  result), ProtocolError (the
   helper sent something that is not valid protocol v1), TimeoutError (client_timeout).
   A refused request is not an exception: it is a Result with status "rejected" and a message.
 
@@ -43,6 +50,10 @@ Result fields: status, exit_code, signal ("SIGKILL" etc. or None), stdout, stder
 wall_ms, cpu_ms, memory_peak_bytes (int or None when unknown), memory_peak_reason, unit,
 invocation_id, job, message (str or None), accepted (dict from ACCEPTED, or None when the job was
 never started). Result.signal_number gives the number.
+
+connect(socket_path=None, connect_timeout=CONNECT_TIMEOUT) -> socket   the connection run() uses
+  (non-blocking, retried as above); await connect_async(...) is the same for asyncio code, whose
+  event loop keeps running during the backoff.
 
 Low level (for tests of bad input; see pyward-protocol(7)):
   frame(type, payload=b"", flags=0, length=None) -> bytes     one frame, any header you like
@@ -67,12 +78,17 @@ import struct
 import time
 
 __all__ = [
-    "run", "Result", "ProtocolError", "frame", "hello", "limit", "request", "read_frame",
+    "run", "connect", "connect_async", "Result", "ProtocolError", "frame", "hello", "limit", "request", "read_frame",
     "read_frames", "parse_result", "parse_accepted", "result_from_record",
 ]
 
 PROTOCOL_VERSION = 1
 DEFAULT_SOCKET = "/run/pyward/pyward.sock"
+# As pyward(1)'s --connect-timeout: long enough to wait out another user's connection flood
+# (README, security model), short enough that a dead service is reported soon.
+CONNECT_TIMEOUT = 10.0
+# The backoff between attempts, as pyward(1)'s (client/run.c): soon, then doubling, capped.
+_RETRY_FIRST, _RETRY_MAX = 0.005, 0.25
 
 HELLO, CODE, FILENAME, ARG, PROFILE, LIMIT, REQUEST_END = 0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x0007
 STDIN, STDIN_EOF, CANCEL = 0x0010, 0x0011, 0x0012
@@ -360,12 +376,71 @@ class _Reader:
         return frames
 
 
-def run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memory=None,
-        tasks=None, cpu_quota=None, cpu_time=None, output_max=None, disk=None, socket_path=None,
-        on_stdout=None, on_stderr=None, on_accepted=None, cancel=None, client_timeout=None):
-    """Runs code through the pyward helper and returns its Result (see the module docstring)."""
+def _connect_attempts(socket_path, connect_timeout):
+    """The retry loop of connect() and connect_async(), as a generator: yields the delay to sleep
+    before the next attempt, returns the connected socket, raises ConnectionError."""
     if socket_path is None:
         socket_path = os.environ.get("PYWARD_SOCKET") or DEFAULT_SOCKET
+    deadline = time.monotonic() + connect_timeout
+    delay, attempts = _RETRY_FIRST, 0
+    while True:
+        attempts += 1
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.setblocking(False)
+        try:
+            sock.connect(socket_path)
+            return sock
+        except OSError as e:
+            sock.close()
+            err = e
+        # Only a socket that exists and is merely busy is worth waiting for.
+        now = time.monotonic()
+        if (err.errno not in (errno.EAGAIN, errno.ECONNREFUSED) or not os.path.exists(socket_path)
+                or now >= deadline):
+            break
+        yield min(delay, deadline - now)
+        delay = min(delay * 2, _RETRY_MAX)
+    if err.errno == errno.EAGAIN:
+        why = (f"the socket's backlog stayed full for {connect_timeout:.1f}s ({attempts} attempts; "
+               "the service is overloaded, see connect_timeout)")
+    elif err.errno in (errno.ENOENT, errno.ECONNREFUSED):
+        why = "is pyward.socket running?" if attempts == 1 else \
+            f"for {connect_timeout:.1f}s, {attempts} attempts; is pyward.socket running?"
+    elif err.errno == errno.EACCES:
+        why = "are you in the pyward group?"
+    else:
+        why = None
+    msg = f"cannot connect to {socket_path}: {err.strerror}" + (f" ({why})" if why else "")
+    raise ConnectionError(err.errno, msg) from err
+
+
+def connect(socket_path=None, connect_timeout=CONNECT_TIMEOUT):
+    """Connects to the helper socket, waiting up to connect_timeout seconds for a busy one; returns
+    a non-blocking socket. Raises ConnectionError naming the cause."""
+    attempts = _connect_attempts(socket_path, connect_timeout)
+    try:
+        while True:
+            time.sleep(next(attempts))
+    except StopIteration as done:
+        return done.value
+
+
+async def connect_async(socket_path=None, connect_timeout=CONNECT_TIMEOUT):
+    """connect() for asyncio: the backoff is an asyncio.sleep(), so the event loop keeps running."""
+    import asyncio
+    attempts = _connect_attempts(socket_path, connect_timeout)
+    try:
+        while True:
+            await asyncio.sleep(next(attempts))
+    except StopIteration as done:
+        return done.value
+
+
+def run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memory=None,
+        tasks=None, cpu_quota=None, cpu_time=None, output_max=None, disk=None, socket_path=None,
+        on_stdout=None, on_stderr=None, on_accepted=None, cancel=None, client_timeout=None,
+        connect_timeout=CONNECT_TIMEOUT):
+    """Runs code through the pyward helper and returns its Result (see the module docstring)."""
     out = bytearray(request(code, args=args, filename=filename, profile=profile, timeout=timeout,
                             memory=memory, tasks=tasks, cpu_quota=cpu_quota, cpu_time=cpu_time,
                             output_max=output_max, disk=disk))
@@ -374,16 +449,28 @@ def run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, 
         out += frame(STDIN, data[i:i + CHUNK_MAX])
     out += frame(STDIN_EOF)
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
+    # A connection dropped before the helper said anything (systemd closes one over
+    # MaxConnections= at once; no job was started, the helper sends ACCEPTED first) is dialled
+    # again, the whole request with it, within the same connect_timeout.
+    deadline = time.monotonic() + connect_timeout
+    delay = _RETRY_FIRST
+    while True:
+        sock = connect(socket_path, max(0.0, deadline - time.monotonic()))
         try:
-            sock.connect(socket_path)
-        except OSError as e:
-            raise ConnectionError(e.errno, f"cannot connect to {socket_path}: {e.strerror}") from e
-        sock.setblocking(False)
-        return _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeout)
-    finally:
-        sock.close()
+            return _run_loop(sock, bytearray(out), on_stdout, on_stderr, on_accepted, cancel,
+                             client_timeout)
+        except _Dropped as e:
+            if time.monotonic() + delay >= deadline or (cancel is not None and cancel.is_set()):
+                raise ConnectionError(e.errno, f"{e.strerror} (dropped before the helper answered; "
+                                      "the service is overloaded, see connect_timeout)") from e
+        finally:
+            sock.close()
+        time.sleep(delay)
+        delay = min(delay * 2, _RETRY_MAX)
+
+
+class _Dropped(ConnectionError):
+    """The connection ended before a single byte came from the helper."""
 
 
 def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeout):
@@ -392,6 +479,7 @@ def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeo
     accepted = None
     cancel_sent = False
     sending = True
+    heard = False  # any byte from the helper: from then on an end is final, never redialled
     deadline = None if client_timeout is None else time.monotonic() + client_timeout
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
@@ -431,13 +519,17 @@ def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeo
                     except (BlockingIOError, InterruptedError):
                         continue
                     except ConnectionResetError as e:
-                        raise ConnectionError(errno.ECONNRESET,
-                                              "pyward: connection reset by the helper") from e
+                        exc = _Dropped if not heard else ConnectionError
+                        raise exc(errno.ECONNRESET, "pyward: connection reset by the helper") from e
                     if not data:
+                        if not heard:
+                            raise _Dropped(errno.EPIPE, "pyward: the helper closed the connection "
+                                           "without a result")
                         if reader.buf:
                             raise ProtocolError("pyward: the helper closed the connection inside a frame")
                         raise ConnectionError(errno.EPIPE,
                                               "pyward: the helper closed the connection without a result")
+                    heard = True
                     for ftype, payload in reader.feed(data):
                         if ftype == STDOUT:
                             stdout += payload

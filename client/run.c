@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -27,31 +28,100 @@ void session_done(Session *s) {
         buffer_done(&s->in);
         buffer_done(&s->json_stdout);
         buffer_done(&s->json_stderr);
+        buffer_done(&s->sent);
         if (s->have_result)
                 job_result_done(&s->result);
 }
 
-static int connect_socket(const char *path, int *ret) {
+/* The backoff between connection attempts to a busy socket: the first retry soon (a full backlog
+ * drains in milliseconds when systemd keeps up), then doubling, capped so that a client that waits
+ * out another user's flood (README, security model) still gets its turn within a quarter second
+ * of the backlog having room. */
+#define RETRY_FIRST_USEC (5U * 1000U)
+#define RETRY_MAX_USEC (250U * 1000U)
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+/* What a dropped connection may have to send again: a request with the largest code and a few MiB of
+ * stdin; beyond that the job's stdin is a stream we cannot replay, and a drop is reported. */
+#define RESEND_MAX (8U * 1024U * 1024U)
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+/* One non-blocking connect(): 0 (connected), or the negative errno of the attempt. */
+static int connect_once(const struct sockaddr_un *sa, int *ret) {
         _cleanup_close_ int fd = -EBADF;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A local stream socket connects at once or fails; EINPROGRESS does not happen for AF_UNIX,
+         * but EAGAIN does when the listen backlog is full. */
+        if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) < 0)
+                return -errno;
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+/* Waits up to usec for the backoff, or less if a signal arrives on sigfd: -EINTR then. */
+static int backoff_wait(int sigfd, uint64_t usec) {
+        struct pollfd p = { .fd = sigfd, .events = POLLIN };
+        int n;
+
+        n = poll(&p, sigfd >= 0 ? 1 : 0, (int) ((usec + 999U) / 1000U));
+        if (n < 0 && errno != EINTR)
+                return -errno;
+        return n > 0 ? -EINTR : 0;
+}
+
+int connect_with_retry(const char *path, uint64_t timeout_usec, int sigfd, int *ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        uint64_t deadline, delay = RETRY_FIRST_USEC;
+        unsigned attempts = 0;
+        int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
                 return fail("socket path too long: %s", path);
         strcpy(sa.sun_path, path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return fail("cannot create socket: %m");
-        /* A local stream socket connects at once or fails; EINPROGRESS does not happen for AF_UNIX,
-         * but EAGAIN does when the listen backlog is full: treat it as "helper not keeping up". */
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                if (errno == ENOENT || errno == ECONNREFUSED)
-                        return fail("cannot connect to %s: %m (is pyward.socket running?)", path);
-                if (errno == EACCES)
-                        return fail("cannot connect to %s: %m (are you in the pyward group?)", path);
-                return fail("cannot connect to %s: %m", path);
+        deadline = now_usec() + timeout_usec;
+        for (;;) {
+                uint64_t now;
+
+                attempts++;
+                r = connect_once(&sa, ret);
+                if (r >= 0)
+                        return 0;
+                /* Only a socket that exists and is merely busy is worth waiting for; a missing one
+                 * (ENOENT) or a refused permission fails at once. */
+                if (r != -EAGAIN && r != -ECONNREFUSED)
+                        break;
+                if (access(path, F_OK) < 0)
+                        break;
+                now = now_usec();
+                if (now >= deadline)
+                        break;
+                r = backoff_wait(sigfd, MIN(delay, deadline - now));
+                if (r == -EINTR)
+                        return fail("interrupted while waiting to connect to %s", path);
+                if (r < 0)
+                        return fail("cannot wait to connect to %s: %s", path, strerror(-r));
+                delay = MIN(delay * 2, (uint64_t) RETRY_MAX_USEC);
         }
-        *ret = TAKE_FD(fd);
-        return 0;
+        if (r == -EAGAIN)
+                return fail("cannot connect to %s: %s: the socket's backlog stayed full for %.1fs "
+                            "(%u attempts; the service is overloaded, see --connect-timeout)",
+                            path, strerror(-r), (double) timeout_usec / 1e6, attempts);
+        if (r == -ECONNREFUSED && attempts > 1)
+                return fail("cannot connect to %s: %s for %.1fs (%u attempts; is pyward.socket running?)",
+                            path, strerror(-r), (double) timeout_usec / 1e6, attempts);
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                return fail("cannot connect to %s: %s (is pyward.socket running?)", path, strerror(-r));
+        if (r == -EACCES)
+                return fail("cannot connect to %s: %s (are you in the pyward group?)", path, strerror(-r));
+        return fail("cannot connect to %s: %s", path, strerror(-r));
 }
 
 int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n) {
@@ -59,6 +129,8 @@ int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n) {
                 return 0;
         if (frame_append(&s->out, type, p, n) < 0)
                 return fail("out of memory");
+        if (type == FRAME_STDIN_EOF)
+                s->stdin_done = true;
         return 0;
 }
 
@@ -66,6 +138,7 @@ static int cancel_job(Session *s) {
         if (s->cancel_sent)
                 return 0;
         s->cancel_sent = true;
+        s->resend_off = true; /* a cancelled job is not dialled again */
         /* Nothing more from our stdin after a cancel; the job is going away. */
         s->stdin_open = false;
         return session_queue_frame(s, FRAME_CANCEL, NULL, 0);
@@ -165,6 +238,42 @@ static int process_input(Session *s) {
         return r;
 }
 
+/* Whether a connection that ended now may be dialled again: nothing came from the helper (so no
+ * job was started: the helper sends ACCEPTED first), the whole request is at hand, and the
+ * --connect-timeout wait is not over. */
+static bool can_redial(const Session *s) {
+        return !s->heard && !s->resend_off && s->stdin_done && now_usec() < s->connect_deadline;
+}
+
+static int redial(Session *s) {
+        uint64_t now = now_usec(), delay;
+        Buffer b = {};
+        int r;
+
+        delay = MIN(s->redial_delay ?: RETRY_FIRST_USEC, s->connect_deadline - now);
+        s->redial_delay = MIN(delay * 2, (uint64_t) RETRY_MAX_USEC);
+        s->sock = safe_close(s->sock);
+        r = backoff_wait(s->sigfd, delay);
+        if (r == -EINTR)
+                return fail("interrupted while waiting to connect to %s", s->args->socket_path);
+        now = now_usec();
+        r = connect_with_retry(s->args->socket_path, now < s->connect_deadline ? s->connect_deadline - now : 0,
+                               s->sigfd, &s->sock);
+        if (r < 0)
+                return r;
+        /* Everything again, in order: what the dropped connection took, then what it did not. */
+        if (buffer_append(&b, s->sent.data, s->sent.size) < 0 || buffer_append(&b, s->out.data, s->out.size) < 0) {
+                buffer_done(&b);
+                return fail("out of memory");
+        }
+        buffer_done(&s->out);
+        buffer_done(&s->sent);
+        s->out = b;
+        s->send_closed = false;
+        s->redials++;
+        return 0;
+}
+
 static int read_socket(Session *s) {
         uint8_t buf[64 * 1024];
         ssize_t n;
@@ -173,16 +282,37 @@ static int read_socket(Session *s) {
         if (n < 0) {
                 if (errno == EINTR || errno == EAGAIN)
                         return 0;
+                if (can_redial(s))
+                        return redial(s);
+                if (s->redials > 0)
+                        return fail("connection to the helper failed: %m (dropped before the helper answered, "
+                                    "%u times; the service is overloaded, see --connect-timeout)", s->redials + 1);
                 return fail("connection to the helper failed: %m");
         }
         if (n == 0) {
                 if (s->in.size > 0)
                         return fail("protocol error: the helper closed the connection inside a frame");
+                if (can_redial(s))
+                        return redial(s);
                 return fail("the helper closed the connection without a result");
+        }
+        if (!s->heard) {
+                s->heard = true;
+                buffer_done(&s->sent);
         }
         if (buffer_append(&s->in, buf, (size_t) n) < 0)
                 return fail("out of memory");
         return process_input(s);
+}
+
+/* Keeps a copy of n bytes about to leave s->out while a redial may need them. */
+static void keep_sent(Session *s, size_t n) {
+        if (s->heard || s->resend_off)
+                return;
+        if (s->sent.size + n > RESEND_MAX || buffer_append(&s->sent, s->out.data, n) < 0) {
+                s->resend_off = true;
+                buffer_done(&s->sent);
+        }
 }
 
 static int write_socket(Session *s) {
@@ -193,7 +323,9 @@ static int write_socket(Session *s) {
                         return 0;
                 if (errno == EPIPE || errno == ECONNRESET) {
                         /* The helper stopped reading, e.g. it rejected the request. Its verdict is
-                         * still on its way to us; stop sending and keep reading. */
+                         * still on its way to us; stop sending and keep reading. (Or systemd dropped
+                         * the connection: then what is left goes with a redial.) */
+                        keep_sent(s, s->out.size);
                         s->send_closed = true;
                         s->stdin_open = false;
                         s->out.size = 0;
@@ -201,6 +333,7 @@ static int write_socket(Session *s) {
                 }
                 return fail("cannot send to the helper: %m");
         }
+        keep_sent(s, (size_t) n);
         buffer_consume(&s->out, (size_t) n);
         return 0;
 }
@@ -292,5 +425,6 @@ int session_run(Session *s) {
 }
 
 int session_connect(Session *s, const char *path) {
-        return connect_socket(path, &s->sock);
+        s->connect_deadline = now_usec() + s->args->connect_timeout_usec;
+        return connect_with_retry(path, s->args->connect_timeout_usec, s->sigfd, &s->sock);
 }

@@ -28,10 +28,23 @@ typedef struct Session {
         bool have_accepted;
         bool have_result;
         JobResult result;
+        /* Redialling a connection that was dropped before the helper said anything (systemd
+         * closes a connection over MaxConnections= at once): what was sent so far, to send again. */
+        uint64_t connect_deadline; /* CLOCK_MONOTONIC usec: --connect-timeout after the first attempt */
+        uint64_t redial_delay;
+        unsigned redials;
+        bool heard;        /* a byte came from the helper: no redial any more */
+        bool stdin_done;   /* STDIN_EOF is queued: the request is whole and can be sent again */
+        bool resend_off;   /* too much sent to keep, or cancelled */
+        Buffer sent;
 } Session;
 
 void session_done(Session *s);
-/* Connects to the helper's socket (non-blocking); a failure is reported. */
+/* Connects to path (non-blocking), retrying with backoff for up to timeout_usec while the socket
+ * exists but is busy (EAGAIN: backlog full; ECONNREFUSED); a missing socket fails at once. A signal
+ * on sigfd (-1: none) ends the wait. A failure is reported, naming the cause. */
+int connect_with_retry(const char *path, uint64_t timeout_usec, int sigfd, int *ret);
+/* connect_with_retry() with the session's --connect-timeout and signalfd. */
 int session_connect(Session *s, const char *path);
 /* Queues one frame for the helper (dropped once the helper stopped reading). */
 int session_queue_frame(Session *s, uint16_t type, const void *p, size_t n);

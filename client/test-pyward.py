@@ -2,12 +2,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Unit tests of the pyward Python module's own logic: framing bytes, record parsing, and run()'s
 # transport behaviour against a scripted peer. Not a test of the helper (that needs real systemd).
+import asyncio
+import errno
 import os
 import socket
+import subprocess
 import struct
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -200,6 +204,274 @@ class TestRun(unittest.TestCase):
     def test_no_socket(self):
         with self.assertRaises(ConnectionError):
             pyward.run("pass", socket_path="/nonexistent/pyward.sock")
+
+
+class BusySocket:
+    """A real listening AF_UNIX socket whose backlog is full: a non-blocking connect() gets EAGAIN,
+    as from pyward.socket while another user floods it. drain() accepts (and drops) the queued
+    connections; then `script`, if any, plays the helper for the next one. refuse=True binds
+    without listen(): connect() gets ECONNREFUSED until listen()."""
+
+    def __init__(self, script=None, refuse=False):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.fillers = []
+        self.script = script
+        self.error = None
+        self.thread = None
+        if refuse:
+            return
+        self.listener.listen(0)
+        while True:
+            f = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            f.setblocking(False)
+            try:
+                f.connect(self.path)
+            except BlockingIOError:
+                f.close()
+                break
+            self.fillers.append(f)
+        assert self.fillers, "the backlog took no connection at all"
+
+    def drain_after(self, delay):
+        self.thread = threading.Thread(target=self._drain, args=(delay,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, delay):
+        time.sleep(delay)
+        try:
+            if not self.fillers:
+                self.listener.listen(0)
+            for f in self.fillers:
+                self.listener.accept()[0].close()
+                f.close()
+            if self.script:
+                conn, _ = self.listener.accept()
+                with conn:
+                    self.script(conn)
+        except Exception as e:  # reported by close()
+            self.error = e
+
+    def close(self):
+        if self.thread:
+            self.thread.join(30)
+        for f in self.fillers:
+            f.close()
+        self.listener.close()
+        self.dir.cleanup()
+        if self.error:
+            raise self.error
+
+
+class DroppingPeer:
+    """Drops the first `drops` connections as systemd does over MaxConnections=: accepts, and
+    closes once the client's request is in (unread, so the client sees ECONNRESET); then plays
+    `script` for the next one. Records each connection's request bytes."""
+
+    def __init__(self, drops, script=None):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(8)
+        self.requests = []
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, args=(drops, script), daemon=True)
+        self.thread.start()
+
+    def _serve(self, drops, script):
+        try:
+            for _ in range(drops):
+                conn, _ = self.listener.accept()
+                conn.recv(1, socket.MSG_PEEK)
+                time.sleep(0.05)  # the whole request is in
+                self.requests.append(conn.recv(1 << 20, socket.MSG_PEEK))
+                conn.close()
+            if script:
+                conn, _ = self.listener.accept()
+                with conn:
+                    script(conn)
+        except Exception as e:  # reported by close()
+            self.error = e
+
+    def close(self):
+        self.thread.join(30)
+        self.listener.close()
+        self.dir.cleanup()
+        if self.error:
+            raise self.error
+
+
+def answer_ok(conn):
+    read_request(conn)
+    conn.sendall(pyward.frame(pyward.RESULT, OK_RESULT))
+
+
+class TestConnect(unittest.TestCase):
+    def test_backlog_full_gives_eagain(self):
+        # The premise of the other tests: the kernel, not our code, says EAGAIN.
+        busy = BusySocket()
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            with s, self.assertRaises(BlockingIOError):
+                s.connect(busy.path)
+        finally:
+            busy.close()
+
+    def test_waits_for_a_full_backlog(self):
+        busy = BusySocket(answer_ok)
+        busy.drain_after(0.4)
+        t0 = time.monotonic()
+        try:
+            res = pyward.run("pass", socket_path=busy.path, client_timeout=30, connect_timeout=10)
+        finally:
+            busy.close()
+        self.assertEqual(res.status, "ok")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.4)
+
+    def test_waits_for_a_refusing_socket(self):
+        busy = BusySocket(answer_ok, refuse=True)
+        busy.drain_after(0.3)
+        try:
+            res = pyward.run("pass", socket_path=busy.path, client_timeout=30, connect_timeout=10)
+        finally:
+            busy.close()
+        self.assertEqual(res.status, "ok")
+
+    def test_gives_up_after_connect_timeout(self):
+        busy = BusySocket()
+        t0 = time.monotonic()
+        try:
+            with self.assertRaises(ConnectionError) as cm:
+                pyward.connect(busy.path, connect_timeout=0.5)
+        finally:
+            busy.close()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(cm.exception.errno, errno.EAGAIN)
+        self.assertIn("backlog stayed full for 0.5s", str(cm.exception))
+        self.assertGreaterEqual(elapsed, 0.5)
+        self.assertLess(elapsed, 3)
+
+    def test_zero_tries_once(self):
+        busy = BusySocket()
+        t0 = time.monotonic()
+        try:
+            with self.assertRaises(ConnectionError) as cm:
+                pyward.connect(busy.path, connect_timeout=0)
+        finally:
+            busy.close()
+        self.assertIn("(1 attempts", str(cm.exception))
+        self.assertLess(time.monotonic() - t0, 0.2)
+
+    def test_missing_socket_fails_at_once(self):
+        t0 = time.monotonic()
+        with self.assertRaises(ConnectionError) as cm:
+            pyward.connect("/nonexistent/pyward.sock", connect_timeout=10)
+        self.assertEqual(cm.exception.errno, errno.ENOENT)
+        self.assertLess(time.monotonic() - t0, 0.2)
+
+    def test_redials_a_dropped_connection(self):
+        got = []
+        peer = DroppingPeer(3, lambda conn: (got.append(read_request(conn)),
+                                            conn.sendall(pyward.frame(pyward.RESULT, OK_RESULT))))
+        try:
+            res = pyward.run("print(1)", stdin=b"in", socket_path=peer.path, client_timeout=30,
+                             connect_timeout=10)
+        finally:
+            peer.close()
+        self.assertEqual(res.status, "ok")
+        # Every attempt carried the whole request, stdin included.
+        whole = pyward.request("print(1)") + pyward.frame(pyward.STDIN, b"in") + pyward.frame(pyward.STDIN_EOF)
+        self.assertEqual(peer.requests, [whole] * 3)
+
+    def test_dropped_until_connect_timeout(self):
+        peer = DroppingPeer(1000)
+        t0 = time.monotonic()
+        try:
+            with self.assertRaises(ConnectionError) as cm:
+                pyward.run("pass", socket_path=peer.path, client_timeout=30, connect_timeout=0.5)
+        finally:
+            peer.listener.shutdown(socket.SHUT_RDWR)
+            peer.thread.join(5)
+            peer.listener.close()
+            peer.dir.cleanup()
+        self.assertIn("dropped before the helper answered", str(cm.exception))
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_async_waits_and_the_loop_runs(self):
+        busy = BusySocket()
+        busy.drain_after(0.3)
+        ticks = []
+
+        async def main():
+            async def tick():
+                while True:
+                    ticks.append(time.monotonic())
+                    await asyncio.sleep(0.02)
+            t = asyncio.ensure_future(tick())
+            sock = await pyward.connect_async(busy.path, connect_timeout=10)
+            t.cancel()
+            sock.close()
+
+        try:
+            asyncio.run(main())
+        finally:
+            busy.close()
+        self.assertGreater(len(ticks), 5)  # the backoff did not block the event loop
+
+
+@unittest.skipUnless(os.environ.get("PYWARD_CLI"), "PYWARD_CLI (the pyward binary) not set")
+class TestCliConnect(unittest.TestCase):
+    def cli(self, *args):
+        t0 = time.monotonic()
+        p = subprocess.run([os.environ["PYWARD_CLI"], *args, "-n", "-c", "pass"],
+                           capture_output=True, text=True, timeout=60)
+        return p, time.monotonic() - t0
+
+    def test_waits_for_a_full_backlog(self):
+        busy = BusySocket(answer_ok)
+        busy.drain_after(0.4)
+        try:
+            p, elapsed = self.cli("--socket", busy.path)
+        finally:
+            busy.close()
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertGreaterEqual(elapsed, 0.4)
+
+    def test_gives_up_naming_the_cause(self):
+        busy = BusySocket()
+        try:
+            p, elapsed = self.cli("--socket", busy.path, "--connect-timeout", "500ms")
+        finally:
+            busy.close()
+        self.assertEqual(p.returncode, 125)
+        self.assertIn("Resource temporarily unavailable: the socket's backlog stayed full for 0.5s",
+                      p.stderr)
+        self.assertGreaterEqual(elapsed, 0.5)
+
+    def test_missing_socket_fails_at_once(self):
+        p, elapsed = self.cli("--socket", "/nonexistent/pyward.sock")
+        self.assertEqual(p.returncode, 125)
+        self.assertIn("No such file or directory (is pyward.socket running?)", p.stderr)
+        self.assertLess(elapsed, 1)
+
+    def test_redials_a_dropped_connection(self):
+        peer = DroppingPeer(3, answer_ok)
+        try:
+            p, _ = self.cli("--socket", peer.path)
+        finally:
+            peer.close()
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(len(peer.requests), 3)
+        self.assertEqual(len(set(peer.requests)), 1)  # the same whole request each time
+
+    def test_bad_value(self):
+        p, _ = self.cli("--connect-timeout", "soon")
+        self.assertEqual(p.returncode, 125)
+        self.assertIn("invalid value for --connect-timeout: 'soon'", p.stderr)
 
 
 if __name__ == "__main__":

@@ -207,6 +207,20 @@ static void apply_profile(Parser *p, Config *c, Profile *pr) {
         profile_check(p, pr);
 }
 
+/* ConnectionsPerUser= unset: in proportion to JobsPerUser=, so that raising one raises the other;
+ * --show-config says so in the value's origin. */
+static int connections_derive(Config *c) {
+        const Setting *s = config_setting_find(true, "ConnectionsPerUser");
+        char **origin = &c->origins->scalar[setting_index(s)];
+
+        if (c->connections_per_uid > 0)
+                return 0;
+        c->connections_per_uid = CONNECTIONS_PER_JOB * c->jobs_per_uid;
+        free(*origin);
+        *origin = strdup("built-in default: 2 x JobsPerUser=");
+        return *origin ? 0 : -ENOMEM;
+}
+
 int parser_finish(Parser *p, Config **ret, char **ret_errors) {
         _cleanup_(config_freep) Config *c = NULL;
         Profile *def;
@@ -235,6 +249,9 @@ int parser_finish(Parser *p, Config **ret, char **ret_errors) {
                 apply_profile(p, c, pr);
         }
         c->files = TAKE_PTR(p->files);
+        r = connections_derive(c);
+        if (r < 0)
+                return r;
 
         if (p->n_errors > 0) {
                 if (p->n_errors > CONFIG_ERRORS_MAX)

@@ -31,6 +31,8 @@ const Setting config_settings[] = {
         { "AllowUsers", ACCESS(allow_users), .type = VALUE_USERS, .def_text = "root" },
         { "AllowGroups", ACCESS(allow_groups), .type = VALUE_GROUPS, .def_text = "pyward" },
         { "JobsPerUser", ACCESS(jobs_per_uid), .type = VALUE_COUNT, .min = 1, .max = 4096, .def = 8 },
+        /* 0: CONNECTIONS_PER_JOB x JobsPerUser= (parser_finish() fills it in) */
+        { "ConnectionsPerUser", ACCESS(connections_per_uid), .type = VALUE_COUNT, .min = 0, .max = 1024, .def = 0 },
         { "RequestTimeoutSec", ACCESS(request_timeout_usec), .type = VALUE_TIME, .min = USEC_PER_MSEC,
           .max = USEC_PER_HOUR, .def = 5 * USEC_PER_SEC },
 

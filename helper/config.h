@@ -47,10 +47,16 @@ typedef struct Profile {
         ConfigOrigins *origins;
 } Profile;
 
+/* ConnectionsPerUser= left unset (or 0) is this many times JobsPerUser=: room for every job the
+ * UID may run plus as many connections that are still sending their request or being told that the
+ * UID's jobs are all in use. */
+#define CONNECTIONS_PER_JOB 2U
+
 typedef struct Config {
         char **allow_users;            /* who may connect at all (names; "root" by default) */
         char **allow_groups;           /* ("pyward" by default) */
         uint64_t jobs_per_uid;         /* concurrent jobs one uid may run */
+        uint64_t connections_per_uid;  /* connections one uid may hold at once (door.h); never 0 */
         uint64_t request_timeout_usec; /* deadline for the whole request to arrive */
         Profile *profiles;             /* "default" always exists, and comes first */
         size_t n_profiles;
@@ -62,7 +68,8 @@ typedef struct Config {
  * applies to the next job without a reload): config_load("/", &c, &errors), -EINVAL: log `errors`
  * once, reject with them; no fallback to defaults. Who may use it, with which profile and limits,
  * is admission_decide() (admission.h); p's interpreter, args, paths, network and syscalls go into
- * the transient unit (see pyward.conf(5) for the property each maps to).
+ * the transient unit (see pyward.conf(5) for the property each maps to); c->connections_per_uid is
+ * door.c's, before everything else.
  * --check-config: config_load("/", ...); print errors, exit 1; else exit 0.
  * --show-config [--profile NAME]: config_load (errors: print, exit 1), then
  *   config_show(c, NAME or NULL, stdout); -ENOENT: "no such profile", exit 1. */

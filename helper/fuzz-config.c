@@ -63,6 +63,7 @@ static void setup(void) {
 static void check_same(const Config *a, const Config *b) {
         check(a->n_profiles == b->n_profiles);
         check(a->jobs_per_uid == b->jobs_per_uid);
+        check(a->connections_per_uid == b->connections_per_uid);
         check(a->request_timeout_usec == b->request_timeout_usec);
         check(strv_length(a->allow_users) == strv_length(b->allow_users));
         check(strv_length(a->allow_groups) == strv_length(b->allow_groups));

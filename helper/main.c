@@ -17,6 +17,7 @@
 #include "config-paths.h"
 #include "config.h"
 #include "connection.h"
+#include "door.h"
 #include "lockdown.h"
 #include "log.h"
 #include "macro.h"
@@ -165,6 +166,7 @@ static int serve(void) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(connection_freep) Connection *c = NULL;
+        _cleanup_close_ int share_fd = -EBADF;
         int n, r, code = 0;
 
         n = sd_listen_fds(true);
@@ -176,6 +178,11 @@ static int serve(void) {
         }
         /* A client that goes away must not kill us in the middle of a write. */
         (void) signal(SIGPIPE, SIG_IGN);
+        /* The door (door.h): a UID over its ConnectionsPerUser= share is refused here, before the
+         * bus and before a byte of the request. The share is held until the helper exits. */
+        r = door_enter(SD_LISTEN_FDS_START, CONN_DIR, door_share(arg_root), &share_fd);
+        if (r <= 0)
+                return r;
 
         r = sd_event_default(&e);
         if (r < 0)

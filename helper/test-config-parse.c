@@ -57,6 +57,7 @@ static void test_every_key(void) {
         assert_streq(c->allow_users[2], "1000");
         assert_int(strv_length(c->allow_groups), ==, 3);
         assert_int(c->jobs_per_uid, ==, 3);
+        assert_int(c->connections_per_uid, ==, 6); /* unset: 2 x JobsPerUser= */
         assert_int(c->request_timeout_usec, ==, 90000000);
         p = profile(c, NULL);
         assert_streq(p->interpreter, "/opt/py/bin/python3.11");
@@ -240,6 +241,12 @@ static void test_parse_string_edges(void) {
         config_free(c);
         c = parse_ok("[Access]\nJobsPerUser=4"); /* no final newline */
         assert_int(c->jobs_per_uid, ==, 4);
+        config_free(c);
+        c = parse_ok("[Access]\nConnectionsPerUser=3\nJobsPerUser=4\n");
+        assert_int(c->connections_per_uid, ==, 3);
+        config_free(c);
+        c = parse_ok("[Access]\nConnectionsPerUser=0\n"); /* 0: the proportional default */
+        assert_int(c->connections_per_uid, ==, 16);
         config_free(c);
         assert_int(config_parse_string(root, "/t.conf", NULL, 1, &c, NULL), ==, -EINVAL);
         assert_int(config_load("relative", &c, NULL), ==, -EINVAL);

@@ -23,6 +23,8 @@ static void test_show_builtin(void) {
                 "AllowGroups=pyward\n"
                 "# built-in default\n"
                 "JobsPerUser=8\n"
+                "# built-in default: 2 x JobsPerUser=\n"
+                "ConnectionsPerUser=16\n"
                 "# built-in default\n"
                 "RequestTimeoutSec=5s\n"
                 "\n"
@@ -148,6 +150,8 @@ static void test_show_roundtrip(void) {
         assert_se(strstr(out, "# /etc/pyward/pyward.conf:7\nMemoryMax=768M\n"));
         assert_se(strstr(out, "# built-in default\nDefaultMemory=256M\n"));
         assert_se(strstr(out, "# built-in default\nAllowUsers=root\n# /etc/pyward/pyward.conf:2\nAllowUsers=alice\n"));
+        /* Derived from JobsPerUser=2 of the file, and saying so. */
+        assert_se(strstr(out, "# built-in default: 2 x JobsPerUser=\nConnectionsPerUser=4\n"));
         assert_se(strstr(out, "[Profile \"numpy\"]\n"));
         assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:2\nInterpreter=/opt/venv/bin/python3\n"));
         assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:3\nInterpreterArgs=\n"));

@@ -608,7 +608,8 @@ class FaultTests(PywardTestCase):
         for o in outs:
             for r in o["results"]:
                 if r["kind"] == "rejected":
-                    self.assertRegex(r["message"], r"already runs \d+ jobs")
+                    # Over JobsPerUser= (the job slot) or ConnectionsPerUser= (the door).
+                    self.assertRegex(r["message"], r"already (runs \d+ jobs|holds \d+ connections)")
             ok = [(r["t0"], r["t1"]) for r in o["results"] if r["kind"] == "ok"]
             self.assertLessEqual(max_overlap(ok), JOBS_PER_USER, f"uid {o['uid']}: jobs at once")
         self.assertLessEqual(sampled["total"], max_conn, sampled)

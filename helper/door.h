@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The door: the first thing a helper does for its connection, before the system bus or a byte of the
+ * request. The peer's UID takes one of its ConnectionsPerUser= shares, or is refused at once. */
+#pragma once
+
+#include <stdint.h>
+
+#define CONN_DIR "/run/pyward/conns"
+/* A refused client that already sent its request is drained this long (and this much) after the
+ * RESULT, so that it reads the RESULT instead of ECONNRESET; one that sent nothing is closed at
+ * once, so that an idle flood costs no helper time beyond the refusal. */
+#define DOOR_LINGER_MSEC 100
+#define DOOR_LINGER_BYTES_MAX (2U * 1024U * 1024U)
+/* Refusals of one UID are logged at most once per this many seconds: each refused connection is
+ * its own helper process, so the rate limit lives in a file (DIR/<uid>.log, its mtime). */
+#define DOOR_LOG_INTERVAL_SEC 10
+
+/* How many connections a UID may hold: ConnectionsPerUser= of the configuration below config_root;
+ * if that does not load, the built-in default (the connection then rejects the request, naming the
+ * configuration's errors). */
+uint64_t door_share(const char *config_root);
+
+/* Reads the peer's UID of fd (SO_PEERCRED) and takes one of its share files DIR/<uid>.<k>, k < share
+ * (flock()ed; held while *ret_fd is open, released by the kernel when the helper exits).
+ * 1: the peer came in, *ret_fd is the share. 0: refused, a "rejected" RESULT was written to fd,
+ * which the caller closes by exiting. Negative errno: the door could not decide (no credentials,
+ * DIR not writable); an "error" RESULT was written if possible. fd is left open in all cases. */
+int door_enter(int fd, const char *dir, uint64_t share, int *ret_fd);
