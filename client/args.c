@@ -99,6 +99,7 @@ int args_parse(int argc, char **argv, Args *a) {
                 LimitKey key = 0;
                 int (*parse)(const char *, uint64_t *) = NULL;
 
+                /* clang-format off */
                 switch (c) {
                 case 'c': a->code = optarg; break;
                 case ARG_FILENAME: a->filename = optarg; break;
@@ -125,6 +126,7 @@ int args_parse(int argc, char **argv, Args *a) {
                 case ARG_VERSION: printf("pyward %s (protocol %d)\n", PACKAGE_VERSION, PW_PROTOCOL_VERSION); return 0;
                 default: return -EINVAL; /* getopt printed why */
                 }
+                /* clang-format on */
                 if (parse) {
                         if (parse_positive(parse, optarg, &a->limits[key]) < 0) {
                                 const char *s = options[0].name;

@@ -60,6 +60,7 @@ static void json_string(FILE *f, const void *data, size_t n, bool *ret_lossy) {
                         i += l;
                         continue;
                 }
+                /* clang-format off */
                 switch (p[i]) {
                 case '"': fputs("\\\"", f); break;
                 case '\\': fputs("\\\\", f); break;
@@ -74,6 +75,7 @@ static void json_string(FILE *f, const void *data, size_t n, bool *ret_lossy) {
                         else
                                 fputc(p[i], f);
                 }
+                /* clang-format on */
                 i++;
         }
         fputc('"', f);
@@ -134,8 +136,8 @@ int json_print_result(const JobResult *r, const Buffer *out, const Buffer *err, 
         else
                 fputs("null", stdout);
         fputs(",\"signal\":", stdout);
-        json_string_or_null(stdout, r->signal > 0 && signal_to_string(r->signal, sig, sizeof(sig)) >= 0
-                                            ? sig : NULL);
+        json_string_or_null(stdout,
+                            r->signal > 0 && signal_to_string(r->signal, sig, sizeof(sig)) >= 0 ? sig : NULL);
         fputc(',', stdout);
         json_stream(stdout, "stdout", out);
         json_stream(stdout, "stderr", err);

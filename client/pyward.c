@@ -82,8 +82,7 @@ static int build_request(const Args *a, Buffer *out) {
                 return fail("file name '%s' is longer than %d bytes", filename, PW_FILENAME_MAX);
         for (int i = 0; i < a->n_job_args; i++)
                 if (strlen(a->job_argv[i]) > PW_ARG_MAX)
-                        return fail("argument #%d is longer than the maximum of %d bytes", i + 1,
-                                    PW_ARG_MAX);
+                        return fail("argument #%d is longer than the maximum of %d bytes", i + 1, PW_ARG_MAX);
         if (a->profile && strlen(a->profile) > PW_PROFILE_NAME_MAX)
                 return fail("profile name is longer than %d bytes", PW_PROFILE_NAME_MAX);
 
@@ -108,6 +107,7 @@ static int build_request(const Args *a, Buffer *out) {
 
 /* The exit-status table of pyward(1). */
 static int exit_status_of(const JobResult *r) {
+        /* clang-format off */
         switch (r->status) {
         case JOB_OK:
                 return 0;
@@ -124,6 +124,7 @@ static int exit_status_of(const JobResult *r) {
         default:
                 return EXIT_PYWARD;
         }
+        /* clang-format on */
 }
 
 static void report(const JobResult *r, bool quiet) {
@@ -132,6 +133,7 @@ static void report(const JobResult *r, bool quiet) {
 
         if (r->signal > 0)
                 (void) signal_to_string(r->signal, sig, sizeof(sig));
+        /* clang-format off */
         switch (r->status) {
         case JOB_OK:
         case JOB_EXIT:
@@ -145,8 +147,10 @@ static void report(const JobResult *r, bool quiet) {
         default:
                 break;
         }
+        /* clang-format on */
         if (quiet)
                 return;
+        /* clang-format off */
         switch (r->status) {
         case JOB_SIGNAL:       fprintf(stderr, "pyward: job killed by signal %s", sig); break;
         case JOB_TIMEOUT:      fputs("pyward: job stopped: wall-clock time limit reached", stderr); break;
@@ -156,6 +160,7 @@ static void report(const JobResult *r, bool quiet) {
         case JOB_KILLED:       fputs("pyward: job was stopped (cancelled or killed)", stderr); break;
         default:               break;
         }
+        /* clang-format on */
         if (m && r->status != JOB_SIGNAL)
                 fprintf(stderr, ": %s", m);
         fputc('\n', stderr);
@@ -235,4 +240,3 @@ fail:
         session_done(&s);
         return EXIT_PYWARD;
 }
-

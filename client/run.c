@@ -111,9 +111,10 @@ int connect_with_retry(const char *path, uint64_t timeout_usec, int sigfd, int *
                 delay = MIN(delay * 2, (uint64_t) RETRY_MAX_USEC);
         }
         if (r == -EAGAIN)
-                return fail("cannot connect to %s: %s: the socket's backlog stayed full for %.1fs "
-                            "(%u attempts; the service is overloaded, see --connect-timeout)",
-                            path, strerror(-r), (double) timeout_usec / 1e6, attempts);
+                return fail(
+                        "cannot connect to %s: %s: the socket's backlog stayed full for %.1fs "
+                        "(%u attempts; the service is overloaded, see --connect-timeout)",
+                        path, strerror(-r), (double) timeout_usec / 1e6, attempts);
         if (r == -ECONNREFUSED && attempts > 1)
                 return fail("cannot connect to %s: %s for %.1fs (%u attempts; is pyward.socket running?)",
                             path, strerror(-r), (double) timeout_usec / 1e6, attempts);
@@ -209,7 +210,8 @@ static int handle_frame(Session *s, uint16_t type, const uint8_t *p, size_t n) {
                 s->have_result = true;
                 return 0;
         default:
-                return fail("protocol error: unexpected %s frame from the helper", frame_type_to_string(type));
+                return fail("protocol error: unexpected %s frame from the helper",
+                            frame_type_to_string(type));
         }
 }
 
@@ -257,12 +259,13 @@ static int redial(Session *s) {
         if (r == -EINTR)
                 return fail("interrupted while waiting to connect to %s", s->args->socket_path);
         now = now_usec();
-        r = connect_with_retry(s->args->socket_path, now < s->connect_deadline ? s->connect_deadline - now : 0,
-                               s->sigfd, &s->sock);
+        r = connect_with_retry(s->args->socket_path,
+                               now < s->connect_deadline ? s->connect_deadline - now : 0, s->sigfd, &s->sock);
         if (r < 0)
                 return r;
         /* Everything again, in order: what the dropped connection took, then what it did not. */
-        if (buffer_append(&b, s->sent.data, s->sent.size) < 0 || buffer_append(&b, s->out.data, s->out.size) < 0) {
+        if (buffer_append(&b, s->sent.data, s->sent.size) < 0 ||
+            buffer_append(&b, s->out.data, s->out.size) < 0) {
                 buffer_done(&b);
                 return fail("out of memory");
         }
@@ -285,8 +288,10 @@ static int read_socket(Session *s) {
                 if (can_redial(s))
                         return redial(s);
                 if (s->redials > 0)
-                        return fail("connection to the helper failed: %m (dropped before the helper answered, "
-                                    "%u times; the service is overloaded, see --connect-timeout)", s->redials + 1);
+                        return fail(
+                                "connection to the helper failed: %m (dropped before the helper answered, "
+                                "%u times; the service is overloaded, see --connect-timeout)",
+                                s->redials + 1);
                 return fail("connection to the helper failed: %m");
         }
         if (n == 0) {

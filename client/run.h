@@ -16,11 +16,11 @@ typedef struct Session {
         const Args *args;
         int sock;
         int sigfd;
-        Buffer out;          /* bytes queued for the socket */
-        Buffer in;           /* a partial frame from the socket */
-        bool stdin_open;     /* still forwarding our stdin */
-        bool send_closed;    /* the helper stopped reading; drop what we would send */
-        bool stdout_broken;  /* our stdout is gone: we cancelled the job, its output is dropped */
+        Buffer out;         /* bytes queued for the socket */
+        Buffer in;          /* a partial frame from the socket */
+        bool stdin_open;    /* still forwarding our stdin */
+        bool send_closed;   /* the helper stopped reading; drop what we would send */
+        bool stdout_broken; /* our stdout is gone: we cancelled the job, its output is dropped */
         bool cancel_sent;
         int n_signals;
         int abandon_signal; /* the second SIGINT/SIGTERM/SIGHUP: we quit without a result */
@@ -33,9 +33,9 @@ typedef struct Session {
         uint64_t connect_deadline; /* CLOCK_MONOTONIC usec: --connect-timeout after the first attempt */
         uint64_t redial_delay;
         unsigned redials;
-        bool heard;        /* a byte came from the helper: no redial any more */
-        bool stdin_done;   /* STDIN_EOF is queued: the request is whole and can be sent again */
-        bool resend_off;   /* too much sent to keep, or cancelled */
+        bool heard;      /* a byte came from the helper: no redial any more */
+        bool stdin_done; /* STDIN_EOF is queued: the request is whole and can be sent again */
+        bool resend_off; /* too much sent to keep, or cancelled */
         Buffer sent;
 } Session;
 

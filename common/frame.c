@@ -13,6 +13,7 @@
 #include "protocol.h"
 
 const char *frame_type_to_string(uint16_t type) {
+        /* clang-format off */
         switch (type) {
         case FRAME_HELLO:       return "HELLO";
         case FRAME_CODE:        return "CODE";
@@ -30,11 +31,13 @@ const char *frame_type_to_string(uint16_t type) {
         case FRAME_RESULT:      return "RESULT";
         default:                return NULL;
         }
+        /* clang-format on */
 }
 
 bool frame_type_bounds(uint16_t type, uint32_t *ret_min, uint32_t *ret_max) {
         uint32_t lo = 0, hi;
 
+        /* clang-format off */
         switch (type) {
         case FRAME_HELLO:       lo = hi = PW_HELLO_SIZE; break;
         case FRAME_CODE:        hi = PW_CODE_MAX; break;
@@ -52,6 +55,7 @@ bool frame_type_bounds(uint16_t type, uint32_t *ret_min, uint32_t *ret_max) {
         case FRAME_RESULT:      hi = PW_RESULT_MAX; break;
         default:                return false;
         }
+        /* clang-format on */
         *ret_min = lo;
         *ret_max = hi;
         return true;

@@ -27,17 +27,17 @@
 #endif
 
 /* Hand ownership of a pointer (or fd) to the caller and leave NULL (or -EBADF) behind. */
-#define TAKE_PTR(p)                              \
-        ({                                       \
-                __typeof__(p) _ptr_ = (p);       \
-                (p) = NULL;                      \
-                _ptr_;                           \
+#define TAKE_PTR(p)                        \
+        ({                                 \
+                __typeof__(p) _ptr_ = (p); \
+                (p) = NULL;                \
+                _ptr_;                     \
         })
-#define TAKE_FD(fd)                              \
-        ({                                       \
-                int _fd_ = (fd);                 \
-                (fd) = -EBADF;                   \
-                _fd_;                            \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 static inline void freep(void *p) {
@@ -58,8 +58,8 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)  \
-        static inline void func##p(type *p) {    \
-                if (*p)                          \
-                        *p = func(*p);           \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p) {   \
+                if (*p)                         \
+                        *p = func(*p);          \
         }

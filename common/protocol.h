@@ -68,7 +68,7 @@ typedef enum LimitKey {
         _LIMIT_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works on a returned error */
 } LimitKey;
 
-const char *limit_key_to_string(LimitKey k); /* "memory", "tasks", ... or NULL */
+const char *limit_key_to_string(LimitKey k);   /* "memory", "tasks", ... or NULL */
 LimitKey limit_key_from_string(const char *s); /* or -EINVAL */
 
 typedef struct FrameHeader {
@@ -119,8 +119,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 /* Applies one request frame. Returns 0, 1 when this frame completed the request, or a negative
  * errno with a human message in *ret_error (static string or allocated into error_buf) naming what
  * was wrong: out of order, duplicate, malformed, too large. */
-int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length,
-                      char *error_buf, size_t error_buf_size);
+int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length, char *error_buf,
+                      size_t error_buf_size);
 
 /* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE, FILENAME if set,
  * each ARG, PROFILE if set, each LIMIT set in key order, REQUEST_END; r->complete is ignored.
@@ -170,10 +170,10 @@ int signal_from_string(const char *s); /* signal number, or -EINVAL */
 
 typedef struct JobResult {
         JobStatus status;
-        int exit_code;      /* -1: none (signal, or never ran) */
-        int signal;         /* 0: none */
-        uint64_t wall_ms;   /* RESULT_UNSET if unknown */
-        uint64_t cpu_ms;    /* RESULT_UNSET if unknown */
+        int exit_code;              /* -1: none (signal, or never ran) */
+        int signal;                 /* 0: none */
+        uint64_t wall_ms;           /* RESULT_UNSET if unknown */
+        uint64_t cpu_ms;            /* RESULT_UNSET if unknown */
         uint64_t memory_peak_bytes; /* RESULT_UNSET if unknown; then memory_peak_reason says why */
         char *memory_peak_reason;
         char *unit;

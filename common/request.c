@@ -103,8 +103,9 @@ static int request_add_hello(Request *r, const void *payload, char *error_buf, s
         if (r->version != 0)
                 return ERR(-EBADMSG, "duplicate HELLO frame");
         if (v != PW_PROTOCOL_VERSION)
-                return ERR(-EPROTONOSUPPORT, "unsupported protocol version %" PRIu32 ", this helper speaks %d",
-                           v, PW_PROTOCOL_VERSION);
+                return ERR(-EPROTONOSUPPORT,
+                           "unsupported protocol version %" PRIu32 ", this helper speaks %d", v,
+                           PW_PROTOCOL_VERSION);
         r->version = v;
         return 0;
 }
@@ -115,7 +116,8 @@ static int request_add_arg(Request *r, const void *payload, size_t length, char 
         char **l;
 
         if (r->n_args >= PW_ARGS_MAX)
-                return ERR(-E2BIG, "ARG #%zu exceeds the maximum of %d arguments", r->n_args + 1, PW_ARGS_MAX);
+                return ERR(-E2BIG, "ARG #%zu exceeds the maximum of %d arguments", r->n_args + 1,
+                           PW_ARGS_MAX);
         if (memchr(payload, '\0', length))
                 return ERR(-EINVAL, "ARG #%zu contains a NUL byte", r->n_args + 1);
         a = memdup_str(payload, length);
@@ -173,8 +175,8 @@ static int request_check_frame(const Request *r, uint16_t type, size_t length, c
         return 0;
 }
 
-int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length,
-                      char *error_buf, size_t error_buf_size) {
+int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length, char *error_buf,
+                      size_t error_buf_size) {
         int q;
 
         if (!r || (length > 0 && !payload))

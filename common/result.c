@@ -42,6 +42,7 @@ JobStatus job_status_from_string(const char *s) {
 }
 
 /* Our own table rather than sigabbrev_np(), so that helper and client agree whatever their libc. */
+/* clang-format off */
 static const char *const signal_table[] = {
         [SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",       [SIGQUIT] = "SIGQUIT", [SIGILL] = "SIGILL",
         [SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT",     [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",
@@ -52,6 +53,7 @@ static const char *const signal_table[] = {
         [SIGXFSZ] = "SIGXFSZ", [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
         [SIGIO] = "SIGIO",     [SIGPWR] = "SIGPWR",       [SIGSYS] = "SIGSYS",
 };
+/* clang-format on */
 
 /* Real-time signals are numbered on the wire ("SIGRTMIN+3" is libc-dependent, 34+ is not). */
 #define PW_SIGNAL_NUMBER_MAX 64

@@ -28,7 +28,7 @@ char **strv_free(char **l) {
         return NULL;
 }
 
-size_t strv_length(char * const *l) {
+size_t strv_length(char *const *l) {
         size_t n = 0;
 
         if (l)
@@ -59,7 +59,7 @@ int strv_extend(char ***l, const char *value) {
  * reports the earlier copies as leaked; strv_freep() frees them on the failure path, and the
  * unit tests run under valgrind and ASan. */
 DISABLE_WARNING_ANALYZER_LEAK
-char **strv_copy(char * const *l) {
+char **strv_copy(char *const *l) {
         _cleanup_strv_free_ char **c = NULL;
         size_t n = strv_length(l);
 

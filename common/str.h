@@ -19,6 +19,6 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
-size_t strv_length(char * const *l);
+size_t strv_length(char *const *l);
 int strv_extend(char ***l, const char *value);
-char **strv_copy(char * const *l);
+char **strv_copy(char *const *l);

@@ -57,7 +57,10 @@ static void test_request_full(void) {
         assert_int(add_str(r, FRAME_FILENAME, "job.py"), ==, 0);
         assert_int(add_str(r, FRAME_ARG, "one"), ==, 0);
         assert_int(add_str(r, FRAME_ARG, ""), ==, 0);
-        assert_int(add_str(r, FRAME_ARG, "thr\xff" "ee"), ==, 0);
+        assert_int(add_str(r, FRAME_ARG,
+                           "thr\xff"
+                           "ee"),
+                   ==, 0);
         assert_int(add_str(r, FRAME_PROFILE, "small-1.x_Y"), ==, 0);
         assert_int(add_limit(r, LIMIT_MEMORY, 64ULL << 20), ==, 0);
         assert_int(add_limit(r, LIMIT_WALL_TIME, UINT64_MAX), ==, 0);
@@ -72,7 +75,9 @@ static void test_request_full(void) {
         assert_int(r->n_args, ==, 3);
         assert_streq(r->argv[0], "one");
         assert_streq(r->argv[1], "");
-        assert_streq(r->argv[2], "thr\xff" "ee");
+        assert_streq(r->argv[2],
+                     "thr\xff"
+                     "ee");
         assert_se(r->argv[3] == NULL);
         assert_streq(r->profile, "small-1.x_Y");
         assert_se(r->limit_set[LIMIT_MEMORY] && r->limits[LIMIT_MEMORY] == 64ULL << 20);
@@ -224,8 +229,8 @@ static void test_request_limits(void) {
         assert_int(add_limit(r, _LIMIT_MAX, 1), ==, -EINVAL);
         assert_int(add_limit(r, UINT32_MAX, 1), ==, -EINVAL);
         assert_int(add(r, FRAME_LIMIT, "\x01\x00\x00\x00\x01\x00\x00\x00", 8), ==, -EBADMSG);
-        assert_int(add(r, FRAME_LIMIT, "\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00", 13),
-                   ==, -EMSGSIZE);
+        assert_int(add(r, FRAME_LIMIT, "\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00", 13), ==,
+                   -EMSGSIZE);
 
         _cleanup_(request_freep) Request *r2 = hello_request();
         assert_int(add_limit(r2, LIMIT_MEMORY, 0), ==, -EINVAL);
@@ -260,8 +265,8 @@ static void test_request_order(void) {
 }
 
 static void test_limit_keys(void) {
-        static const char *const names[] = { NULL, "memory", "tasks", "cpu-quota", "cpu-time",
-                                             "wall-time", "output", "disk" };
+        static const char *const names[] = { NULL,       "memory",    "tasks",  "cpu-quota",
+                                             "cpu-time", "wall-time", "output", "disk" };
 
         assert_int(ELEMENTSOF(names), ==, _LIMIT_MAX);
         for (int k = 1; k < _LIMIT_MAX; k++) {
@@ -298,7 +303,10 @@ static Request *decode_all(const Buffer *b) {
 }
 
 static void test_request_append(void) {
-        char *argv[] = { "one", "", "thr\xff" "ee", NULL };
+        char *argv[] = { "one", "",
+                         "thr\xff"
+                         "ee",
+                         NULL };
         Request in = {
                 .code = (char *) "print(1)\n",
                 .code_size = 9,
@@ -323,7 +331,9 @@ static void test_request_append(void) {
         assert_int(out->n_args, ==, 3);
         assert_streq(out->argv[0], "one");
         assert_streq(out->argv[1], "");
-        assert_streq(out->argv[2], "thr\xff" "ee");
+        assert_streq(out->argv[2],
+                     "thr\xff"
+                     "ee");
         assert_streq(out->profile, "small");
         for (int k = 1; k < _LIMIT_MAX; k++)
                 assert_int(out->limit_set[k], ==, k == LIMIT_WALL_TIME || k == LIMIT_MEMORY);
@@ -354,8 +364,8 @@ static void test_request_append(void) {
 }
 
 static void test_limit_payload(void) {
-        static const uint8_t expected[PW_LIMIT_SIZE] = { 0x05, 0, 0, 0, 0x08, 0x07, 0x06, 0x05,
-                                                         0x04, 0x03, 0x02, 0x01 };
+        static const uint8_t expected[PW_LIMIT_SIZE] = { 0x05, 0,    0,    0,    0x08, 0x07,
+                                                         0x06, 0x05, 0x04, 0x03, 0x02, 0x01 };
         uint8_t b[PW_LIMIT_SIZE], h[PW_HELLO_SIZE];
 
         limit_payload_format(b, LIMIT_WALL_TIME, UINT64_C(0x0102030405060708));
@@ -369,10 +379,11 @@ static void test_profile_name_is_valid(void) {
                 const char *name;
                 bool valid;
         } cases[] = {
-                { "default", true },   { "small-1.x_Y", true }, { "a", true },     { "...", true },
-                { ".hidden", true },   { "", false },           { ".", false },    { "..", false },
-                { "a/b", false },      { "a b", false },        { "caf\xc3\xa9", false },
-                { "x\n", false },      { "tab\t", false },
+                { "default", true }, { "small-1.x_Y", true },  { "a", true },
+                { "...", true },     { ".hidden", true },      { "", false },
+                { ".", false },      { "..", false },          { "a/b", false },
+                { "a b", false },    { "caf\xc3\xa9", false }, { "x\n", false },
+                { "tab\t", false },
         };
         char max[PW_PROFILE_NAME_MAX + 2];
 

@@ -13,8 +13,8 @@
 #include "test.h"
 
 static void test_job_status(void) {
-        static const char *const names[] = { "ok", "exit", "signal", "timeout", "cpu-limit", "oom",
-                                             "output-limit", "killed", "rejected", "error" };
+        static const char *const names[] = { "ok",  "exit",         "signal", "timeout",  "cpu-limit",
+                                             "oom", "output-limit", "killed", "rejected", "error" };
 
         assert_int(ELEMENTSOF(names), ==, _JOB_STATUS_MAX);
         for (int s = 0; s < _JOB_STATUS_MAX; s++) {
@@ -116,9 +116,10 @@ static void test_result_unset(void) {
         size_t n;
 
         assert_int(job_result_format(&r, &text, &n), ==, 0);
-        assert_streq(text, "status=rejected\nexit_code=\nsignal=\nwall_ms=\ncpu_ms=\nmemory_peak_bytes=\n"
-                           "memory_peak_reason=no memory accounting\nunit=\ninvocation_id=\njob=\n"
-                           "message=profile \"big\" not allowed\n");
+        assert_streq(text,
+                     "status=rejected\nexit_code=\nsignal=\nwall_ms=\ncpu_ms=\nmemory_peak_bytes=\n"
+                     "memory_peak_reason=no memory accounting\nunit=\ninvocation_id=\njob=\n"
+                     "message=profile \"big\" not allowed\n");
         assert_int(job_result_parse(text, n, &p), ==, 0);
         assert_int(p.status, ==, JOB_REJECTED);
         assert_int(p.exit_code, ==, -1);
@@ -132,8 +133,11 @@ static void test_result_unset(void) {
         /* Every status and exit codes at the edges. */
         for (int s = 0; s < _JOB_STATUS_MAX; s++) {
                 _cleanup_free_ char *t = NULL;
-                r = (JobResult) { .status = s, .exit_code = s == JOB_EXIT ? 255 : 0,
-                                  .wall_ms = RESULT_UNSET, .cpu_ms = 7, .memory_peak_bytes = 0 };
+                r = (JobResult) { .status = s,
+                                  .exit_code = s == JOB_EXIT ? 255 : 0,
+                                  .wall_ms = RESULT_UNSET,
+                                  .cpu_ms = 7,
+                                  .memory_peak_bytes = 0 };
                 assert_int(job_result_format(&r, &t, &n), ==, 0);
                 assert_int(job_result_parse(t, n, &p), ==, 0);
                 assert_int(p.status, ==, s);
@@ -185,10 +189,11 @@ static void test_result_long_message(void) {
 }
 
 static void test_result_parse_lenient(void) {
-        static const char text[] = "future_key=whatever \\q goes\n"
-                                   "status=ok\n"
-                                   "exit_code=0\n"
-                                   "another=\n";
+        static const char text[] =
+                "future_key=whatever \\q goes\n"
+                "status=ok\n"
+                "exit_code=0\n"
+                "another=\n";
         JobResult p = {};
 
         /* Unknown keys are ignored, even with what would be a bad escape; missing keys are unset. */
@@ -211,14 +216,14 @@ static void test_result_parse_malformed(void) {
         static const char *const bad[] = {
                 "",
                 "\n",
-                "status=ok",                        /* no final newline */
-                "status=ok\n\n",                    /* empty line */
+                "status=ok",     /* no final newline */
+                "status=ok\n\n", /* empty line */
                 "status=ok\nnoequals\n",
                 "status=ok\n=value\n",
-                "exit_code=0\n",                    /* no status */
+                "exit_code=0\n", /* no status */
                 "status=OK\n",
                 "status=\n",
-                "status=ok\nstatus=ok\n",           /* duplicate */
+                "status=ok\nstatus=ok\n", /* duplicate */
                 "status=ok\nexit_code=256\n",
                 "status=ok\nexit_code=-1\n",
                 "status=ok\nexit_code=01\n",
@@ -230,7 +235,7 @@ static void test_result_parse_malformed(void) {
                 "status=ok\nwall_ms=18446744073709551615\n", /* the unset sentinel is not a value */
                 "status=ok\ncpu_ms=+5\n",
                 "status=ok\nmemory_peak_bytes=1e3\n",
-                "status=ok\nmessage=a\\tb\n",       /* only \\ and \n are escapes */
+                "status=ok\nmessage=a\\tb\n", /* only \\ and \n are escapes */
                 "status=ok\nmessage=trailing\\\n",
                 "status=ok\nunit=a\rb\\x\n",
         };
@@ -255,7 +260,6 @@ static void test_result_parse_malformed(void) {
         assert_int(job_result_parse("status=ok\nmessage=m\nunit=u\nexit_code=x\n", 39, &p), ==, -EBADMSG);
         assert_int(p.status, ==, JOB_KILLED);
 }
-
 
 static void test_result_append(void) {
         JobResult r = {
@@ -293,8 +297,9 @@ static void test_result_append(void) {
 
 static void test_accepted(void) {
         /* man/pyward-protocol.7's example, header included. */
-        static const char expected[] = "\x01\x01\x00\x00\x22\x00\x00\x00"
-                                       "job=42\nunit=pyward-job-42.service\n";
+        static const char expected[] =
+                "\x01\x01\x00\x00\x22\x00\x00\x00"
+                "job=42\nunit=pyward-job-42.service\n";
         _cleanup_(buffer_done) Buffer b = {};
         _cleanup_free_ char *text = NULL, *big = NULL;
         size_t n;

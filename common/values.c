@@ -62,7 +62,8 @@ int parse_size(const char *s, uint64_t *ret) {
                 char suffix;
                 uint64_t factor;
         } table[] = {
-                { 'B', 1ULL }, { 'K', 1ULL << 10 }, { 'M', 1ULL << 20 }, { 'G', 1ULL << 30 }, { 'T', 1ULL << 40 },
+                { 'B', 1ULL },       { 'K', 1ULL << 10 }, { 'M', 1ULL << 20 },
+                { 'G', 1ULL << 30 }, { 'T', 1ULL << 40 },
         };
         uint64_t v, frac, unit = 1, r;
         unsigned digits;
@@ -97,12 +98,16 @@ int parse_timespan(const char *s, uint64_t *ret_usec) {
                 uint64_t usec;
         } table[] = {
                 /* Longest first so that "ms" is not read as "m" + garbage. */
-                { "seconds", 1000000ULL }, { "second", 1000000ULL }, { "minutes", 60000000ULL },
-                { "minute", 60000000ULL }, { "hours", 3600000000ULL }, { "hour", 3600000000ULL },
-                { "days", 86400000000ULL }, { "day", 86400000000ULL }, { "usec", 1ULL },
-                { "msec", 1000ULL }, { "sec", 1000000ULL }, { "min", 60000000ULL },
-                { "hr", 3600000000ULL }, { "us", 1ULL }, { "ms", 1000ULL }, { "s", 1000000ULL },
-                { "m", 60000000ULL }, { "h", 3600000000ULL }, { "d", 86400000000ULL },
+                { "seconds", 1000000ULL },  { "second", 1000000ULL },
+                { "minutes", 60000000ULL }, { "minute", 60000000ULL },
+                { "hours", 3600000000ULL }, { "hour", 3600000000ULL },
+                { "days", 86400000000ULL }, { "day", 86400000000ULL },
+                { "usec", 1ULL },           { "msec", 1000ULL },
+                { "sec", 1000000ULL },      { "min", 60000000ULL },
+                { "hr", 3600000000ULL },    { "us", 1ULL },
+                { "ms", 1000ULL },          { "s", 1000000ULL },
+                { "m", 60000000ULL },       { "h", 3600000000ULL },
+                { "d", 86400000000ULL },
         };
         uint64_t total = 0;
         bool any = false;

@@ -92,8 +92,9 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
                 if (req->limits[k] > p->limit_max[k]) {
                         config_format_limit(k, p->limit_max[k], max, sizeof(max));
                         if (error_buf && error_buf_size > 0)
-                                snprintf(error_buf, error_buf_size, "%s=%s exceeds the maximum %s of profile %s",
-                                         key, asked, max, p->name);
+                                snprintf(error_buf, error_buf_size,
+                                         "%s=%s exceeds the maximum %s of profile %s", key, asked, max,
+                                         p->name);
                         return -EPERM;
                 }
                 limits[k] = req->limits[k];
@@ -137,7 +138,8 @@ void admission_decide(const AdmissionInput *in, Admission *ret) {
         else if (!profile_peer_allowed(a.profile, peer->uid, peer->gids, peer->n_gids))
                 refuse(&a, JOB_REJECTED, "UID %u may not use profile \"%s\"", (unsigned) peer->uid, name);
         else if (req->code_size > a.profile->code_max)
-                refuse(&a, JOB_REJECTED, "code of %zu bytes exceeds the maximum of %" PRIu64 " bytes of profile \"%s\"",
+                refuse(&a, JOB_REJECTED,
+                       "code of %zu bytes exceeds the maximum of %" PRIu64 " bytes of profile \"%s\"",
                        req->code_size, a.profile->code_max, name);
         else if (profile_resolve_limits(a.profile, req, a.limits, error, sizeof(error)) < 0)
                 refuse(&a, JOB_REJECTED, "%s", error[0] ? error : "invalid limits");

@@ -50,8 +50,8 @@ typedef struct Admission {
         AdmissionVerdict verdict;
         JobStatus status; /* REFUSED: JOB_REJECTED, or JOB_ERROR if no slot could be taken */
         char message[ADMISSION_MESSAGE_MAX];
-        const Profile *profile;       /* with a request, once found */
-        uint64_t limits[_LIMIT_MAX];  /* with a request, once resolved */
+        const Profile *profile;      /* with a request, once found */
+        uint64_t limits[_LIMIT_MAX]; /* with a request, once resolved */
 } Admission;
 
 void admission_decide(const AdmissionInput *in, Admission *ret);

@@ -159,8 +159,9 @@ static int apply(Parser *p, Config *c, Profile *pr, const Assignment *a) {
                 break;
         case VALUE_BOOLEAN:
                 if (parse_boolean(a->value, field) < 0)
-                        return parser_error(p, a->origin, "%s=%s: not a boolean (yes/no, true/false, on/off, 1/0)",
-                                            s->name, a->value);
+                        return parser_error(p, a->origin,
+                                            "%s=%s: not a boolean (yes/no, true/false, on/off, 1/0)", s->name,
+                                            a->value);
                 break;
         case VALUE_SIZE:
         case VALUE_COUNT:
@@ -187,8 +188,8 @@ static void profile_check(Parser *p, const Profile *pr) {
 
                 if (pr->limit_default[k] <= pr->limit_max[k])
                         continue;
-                parser_error(p, origin_or_builtin(od ?: om), "%s=%s exceeds %s=%s (%s) in profile %s", ds->name,
-                             config_format_limit(k, pr->limit_default[k], d, sizeof(d)), ms->name,
+                parser_error(p, origin_or_builtin(od ?: om), "%s=%s exceeds %s=%s (%s) in profile %s",
+                             ds->name, config_format_limit(k, pr->limit_default[k], d, sizeof(d)), ms->name,
                              config_format_limit(k, pr->limit_max[k], m, sizeof(m)), origin_or_builtin(om),
                              pr->name);
         }

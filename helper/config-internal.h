@@ -33,7 +33,7 @@ static inline bool value_type_is_list(ValueType t) {
  * is its index in ConfigOrigins. */
 typedef struct Setting {
         const char *name;
-        bool access;          /* [Access], a field of Config; else [Profile], a field of Profile */
+        bool access; /* [Access], a field of Config; else [Profile], a field of Profile */
         ValueType type;
         size_t offset;        /* of the field in Config or Profile */
         uint64_t min, max;    /* numbers only, inclusive */

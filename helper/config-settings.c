@@ -32,7 +32,8 @@ const Setting config_settings[] = {
         { "AllowGroups", ACCESS(allow_groups), .type = VALUE_GROUPS, .def_text = "pyward" },
         { "JobsPerUser", ACCESS(jobs_per_uid), .type = VALUE_COUNT, .min = 1, .max = 4096, .def = 8 },
         /* 0: CONNECTIONS_PER_JOB x JobsPerUser= (parser_finish() fills it in) */
-        { "ConnectionsPerUser", ACCESS(connections_per_uid), .type = VALUE_COUNT, .min = 0, .max = 1024, .def = 0 },
+        { "ConnectionsPerUser", ACCESS(connections_per_uid), .type = VALUE_COUNT, .min = 0, .max = 1024,
+          .def = 0 },
         { "RequestTimeoutSec", ACCESS(request_timeout_usec), .type = VALUE_TIME, .min = USEC_PER_MSEC,
           .max = USEC_PER_HOUR, .def = 5 * USEC_PER_SEC },
 
@@ -45,7 +46,8 @@ const Setting config_settings[] = {
         { "SystemCallDeny", PROFILE(syscall_deny), .type = VALUE_SYSCALLS },
         { "AllowUsers", PROFILE(allow_users), .type = VALUE_USERS },
         { "AllowGroups", PROFILE(allow_groups), .type = VALUE_GROUPS },
-        { "CodeMax", PROFILE(code_max), .type = VALUE_SIZE, .min = 1, .max = PW_CODE_MAX, .def = PW_CODE_MAX },
+        { "CodeMax", PROFILE(code_max), .type = VALUE_SIZE, .min = 1, .max = PW_CODE_MAX,
+          .def = PW_CODE_MAX },
         LIMIT(LIMIT_MEMORY, "MemoryMax", "DefaultMemory", VALUE_SIZE, 1, TIB, 1 * GIB, 256 * MIB),
         LIMIT(LIMIT_TASKS, "TasksMax", "DefaultTasks", VALUE_COUNT, 1, 65536, 256, 32),
         LIMIT(LIMIT_CPU_QUOTA, "CPUQuotaMax", "DefaultCPUQuota", VALUE_PERCENT, 1, 100000, 200, 100),

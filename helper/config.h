@@ -20,12 +20,12 @@
 
 /* Bounds on what a configuration may contain (the files are the admin's, but the parser is fuzzed
  * and a typo must not make the helper allocate without end). */
-#define CONFIG_FILES_MAX 256             /* pyward.conf plus drop-ins */
+#define CONFIG_FILES_MAX 256 /* pyward.conf plus drop-ins */
 #define CONFIG_FILE_SIZE_MAX (1024 * 1024)
-#define CONFIG_LINE_MAX 198              /* inih's line buffer is 200 bytes incl. newline and NUL */
-#define CONFIG_PROFILES_MAX 256          /* named profiles besides "default" */
-#define CONFIG_LIST_MAX 1024             /* entries in any one list (paths, users, syscalls, ...) */
-#define CONFIG_ERRORS_MAX 64             /* reported errors; the rest are counted */
+#define CONFIG_LINE_MAX 198     /* inih's line buffer is 200 bytes incl. newline and NUL */
+#define CONFIG_PROFILES_MAX 256 /* named profiles besides "default" */
+#define CONFIG_LIST_MAX 1024    /* entries in any one list (paths, users, syscalls, ...) */
+#define CONFIG_ERRORS_MAX 64    /* reported errors; the rest are counted */
 
 /* Where each setting came from, for --show-config; private to the config-*.c files. */
 typedef struct ConfigOrigins ConfigOrigins;
@@ -60,7 +60,7 @@ typedef struct Config {
         uint64_t request_timeout_usec; /* deadline for the whole request to arrive */
         Profile *profiles;             /* "default" always exists, and comes first */
         size_t n_profiles;
-        char **files;                  /* files read, in order of application (logical paths) */
+        char **files; /* files read, in order of application (logical paths) */
         ConfigOrigins *origins;
 } Config;
 
@@ -85,8 +85,8 @@ int config_load(const char *root, Config **ret, char **ret_errors);
 /* The same parser and merge for one in-memory file named `name` (used by config_load for every
  * file, by the fuzzer and by the tests); paths are still checked below root. text need not be
  * NUL-terminated (a NUL byte inside is an error). Same return convention as config_load. */
-int config_parse_string(const char *root, const char *name, const char *text, size_t size,
-                        Config **ret, char **ret_errors);
+int config_parse_string(const char *root, const char *name, const char *text, size_t size, Config **ret,
+                        char **ret_errors);
 
 /* The profile called name (NULL: "default"), or NULL. Who may use it, and with which limits, is
  * admission.h's (config_peer_allowed, profile_peer_allowed, profile_resolve_limits). */
@@ -101,4 +101,3 @@ char *config_format_limit(LimitKey k, uint64_t v, char *buf, size_t size);
  * default"). profile NULL: [Access] and every profile; else only that profile (-ENOENT if unknown).
  * `pyward-helper --check-config` is config_load() printing *ret_errors, exit 0 or 1. */
 int config_show(const Config *c, const char *profile, FILE *f);
-

@@ -72,7 +72,8 @@ static void connection_exit(Connection *c, int code) {
 }
 
 static const char *profile_name(const Connection *c) {
-        return c->profile ? c->profile->name : (c->request && c->request->profile ? c->request->profile : "default");
+        return c->profile ? c->profile->name
+                          : (c->request && c->request->profile ? c->request->profile : "default");
 }
 
 /* --- output to the client -------------------------------------------------------------------- */
@@ -284,14 +285,16 @@ static void connection_request_complete(Connection *c) {
 #endif
         if (!connection_admit(c))
                 return;
-        r = run_new(c->event, c->bus, &(RunParams) {
-                        .job_id = c->job_id,
-                        .peer = &c->peer,
-                        .profile = c->profile,
-                        .limits = c->limits,
-                        .request = c->request,
-                        .times = &c->times,
-                }, &run_ops, c, &c->run);
+        r = run_new(c->event, c->bus,
+                    &(RunParams) {
+                            .job_id = c->job_id,
+                            .peer = &c->peer,
+                            .profile = c->profile,
+                            .limits = c->limits,
+                            .request = c->request,
+                            .times = &c->times,
+                    },
+                    &run_ops, c, &c->run);
         if (r < 0) {
                 connection_finish(c, JOB_ERROR, "could not start the job: %s", strerror(-r));
                 return;
@@ -354,11 +357,12 @@ static bool connection_handle_frame(Connection *c) {
         int r;
 
         if (c->state == CONN_REQUEST) {
-                r = request_add_frame(c->request, h->type, c->reader.payload, h->length, error, sizeof(error));
+                r = request_add_frame(c->request, h->type, c->reader.payload, h->length, error,
+                                      sizeof(error));
                 frame_reader_next(&c->reader);
                 if (r < 0) {
                         connection_finish(c, JOB_REJECTED, "invalid request: %s",
-                                   error[0] ? error : strerror(-r));
+                                          error[0] ? error : strerror(-r));
                         return false;
                 }
                 if (r > 0) {
@@ -393,9 +397,12 @@ static void connection_read(Connection *c) {
                 if (r == -ECONNRESET) {
                         /* A client that shut down its side mid-request may still listen: tell it. */
                         if (c->state == CONN_REQUEST) {
-                                connection_finish(c, JOB_REJECTED, "invalid request: the client closed the "
-                                                  "connection %s", frame_reader_mid_frame(&c->reader) ?
-                                                  "in the middle of a frame" : "before REQUEST_END");
+                                connection_finish(c, JOB_REJECTED,
+                                                  "invalid request: the client closed the "
+                                                  "connection %s",
+                                                  frame_reader_mid_frame(&c->reader)
+                                                          ? "in the middle of a frame"
+                                                          : "before REQUEST_END");
                                 return;
                         }
                         connection_client_gone(c, "connection closed");
@@ -404,8 +411,8 @@ static void connection_read(Connection *c) {
                 if (r == -EBADMSG || r == -EMSGSIZE) {
                         if (c->state == CONN_REQUEST) {
                                 connection_finish(c, JOB_REJECTED, "invalid request: %s",
-                                           r == -EMSGSIZE ? "frame larger than allowed for its type" :
-                                                            "unknown frame type or non-zero flags");
+                                                  r == -EMSGSIZE ? "frame larger than allowed for its type"
+                                                                 : "unknown frame type or non-zero flags");
                                 return;
                         }
                         /* The next frame boundary is lost: read nothing more, stop the job, still
@@ -564,8 +571,8 @@ int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Co
                 *ret = TAKE_PTR(c);
                 return 0;
         }
-        r = sd_event_add_time_relative(e, &c->deadline, CLOCK_MONOTONIC, c->config->request_timeout_usec,
-                                       0, on_deadline, c);
+        r = sd_event_add_time_relative(e, &c->deadline, CLOCK_MONOTONIC, c->config->request_timeout_usec, 0,
+                                       on_deadline, c);
         if (r < 0)
                 return log_error_errno(r, "Failed to arm the request deadline: %m");
         connection_update_io(c);

@@ -73,8 +73,8 @@ static void door_linger(int fd) {
                 long left;
 
                 (void) clock_gettime(CLOCK_MONOTONIC, &now);
-                left = DOOR_LINGER_MSEC - ((now.tv_sec - start.tv_sec) * 1000L +
-                                           (now.tv_nsec - start.tv_nsec) / 1000000L);
+                left = DOOR_LINGER_MSEC -
+                       ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L);
                 if (left <= 0 || poll(&p, 1, (int) left) <= 0)
                         return;
                 n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -122,10 +122,11 @@ int door_enter(int fd, const char *dir, uint64_t share, int *ret_fd) {
         if (r >= 0)
                 return 1;
         if (r != -EBUSY) {
-                (void) snprintf(message, sizeof(message), "cannot take a connection share in %s: %s",
-                                dir, strerror(-r));
+                (void) snprintf(message, sizeof(message), "cannot take a connection share in %s: %s", dir,
+                                strerror(-r));
                 (void) door_send_result(fd, JOB_ERROR, message);
-                return log_error_errno(r, "Refusing a connection of UID %u: %s", (unsigned) cred.uid, message);
+                return log_error_errno(r, "Refusing a connection of UID %u: %s", (unsigned) cred.uid,
+                                       message);
         }
         (void) snprintf(message, sizeof(message),
                         "UID %u already holds %" PRIu64 " connections, the maximum (ConnectionsPerUser=)",

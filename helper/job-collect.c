@@ -67,18 +67,21 @@ static void job_fill_result(Job *j, const ServiceProps *p) {
         UnitOutcome o;
 
         if (p->code == 0 && p->start_ts > 0)
-                log_warning("Job unit %s: the manager recorded no exit status for its main process "
-                            "(Result=%s).", j->unit, p->result ?: "?");
+                log_warning(
+                        "Job unit %s: the manager recorded no exit status for its main process "
+                        "(Result=%s).",
+                        j->unit, p->result ?: "?");
         o = (UnitOutcome) {
                 .result = p->result,
                 .exec_main_code = p->code,
                 .exec_main_status = p->status,
                 /* The start job's result, if its JobRemoved came; else: the unit never became
                  * active (Type=exec: its execve() never happened). */
-                .start_failed = j->active_enter_usec == 0 &&
-                                (j->start_job_result ? strcmp(j->start_job_result, "done") != 0 :
-                                 (p->code == 0 ||
-                                  (p->code == CLD_EXITED && exit_status_setup_name(p->status) != NULL))),
+                .start_failed =
+                        j->active_enter_usec == 0 &&
+                        (j->start_job_result ? strcmp(j->start_job_result, "done") != 0
+                                             : (p->code == 0 || (p->code == CLD_EXITED &&
+                                                                 exit_status_setup_name(p->status) != NULL))),
                 .start_job_result = j->start_job_result,
                 .stopped_externally = j->stopped_externally,
                 .stop_reason = j->stop_reason,

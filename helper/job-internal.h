@@ -31,13 +31,13 @@ struct Job {
         sd_bus_slot *slot_cpu;
         sd_bus_slot *slot_stop;
         sd_bus_slot *slot_subscribe;
-        sd_bus_slot *slot_pid;        /* Get of MainPID, twice: see on_main_pid() */
+        sd_bus_slot *slot_pid; /* Get of MainPID, twice: see on_main_pid() */
         sd_event_source *cpu_timer;
         sd_event_source *recheck_timer; /* periodic refresh while the job runs */
         sd_event_source *wall_timer;    /* the wall-clock limit, from the unit's activation */
         ManagerRetry retry;             /* a call to repeat after a transient bus error */
-        uint64_t wall_limit_usec; /* 0: none */
-        uint64_t cpu_limit_nsec; /* UINT64_MAX: none */
+        uint64_t wall_limit_usec;       /* 0: none */
+        uint64_t cpu_limit_nsec;        /* UINT64_MAX: none */
         unsigned exit_requeries;
         uint64_t unstarted_since; /* CLOCK_MONOTONIC usec since when the unit looks down without having run */
         bool retry_refresh, retry_collect, retry_stop;
@@ -51,10 +51,10 @@ struct Job {
         bool refresh_again;
         uint64_t exec_start_usec, exec_exit_usec;
         uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve() */
-        int pidfd;                    /* the main process, once it is known for certain; else -EBADF */
-        uint32_t main_pid;            /* what pidfd was opened on */
+        int pidfd;                  /* the main process, once it is known for certain; else -EBADF */
+        uint32_t main_pid;          /* what pidfd was opened on */
         sd_event_source *pidfd_source;
-        uint64_t main_exit_usec;      /* CLOCK_MONOTONIC when pidfd said the process had died; 0: not seen */
+        uint64_t main_exit_usec; /* CLOCK_MONOTONIC when pidfd said the process had died; 0: not seen */
 
         JobResult result;
         job_event_func_t event_cb;

@@ -15,6 +15,7 @@
 
 /* systemd's EXIT_* codes (src/basic/exit-status.h) of a service that failed before its execve(). */
 const char *exit_status_setup_name(int status) {
+        /* clang-format off */
         static const char *const names[] = {
                 [200 - 200] = "CHDIR",        [201 - 200] = "NICE",         [202 - 200] = "FDS",
                 [203 - 200] = "EXEC",         [204 - 200] = "MEMORY",       [205 - 200] = "LIMITS",
@@ -32,6 +33,7 @@ const char *exit_status_setup_name(int status) {
                 [240 - 200] = "LOGS_DIRECTORY", [241 - 200] = "CONFIGURATION_DIRECTORY",
                 [242 - 200] = "NUMA_POLICY",  [243 - 200] = "CREDENTIALS",  [245 - 200] = "BPF",
         };
+        /* clang-format on */
 
         if (status < 200 || status >= 200 + (int) ELEMENTSOF(names))
                 return NULL;
@@ -72,8 +74,8 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
 
         /* The sandbox could not be set up: the manager's own exit code, before the job's execve(). */
         if (o->start_failed) {
-                const char *name = o->exec_main_code == CLD_EXITED ?
-                        exit_status_setup_name(o->exec_main_status) : NULL;
+                const char *name =
+                        o->exec_main_code == CLD_EXITED ? exit_status_setup_name(o->exec_main_status) : NULL;
 
                 r->status = JOB_ERROR;
                 r->exit_code = -1;
@@ -82,8 +84,9 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
                 if (name)
                         return set_message(r, "the job's sandbox could not be set up: %d/%s%s",
                                            o->exec_main_status, name,
-                                           o->exec_main_status == 217 ?
-                                           " (is pyward's job user missing? run systemd-sysusers)" : "");
+                                           o->exec_main_status == 217
+                                                   ? " (is pyward's job user missing? run systemd-sysusers)"
+                                                   : "");
                 return set_message(r, "the job's unit failed to start (start job %s, result %s)",
                                    o->start_job_result ?: "unknown", o->result ?: "unknown");
         }
@@ -102,8 +105,8 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
         case JOB_STOP_CANCEL:
         case JOB_STOP_DISCONNECT:
                 r->status = JOB_KILLED;
-                return set_message(r, o->stop_reason == JOB_STOP_CANCEL ? "cancelled by the client" :
-                                                                           "the client disconnected");
+                return set_message(r, o->stop_reason == JOB_STOP_CANCEL ? "cancelled by the client"
+                                                                        : "the client disconnected");
         case JOB_STOP_NONE:
                 break;
         }

@@ -19,10 +19,10 @@ typedef enum JobStopReason {
 
 /* What the manager told us about the finished unit, plus what we know ourselves. */
 typedef struct UnitOutcome {
-        const char *result;    /* the unit's Result=, e.g. "success", "exit-code", "timeout" */
-        int exec_main_code;    /* CLD_EXITED, CLD_KILLED, CLD_DUMPED, or 0 if it never ran */
-        int exec_main_status;  /* exit status or signal number */
-        bool start_failed;     /* the start job did not complete ("failed", "dependency", ...) */
+        const char *result;   /* the unit's Result=, e.g. "success", "exit-code", "timeout" */
+        int exec_main_code;   /* CLD_EXITED, CLD_KILLED, CLD_DUMPED, or 0 if it never ran */
+        int exec_main_status; /* exit status or signal number */
+        bool start_failed;    /* the start job did not complete ("failed", "dependency", ...) */
         const char *start_job_result;
         bool stopped_externally; /* someone else queued a job (systemctl stop) on the unit */
         JobStopReason stop_reason;

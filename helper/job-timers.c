@@ -48,8 +48,8 @@ static int on_cpu_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (j->state >= JOB_STATE_COLLECTING)
                 return 0;
         if (!j->slot_cpu && j->state == JOB_STATE_RUNNING) {
-                r = manager_get_service_property(j->bus, &j->slot_cpu, j->unit_path, "CPUUsageNSec", on_cpu_reply,
-                                                 j);
+                r = manager_get_service_property(j->bus, &j->slot_cpu, j->unit_path, "CPUUsageNSec",
+                                                 on_cpu_reply, j);
                 if (r < 0)
                         log_debug_errno(r, "Failed to poll CPUUsageNSec: %m");
         }
@@ -63,8 +63,8 @@ int job_arm_cpu_poll(Job *j, uint64_t cpu_limit_usec) {
         if (cpu_limit_usec == 0 || cpu_limit_usec >= UINT64_MAX / 1000U)
                 return 0;
         j->cpu_limit_nsec = cpu_limit_usec * 1000U;
-        r = sd_event_add_time_relative(job_event(j), &j->cpu_timer, CLOCK_MONOTONIC, CPU_POLL_USEC, 10 * 1000U,
-                                       on_cpu_timer, j);
+        r = sd_event_add_time_relative(job_event(j), &j->cpu_timer, CLOCK_MONOTONIC, CPU_POLL_USEC,
+                                       10 * 1000U, on_cpu_timer, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the CPU poll timer: %m");
         return 0;

@@ -186,9 +186,10 @@ static bool job_unit_is_down(Job *j, const char *active, uint32_t job_id, uint64
         if (j->unstarted_since == 0)
                 j->unstarted_since = now;
         else if (now - j->unstarted_since >= UNSTARTED_USEC) {
-                log_warning("Job unit %s stayed down without having run and without a start job "
-                            "for %u s; taking it as failed to start.", j->unit,
-                            (unsigned) (UNSTARTED_USEC / 1000000U));
+                log_warning(
+                        "Job unit %s stayed down without having run and without a start job "
+                        "for %u s; taking it as failed to start.",
+                        j->unit, (unsigned) (UNSTARTED_USEC / 1000000U));
                 return true;
         }
         return false;

@@ -25,12 +25,16 @@ static const char *log_job_id = NULL;
 
 static int log_to_journal(int level, int error, const char *message) {
         if (error > 0)
+                /* clang-format off */
                 return sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level,
                                        "SYSLOG_IDENTIFIER=%s", program_invocation_short_name,
                                        "PYWARD_JOB=%s", log_job_id ?: "", "ERRNO=%i", error, NULL);
+        /* clang-format on */
+        /* clang-format off */
         return sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level,
                                "SYSLOG_IDENTIFIER=%s", program_invocation_short_name,
                                "PYWARD_JOB=%s", log_job_id ?: "", NULL);
+        /* clang-format on */
 }
 
 void journal_log_job_begin(const char *job_id) {
@@ -63,6 +67,7 @@ static long peak_rss_kb(void) {
 }
 
 void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit) {
+        /* clang-format off */
         (void) sd_journal_send("MESSAGE=Starting pyward job %s for UID %u (profile %s) as %s.", job_id,
                                (unsigned) peer->uid, profile, unit,
                                "PRIORITY=%i", LOG_INFO,
@@ -73,6 +78,7 @@ void journal_job_started(const char *job_id, const Peer *peer, const char *profi
                                "PYWARD_UNIT=%s", unit,
                                "PYWARD_PROFILE=%s", profile,
                                NULL);
+        /* clang-format on */
 }
 
 void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
@@ -80,6 +86,7 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
         int prio = r->status == JOB_ERROR ? LOG_ERR : r->status == JOB_REJECTED ? LOG_NOTICE : LOG_INFO;
         const char *status = job_status_to_string(r->status) ?: "?";
 
+        /* clang-format off */
         (void) sd_journal_send("MESSAGE=pyward job %s for UID %u (profile %s): %s%s%s",
                                job_id, (unsigned) peer->uid, profile, status,
                                r->message ? ": " : "", r->message ?: "",
@@ -103,9 +110,11 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
                                "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
                                NULL);
+        /* clang-format on */
 }
 
 void journal_write_stall(const char *job_id, uid_t uid, const char *timespan) {
+        /* clang-format off */
         (void) sd_journal_send("MESSAGE=Client (UID %u) of pyward job %s took no output for %s; giving up.",
                                (unsigned) uid, job_id, timespan,
                                "PRIORITY=%i", LOG_NOTICE,
@@ -113,4 +122,5 @@ void journal_write_stall(const char *job_id, uid_t uid, const char *timespan) {
                                "PYWARD_UID=%u", (unsigned) uid,
                                "PYWARD_EVENT=write-stall",
                                NULL);
+        /* clang-format on */
 }

@@ -26,6 +26,7 @@
  *   job ids: getrandom; memory: malloc, free; exit.
  * Not in it, among others: execve/execveat, fork/clone/clone3, ptrace, mount, setuid and friends,
  * chmod/chown, link/symlink/rename, kill of other processes, socket() other than AF_UNIX. */
+/* clang-format off */
 static const char *const allowed_syscalls[] = {
         /* memory */
         "brk", "mmap", "munmap", "mremap", "madvise", "mprotect",
@@ -57,9 +58,9 @@ static const char *const allowed_syscalls[] = {
         /* the end */
         "exit", "exit_group",
 };
+/* clang-format on */
 
-static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args,
-                 const struct scmp_arg_cmp *args) {
+static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args, const struct scmp_arg_cmp *args) {
         int nr, r;
 
         nr = seccomp_syscall_resolve_name(name);
@@ -70,8 +71,7 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args,
         if (r == -EDOM || r == -EFAULT)
                 return 0;
         if (r < 0)
-                return log_error_errno(r, "Failed to allow %s() in the helper's seccomp filter: %m",
-                                       name);
+                return log_error_errno(r, "Failed to allow %s() in the helper's seccomp filter: %m", name);
         return 0;
 }
 
@@ -144,15 +144,15 @@ finish:
 }
 
 int lockdown_debug_forbidden_syscall(void) {
-        char *const argv[] = {
-                (char *) "sh", (char *) "-c",
-                (char *) "echo 'pyward-helper: execve() was not stopped' >&2; exit 1", NULL
-        };
+        char *const argv[] = { (char *) "sh", (char *) "-c",
+                               (char *) "echo 'pyward-helper: execve() was not stopped' >&2; exit 1", NULL };
         char *const envp[] = { NULL };
 
-        log_notice("Debug hook: calling execve(\"/bin/sh\") after lockdown; the filter must kill "
-                   "us.");
+        log_notice(
+                "Debug hook: calling execve(\"/bin/sh\") after lockdown; the filter must kill "
+                "us.");
         (void) execve("/bin/sh", argv, envp);
-        return log_error_errno(errno, "Debug hook: execve(\"/bin/sh\") was not stopped by the "
+        return log_error_errno(errno,
+                               "Debug hook: execve(\"/bin/sh\") was not stopped by the "
                                "filter: %m");
 }

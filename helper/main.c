@@ -37,7 +37,8 @@ static void help(void) {
                "\n"
                "  -h --help            Show this help\n"
                "     --version         Show the version\n"
-               "     --check-config    Load " SYSCONFDIR "/pyward/pyward.conf and its drop-ins, report\n"
+               "     --check-config    Load " SYSCONFDIR
+               "/pyward/pyward.conf and its drop-ins, report\n"
                "                       errors, exit 0 if the configuration is valid, 1 if not\n"
                "     --show-config     Print the effective configuration, with where each value\n"
                "                       comes from\n"
@@ -115,7 +116,9 @@ static int check_system(void) {
                         first_missing = k;
         }
         if (missing > 0)
-                fprintf(stderr, "%u of the %u job users do not exist (the first: " JOB_USER_PREFIX "%u); "
+                fprintf(stderr,
+                        "%u of the %u job users do not exist (the first: " JOB_USER_PREFIX
+                        "%u); "
                         "jobs fail with 217/USER until systemd-sysusers has run.\n",
                         missing, (unsigned) JOB_USERS, first_missing);
 
@@ -126,7 +129,8 @@ static int check_system(void) {
                 printf("Not checked: pyward.socket's MaxConnections= against the %u job users (%s).\n",
                        (unsigned) JOB_USERS, error.message ?: strerror(-r));
         else if (max_connections > JOB_USERS)
-                printf("Warning: pyward.socket accepts %" PRIu32 " connections at once (MaxConnections=), "
+                printf("Warning: pyward.socket accepts %" PRIu32
+                       " connections at once (MaxConnections=), "
                        "but there are %u job users: the jobs beyond %u fail with \"all %u job users are "
                        "in use\". Lower MaxConnections= or build with -Djob-users=%" PRIu32 ".\n",
                        max_connections, (unsigned) JOB_USERS, (unsigned) JOB_USERS, (unsigned) JOB_USERS,
@@ -173,7 +177,8 @@ static int serve(void) {
         if (n < 0)
                 return log_error_errno(n, "Failed to get the connection from systemd: %m");
         if (n != 1) {
-                log_error("Expected exactly one connection from systemd (pyward.socket, Accept=yes), got %d.", n);
+                log_error("Expected exactly one connection from systemd (pyward.socket, Accept=yes), got %d.",
+                          n);
                 return -EBADF;
         }
         /* A client that goes away must not kill us in the middle of a write. */

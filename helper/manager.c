@@ -70,8 +70,8 @@ bool manager_error_is_transient(const sd_bus_error *e) {
 }
 
 int manager_subscribe(sd_bus *bus, sd_bus_slot **ret_slot, sd_bus_message_handler_t cb, void *userdata) {
-        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", cb, userdata,
-                                        NULL);
+        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", cb,
+                                        userdata, NULL);
 }
 
 int manager_get_version(sd_bus *bus, sd_bus_slot **ret_slot, sd_bus_message_handler_t cb, void *userdata) {
@@ -131,8 +131,8 @@ int manager_start_transient_unit(sd_bus *bus, sd_bus_slot **ret_slot, const JobS
 }
 
 int manager_kill_unit(sd_bus *bus, const char *unit, int signo) {
-        return sd_bus_call_method_async(bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit", NULL, NULL, "ssi",
-                                        unit, "all", (int32_t) signo);
+        return sd_bus_call_method_async(bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit", NULL, NULL,
+                                        "ssi", unit, "all", (int32_t) signo);
 }
 
 int manager_stop_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, sd_bus_message_handler_t cb,
@@ -145,21 +145,22 @@ int manager_unit_path(const char *unit, char **ret) {
         return sd_bus_path_encode(SD_PATH "/unit", unit, ret);
 }
 
-int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, sd_bus_message_handler_t cb,
-                       void *userdata) {
-        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_UNIT, "Unref", cb, userdata, NULL);
+int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
+                       sd_bus_message_handler_t cb, void *userdata) {
+        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_UNIT, "Unref", cb, userdata,
+                                        NULL);
 }
 
 int manager_get_unit_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                            sd_bus_message_handler_t cb, void *userdata) {
-        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "GetAll", cb, userdata,
-                                        "s", SD_UNIT);
+        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "GetAll", cb,
+                                        userdata, "s", SD_UNIT);
 }
 
 int manager_get_service_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                               sd_bus_message_handler_t cb, void *userdata) {
-        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "GetAll", cb, userdata,
-                                        "s", SD_SERVICE);
+        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "GetAll", cb,
+                                        userdata, "s", SD_SERVICE);
 }
 
 int manager_get_service_property(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, const char *name,
@@ -168,10 +169,10 @@ int manager_get_service_property(sd_bus *bus, sd_bus_slot **ret_slot, const char
                                         "ss", SD_SERVICE, name);
 }
 
-int manager_watch_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, sd_bus_message_handler_t cb,
-                       void *userdata) {
-        return sd_bus_match_signal_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "PropertiesChanged",
-                                         cb, NULL, userdata);
+int manager_watch_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
+                       sd_bus_message_handler_t cb, void *userdata) {
+        return sd_bus_match_signal_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES,
+                                         "PropertiesChanged", cb, NULL, userdata);
 }
 
 int manager_watch_jobs(sd_bus *bus, sd_bus_slot **ret_slot_new, sd_bus_slot **ret_slot_removed,
@@ -308,5 +309,6 @@ void manager_retry_done(ManagerRetry *r) {
 
 int manager_socket_max_connections(sd_bus *bus, uint32_t *ret, sd_bus_error *error) {
         return sd_bus_get_property_trivial(bus, SD_DEST, SD_PATH "/unit/pyward_2esocket",
-                                           "org.freedesktop.systemd1.Socket", "MaxConnections", error, 'u', ret);
+                                           "org.freedesktop.systemd1.Socket", "MaxConnections", error, 'u',
+                                           ret);
 }

@@ -46,8 +46,8 @@ int manager_stop_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, sd_
 
 /* The unit object, by its D-Bus path (manager_unit_path()). */
 int manager_unit_path(const char *unit, char **ret);
-int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, sd_bus_message_handler_t cb,
-                       void *userdata);
+int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
+                       sd_bus_message_handler_t cb, void *userdata);
 /* GetAll of the Unit or the Service interface; Get of one property of the Service interface. */
 int manager_get_unit_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                            sd_bus_message_handler_t cb, void *userdata);
@@ -57,8 +57,8 @@ int manager_get_service_property(sd_bus *bus, sd_bus_slot **ret_slot, const char
                                  sd_bus_message_handler_t cb, void *userdata);
 
 /* Signal matches, installed before the call whose effect they watch. */
-int manager_watch_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, sd_bus_message_handler_t cb,
-                       void *userdata);
+int manager_watch_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
+                       sd_bus_message_handler_t cb, void *userdata);
 int manager_watch_jobs(sd_bus *bus, sd_bus_slot **ret_slot_new, sd_bus_slot **ret_slot_removed,
                        sd_bus_message_handler_t on_new, sd_bus_message_handler_t on_removed, void *userdata);
 

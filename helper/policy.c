@@ -78,7 +78,8 @@ int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd) {
                 char path[256];
                 int r;
 
-                (void) snprintf(path, sizeof(path), "%s/%u.%llu", dir, (unsigned) uid, (unsigned long long) k);
+                (void) snprintf(path, sizeof(path), "%s/%u.%llu", dir, (unsigned) uid,
+                                (unsigned long long) k);
                 r = open_locked(path, ret_fd);
                 if (r != -EBUSY)
                         return r;

@@ -163,8 +163,8 @@ static int on_stdin(sd_event_source *source, int fd, uint32_t revents, void *use
         return 0;
 }
 
-int relay_new(sd_event *e, uint64_t output_cap, const RelayOps *ops, void *userdata, int ret_job_fds[static 3],
-              Relay **ret) {
+int relay_new(sd_event *e, uint64_t output_cap, const RelayOps *ops, void *userdata,
+              int ret_job_fds[static 3], Relay **ret) {
         _cleanup_(relay_freep) Relay *r = NULL;
         int in[2] = { -EBADF, -EBADF }, out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
         int q;

@@ -27,8 +27,8 @@ typedef struct Relay Relay;
 
 /* Creates the three pipes; *ret_job_fds gets the job's ends (stdin read, stdout write, stderr
  * write), which the caller hands to the manager and then closes. */
-int relay_new(sd_event *e, uint64_t output_cap, const RelayOps *ops, void *userdata, int ret_job_fds[static 3],
-              Relay **ret);
+int relay_new(sd_event *e, uint64_t output_cap, const RelayOps *ops, void *userdata,
+              int ret_job_fds[static 3], Relay **ret);
 Relay *relay_free(Relay *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Relay *, relay_free);
 

@@ -167,7 +167,8 @@ static int run_start_job(Run *r) {
         if (q >= 0)
                 q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
         if (q >= 0) {
-                spec = job_spec_make(&(JobSpecInput) {
+                spec = job_spec_make(
+                        &(JobSpecInput) {
                                 .unit = job_unit(r->job),
                                 .job_id = r->p.job_id,
                                 .manager_version = r->manager_version,
@@ -177,7 +178,8 @@ static int run_start_job(Run *r) {
                                 .limits = r->p.limits,
                                 .request = r->p.request,
                                 .job_fds = job_fds,
-                        }, &host);
+                        },
+                        &host);
                 q = job_start(r->job, &spec, r->p.limits[LIMIT_CPU_TIME], on_job_event, r);
         }
         /* The message holds its own copies; ours would keep the pipes open after the job is gone. */

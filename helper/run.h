@@ -38,7 +38,7 @@ typedef struct RunParams {
         const Profile *profile;
         const uint64_t *limits; /* admitted, _LIMIT_MAX of them */
         const Request *request;
-        JobTimes *times;        /* bus and start are filled in */
+        JobTimes *times; /* bus and start are filled in */
 } RunParams;
 
 typedef struct Run Run;

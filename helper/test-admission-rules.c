@@ -18,10 +18,10 @@ static void test_access(void) {
                    "[Profile \"rootonly\"]\nAllowUsers=root\n"
                    "[Profile \"off\"]\nEnabled=off\n");
         c = load_ok();
-        assert_se(config_peer_allowed(c, 0, NULL, 0));          /* root by name (built-in) */
-        assert_se(config_peer_allowed(c, 1000, NULL, 0));       /* by uid */
+        assert_se(config_peer_allowed(c, 0, NULL, 0));    /* root by name (built-in) */
+        assert_se(config_peer_allowed(c, 1000, NULL, 0)); /* by uid */
         assert_se(!config_peer_allowed(c, 1001, NULL, 0));
-        assert_se(config_peer_allowed(c, 1001, &g100, 1));      /* by group */
+        assert_se(config_peer_allowed(c, 1001, &g100, 1)); /* by group */
         assert_se(config_peer_allowed(c, 1002, groups, 3));
         assert_se(!config_peer_allowed(c, 1002, &g0, 1));
         assert_se(!config_peer_allowed(NULL, 0, NULL, 0));
@@ -32,7 +32,7 @@ static void test_access(void) {
         p = profile(c, "team");
         assert_se(profile_peer_allowed(p, 1001, NULL, 0));
         assert_se(!profile_peer_allowed(p, 1000, &g100, 1));
-        assert_se(profile_peer_allowed(p, 1000, groups, 3));    /* gid 7 */
+        assert_se(profile_peer_allowed(p, 1000, groups, 3)); /* gid 7 */
         assert_se(!profile_peer_allowed(p, 0, NULL, 0));
         p = profile(c, "rootonly");
         assert_se(profile_peer_allowed(p, 0, NULL, 0));

@@ -14,6 +14,7 @@
 
 #define ALL (-1) /* a row's limit key: every limit in turn */
 
+/* clang-format off */
 typedef struct Row {
         const char *what;
         uid_t uid;
@@ -29,6 +30,7 @@ typedef struct Row {
         JobStatus status;
         const char *message;  /* exact; ALL rows: checked piece by piece */
 } Row;
+/* clang-format on */
 
 /* Numeric ids avoid depending on the build host's user database; "root" is uid 0 everywhere. */
 static const char config_text[] =
@@ -37,6 +39,7 @@ static const char config_text[] =
         "[Profile \"off\"]\nEnabled=off\n"
         "[Profile \"small\"]\nCodeMax=16\nMemoryMax=512M\n";
 
+/* clang-format off */
 static const Row rows[] = {
         { "root may connect", 0, { 0 }, 1, true, .verdict = ADMISSION_ADMITTED },
         { "a user named in AllowUsers= may connect", 1000, { 1000 }, 1, true, .verdict = ADMISSION_ADMITTED },
@@ -95,6 +98,7 @@ static const Row rows[] = {
         { "a limit of 0", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_TASKS, .value = 0, .slot = 0,
           .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "tasks=0 is not a valid limit" },
 };
+/* clang-format on */
 
 static void check_row(const Config *c, const Row *row, LimitKey k) {
         Peer peer = { .uid = row->uid, .gids = (gid_t *) row->gids, .n_gids = row->n_gids };
@@ -109,8 +113,11 @@ static void check_row(const Config *c, const Row *row, LimitKey k) {
                 req.limit_set[k] = true;
                 req.limits[k] = row->value == UINT64_MAX ? p->limit_max[k] + 1 : row->value;
         }
-        admission_decide(&(AdmissionInput) { .config = c, .peer = &peer, .request = row->connect ? NULL : &req,
-                                             .slot = row->slot }, &a);
+        admission_decide(&(AdmissionInput) { .config = c,
+                                             .peer = &peer,
+                                             .request = row->connect ? NULL : &req,
+                                             .slot = row->slot },
+                         &a);
         if (a.verdict != row->verdict)
                 fprintf(stderr, "%s (limit %d): verdict %d, message \"%s\"\n", row->what, (int) k, a.verdict,
                         a.message);

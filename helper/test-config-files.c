@@ -117,9 +117,10 @@ static void test_list_reset(void) {
         clean_root();
         write_file("/a/b", "");
         write_file("/a/c", "");
-        write_file("/etc/pyward/pyward.conf",
-                   "[Access]\nAllowUsers=\nAllowUsers=alice\nAllowGroups=\n"
-                   "[Profile]\nReadOnlyPaths=/a/b\nReadOnlyPaths=/a/c\nInterpreterArgs=\nInterpreterArgs=-I -S\n");
+        write_file(
+                "/etc/pyward/pyward.conf",
+                "[Access]\nAllowUsers=\nAllowUsers=alice\nAllowGroups=\n"
+                "[Profile]\nReadOnlyPaths=/a/b\nReadOnlyPaths=/a/c\nInterpreterArgs=\nInterpreterArgs=-I -S\n");
         write_file("/etc/pyward/pyward.conf.d/10-x.conf", "[Profile]\nReadOnlyPaths=\nReadOnlyPaths=/a/c\n");
         c = load_ok();
         assert_int(strv_length(c->allow_users), ==, 1);
@@ -171,9 +172,9 @@ static void test_profiles(void) {
         assert_streq(p->interpreter, "/opt/venv/bin/python3"); /* a venv directory means its python3 */
         assert_int(p->limit_max[LIMIT_MEMORY], ==, 2ULL << 30);
         assert_int(p->limit_default[LIMIT_MEMORY], ==, 512ULL << 20);
-        assert_int(p->limit_max[LIMIT_TASKS], ==, 64);                  /* inherited */
-        assert_int(p->limit_max[LIMIT_WALL_TIME], ==, 600000000);       /* inherited from a later file */
-        assert_int(strv_length(p->interpreter_args), ==, 2);            /* -I inherited, -S added */
+        assert_int(p->limit_max[LIMIT_TASKS], ==, 64);            /* inherited */
+        assert_int(p->limit_max[LIMIT_WALL_TIME], ==, 600000000); /* inherited from a later file */
+        assert_int(strv_length(p->interpreter_args), ==, 2);      /* -I inherited, -S added */
         assert_se(p->enabled);
 
         p = profile(c, "empty");
@@ -185,8 +186,9 @@ static void test_profiles(void) {
         /* A named profile that lowers a maximum below the inherited default must lower the
          * default too; the error names the profile and both settings. */
         write_file("/etc/pyward/pyward.conf.d/95-small.conf", "[Profile \"small\"]\nMemoryMax=64M\n");
-        load_fails("/etc/pyward/pyward.conf.d/95-small.conf:2: DefaultMemory=256M exceeds MemoryMax=64M "
-                   "(/etc/pyward/pyward.conf.d/95-small.conf:2) in profile small");
+        load_fails(
+                "/etc/pyward/pyward.conf.d/95-small.conf:2: DefaultMemory=256M exceeds MemoryMax=64M "
+                "(/etc/pyward/pyward.conf.d/95-small.conf:2) in profile small");
         write_file("/etc/pyward/pyward.conf.d/95-small.conf",
                    "[Profile \"small\"]\nMemoryMax=64M\nDefaultMemory=64M\n");
         c = load_ok();
@@ -229,11 +231,8 @@ static void test_shipped_examples(void) {
 
 int main(void) {
         static void (*const tests[])(void) = {
-                test_builtin_defaults,
-                test_precedence_and_masking,
-                test_list_reset,
-                test_profiles,
-                test_shipped_examples,
+                test_builtin_defaults, test_precedence_and_masking, test_list_reset,
+                test_profiles,         test_shipped_examples,
         };
 
         return test_config_main(tests, ELEMENTSOF(tests));

@@ -141,8 +141,9 @@ static void test_errors(void) {
                 const char *t = "[Bogus]\nA=1\nB=2\n";
 
                 assert_int(config_parse_string(root, "/t.conf", t, strlen(t), &c, &errors), ==, -EINVAL);
-                assert_streq(errors, "/t.conf:1: unknown section [Bogus] (expected [Access], [Profile] or "
-                                     "[Profile \"NAME\"])\n");
+                assert_streq(errors,
+                             "/t.conf:1: unknown section [Bogus] (expected [Access], [Profile] or "
+                             "[Profile \"NAME\"])\n");
                 free(errors);
         }
 
@@ -155,40 +156,57 @@ static void test_errors(void) {
         parse_fails("[Profile]\nCodeMax=2M\n", "/t.conf:2: CodeMax=2M: out of range (1..1M)");
         parse_fails("[Profile]\nTasksMax=1.5\n", "/t.conf:2: TasksMax=1.5: expected a number");
         parse_fails("[Profile]\nCPUQuotaMax=200\n", "/t.conf:2: CPUQuotaMax=200: expected a percentage");
-        parse_fails("[Profile]\nDefaultCPUQuota=0%\n", "/t.conf:2: DefaultCPUQuota=0%: out of range (1%..100000%)");
-        parse_fails("[Profile]\nWallTimeMaxSec=soon\n", "/t.conf:2: WallTimeMaxSec=soon: expected a time span");
-        parse_fails("[Profile]\nWallTimeMaxSec=500us\n", "/t.conf:2: WallTimeMaxSec=500us: out of range (1ms..168h)");
-        parse_fails("[Access]\nRequestTimeoutSec=2h\n", "/t.conf:2: RequestTimeoutSec=2h: out of range (1ms..1h)");
+        parse_fails("[Profile]\nDefaultCPUQuota=0%\n",
+                    "/t.conf:2: DefaultCPUQuota=0%: out of range (1%..100000%)");
+        parse_fails("[Profile]\nWallTimeMaxSec=soon\n",
+                    "/t.conf:2: WallTimeMaxSec=soon: expected a time span");
+        parse_fails("[Profile]\nWallTimeMaxSec=500us\n",
+                    "/t.conf:2: WallTimeMaxSec=500us: out of range (1ms..168h)");
+        parse_fails("[Access]\nRequestTimeoutSec=2h\n",
+                    "/t.conf:2: RequestTimeoutSec=2h: out of range (1ms..1h)");
         parse_fails("[Access]\nJobsPerUser=0\n", "/t.conf:2: JobsPerUser=0: out of range (1..4096)");
         parse_fails("[Profile]\nEnabled=maybe\n", "/t.conf:2: Enabled=maybe: not a boolean");
         parse_fails("[Profile]\nNetwork=full\n", "/t.conf:2: Network=full: expected none or loopback");
-        parse_fails("[Profile]\nDefaultTasks=300\n", "/t.conf:2: DefaultTasks=300 exceeds TasksMax=256 (built-in default) in profile default");
-        parse_fails("[Profile]\nCPUTimeMaxSec=5s\n", "/t.conf:2: DefaultCPUTimeSec=10s exceeds CPUTimeMaxSec=5s (/t.conf:2)");
+        parse_fails("[Profile]\nDefaultTasks=300\n",
+                    "/t.conf:2: DefaultTasks=300 exceeds TasksMax=256 (built-in default) in profile default");
+        parse_fails("[Profile]\nCPUTimeMaxSec=5s\n",
+                    "/t.conf:2: DefaultCPUTimeSec=10s exceeds CPUTimeMaxSec=5s (/t.conf:2)");
 
         /* Paths */
-        parse_fails("[Profile]\nInterpreter=python3\n", "/t.conf:2: Interpreter=python3: not a normalized absolute path");
-        parse_fails("[Profile]\nInterpreter=/usr/../bin/sh\n", "/t.conf:2: Interpreter=/usr/../bin/sh: not a normalized");
+        parse_fails("[Profile]\nInterpreter=python3\n",
+                    "/t.conf:2: Interpreter=python3: not a normalized absolute path");
+        parse_fails("[Profile]\nInterpreter=/usr/../bin/sh\n",
+                    "/t.conf:2: Interpreter=/usr/../bin/sh: not a normalized");
         parse_fails("[Profile]\nInterpreter=/nonexistent/python3\n",
                     "/t.conf:2: Interpreter=/nonexistent/python3: No such file or directory");
-        parse_fails("[Profile]\nInterpreter=/opt/notexec\n", "/t.conf:2: Interpreter=/opt/notexec: /opt/notexec is not an executable file");
-        parse_fails("[Profile]\nInterpreter=/opt/emptyvenv\n",
-                    "/t.conf:2: Interpreter=/opt/emptyvenv: a directory, but /opt/emptyvenv/bin/python3: No such file");
-        parse_fails("[Profile]\nReadOnlyPaths=srv\n", "/t.conf:2: ReadOnlyPaths=srv: not a normalized absolute path");
-        parse_fails("[Profile]\nReadOnlyPaths=/srv/./f\n", "/t.conf:2: ReadOnlyPaths=/srv/./f: not a normalized");
-        parse_fails("[Profile]\nReadOnlyPaths=/srv//f\n", "/t.conf:2: ReadOnlyPaths=/srv//f: not a normalized");
-        parse_fails("[Profile]\nReadOnlyPaths=/srv/f:/x\n", "/t.conf:2: ReadOnlyPaths=/srv/f:/x: not a normalized");
+        parse_fails("[Profile]\nInterpreter=/opt/notexec\n",
+                    "/t.conf:2: Interpreter=/opt/notexec: /opt/notexec is not an executable file");
+        parse_fails(
+                "[Profile]\nInterpreter=/opt/emptyvenv\n",
+                "/t.conf:2: Interpreter=/opt/emptyvenv: a directory, but /opt/emptyvenv/bin/python3: No such file");
+        parse_fails("[Profile]\nReadOnlyPaths=srv\n",
+                    "/t.conf:2: ReadOnlyPaths=srv: not a normalized absolute path");
+        parse_fails("[Profile]\nReadOnlyPaths=/srv/./f\n",
+                    "/t.conf:2: ReadOnlyPaths=/srv/./f: not a normalized");
+        parse_fails("[Profile]\nReadOnlyPaths=/srv//f\n",
+                    "/t.conf:2: ReadOnlyPaths=/srv//f: not a normalized");
+        parse_fails("[Profile]\nReadOnlyPaths=/srv/f:/x\n",
+                    "/t.conf:2: ReadOnlyPaths=/srv/f:/x: not a normalized");
         parse_fails("[Profile]\nReadOnlyPaths=/srv/f /srv/missing\n",
                     "/t.conf:2: ReadOnlyPaths=/srv/missing: No such file or directory");
 
         /* Syscalls */
         parse_fails("[Profile]\nSystemCallAllow=not_a_syscall\n",
                     "/t.conf:2: SystemCallAllow=not_a_syscall: unknown system call or @group");
-        parse_fails("[Profile]\nSystemCallDeny=@bogus\n", "/t.conf:2: SystemCallDeny=@bogus: unknown system call or @group");
-        parse_fails("[Profile]\nSystemCallDeny=~ptrace\n", "/t.conf:2: SystemCallDeny=~ptrace: '~' is not allowed");
+        parse_fails("[Profile]\nSystemCallDeny=@bogus\n",
+                    "/t.conf:2: SystemCallDeny=@bogus: unknown system call or @group");
+        parse_fails("[Profile]\nSystemCallDeny=~ptrace\n",
+                    "/t.conf:2: SystemCallDeny=~ptrace: '~' is not allowed");
         parse_fails("[Profile]\nSystemCallAllow=PTRACE\n", "SystemCallAllow=PTRACE: unknown system call");
 
         /* Users and groups */
-        parse_fails("[Access]\nAllowUsers=bad/name\n", "/t.conf:2: AllowUsers=bad/name: not a valid name or numeric id");
+        parse_fails("[Access]\nAllowUsers=bad/name\n",
+                    "/t.conf:2: AllowUsers=bad/name: not a valid name or numeric id");
         parse_fails("[Access]\nAllowGroups=-x\n", "/t.conf:2: AllowGroups=-x: not a valid name");
         parse_fails("[Access]\nAllowUsers=4294967295\n", "/t.conf:2: AllowUsers=4294967295: not a valid");
         parse_fails("[Profile]\nInterpreterArgs=-c \"x\"\n", "/t.conf:2: InterpreterArgs=\"x\": quotes");

@@ -146,14 +146,17 @@ static void test_show_roundtrip(void) {
         assert_se(f);
         assert_int(config_show(c, NULL, f), ==, 0);
         assert_se(fclose(f) == 0);
-        assert_se(strstr(out, "#   /etc/pyward/pyward.conf\n#   /usr/lib/pyward/pyward.conf.d/50-numpy.conf\n"));
+        assert_se(strstr(out,
+                         "#   /etc/pyward/pyward.conf\n#   /usr/lib/pyward/pyward.conf.d/50-numpy.conf\n"));
         assert_se(strstr(out, "# /etc/pyward/pyward.conf:7\nMemoryMax=768M\n"));
         assert_se(strstr(out, "# built-in default\nDefaultMemory=256M\n"));
-        assert_se(strstr(out, "# built-in default\nAllowUsers=root\n# /etc/pyward/pyward.conf:2\nAllowUsers=alice\n"));
+        assert_se(strstr(
+                out, "# built-in default\nAllowUsers=root\n# /etc/pyward/pyward.conf:2\nAllowUsers=alice\n"));
         /* Derived from JobsPerUser=2 of the file, and saying so. */
         assert_se(strstr(out, "# built-in default: 2 x JobsPerUser=\nConnectionsPerUser=4\n"));
         assert_se(strstr(out, "[Profile \"numpy\"]\n"));
-        assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:2\nInterpreter=/opt/venv/bin/python3\n"));
+        assert_se(strstr(
+                out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:2\nInterpreter=/opt/venv/bin/python3\n"));
         assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:3\nInterpreterArgs=\n"));
 
         /* The output is itself a valid configuration with the same effective settings. */

@@ -113,8 +113,8 @@ static inline void parse_fails_size(const char *text, size_t size, const char *e
         int r = config_parse_string(root, "/t.conf", text, size, &c, &errors);
 
         if (r >= 0 || !errors || !strstr(errors, expected))
-                fprintf(stderr, "text:\n%s\nexpected an error containing \"%s\", got r=%d:\n%s", text, expected,
-                        r, errors ?: "(none)\n");
+                fprintf(stderr, "text:\n%s\nexpected an error containing \"%s\", got r=%d:\n%s", text,
+                        expected, r, errors ?: "(none)\n");
         assert_int(r, ==, -EINVAL);
         assert_se(!c);
         assert_se(errors && strstr(errors, expected));

@@ -15,12 +15,21 @@ static void test_spec(void) {
         uint64_t limits[_LIMIT_MAX] = { [LIMIT_WALL_TIME] = 5 };
         Profile p = { .name = (char *) "default" };
         int fds[3] = { 10, 11, 12 };
-        JobHost host = { .helper_unit = (char *) "pyward@1.service", .hidden_dirs = dirs, .hidden_other = other };
+        JobHost host = { .helper_unit = (char *) "pyward@1.service",
+                         .hidden_dirs = dirs,
+                         .hidden_other = other };
         JobSpec s;
 
-        s = job_spec_make(&(JobSpecInput) { .unit = "pyward-job-x.service", .job_id = "x", .manager_version = 257,
-                                            .uid = 1000, .user = "pyward-job3", .profile = &p, .limits = limits,
-                                            .request = &req, .job_fds = fds }, &host);
+        s = job_spec_make(&(JobSpecInput) { .unit = "pyward-job-x.service",
+                                            .job_id = "x",
+                                            .manager_version = 257,
+                                            .uid = 1000,
+                                            .user = "pyward-job3",
+                                            .profile = &p,
+                                            .limits = limits,
+                                            .request = &req,
+                                            .job_fds = fds },
+                          &host);
         assert_streq(s.unit, "pyward-job-x.service");
         assert_streq(s.filename, "main.py");
         assert_streq(s.user, "pyward-job3");

@@ -35,41 +35,66 @@ int main(void) {
               JOB_EXIT, 226, 0, NULL);
         check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGSEGV },
               JOB_SIGNAL, -1, SIGSEGV, "SIGSEGV");
-        check((UnitOutcome) { .result = "core-dump", .exec_main_code = CLD_DUMPED, .exec_main_status = SIGABRT },
+        check((UnitOutcome) { .result = "core-dump",
+                              .exec_main_code = CLD_DUMPED,
+                              .exec_main_status = SIGABRT },
               JOB_SIGNAL, -1, SIGABRT, "SIGABRT");
         /* Killing itself with SIGTERM is "success" for the manager, a signal for us. */
-        check((UnitOutcome) { .result = "success", .exec_main_code = CLD_KILLED, .exec_main_status = SIGTERM },
+        check((UnitOutcome) { .result = "success",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGTERM },
               JOB_SIGNAL, -1, SIGTERM, NULL);
-        check((UnitOutcome) { .result = "timeout", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL },
+        check((UnitOutcome) { .result = "timeout",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL },
               JOB_TIMEOUT, -1, SIGKILL, "wall-clock");
-        check((UnitOutcome) { .result = "oom-kill", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL },
+        check((UnitOutcome) { .result = "oom-kill",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL },
               JOB_OOM, -1, SIGKILL, "memory");
         check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGXCPU },
               JOB_CPU_LIMIT, -1, SIGXCPU, "CPU");
         /* Stopped by someone else (systemctl stop): killed, whatever the manager says. */
-        check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
                               .stopped_externally = true },
               JOB_KILLED, -1, SIGKILL, "someone else");
         /* Our own reasons come first. */
-        check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
                               .stop_reason = JOB_STOP_OUTPUT_LIMIT },
               JOB_OUTPUT_LIMIT, -1, SIGKILL, "output");
-        check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
                               .stop_reason = JOB_STOP_CPU_LIMIT },
               JOB_CPU_LIMIT, -1, SIGKILL, NULL);
         /* The helper's own wall-clock timer stopped it: timeout, as RuntimeMaxSec= would say. */
-        check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
                               .stop_reason = JOB_STOP_TIMEOUT },
               JOB_TIMEOUT, -1, SIGKILL, "wall-clock");
-        check((UnitOutcome) { .result = "signal", .exec_main_code = CLD_KILLED, .exec_main_status = SIGKILL,
-                              .stop_reason = JOB_STOP_CANCEL, .stopped_externally = true },
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .stop_reason = JOB_STOP_CANCEL,
+                              .stopped_externally = true },
               JOB_KILLED, -1, SIGKILL, "cancelled");
         /* Sandbox setup failed before execve(): the EXIT_* name, no exit code. */
-        check((UnitOutcome) { .result = "exit-code", .exec_main_code = CLD_EXITED, .exec_main_status = 226,
-                              .start_failed = true, .start_job_result = "failed" },
+        check((UnitOutcome) { .result = "exit-code",
+                              .exec_main_code = CLD_EXITED,
+                              .exec_main_status = 226,
+                              .start_failed = true,
+                              .start_job_result = "failed" },
               JOB_ERROR, -1, 0, "226/NAMESPACE");
-        check((UnitOutcome) { .result = "exit-code", .exec_main_code = CLD_EXITED, .exec_main_status = 217,
-                              .start_failed = true, .start_job_result = "failed" },
+        check((UnitOutcome) { .result = "exit-code",
+                              .exec_main_code = CLD_EXITED,
+                              .exec_main_status = 217,
+                              .start_failed = true,
+                              .start_job_result = "failed" },
               JOB_ERROR, -1, 0, "217/USER (is pyward's job user missing? run systemd-sysusers)");
         check((UnitOutcome) { .result = "resources", .start_failed = true, .start_job_result = "failed" },
               JOB_ERROR, -1, 0, "resources");

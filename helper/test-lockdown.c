@@ -93,8 +93,8 @@ static void assert_killed_by_sigsys(int status) {
 }
 
 int main(void) {
-        int (*forbidden[])(void) = { do_execve,      do_fork,   do_ptrace,
-                                     do_inet_socket, do_setuid, do_debug_hook };
+        int (*forbidden[])(
+                void) = { do_execve, do_fork, do_ptrace, do_inet_socket, do_setuid, do_debug_hook };
         int status;
 
         /* Under valgrind the child's syscalls are valgrind's own: nothing to learn there. */

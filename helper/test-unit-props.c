@@ -31,17 +31,39 @@ static void render(sd_bus_message *m, FILE *f) {
                         fputc(type == 'a' ? ']' : type == 'r' ? ')' : '>', f);
                         assert_se(sd_bus_message_exit_container(m) > 0);
                 } else {
-                        union { uint8_t y; int b; int32_t i; uint32_t u; uint64_t t; const char *s; int h; } v;
+                        union {
+                                uint8_t y;
+                                int b;
+                                int32_t i;
+                                uint32_t u;
+                                uint64_t t;
+                                const char *s;
+                                int h;
+                        } v;
 
                         assert_se(sd_bus_message_read_basic(m, type, &v) > 0);
                         switch (type) {
-                        case 'y': fprintf(f, "%u ", v.y); break;
-                        case 'b': fprintf(f, "%s ", v.b ? "yes" : "no"); break;
-                        case 'i': fprintf(f, "%d ", v.i); break;
-                        case 'u': fprintf(f, "%u ", v.u); break;
-                        case 't': fprintf(f, "%llu ", (unsigned long long) v.t); break;
-                        case 'h': fprintf(f, "fd "); break;
-                        default: fprintf(f, "%s ", v.s); break;
+                        case 'y':
+                                fprintf(f, "%u ", v.y);
+                                break;
+                        case 'b':
+                                fprintf(f, "%s ", v.b ? "yes" : "no");
+                                break;
+                        case 'i':
+                                fprintf(f, "%d ", v.i);
+                                break;
+                        case 'u':
+                                fprintf(f, "%u ", v.u);
+                                break;
+                        case 't':
+                                fprintf(f, "%llu ", (unsigned long long) v.t);
+                                break;
+                        case 'h':
+                                fprintf(f, "fd ");
+                                break;
+                        default:
+                                fprintf(f, "%s ", v.s);
+                                break;
                         }
                 }
         }
@@ -63,7 +85,7 @@ static char *build(unsigned version, int network, char **allow, const char *inte
                 .syscall_allow = allow,
         };
         uint64_t limits[_LIMIT_MAX] = {
-                [LIMIT_MEMORY] = 256u << 20, [LIMIT_TASKS] = 32, [LIMIT_CPU_QUOTA] = 50,
+                [LIMIT_MEMORY] = 256u << 20, [LIMIT_TASKS] = 32,           [LIMIT_CPU_QUOTA] = 50,
                 [LIMIT_CPU_TIME] = 2500000,  [LIMIT_WALL_TIME] = 30000000, [LIMIT_OUTPUT] = 1 << 20,
                 [LIMIT_DISK] = 8u << 20,
         };
@@ -79,7 +101,9 @@ static char *build(unsigned version, int network, char **allow, const char *inte
                 .filename = "main.py",
                 .argv = argv,
                 .bootstrap = "BOOT",
-                .stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2,
+                .stdin_fd = 0,
+                .stdout_fd = 1,
+                .stderr_fd = 2,
                 .hidden_dirs = hidden_dirs,
                 .hidden_other = hidden_other,
         };
@@ -93,8 +117,10 @@ static char *build(unsigned version, int network, char **allow, const char *inte
         assert_se(sd_bus_new(&bus) >= 0);
         assert_se(sd_bus_set_fd(bus, sv[0], sv[0]) >= 0);
         assert_se(sd_bus_start(bus) >= 0);
-        assert_se(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                                 "org.freedesktop.systemd1.Manager", "StartTransientUnit") >= 0);
+        assert_se(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1",
+                                                 "/org/freedesktop/systemd1",
+                                                 "org.freedesktop.systemd1.Manager",
+                                                 "StartTransientUnit") >= 0);
         assert_se(unit_props_append(m, &s) >= 0);
         assert_se(sd_bus_message_seal(m, 1, 0) >= 0);
         assert_se(sd_bus_message_rewind(m, true) >= 0);
@@ -191,8 +217,9 @@ static void test_cgroup_view(void) {
         char *t;
 
         t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
-        has(t, "(BindReadOnlyPaths <[(/sys/fs/cgroup/pyward.slice/pyward-job-x.service "
-               "/sys/fs/cgroup yes 0 )]>)");
+        has(t,
+            "(BindReadOnlyPaths <[(/sys/fs/cgroup/pyward.slice/pyward-job-x.service "
+            "/sys/fs/cgroup yes 0 )]>)");
         has(t, "(ProtectControlGroups <yes >)"); /* for a host without the unified hierarchy */
         assert_se(!strstr(t, "ProtectControlGroupsEx"));
         free(t);
@@ -243,11 +270,12 @@ int main(void) {
         has(t, "(LimitCPUSoft <3 >)");
         has(t, "(LimitFSIZE <9437184 >)"); /* disk + 1 MiB: the tmpfs says ENOSPC first */
         /* The host's data hidden: read-only empty directories, and the bounded /var/tmp inside /var. */
-        has(t, "(TemporaryFileSystem <[(/run ro,mode=0755,nosuid,nodev,noexec )"
-               "(/srv ro,mode=0755,nosuid,nodev,noexec )(/var ro,mode=0755,nosuid,nodev,noexec )"
-               "(/tmp size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )"
-               "(/var/tmp size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )"
-               "(/dev/shm size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )]>)");
+        has(t,
+            "(TemporaryFileSystem <[(/run ro,mode=0755,nosuid,nodev,noexec )"
+            "(/srv ro,mode=0755,nosuid,nodev,noexec )(/var ro,mode=0755,nosuid,nodev,noexec )"
+            "(/tmp size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )"
+            "(/var/tmp size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )"
+            "(/dev/shm size=8388608,nr_inodes=16384,mode=1777,nosuid,nodev )]>)");
         /* Memory no rlimit counted before: shared mappings, queued signals, message queues. */
         has(t, "(LimitSIGPENDING <1024 >)");
         has(t, "(LimitMSGQUEUE <819200 >)");

@@ -24,6 +24,7 @@
 /* Denied on top of @system-service's allow list: everything that changes the system, peeks at other
  * processes or exists only for compatibility. Decision: a denied call fails with EPERM (not SIGSYS),
  * so Python raises PermissionError and the job can report it. */
+/* clang-format off */
 static const char *const syscall_deny_groups[] = {
         "@privileged", "@resources", "@mount",         "@keyring", "@debug", "@module",
         "@reboot",     "@swap",      "@clock",         "@cpu-emulation", "@obsolete", "@raw-io",
@@ -34,16 +35,19 @@ static const char *const syscall_deny_groups[] = {
          * /dev/shm; POSIX queues are bounded by RLIMIT_MSGQUEUE. A profile may allow them again. */
         "memfd_create", "shmget",    "msgget",
 };
+/* clang-format on */
 
 /* The sockets through which a process could talk to the system: the bus, the manager and the
  * journal's stream socket. The files themselves, not /run/systemd: systemd needs that directory
  * while it builds the namespace (a job would fail with 226/NAMESPACE). "-": fine if missing. */
+/* clang-format off */
 static const char *const inaccessible_paths[] = {
         "-/run/dbus/system_bus_socket",  "-/run/systemd/private", "-/run/systemd/notify",
         "-/run/systemd/journal/stdout",  "-/run/systemd/journal/socket",
         "-/run/systemd/journal/syslog",  "-/run/systemd/journal/dev-log", "-/run/systemd/io.system.ManagedOOM",
         "-/run/systemd/userdb",          "-/run/pyward",          "-/var/run/dbus/system_bus_socket",
 };
+/* clang-format on */
 
 /* The part of the host's tree a job sees: the OS (/usr, /etc and the /bin, /lib... links into
  * /usr), the file systems systemd builds for it (/dev, /proc, /sys), its own /tmp, and /home and
@@ -51,10 +55,12 @@ static const char *const inaccessible_paths[] = {
  * data, not the OS: /srv, /opt, /mnt, /boot, an admin's /data, /var with its logs and databases,
  * /run with every service's socket (mode 0666 often: AF_UNIX, which asyncio needs, would reach
  * them). Those are hidden (host_hidden_entries()), unless a profile's ReadOnlyPaths= names them. */
+/* clang-format off */
 static const char *const host_os_entries[] = {
         "usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
         "dev", "proc", "sys", "tmp", "home", "root",
 };
+/* clang-format on */
 
 static bool host_os_entry(const char *name, size_t n) {
         for (size_t i = 0; i < ELEMENTSOF(host_os_entries); i++)
@@ -216,8 +222,7 @@ static int append_bind_read_only(sd_bus_message *m, const char *const *l, size_t
 
 /* A "(bas)" property: SystemCallFilter=, RestrictAddressFamilies=. allow: an allow list (else a deny
  * list, like a leading "~" in a unit file). */
-static int append_bool_strv(sd_bus_message *m, const char *name, int allow, const char *const *l,
-                            size_t n) {
+static int append_bool_strv(sd_bus_message *m, const char *name, int allow, const char *const *l, size_t n) {
         int r;
 
         r = sd_bus_message_open_container(m, 'r', "sv");
@@ -258,8 +263,8 @@ static int append_unit(sd_bus_message *m, const JobSpec *s) {
         if (!s->helper_unit)
                 return 0;
         /* The job cannot outlive its helper: when the helper's unit goes down, so does the job. */
-        return sd_bus_message_append(m, "(sv)(sv)", "BindsTo", "as", 1, s->helper_unit, "After", "as",
-                                     1, s->helper_unit);
+        return sd_bus_message_append(m, "(sv)(sv)", "BindsTo", "as", 1, s->helper_unit, "After", "as", 1,
+                                     s->helper_unit);
 }
 
 static int append_exec(sd_bus_message *m, const JobSpec *s) {
@@ -267,6 +272,7 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         /* MALLOC_ARENA_MAX=2: every further glibc malloc arena (one per thread, up to 8 per CPU)
          * reserves 64 MiB of address space, which under LimitAS= would leave no room for thread
          * stacks (16 threads could not start under 512 MiB); with the GIL, two arenas lose nothing. */
+        /* clang-format off */
         const char *env[] = {
                 "PATH=/usr/local/bin:/usr/bin:/bin",
                 "LANG=C.UTF-8",
@@ -275,15 +281,18 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
                 "PYTHONDONTWRITEBYTECODE=1",
                 "MALLOC_ARENA_MAX=2",
         };
+        /* clang-format on */
         int r;
 
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "Type", "s", "exec", "AddRef", "b", 1,
                                   "WorkingDirectory", "s", JOB_DIR, "UMask", "u", (uint32_t) 0077);
         if (r < 0)
                 return r;
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)", "StandardInputFileDescriptor", "h", s->stdin_fd,
                                   "StandardOutputFileDescriptor", "h", s->stdout_fd,
                                   "StandardErrorFileDescriptor", "h", s->stderr_fd);
+        /* clang-format on */
         if (r < 0)
                 return r;
         r = append_strv(m, "Environment", env, ELEMENTSOF(env));
@@ -311,7 +320,7 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
                 r = sd_bus_message_append(m, "s", *a);
         if (r >= 0)
                 r = sd_bus_message_append(m, "sss", "-c", s->bootstrap, s->filename);
-        for (char * const *a = s->argv; r >= 0 && a && *a; a++)
+        for (char *const *a = s->argv; r >= 0 && a && *a; a++)
                 r = sd_bus_message_append(m, "s", *a);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
@@ -334,6 +343,7 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
          * a second worth of those stall the manager (pyward-helper(8), "JOB USERS"). Everything
          * DynamicUser= would imply is set here: ProtectSystem=strict, ProtectHome=, RemoveIPC=,
          * NoNewPrivileges=, RestrictSUIDSGID=, and a private /tmp and /var/tmp below. */
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "User", "s", s->user,
                                   "Group", "s", s->user,
@@ -343,9 +353,11 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                   "PrivateNetwork", "b", 1,
                                   "PrivateIPC", "b", 1,
                                   "PrivateUsers", "b", 1);
+        /* clang-format on */
         if (r < 0)
                 return r;
         /* ProtectControlGroups=: host_view_append(). */
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "ProtectProc", "s", "invisible",
                                   "ProcSubset", "s", "pid",
@@ -354,8 +366,10 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                   "ProtectKernelLogs", "b", 1,
                                   "ProtectClock", "b", 1,
                                   "ProtectHostname", "b", 1);
+        /* clang-format on */
         if (r < 0)
                 return r;
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "RestrictNamespaces", "t", UINT64_C(0), /* allowed: none */
                                   "RestrictRealtime", "b", 1,
@@ -366,6 +380,7 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                                   "CapabilityBoundingSet", "t", UINT64_C(0),
                                   "AmbientCapabilities", "t", UINT64_C(0),
                                   "RemoveIPC", "b", 1);
+        /* clang-format on */
         if (r < 0)
                 return r;
         /* Not PrivatePIDs=yes (257+), although the manager has it: it makes the interpreter PID 1 of
@@ -377,16 +392,20 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
         r = append_bool_strv(m, "RestrictAddressFamilies", 1, families, loopback ? 3 : 1);
         if (r < 0)
                 return r;
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)", "IPAddressDeny", "a(iayu)", 2,
                                   AF_INET, 4, 0, 0, 0, 0, 0,
                                   AF_INET6, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        /* clang-format on */
         if (r < 0)
                 return r;
         if (loopback) {
+                /* clang-format off */
                 r = sd_bus_message_append(m, "(sv)", "IPAddressAllow", "a(iayu)", 2,
                                           AF_INET, 4, 127, 0, 0, 0, 8,
                                           AF_INET6, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
                                           128);
+                /* clang-format on */
                 if (r < 0)
                         return r;
         }
@@ -427,7 +446,7 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
                         "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=1777,nosuid,nodev",
                         s->limits[LIMIT_DISK], tmpfs_inodes(s->limits[LIMIT_MEMORY]));
         r = open_array_property(m, "TemporaryFileSystem", "(ss)");
-        for (char * const *d = s->hidden_dirs; r >= 0 && d && *d; d++)
+        for (char *const *d = s->hidden_dirs; r >= 0 && d && *d; d++)
                 r = sd_bus_message_append(m, "(ss)", *d, "ro,mode=0755,nosuid,nodev,noexec");
         if (r >= 0)
                 r = sd_bus_message_append(m, "(ss)(ss)(ss)", "/tmp", tmpfs_opts, "/var/tmp", tmpfs_opts,
@@ -453,7 +472,8 @@ static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
         if (r < 0)
                 return r;
         if (allow && *allow) {
-                r = append_bool_strv(m, "SystemCallFilter", 1, (const char *const *) allow, strv_length(allow));
+                r = append_bool_strv(m, "SystemCallFilter", 1, (const char *const *) allow,
+                                     strv_length(allow));
                 if (r < 0)
                         return r;
         }
@@ -511,6 +531,7 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
         int r;
 
         /* cgroup layer: enforced where the manager has the controllers (a VM, a real host). */
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "Slice", "s", JOB_SLICE,
                                   "MemoryAccounting", "b", 1,
@@ -519,6 +540,7 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
                                   "TasksMax", "t", l[LIMIT_TASKS],
                                   "CPUQuotaPerSecUSec", "t", l[LIMIT_CPU_QUOTA] * UINT64_C(10000),
                                   "RuntimeMaxUSec", "t", l[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC);
+        /* clang-format on */
         if (r < 0)
                 return r;
         /* rlimit layer, per process, enforced everywhere (also where cgroup controllers are missing).
@@ -529,14 +551,17 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
          * RLIMIT_DATA counts private writable mappings only; LimitAS= bounds the rest: shared
          * anonymous mappings (a 64M job held 2 GiB with sixteen mmap(-1, 128M)) and the page
          * tables of a sparse read-only mapping (128 MiB for 64 GiB read once every 2 MiB). */
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)",
                                   "LimitAS", "t", as_rlimit_bytes(l[LIMIT_MEMORY], memory_cgroup),
                                   "LimitMEMLOCK", "t", (uint64_t) JOB_MEMLOCK_MAX,
                                   "LimitSIGPENDING", "t", (uint64_t) JOB_SIGPENDING_MAX,
                                   "LimitMSGQUEUE", "t", (uint64_t) JOB_MSGQUEUE_MAX,
                                   "LimitDATA", "t", data_rlimit_bytes(l[LIMIT_MEMORY], memory_cgroup));
+        /* clang-format on */
         if (r < 0)
                 return r;
+        /* clang-format off */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "LimitNPROC", "t", l[LIMIT_TASKS],
                                   "LimitFSIZE", "t", l[LIMIT_DISK] + JOB_FSIZE_SLACK,
@@ -544,6 +569,7 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
                                   "LimitCORE", "t", UINT64_C(0),
                                   "LimitCPU", "t", cpu_s + 1,
                                   "LimitCPUSoft", "t", cpu_s);
+        /* clang-format on */
         if (r < 0)
                 return r;
         /* One process of the job killed by the kernel's OOM killer ends the whole job as "oom" (the
@@ -552,8 +578,8 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
         if (r < 0)
                 return r;
         /* Stopping is immediate: nothing in a job deserves a graceful shutdown. */
-        return sd_bus_message_append(m, "(sv)(sv)(sv)", "KillMode", "s", "control-group", "KillSignal",
-                                     "i", (int32_t) SIGKILL, "TimeoutStopUSec", "t", UINT64_C(2000000));
+        return sd_bus_message_append(m, "(sv)(sv)(sv)", "KillMode", "s", "control-group", "KillSignal", "i",
+                                     (int32_t) SIGKILL, "TimeoutStopUSec", "t", UINT64_C(2000000));
 }
 
 int unit_props_append(sd_bus_message *m, const JobSpec *s) {

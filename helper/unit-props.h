@@ -37,20 +37,20 @@
 #define JOB_MEMLOCK_MAX (8U * 1024U * 1024U)
 
 typedef struct JobSpec {
-        const char *unit;        /* pyward-job-<id>.service */
-        const char *job_id;      /* <id> */
-        const char *helper_unit; /* our own unit, or NULL when not started by systemd */
+        const char *unit;         /* pyward-job-<id>.service */
+        const char *job_id;       /* <id> */
+        const char *helper_unit;  /* our own unit, or NULL when not started by systemd */
         unsigned manager_version; /* leading number of the manager's Version, 0 if unknown */
         uid_t uid;                /* the client */
         const char *user;         /* the job user (policy.h) */
         const Profile *profile;
         const uint64_t *limits; /* effective values, _LIMIT_MAX of them */
         const char *filename;
-        char * const *argv; /* the job's sys.argv[1:], may be NULL */
+        char *const *argv; /* the job's sys.argv[1:], may be NULL */
         const char *bootstrap;
         int stdin_fd, stdout_fd, stderr_fd;
-        char * const *hidden_dirs;  /* host_hidden_entries(): "/srv", ...; may be NULL */
-        char * const *hidden_other; /* "-/swapfile", ...; may be NULL */
+        char *const *hidden_dirs;  /* host_hidden_entries(): "/srv", ...; may be NULL */
+        char *const *hidden_other; /* "-/swapfile", ...; may be NULL */
 } JobSpec;
 
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
