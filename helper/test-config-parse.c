@@ -93,13 +93,8 @@ static void test_every_key(void) {
         config_free(c);
 }
 
-static void test_errors(void) {
+static void test_errors_syntax(void) {
         clean_root();
-        write_file("/srv/f", "");
-        write_file("/opt/notexec", "");
-        write_exec("/opt/emptyvenv/python3");
-
-        /* Syntax */
         parse_fails("[Access]\nAllowUsers root\n", "/t.conf:2: expected a [Section] or Key=value");
         parse_fails("[Access\n", "/t.conf:1: section header lacks the closing ']'");
         parse_fails("[Accesss]\nJobsPerUser=1\n", "/t.conf:1: unknown section [Accesss]");
@@ -146,8 +141,10 @@ static void test_errors(void) {
                              "[Profile \"NAME\"])\n");
                 free(errors);
         }
+}
 
-        /* Values */
+static void test_errors_values(void) {
+        clean_root();
         parse_fails("[Profile]\nMemoryMax=1Q\n", "/t.conf:2: MemoryMax=1Q: expected a size such as 64M");
         parse_fails("[Profile]\nMemoryMax=\n", "/t.conf:2: MemoryMax=: expected a size");
         parse_fails("[Profile]\nMemoryMax=0\n", "/t.conf:2: MemoryMax=0: out of range (1..1T)");
@@ -171,8 +168,13 @@ static void test_errors(void) {
                     "/t.conf:2: DefaultTasks=300 exceeds TasksMax=256 (built-in default) in profile default");
         parse_fails("[Profile]\nCPUTimeMaxSec=5s\n",
                     "/t.conf:2: DefaultCPUTimeSec=10s exceeds CPUTimeMaxSec=5s (/t.conf:2)");
+}
 
-        /* Paths */
+static void test_errors_paths(void) {
+        clean_root();
+        write_file("/srv/f", "");
+        write_file("/opt/notexec", "");
+        write_exec("/opt/emptyvenv/python3");
         parse_fails("[Profile]\nInterpreter=python3\n",
                     "/t.conf:2: Interpreter=python3: not a normalized absolute path");
         parse_fails("[Profile]\nInterpreter=/usr/../bin/sh\n",
@@ -194,8 +196,10 @@ static void test_errors(void) {
                     "/t.conf:2: ReadOnlyPaths=/srv/f:/x: not a normalized");
         parse_fails("[Profile]\nReadOnlyPaths=/srv/f /srv/missing\n",
                     "/t.conf:2: ReadOnlyPaths=/srv/missing: No such file or directory");
+}
 
-        /* Syscalls */
+static void test_errors_syscalls_and_ids(void) {
+        clean_root();
         parse_fails("[Profile]\nSystemCallAllow=not_a_syscall\n",
                     "/t.conf:2: SystemCallAllow=not_a_syscall: unknown system call or @group");
         parse_fails("[Profile]\nSystemCallDeny=@bogus\n",
@@ -210,8 +214,11 @@ static void test_errors(void) {
         parse_fails("[Access]\nAllowGroups=-x\n", "/t.conf:2: AllowGroups=-x: not a valid name");
         parse_fails("[Access]\nAllowUsers=4294967295\n", "/t.conf:2: AllowUsers=4294967295: not a valid");
         parse_fails("[Profile]\nInterpreterArgs=-c \"x\"\n", "/t.conf:2: InterpreterArgs=\"x\": quotes");
+}
 
-        /* Several errors are all reported, each with its own line. */
+/* Several errors are all reported, each with its own line; from files, the error names the file. */
+static void test_errors_reported(void) {
+        clean_root();
         {
                 Config *c = NULL;
                 char *errors = NULL;
@@ -272,8 +279,8 @@ static void test_parse_string_edges(void) {
 
 int main(void) {
         static void (*const tests[])(void) = {
-                test_every_key,
-                test_errors,
+                test_every_key,          test_errors_syntax,           test_errors_values,
+                test_errors_paths,       test_errors_syscalls_and_ids, test_errors_reported,
                 test_parse_string_edges,
         };
 
