@@ -119,6 +119,14 @@ int door_enter(int fd, const char *dir, uint64_t share, int *ret_fd) {
                 return log_error_errno(r, "Refusing a connection: %s", message);
         }
         r = slot_acquire(dir, cred.uid, share, ret_fd);
+        if (r == -ENOENT) {
+                /* Made by tmpfiles.d at boot, but a helper of a freshly upgraded package runs before
+                 * the package's postinst has run systemd-tmpfiles: the directory is ours to create. */
+                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                        r = -errno;
+                else
+                        r = slot_acquire(dir, cred.uid, share, ret_fd);
+        }
         if (r >= 0)
                 return 1;
         if (r != -EBUSY) {

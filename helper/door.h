@@ -5,7 +5,9 @@
 
 #include <stdint.h>
 
-#define CONN_DIR "/run/pyward/conns"
+/* Below the job slots' directory, which every installed version's helper may write
+ * (ReadWritePaths=), so that a helper can create it after an upgrade from a version without it. */
+#define CONN_DIR "/run/pyward/slots/conns"
 /* A refused client that already sent its request is drained this long (and this much) after the
  * RESULT, so that it reads the RESULT instead of ECONNRESET; one that sent nothing is closed at
  * once, so that an idle flood costs no helper time beyond the refusal. */

@@ -14,7 +14,7 @@ import time
 from pwlib import (CLI, SLOT_DIR, PywardTestCase, TempUser, ensure_group, helper_units, job_units, processes_of_uid,
                    sh, systemd_version, wait_for)
 
-CONN_DIR = "/run/pyward/conns"
+CONN_DIR = "/run/pyward/slots/conns"
 FLOOD_SECONDS = 30
 HOLD = 400          # connections the flooder keeps open at once (most wait in the listen backlog)
 B_JOBS = 20
