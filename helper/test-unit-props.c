@@ -230,6 +230,29 @@ static void test_cgroup_view(void) {
         free(t);
 }
 
+/* LimitFSIZE= only where memfd is allowed: elsewhere each writable tmpfs bounds its files. The
+ * filter's groups stay whole (pyward-helper(8)): no allow list after the deny list but a profile's. */
+static void test_restrictions_lifted(void) {
+        char *allow[] = { (char *) "memfd_create", NULL };
+        char *t;
+        const char *deny;
+
+        t = build(257, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        deny = strstr(t, "(SystemCallFilter <(no [@privileged");
+        assert_se(deny && !strstr(deny + 1, "(SystemCallFilter <(yes"));
+        has(t, "(LimitFSIZE <18446744073709551615 >)");
+        free(t);
+
+        t = build(257, CONFIG_NETWORK_NONE, allow, "/usr/bin/python3", NULL);
+        has(t, "(SystemCallFilter <(yes [memfd_create ])>)");
+        has(t, "(LimitFSIZE <9437184 >)"); /* disk + 1 MiB: a memfd's write()s have no other bound */
+        free(t);
+
+        assert_int(fsize_rlimit_bytes(8u << 20, false), ==, UINT64_MAX);
+        assert_int(fsize_rlimit_bytes(8u << 20, true), ==, (8u << 20) + JOB_FSIZE_SLACK);
+        assert_int(fsize_rlimit_bytes(UINT64_MAX, true), ==, UINT64_MAX);
+}
+
 int main(void) {
         char *allow[] = { (char *) "@sync", NULL };
         char *ro[] = { (char *) "/srv/data", NULL };
@@ -268,7 +291,7 @@ int main(void) {
         /* 2.5 s of CPU: SIGXCPU after 3 s (soft), SIGKILL after 4 s (hard). */
         has(t, "(LimitCPU <4 >)");
         has(t, "(LimitCPUSoft <3 >)");
-        has(t, "(LimitFSIZE <9437184 >)"); /* disk + 1 MiB: the tmpfs says ENOSPC first */
+        has(t, "(LimitFSIZE <18446744073709551615 >)"); /* each tmpfs bounds its files */
         /* The host's data hidden: read-only empty directories, and the bounded /var/tmp inside /var. */
         has(t,
             "(TemporaryFileSystem <[(/run ro,mode=0755,nosuid,nodev,noexec )"
@@ -314,6 +337,7 @@ int main(void) {
         free(t);
 
         test_host_view();
+        test_restrictions_lifted();
         test_etc_view();
         test_cgroup_view();
 

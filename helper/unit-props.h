@@ -24,6 +24,13 @@
  * for LimitDATA= (the limit itself), the interpreter's and numpy's mappings, thread stacks and a
  * malloc arena, and the bound on what one process holds by shared anonymous mappings. */
 #define JOB_AS_FACTOR 4U
+/* LimitFSIZE= for a disk limit: infinity (each writable tmpfs bounds its files), disk plus
+ * JOB_FSIZE_SLACK where memfd, whose write()s nothing else bounds, is allowed. */
+uint64_t fsize_rlimit_bytes(uint64_t disk, bool memfd);
+
+/* Whether a profile's SystemCallAllow= may give memfd_create back: by name or through a group. */
+bool profile_allows_memfd(const Profile *p);
+
 /* nr_inodes= of each writable tmpfs: one inode per this many bytes of the memory limit. An empty
  * file pins ~1 KiB of slab (inode, dentry), so the three tmpfs together pin at most 3/16 of it. */
 #define JOB_BYTES_PER_INODE (16U * 1024U)
