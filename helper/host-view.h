@@ -19,3 +19,16 @@
  * view for s->manager_version (ProtectControlGroupsEx=strict from
  * 257 on, else ProtectControlGroups=yes and the job's own cgroup directory bound at /sys/fs/cgroup). */
 int host_view_append(sd_bus_message *m, const JobSpec *s);
+
+/* The top-level entries of root ("/") that are not the OS a job needs (/usr, /etc, ...): the
+ * directories as "/NAME" (the job gets an empty read-only tmpfs there), anything else but a symlink
+ * as "-/NAME" (inaccessible), both sorted. -E2BIG beyond HOST_HIDDEN_MAX entries. */
+#define HOST_HIDDEN_MAX 256U
+int host_hidden_entries(const char *root, char ***ret_dirs, char ***ret_other);
+
+/* Whether path lies below a top-level entry jobs see (/usr, /etc, /tmp, ...). */
+bool path_in_host_os(const char *path);
+
+/* The tree an interpreter needs: the directory above its bin/ (a venv, an installation prefix),
+ * else its own directory; a file at the top level is its own tree. */
+void interpreter_tree(const char *interpreter, char *buf, size_t size);

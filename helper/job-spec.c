@@ -9,6 +9,7 @@
 
 #include "bootstrap.h"
 #include "job-spec.h"
+#include "host-view.h"
 #include "log.h"
 
 int job_host_probe(JobHost *ret) {

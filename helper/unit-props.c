@@ -19,6 +19,7 @@
 #include "host-view.h"
 #include "log.h"
 #include "macro.h"
+#include "host-view.h"
 #include "unit-props.h"
 
 /* Denied on top of @system-service's allow list: everything that changes the system, peeks at other
@@ -49,113 +50,6 @@ static const char *const inaccessible_paths[] = {
         "-/run/systemd/userdb",          "-/run/pyward",          "-/var/run/dbus/system_bus_socket",
 };
 /* clang-format on */
-
-/* The part of the host's tree a job sees: the OS (/usr, /etc and the /bin, /lib... links into
- * /usr), the file systems systemd builds for it (/dev, /proc, /sys), its own /tmp, and /home and
- * /root, which ProtectHome= makes inaccessible already. Every other top-level entry is the host's
- * data, not the OS: /srv, /opt, /mnt, /boot, an admin's /data, /var with its logs and databases,
- * /run with every service's socket (mode 0666 often: AF_UNIX, which asyncio needs, would reach
- * them). Those are hidden (host_hidden_entries()), unless a profile's ReadOnlyPaths= names them. */
-/* clang-format off */
-static const char *const host_os_entries[] = {
-        "usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
-        "dev", "proc", "sys", "tmp", "home", "root",
-};
-/* clang-format on */
-
-static bool host_os_entry(const char *name, size_t n) {
-        for (size_t i = 0; i < ELEMENTSOF(host_os_entries); i++)
-                if (strlen(host_os_entries[i]) == n && strncmp(host_os_entries[i], name, n) == 0)
-                        return true;
-        return false;
-}
-
-bool path_in_host_os(const char *path) {
-        size_t n;
-
-        if (path[0] != '/')
-                return false;
-        path += strspn(path, "/");
-        n = strcspn(path, "/");
-        return n > 0 && host_os_entry(path, n);
-}
-
-void interpreter_tree(const char *interpreter, char *buf, size_t size) {
-        char *slash;
-
-        (void) snprintf(buf, size, "%s", interpreter);
-        slash = strrchr(buf, '/');
-        if (!slash || slash == buf)
-                return; /* /python3: the file alone */
-        *slash = '\0';
-        slash = strrchr(buf, '/');
-        if (slash && slash != buf && strcmp(slash + 1, "bin") == 0)
-                *slash = '\0';
-}
-
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-int host_hidden_entries(const char *root, char ***ret_dirs, char ***ret_other) {
-        _cleanup_strv_free_ char **dirs = NULL, **other = NULL;
-        _cleanup_(closedirp) DIR *d = NULL;
-        size_t n = 0;
-        int r;
-
-        d = opendir(root);
-        if (!d)
-                return -errno;
-        for (;;) {
-                char path[NAME_MAX + 3];
-                struct dirent *de;
-                bool dir;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-                    host_os_entry(de->d_name, strlen(de->d_name)))
-                        continue;
-                dir = de->d_type == DT_DIR;
-                if (de->d_type == DT_UNKNOWN) {
-                        struct stat st;
-
-                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                                if (errno == ENOENT)
-                                        continue;
-                                return -errno;
-                        }
-                        if (S_ISLNK(st.st_mode))
-                                continue;
-                        dir = S_ISDIR(st.st_mode);
-                } else if (de->d_type == DT_LNK)
-                        continue; /* its target lies below an entry of its own, hidden or not */
-                if (++n > HOST_HIDDEN_MAX)
-                        return -E2BIG;
-                /* "-": a file that is gone by the time the job starts is no error. */
-                (void) snprintf(path, sizeof(path), "%s/%s", dir ? "" : "-", de->d_name);
-                r = strv_extend(dir ? &dirs : &other, path);
-                if (r < 0)
-                        return r;
-        }
-        if (dirs)
-                qsort(dirs, strv_length(dirs), sizeof(char *), cmp_str);
-        if (other)
-                qsort(other, strv_length(other), sizeof(char *), cmp_str);
-        *ret_dirs = TAKE_PTR(dirs);
-        *ret_other = TAKE_PTR(other);
-        return 0;
-}
 
 uint64_t cpu_rlimit_seconds(uint64_t usec) {
         uint64_t s = usec / 1000000U + (usec % 1000000U ? 1 : 0);

@@ -76,18 +76,5 @@ uint64_t as_rlimit_bytes(uint64_t memory, bool memory_cgroup);
  * JOB_INODES_MIN. */
 uint64_t tmpfs_inodes(uint64_t memory);
 
-/* The top-level entries of root ("/") that are not the OS a job needs (/usr, /etc, ...): the
- * directories as "/NAME" (the job gets an empty read-only tmpfs there), anything else but a symlink
- * as "-/NAME" (inaccessible), both sorted. -E2BIG beyond HOST_HIDDEN_MAX entries. */
-#define HOST_HIDDEN_MAX 256U
-int host_hidden_entries(const char *root, char ***ret_dirs, char ***ret_other);
-
-/* Whether path lies below a top-level entry jobs see (/usr, /etc, /tmp, ...). */
-bool path_in_host_os(const char *path);
-
-/* The tree an interpreter needs: the directory above its bin/ (a venv, an installation prefix),
- * else its own directory; a file at the top level is its own tree. */
-void interpreter_tree(const char *interpreter, char *buf, size_t size);
-
 /* The seconds RLIMIT_CPU gets for a CPU-time limit in microseconds (rounded up, at least 1). */
 uint64_t cpu_rlimit_seconds(uint64_t usec);
