@@ -102,6 +102,10 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
         case JOB_STOP_TIMEOUT:
                 r->status = JOB_TIMEOUT;
                 return set_message(r, "wall-clock time limit exceeded");
+        case JOB_STOP_PROTOCOL:
+                /* The connection replaces this with the frame and the problem it saw. */
+                r->status = JOB_KILLED;
+                return set_message(r, "protocol error after REQUEST_END; the job was stopped");
         case JOB_STOP_CANCEL:
         case JOB_STOP_DISCONNECT:
                 r->status = JOB_KILLED;

@@ -83,6 +83,11 @@ int main(void) {
                               .stop_reason = JOB_STOP_CANCEL,
                               .stopped_externally = true },
               JOB_KILLED, -1, SIGKILL, "cancelled");
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .stop_reason = JOB_STOP_PROTOCOL },
+              JOB_KILLED, -1, SIGKILL, "protocol error");
         /* Sandbox setup failed before execve(): the EXIT_* name, no exit code. */
         check((UnitOutcome) { .result = "exit-code",
                               .exec_main_code = CLD_EXITED,
