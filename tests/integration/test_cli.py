@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -65,18 +66,37 @@ class CliPromiseTests(PywardTestCase):
 
     def test_second_signal_abandons(self):
         """A second signal: pyward closes the connection and exits 128 + that signal at once; the
-        helper stops the job because its client went away."""
-        p = start_cli("-c", LONG)
-        self.assertTrue(wait_line(p, b"started"), "the job never printed")
-        p.send_signal(signal.SIGTERM)
-        p.send_signal(signal.SIGINT)
-        start = time.monotonic()
-        _, err = p.communicate(timeout=30)
-        self.assertLess(time.monotonic() - start, 5)
-        # Both signals are pending before the helper can even see the CANCEL, so the second is
-        # read before any result: 128 + SIGINT is owed, not the cancelled job's 137.
-        self.assertEqual(p.returncode, 128 + signal.SIGINT, err)
-        self.assertTrue(wait_for(lambda: not job_units(), 10), job_units())
+        helper stops the job because its client went away. To have pyward still waiting when the
+        second signal comes, the first one's CANCEL must not end the job: the job does not read its
+        stdin, so the helper, waiting on the full pipe, does not read the CANCEL queued behind
+        pyward's stdin (pyward-protocol(7), STREAMS AND BACKPRESSURE)."""
+        with tempfile.TemporaryFile() as big:
+            big.write(b"i" * (8 << 20))
+            big.seek(0)
+            p = subprocess.Popen([CLI, "-c", LONG], stdin=big, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                self.assertTrue(wait_line(p, b"started"), "the job never printed")
+                p.send_signal(signal.SIGTERM)
+                err = b""
+                deadline = time.monotonic() + 10
+                while b"cancelling the job" not in err and time.monotonic() < deadline:
+                    r, _, _ = select.select([p.stderr], [], [], 0.2)
+                    if r:
+                        err += os.read(p.stderr.fileno(), 4096)
+                self.assertIn(b"cancelling the job", err)
+                time.sleep(1.0)
+                self.assertIsNone(p.poll(), "pyward did not wait after the first signal")
+                start = time.monotonic()
+                p.send_signal(signal.SIGINT)
+                p.wait(timeout=30)
+                self.assertLess(time.monotonic() - start, 5, "pyward waited after the second signal")
+            finally:
+                p.kill()
+                p.wait()
+                p.stdout.close()
+                p.stderr.close()
+        self.assertEqual(p.returncode, 128 + signal.SIGINT)
+        self.assertTrue(wait_for(lambda: not job_units(), 15), job_units())
 
     def test_head_cancels_the_job(self):
         """pyward ... | head -1: the reader goes away, the job is cancelled (not left to its limit),

@@ -147,10 +147,13 @@ def leftovers_snapshot():
     with open("/proc/1/mountinfo") as f:
         mounts = {" ".join(line.split()[3:5]) for line in f}
     files = set()
-    for pattern in ("/tmp/systemd-private-*pyward*", "/var/tmp/systemd-private-*pyward*",
-                    "/run/systemd/propagate/pyward*", "/var/lib/private/pyward*",
-                    "/run/systemd/transient/pyward-job-*"):
-        files.update(glob.glob(pattern))
+    # The jobs' and the helpers' units only: pyward-etc-view.service (PrivateTmp=) runs whenever a
+    # test adds a user, and its private directories while it runs are no job's leftovers.
+    for unit in ("pyward-job-", "pyward@"):
+        for pattern in (f"/tmp/systemd-private-*-{unit}*", f"/var/tmp/systemd-private-*-{unit}*",
+                        f"/run/systemd/propagate/{unit}*", f"/var/lib/private/{unit}*",
+                        f"/run/systemd/transient/{unit}*"):
+            files.update(glob.glob(pattern))
     return {"mounts": mounts, "files": files, "job_users_held": job_users_held()}
 
 
