@@ -262,6 +262,41 @@ class IsolationTests(PywardTestCase):
             with self.subTest(path=p):
                 self.assertIsInstance(d[p], int, f"job connected to {p}")
 
+    def test_sandbox_seen_from_inside(self):
+        """README / pyward-helper(8), probed from inside: a clean environment (ours, plus only what
+        systemd itself sets for a service), PrivateDevices= (the pseudo devices and nothing of the
+        machine's), MemoryDenyWriteExecute= (a W+X mapping fails), PrivateIPC= and PrivateNetwork=
+        (namespaces of its own)."""
+        os.environ["PWTEST_CLIENT_SECRET"] = "leak"  # the client's environment must not travel
+        self.addCleanup(os.environ.pop, "PWTEST_CLIENT_SECRET", None)
+        code = ("import errno, json, mmap, os\nres = {'env': dict(os.environ), 'dev': sorted(os.listdir('/dev'))}\n"
+                "try:\n    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+                "    res['wx'] = 'mapped'\nexcept OSError as e:\n    res['wx'] = errno.errorcode[e.errno]\n"
+                "res['ns'] = {n: os.readlink('/proc/self/ns/' + n) for n in ('ipc', 'net', 'mnt')}\n"
+                "print(json.dumps(res))\n")
+        d = self.probe(code)
+        ours = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp",
+                "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2"}
+        # What the service manager adds to every service (User= and the invocation), by version.
+        systemds = {"USER", "LOGNAME", "SHELL", "INVOCATION_ID", "SYSTEMD_EXEC_PID",
+                    "MEMORY_PRESSURE_WATCH", "MEMORY_PRESSURE_WRITE"}
+        env = d["env"]
+        self.assertEqual({k: env.get(k) for k in ours}, ours, env)
+        self.assertEqual(set(env) - set(ours) - systemds, set(), f"unexpected variables in the job: {env}")
+        self.assertTrue(env.get("USER", "").startswith("pyward-job"), env)
+        # PrivateDevices=: the pseudo devices are there, no disk, console, memory or kernel log.
+        for dev in ("null", "zero", "full", "random", "urandom"):
+            self.assertIn(dev, d["dev"])
+        host_devs = set(os.listdir("/dev"))
+        allowed = {"null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm", "mqueue",
+                   "hugepages", "fd", "stdin", "stdout", "stderr", "core", "log",
+                   "char"}  # /dev/char: links to the devices above
+        self.assertEqual(set(d["dev"]) - allowed, set(), f"devices in the job's /dev: {d['dev']}")
+        self.assertTrue(host_devs - allowed, "the machine has no device the job could miss: vacuous")
+        self.assertIn(d["wx"], ("EPERM", "EACCES"), "a writable and executable mapping was allowed")
+        for ns in ("ipc", "net", "mnt"):
+            self.assertNotEqual(d["ns"][ns], os.readlink(f"/proc/1/ns/{ns}"), f"the job shares the {ns} namespace")
+
     def test_bus_sockets_hidden_with_run_visible(self):
         """The InaccessiblePaths= entries for the bus, the manager, the journal and pyward's own
         socket, exercised: in a test-only profile whose ReadOnlyPaths=/run brings /run back into
