@@ -2,6 +2,7 @@
 /* Unit tests of result.c: status and signal names, the result record's round trip (as a payload
  * and as a RESULT frame), escaping, and the decoder's strictness. */
 
+#include <stdbool.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -188,6 +189,42 @@ static void test_result_long_message(void) {
         free(msg);
 }
 
+static void test_result_message_cut(void) {
+        /* The cut is at exactly 2,048 bytes of message (before escaping): 2,048 pass untouched,
+         * 2,049 become 2,048 and "...", and a cut inside a UTF-8 sequence backs up to its start. */
+        static const struct {
+                size_t len;
+                bool utf8;
+                size_t want_kept;
+                bool want_marker;
+        } cases[] = {
+                { 2047, false, 2047, false }, { 2048, false, 2048, false }, { 2049, false, 2048, true },
+                { 5000, false, 2048, true },  { 2049, true, 2047, true },
+        };
+
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                _cleanup_free_ char *msg = malloc(cases[c].len + 1), *text = NULL;
+                JobResult p = {};
+                size_t n, got;
+
+                assert_se(msg);
+                memset(msg, 'x', cases[c].len);
+                msg[cases[c].len] = '\0';
+                if (cases[c].utf8) /* "x" then "\xc3\xa5" pairs: byte 2048 is a continuation */
+                        for (size_t i = 1; i + 2 <= cases[c].len; i += 2)
+                                memcpy(msg + i, "\xc3\xa5", 2);
+                JobResult r = { .status = JOB_ERROR, .exit_code = -1, .message = msg };
+                assert_int(job_result_format(&r, &text, &n), ==, 0);
+                assert_int(job_result_parse(text, n, &p), ==, 0);
+                got = strlen(p.message);
+                assert_int(got, ==, cases[c].want_kept + (cases[c].want_marker ? 3 : 0));
+                assert_se(memcmp(p.message, msg, cases[c].want_kept) == 0);
+                if (cases[c].want_marker)
+                        assert_streq(p.message + cases[c].want_kept, "...");
+                job_result_done(&p);
+        }
+}
+
 static void test_result_parse_lenient(void) {
         static const char text[] =
                 "future_key=whatever \\q goes\n"
@@ -325,6 +362,7 @@ int main(void) {
         test_result_unset();
         test_result_format_errors();
         test_result_long_message();
+        test_result_message_cut();
         test_result_parse_lenient();
         test_result_parse_malformed();
         test_result_append();

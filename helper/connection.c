@@ -54,7 +54,9 @@ struct Connection {
         OutQueue *out;
         bool client_gone;
         bool stdin_eof;
-        bool input_broken; /* an invalid frame after the request: nothing more is read */
+        bool input_broken;    /* an invalid frame after the request: nothing more is read */
+        bool stop_asked;      /* CANCEL or a protocol error already stopped the job */
+        char *protocol_error; /* the problem after REQUEST_END that stopped the job, for RESULT */
 
         sd_bus *bus;
         char job_id[33];
@@ -227,9 +229,14 @@ static void run_failed(void *userdata, const char *message) {
 
 static void run_finished(void *userdata, const JobResult *result) {
         Connection *c = userdata;
+        JobResult r = *result;
 
-        if (c->state == CONN_FINISHING)
-                connection_send_result(c, result);
+        if (c->state != CONN_FINISHING)
+                return;
+        /* pyward-protocol(7): the RESULT of a job ended by a protocol error names the problem. */
+        if (c->protocol_error && r.status == JOB_KILLED)
+                r.message = c->protocol_error;
+        connection_send_result(c, &r);
 }
 
 static const RunOps run_ops = {
@@ -321,6 +328,25 @@ static void connection_client_gone(Connection *c, const char *why) {
         connection_exit(c, 0);
 }
 
+/* A protocol error after REQUEST_END: the job is stopped, its RESULT is killed with this message. */
+static void connection_protocol_error(Connection *c, const char *fmt, ...) _printf_(2, 3);
+static void connection_protocol_error(Connection *c, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        if (c->stop_asked)
+                return; /* the first reason wins, as in job_stop() */
+        c->stop_asked = true;
+        va_start(ap, fmt);
+        r = vasprintf(&c->protocol_error, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                c->protocol_error = NULL; /* job-status.c's generic message is sent instead */
+        log_warning("Client of job %s broke the protocol (%s); stopping the job.", c->job_id,
+                    c->protocol_error ?: "out of memory");
+        run_stop(c->run, JOB_STOP_PROTOCOL);
+}
+
 static void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void *payload) {
         int r;
 
@@ -331,7 +357,7 @@ static void connection_handle_job_frame(Connection *c, const FrameHeader *h, con
                         log_warning_errno(r, "Failed to queue stdin for job %s: %m", c->job_id);
                 break;
         case FRAME_ACTION_LATE_STDIN:
-                log_warning("Client of job %s sent STDIN after STDIN_EOF; ignored.", c->job_id);
+                connection_protocol_error(c, "protocol error after REQUEST_END: STDIN after STDIN_EOF");
                 break;
         case FRAME_ACTION_STDIN_EOF:
                 c->stdin_eof = true;
@@ -339,13 +365,22 @@ static void connection_handle_job_frame(Connection *c, const FrameHeader *h, con
                 break;
         case FRAME_ACTION_CANCEL:
                 log_info("Client cancelled job %s.", c->job_id);
-                run_stop(c->run, JOB_STOP_CANCEL);
+                if (!c->stop_asked) {
+                        c->stop_asked = true;
+                        run_stop(c->run, JOB_STOP_CANCEL);
+                }
                 break;
         case FRAME_ACTION_VIOLATION:
-                /* The job already runs: a protocol violation now ends it like a cancel. */
-                log_warning("Client of job %s sent a %s frame while the job runs; stopping the job.",
-                            c->job_id, frame_type_to_string(h->type) ?: "unknown");
-                run_stop(c->run, JOB_STOP_CANCEL);
+                if (frame_type_to_string(h->type))
+                        connection_protocol_error(c,
+                                                  "protocol error after REQUEST_END: a %s frame "
+                                                  "while the job runs",
+                                                  frame_type_to_string(h->type));
+                else
+                        connection_protocol_error(c,
+                                                  "protocol error after REQUEST_END: unknown "
+                                                  "frame type 0x%04x",
+                                                  (unsigned) h->type);
                 break;
         }
 }
@@ -417,10 +452,11 @@ static void connection_read(Connection *c) {
                         }
                         /* The next frame boundary is lost: read nothing more, stop the job, still
                          * send what it wrote and its result. */
-                        log_warning("Client of job %s sent an invalid frame; stopping the job.", c->job_id);
                         frame_reader_next(&c->reader);
                         c->input_broken = true;
-                        run_stop(c->run, JOB_STOP_CANCEL);
+                        connection_protocol_error(c, "protocol error after REQUEST_END: %s",
+                                                  r == -EMSGSIZE ? "frame larger than allowed for its type"
+                                                                 : "unknown frame type or non-zero flags");
                         connection_update_io(c);
                         return;
                 }
@@ -596,6 +632,7 @@ Connection *connection_free(Connection *c) {
         safe_close(c->fd);
         out_queue_free(c->out);
         free(c->config_root);
+        free(c->protocol_error);
         sd_event_unref(c->event);
         free(c);
         return NULL;

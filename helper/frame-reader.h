@@ -33,8 +33,8 @@ typedef enum FrameAction {
         FRAME_ACTION_STDIN,      /* to the job's stdin */
         FRAME_ACTION_STDIN_EOF,  /* close the job's stdin */
         FRAME_ACTION_CANCEL,     /* stop the job */
-        FRAME_ACTION_LATE_STDIN, /* STDIN after STDIN_EOF: ignored */
-        FRAME_ACTION_VIOLATION,  /* anything else: ends the job like a cancel */
+        FRAME_ACTION_LATE_STDIN, /* STDIN after STDIN_EOF: a protocol error, ends the job */
+        FRAME_ACTION_VIOLATION,  /* anything else: a protocol error, ends the job */
 } FrameAction;
 
 FrameAction frame_after_request(uint16_t type, bool stdin_eof);

@@ -72,8 +72,11 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
         if (r->signal > 0 && signal_to_string(r->signal, sig, sizeof(sig)) < 0)
                 (void) snprintf(sig, sizeof(sig), "SIG%d", r->signal);
 
-        /* The sandbox could not be set up: the manager's own exit code, before the job's execve(). */
-        if (o->start_failed) {
+        /* The sandbox could not be set up: the manager's own exit code, before the job's execve().
+         * Not so when the start job was canceled because the unit was stopped while it started (a
+         * CANCEL, a limit, systemctl stop): then why it was stopped decides, below. */
+        if (o->start_failed && !(streq_ptr(o->start_job_result, "canceled") &&
+                                 (o->stop_reason != JOB_STOP_NONE || o->stopped_externally))) {
                 const char *name =
                         o->exec_main_code == CLD_EXITED ? exit_status_setup_name(o->exec_main_status) : NULL;
 
@@ -102,6 +105,10 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
         case JOB_STOP_TIMEOUT:
                 r->status = JOB_TIMEOUT;
                 return set_message(r, "wall-clock time limit exceeded");
+        case JOB_STOP_PROTOCOL:
+                /* The connection replaces this with the frame and the problem it saw. */
+                r->status = JOB_KILLED;
+                return set_message(r, "protocol error after REQUEST_END; the job was stopped");
         case JOB_STOP_CANCEL:
         case JOB_STOP_DISCONNECT:
                 r->status = JOB_KILLED;

@@ -15,6 +15,7 @@ typedef enum JobStopReason {
         JOB_STOP_OUTPUT_LIMIT, /* output-limit */
         JOB_STOP_CPU_LIMIT,    /* cpu-limit */
         JOB_STOP_TIMEOUT,      /* timeout: the helper's own wall-clock timer */
+        JOB_STOP_PROTOCOL,     /* the client broke the protocol after REQUEST_END: killed */
 } JobStopReason;
 
 /* What the manager told us about the finished unit, plus what we know ourselves. */

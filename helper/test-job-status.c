@@ -83,6 +83,34 @@ int main(void) {
                               .stop_reason = JOB_STOP_CANCEL,
                               .stopped_externally = true },
               JOB_KILLED, -1, SIGKILL, "cancelled");
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .stop_reason = JOB_STOP_PROTOCOL },
+              JOB_KILLED, -1, SIGKILL, "protocol error");
+        /* A CANCEL (or systemctl stop) while the unit still starts cancels the start job: that is
+         * the stop's outcome, not a failure to start (seen on 252 under load). */
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .start_failed = true,
+                              .start_job_result = "canceled",
+                              .stop_reason = JOB_STOP_CANCEL },
+              JOB_KILLED, -1, SIGKILL, "cancelled by the client");
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .start_failed = true,
+                              .start_job_result = "canceled",
+                              .stopped_externally = true },
+              JOB_KILLED, -1, SIGKILL, "stopped by someone else");
+        /* A start job canceled with no stop of ours is still a failure to start. */
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .start_failed = true,
+                              .start_job_result = "canceled" },
+              JOB_ERROR, -1, 0, "failed to start");
         /* Sandbox setup failed before execve(): the EXIT_* name, no exit code. */
         check((UnitOutcome) { .result = "exit-code",
                               .exec_main_code = CLD_EXITED,

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,11 +135,63 @@ static char *build(unsigned version, int network, char **allow, const char *inte
         return text;
 }
 
+/* Every property name some has() checked: check_all_asserted() fails on a property the helper sets
+ * that no assertion looks at, so a new property cannot go in unchecked. */
+static char asserted[128][48];
+static size_t n_asserted;
+
+static void note_asserted(const char *needle) {
+        size_t n;
+
+        if (needle[0] != '(')
+                return;
+        n = strcspn(needle + 1, " ");
+        if (n == 0 || n >= sizeof(asserted[0]))
+                return;
+        for (size_t i = 0; i < n_asserted; i++)
+                if (strlen(asserted[i]) == n && strncmp(asserted[i], needle + 1, n) == 0)
+                        return;
+        assert_se(n_asserted < sizeof(asserted) / sizeof(asserted[0]));
+        memcpy(asserted[n_asserted], needle + 1, n);
+        asserted[n_asserted++][n] = '\0';
+}
+
 static void has(const char *text, const char *needle) {
         if (!strstr(text, needle)) {
                 fprintf(stderr, "missing: %s\nin: %s\n", needle, text);
                 abort();
         }
+        note_asserted(needle);
+}
+
+/* The names of the top-level properties of a rendered message: "(Name <" right inside the first
+ * array (depth 1). */
+static void check_all_asserted(const char *text) {
+        unsigned depth = 0;
+        bool missing = false;
+
+        for (const char *p = text; *p; p++) {
+                if (*p == '[' || *p == '(' || *p == '<') {
+                        if (*p == '(' && depth == 1) {
+                                size_t n = strcspn(p + 1, " ");
+                                bool found = false;
+
+                                for (size_t i = 0; i < n_asserted && !found; i++)
+                                        found = strlen(asserted[i]) == n &&
+                                                strncmp(asserted[i], p + 1, n) == 0;
+                                if (!found) {
+                                        fprintf(stderr, "property set but never asserted: %.*s\n", (int) n,
+                                                p + 1);
+                                        missing = true;
+                                }
+                        }
+                        depth++;
+                } else if ((*p == ']' || *p == ')' || *p == '>') && depth > 0)
+                        depth--;
+        }
+        if (missing)
+                fprintf(stderr, "in: %s\n", text);
+        assert_se(!missing);
 }
 
 static void test_host_view(void) {
@@ -303,7 +357,49 @@ int main(void) {
         has(t, "(LimitSIGPENDING <1024 >)");
         has(t, "(LimitMSGQUEUE <819200 >)");
         has(t, "(LimitMEMLOCK <8388608 >)");
-        has(t, "PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 ]");
+        /* The job's whole environment: nothing of the helper's or the client's. */
+        has(t,
+            "(Environment <[PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp TMPDIR=/tmp "
+            "PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 ]>)");
+        /* The unit itself: named for the job and its UID, collected when done, tied to its helper. */
+        has(t, "(Description <pyward job x for UID 1000 >)");
+        has(t, "(CollectMode <inactive-or-failed >)");
+        has(t, "(After <[pyward@1.service ]>)");
+        has(t, "(AddRef <yes >)");
+        has(t, "(WorkingDirectory </tmp >)");
+        has(t, "(UMask <63 >)"); /* 077 */
+        has(t, "(StandardInputFileDescriptor <fd >)");
+        has(t, "(StandardOutputFileDescriptor <fd >)");
+        has(t, "(StandardErrorFileDescriptor <fd >)");
+        /* The rest of the sandbox (README, pyward-helper(8)). */
+        has(t, "(PrivateDevices <yes >)");
+        has(t, "(PrivateIPC <yes >)");
+        has(t, "(ProtectProc <invisible >)");
+        has(t, "(ProcSubset <pid >)");
+        has(t, "(ProtectKernelTunables <yes >)");
+        has(t, "(ProtectKernelModules <yes >)");
+        has(t, "(ProtectKernelLogs <yes >)");
+        has(t, "(ProtectClock <yes >)");
+        has(t, "(ProtectHostname <yes >)");
+        has(t, "(RestrictNamespaces <0 >)"); /* 0: no namespace type at all (the flags are a bitmask) */
+        has(t, "(RestrictRealtime <yes >)");
+        has(t, "(LockPersonality <yes >)");
+        has(t, "(MemoryDenyWriteExecute <yes >)");
+        has(t, "(AmbientCapabilities <0 >)");
+        /* Every IPv4 and IPv6 address denied: 0.0.0.0/0 and ::/0. */
+        has(t, "(IPAddressDeny <[(2 [0 0 0 0 ]0 )(10 [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 ]0 )]>)");
+        has(t, "(SystemCallArchitectures <[native ]>)");
+        has(t, "(MemoryAccounting <yes >)");
+        has(t, "(LimitNOFILE <256 >)");
+        has(t, "(LimitCORE <0 >)");
+        has(t, "(OOMPolicy <kill >)");
+        /* Stopping is immediate: the whole cgroup, SIGKILL, and 2 s for the manager at most. */
+        has(t, "(KillMode <control-group >)");
+        has(t, "(KillSignal <9 >)");
+        has(t, "(TimeoutStopUSec <2000000 >)");
+        has(t,
+            "(ExecStartEx <[(/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME "
+            "][no-env-expand ])]>)");
         {
                 /* The unit test runs where it runs: either layer, consistent with LimitDATA=. */
                 char as[64], data[64];
@@ -340,6 +436,14 @@ int main(void) {
         test_restrictions_lifted();
         test_etc_view();
         test_cgroup_view();
+
+        /* Last: every property of either build was looked at by some has() above. */
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        check_all_asserted(t);
+        free(t);
+        t = build(257, CONFIG_NETWORK_LOOPBACK, allow, "/opt/venv/bin/python3", ro);
+        check_all_asserted(t);
+        free(t);
 
         assert_int(cpu_rlimit_seconds(1), ==, 1);
         assert_int(cpu_rlimit_seconds(1000000), ==, 1);

@@ -215,9 +215,18 @@ def processes_of_uid(uid):
     return [line for line in out.splitlines() if line.split() and line.split()[0] == str(uid)]
 
 
+def journalctl(*argv):
+    """journalctl's stdout; a journalctl that fails (a bad match, no journal) fails the test, so a
+    check of the journal cannot pass because the journal could not be read."""
+    p = sh("journalctl", "--no-pager", *argv, check=False)
+    # Exit status 1 with nothing on stderr is "no entries" (some versions); anything else is a failure.
+    if p.returncode != 0 and (p.returncode != 1 or p.stderr.strip()):
+        raise AssertionError(f"journalctl {' '.join(argv)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p.stdout
+
+
 def journal_since(since_realtime, *matches):
-    return sh("journalctl", "--no-pager", "-o", "cat", f"--since=@{since_realtime:.6f}",
-              *matches, check=False).stdout
+    return journalctl("-o", "cat", f"--since=@{since_realtime:.6f}", *matches)
 
 
 def ensure_group(name):

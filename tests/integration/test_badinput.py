@@ -7,8 +7,8 @@ import struct
 import time
 import unittest
 
-from pwlib import (ACCEPTED, ARG, CODE, FILENAME, HELLO, LIMIT, PROFILE, REQUEST_END, RESULT, SOCKET_PATH,
-                   STDIN, PywardTestCase, TempUser, connect, ensure_group, exchange, frame,
+from pwlib import (ACCEPTED, ARG, CANCEL, CODE, FILENAME, HELLO, LIMIT, PROFILE, REQUEST_END, RESULT,
+                   SOCKET_PATH, STDIN, STDIN_EOF, STDOUT, PywardTestCase, TempUser, connect, ensure_group, exchange, frame,
                    helper_units, job_units, journal_since, parse_kv, pyward, read_frames,
                    request_frames, result_of, wait_for)
 
@@ -130,8 +130,8 @@ class BadInputTests(PywardTestCase):
         start = time.monotonic()
         frames = exchange(HELLO1 + frame(CODE, b"print(", length=1000), shutdown=True)
         self.assertLess(time.monotonic() - start, 4.0)
-        if frames:
-            self.assertRejected(frames)
+        # The client still listens: pyward-protocol(7) owes it a RESULT, not a silent close.
+        self.assertRejected(frames, "closed the connection in the middle of a frame")
         self.assertNoJob()
 
     def test_oversized_frame_rejected_before_payload(self):
@@ -159,9 +159,9 @@ class BadInputTests(PywardTestCase):
         elapsed = time.monotonic() - start
         self.assertGreaterEqual(elapsed, 4.0, "dropped before the 5 s request deadline")
         self.assertLess(elapsed, 10.0, "not dropped at the 5 s request deadline")
-        if frames:
-            res = self.assertRejected(frames)
-            self.assertRegex(res["message"].lower(), r"\b5 ?s\b|time|deadline")
+        # A RESULT is promised at the deadline (the helper lingers so that no RST eats it).
+        res = self.assertRejected(frames, "request not received within")
+        self.assertRegex(res["message"].lower(), r"\b5 ?s\b")
         self.assertNoJob()
 
     def test_slow_loris_dropped_at_deadline(self):
@@ -179,15 +179,63 @@ class BadInputTests(PywardTestCase):
                 time.sleep(0.5)
                 if time.monotonic() - start > 12:
                     break
-            if not closed:
-                try:
-                    frames = list(read_frames(s))
-                except ConnectionResetError:
-                    frames = []
-                if frames:
-                    self.assertRejected(frames)
+            # Sent or cut off by the deadline, the client is owed its RESULT either way.
+            frames = list(read_frames(s))
+            self.assertRejected(frames, "request not received within")
         self.assertLess(time.monotonic() - start, 12, "a trickling client kept the helper for too long")
         self.assertNoJob()
+
+    # --- protocol errors after REQUEST_END: the job runs, is stopped, RESULT killed (protocol(7)) --
+
+    def assertKilledByProtocol(self, after, *words, stdin_eof=True):
+        """A job that would run 60 s; after REQUEST_END (and STDIN_EOF), `after`: the job must end at
+        once as killed, with a message naming the problem, after whatever it printed."""
+        code = "import sys, time\nprint('started', flush=True)\ntime.sleep(60)\n"
+        start = time.monotonic()
+        with connect(timeout=60) as s:
+            s.sendall(request_frames(code, stdin=b"" if stdin_eof else None))
+            frames = []
+            for f in read_frames(s):
+                frames.append(f)
+                if f[0] == STDOUT:  # running: now break the protocol
+                    s.sendall(after)
+        took = time.monotonic() - start
+        self.assertIn(ACCEPTED, [t for t, _ in frames])
+        res = result_of(frames)
+        self.assertEqual(res.get("status"), "killed", res)
+        msg = res.get("message", "")
+        self.assertIn("protocol error after REQUEST_END", msg, res)
+        for w in words:
+            self.assertIn(w, msg, res)
+        self.assertLess(took, 30, "the job was not stopped by the protocol error")
+        self.assertTrue(wait_for(lambda: not job_units(), 15), job_units())
+        return res
+
+    def test_stdin_after_stdin_eof_is_a_protocol_error(self):
+        self.assertKilledByProtocol(frame(STDIN, b"late\n"), "STDIN after STDIN_EOF")
+
+    def test_request_frames_after_request_end_are_protocol_errors(self):
+        for data, name in ((frame(CODE, b"print(2)"), "CODE"), (HELLO1, "HELLO"),
+                           (frame(REQUEST_END), "REQUEST_END"), (frame(ARG, b"x"), "ARG"),
+                           (frame(RESULT, b"status=ok\n"), "RESULT")):
+            with self.subTest(frame=name):
+                self.assertKilledByProtocol(data, f"a {name} frame while the job runs")
+
+    def test_invalid_header_after_request_end_is_a_protocol_error(self):
+        self.assertKilledByProtocol(frame(0x0777, b"zz"), "unknown frame type")
+
+    def test_cancel_after_stdin_eof_is_not_an_error(self):
+        # CANCEL MAY follow STDIN_EOF (and repeat): killed as cancelled, not as a protocol error.
+        code = "import time\nprint('started', flush=True)\ntime.sleep(60)\n"
+        with connect(timeout=60) as s:
+            s.sendall(request_frames(code, stdin=b""))
+            frames = []
+            for f in read_frames(s):
+                frames.append(f)
+                if f[0] == STDOUT:
+                    s.sendall(frame(CANCEL) + frame(CANCEL))
+        res = result_of(frames)
+        self.assertEqual((res.get("status"), res.get("message")), ("killed", "cancelled by the client"), res)
 
     def test_uid_not_in_group_cannot_connect(self):
         st = os.stat(SOCKET_PATH)

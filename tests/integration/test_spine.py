@@ -122,11 +122,30 @@ class JobTests(PywardTestCase):
         self.assertTrue(res.stdout == bytes(range(256)) * 4096 * 10, "10 MiB output corrupted")
 
     def test_result_resources(self):
-        res = self.run_job("x = sum(i * i for i in range(3_000_000))\nprint(x)\n")
-        self.assertOk(res, f"{sum(i * i for i in range(3_000_000))}\n".encode())
+        """cpu_ms and wall_ms measure the job: bounded below by what the job measured of itself
+        and above by the interpreter's start and what the client saw. A wrong unit (µs, s), a
+        wrong timestamp pair or the helper's own time in either would fall outside."""
+        code = ("import json, time\nw0, c0 = time.monotonic(), time.process_time()\n"
+                "x = sum(i * i for i in range(3_000_000))\nc1 = time.process_time()\n"
+                "time.sleep(1.0)\n"
+                "print(json.dumps({'x': x, 'cpu_ms': (c1 - c0) * 1000, 'wall_ms': (time.monotonic() - w0) * 1000}))\n")
+        start = time.monotonic()
+        res = self.run_job(code)
+        client_ms = (time.monotonic() - start) * 1000
+        self.assertOk(res)
+        own = json.loads(res.stdout)
+        self.assertEqual(own["x"], sum(i * i for i in range(3_000_000)))
         self.assertIsInstance(res.cpu_ms, int)
-        self.assertGreater(res.cpu_ms, 0)
-        self.assertGreaterEqual(res.wall_ms, res.cpu_ms // 2)
+        self.assertIsInstance(res.wall_ms, int)
+        # CPU: at least the loop the job timed itself, at most that plus the interpreter's start
+        # and exit (a few hundred ms on a busy machine; 3 s is far from a unit error).
+        self.assertGreaterEqual(res.cpu_ms, int(own["cpu_ms"]) - 1, (res.cpu_ms, own))
+        self.assertLess(res.cpu_ms, own["cpu_ms"] + 3000, (res.cpu_ms, own))
+        # Wall: the job's own span (the loop and the 1 s sleep, in which no CPU is used) at least,
+        # more than its CPU time (one thread, and it slept), and within what the client waited.
+        self.assertGreaterEqual(res.wall_ms, int(own["wall_ms"]) - 1, (res.wall_ms, own))
+        self.assertGreaterEqual(res.wall_ms, res.cpu_ms + 900, (res.wall_ms, res.cpu_ms))
+        self.assertLessEqual(res.wall_ms, client_ms + 1, (res.wall_ms, client_ms))
 
 
 class CliTests(PywardTestCase):

@@ -34,6 +34,11 @@ def unit_state(unit):
     return sh("systemctl", "show", "-P", "ActiveState", unit, check=False).stdout.strip()
 
 
+def job_units_running():
+    out = sh("systemctl", "list-units", "--plain", "--no-legend", "--state=active", "pyward-job-*").stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
 def installed(pkg):
     p = sh("dpkg-query", "-W", "-f=${db:Status-Status} ${Version}", pkg, check=False)
     return p.stdout.split()[1] if p.returncode == 0 and p.stdout.startswith("installed ") else None
@@ -98,8 +103,32 @@ class DebTests(unittest.TestCase):
         self.assertEqual(p.returncode, 125, p.stderr)
         self.assertIn('unknown profile "__pyward_debug_forbidden_syscall"', p.stderr)
 
+    def start_long_job(self, seconds):
+        """Starts pyward --json with a job of `seconds`; returns (thread, out) once its unit runs.
+        Never returns without the unit running: a wait that ran out would prove nothing."""
+        out = {}
+        job = threading.Thread(target=lambda: out.update(p=sh(
+            "pyward", "--json", "-c", f"import time; print('up', flush=True); time.sleep({seconds}); print('done')",
+            check=False)))
+        job.start()
+        deadline = time.monotonic() + 30
+        while not job_units_running():
+            if time.monotonic() > deadline or not job.is_alive():
+                job.join(60)
+                self.fail(f"the long job's unit never ran (pyward: {out.get('p')})")
+            time.sleep(0.1)
+        return job, out
+
     def test_c_remove(self):
+        # README: removal stops the socket; running jobs finish. One runs while dpkg -r does.
+        job, out = self.start_long_job(6)
         sh("dpkg", "-r", *PACKAGES)
+        self.assertTrue(job.is_alive(), "the job ended before dpkg -r returned: nothing was proven")
+        self.assertIn(unit_state("pyward.socket"), ("inactive", ""))
+        self.assertFalse(os.path.exists(SOCKET), "the socket outlived the package")
+        job.join(60)
+        d = json.loads(out["p"].stdout)
+        self.assertEqual((d["status"], d["stdout"]), ("ok", "up\ndone\n"), d)
         self.assertIn(unit_state("pyward.socket"), ("inactive", ""))
         self.assertFalse(os.path.exists(SOCKET), "the socket outlived the package")
         self.assertFalse(os.path.exists(HELPER))
@@ -134,15 +163,9 @@ class DebTests(unittest.TestCase):
         the next job runs. Returns the version (of pyward) before and after."""
         before = installed("pyward")
         since = sh("systemctl", "show", "-P", "ActiveEnterTimestampMonotonic", "pyward.socket").stdout
-        out, short = {}, []
+        short = []
         stop = threading.Event()
-        job = threading.Thread(target=lambda: out.update(p=sh(
-            "pyward", "--json", "-c", "import time; print('up', flush=True); time.sleep(4); print('done')")))
-        job.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not sh("systemctl", "list-units", "--plain", "--no-legend",
-                                                     "pyward-job-*").stdout.strip():
-            time.sleep(0.1)
+        job, out = self.start_long_job(4)
 
         def keep_submitting():
             while not stop.is_set():
@@ -150,6 +173,8 @@ class DebTests(unittest.TestCase):
         submitter = threading.Thread(target=keep_submitting)
         submitter.start()
         try:
+            # The job must still run when dpkg starts, or the upgrade proved nothing about it.
+            self.assertTrue(job.is_alive(), "the long job ended before the upgrade began")
             self.dpkg_install(debs)
         finally:
             stop.set()
