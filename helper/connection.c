@@ -25,62 +25,22 @@
 #include "policy.h"
 #include "run.h"
 
-/* REQUEST (frames under the deadline) -> RUNNING (job starting or started, stdio relayed) ->
- * FINISHING (job done, output drained) -> CLOSING (RESULT written) -> LINGER -> exit. */
-typedef enum ConnState {
-        CONN_REQUEST,
-        CONN_RUNNING,
-        CONN_FINISHING,
-        CONN_CLOSING,
-        CONN_LINGER, /* RESULT written and our side shut down; discarding input until the client closes */
-} ConnState;
-
-struct Connection {
-        sd_event *event;
-        int fd;
-        sd_event_source *io;
-        sd_event_source *deadline;
-        ConnState state;
-        char *config_root;
-
-        Peer peer;
-        Config *config;
-        Request *request;
-        const Profile *profile;
-        uint64_t limits[_LIMIT_MAX];
-        int slot_fd;
-
-        FrameReader reader;
-        OutQueue *out;
-        bool client_gone;
-        bool stdin_eof;
-        bool input_broken;    /* an invalid frame after the request: nothing more is read */
-        bool stop_asked;      /* CANCEL or a protocol error already stopped the job */
-        char *protocol_error; /* the problem after REQUEST_END that stopped the job, for RESULT */
-
-        sd_bus *bus;
-        char job_id[33];
-        Run *run;
-        JobTimes times;
-};
-
-static void connection_update_io(Connection *c);
-static void connection_client_gone(Connection *c, const char *why);
+#include "connection-internal.h"
 
 /* The one way out: the event loop ends, main() returns code (0, or 1 when no result could be
  * formatted), and the connection is freed. */
-static void connection_exit(Connection *c, int code) {
+void connection_exit(Connection *c, int code) {
         (void) sd_event_exit(c->event, code);
 }
 
-static const char *profile_name(const Connection *c) {
+const char *profile_name(const Connection *c) {
         return c->profile ? c->profile->name
                           : (c->request && c->request->profile ? c->request->profile : "default");
 }
 
 /* --- output to the client -------------------------------------------------------------------- */
 
-static int out_append(Connection *c, uint16_t type, const void *data, size_t size) {
+int out_append(Connection *c, uint16_t type, const void *data, size_t size) {
         int r;
 
         if (c->client_gone)
@@ -122,7 +82,7 @@ static void on_write_stall(void *userdata) {
         connection_client_gone(c, "it took no output for " WRITE_STALL_TEXT);
 }
 
-static void out_flush(Connection *c) {
+void out_flush(Connection *c) {
         if (out_queue_flush(c->out) < 0) {
                 connection_client_gone(c, "write failed");
                 return;
@@ -141,7 +101,7 @@ static void out_flush(Connection *c) {
 /* --- the result -------------------------------------------------------------------------------- */
 
 /* Queues the RESULT frame, the last one, and closes once it is written. */
-static void connection_send_result(Connection *c, const JobResult *r) {
+void connection_send_result(Connection *c, const JobResult *r) {
         _cleanup_free_ char *payload = NULL;
         size_t size;
         int q;
@@ -165,8 +125,7 @@ static void connection_send_result(Connection *c, const JobResult *r) {
         out_flush(c);
 }
 
-static void connection_finish(Connection *c, JobStatus status, const char *fmt, ...) _printf_(3, 4);
-static void connection_finish(Connection *c, JobStatus status, const char *fmt, ...) {
+void connection_finish(Connection *c, JobStatus status, const char *fmt, ...) {
         JobResult r = {
                 .status = status,
                 .exit_code = -1,
@@ -189,128 +148,7 @@ static void connection_finish(Connection *c, JobStatus status, const char *fmt, 
         job_result_done(&r);
 }
 
-/* --- the run of the job ------------------------------------------------------------------------ */
-
-static int run_emit(void *userdata, uint16_t type, const void *data, size_t size) {
-        return out_append(userdata, type, data, size);
-}
-
-static bool run_can_emit(void *userdata) {
-        Connection *c = userdata;
-
-        /* At most one chunk waits for the client; beyond that the job waits for the client. */
-        return c->client_gone || out_queue_waiting(c->out) < PW_CHUNK_MAX;
-}
-
-static void run_stdin_idle(void *userdata) {
-        connection_update_io(userdata);
-}
-
-static void run_started(void *userdata, const char *unit) {
-        Connection *c = userdata;
-        _cleanup_free_ char *accepted = NULL;
-        size_t n;
-
-        if (job_accepted_format(c->job_id, unit, &accepted, &n) >= 0)
-                (void) out_append(c, FRAME_ACCEPTED, accepted, n);
-        out_flush(c);
-}
-
-static void run_job_done(void *userdata) {
-        Connection *c = userdata;
-
-        c->state = CONN_FINISHING;
-        connection_update_io(c);
-}
-
-static void run_failed(void *userdata, const char *message) {
-        connection_finish(userdata, JOB_ERROR, "%s", message);
-}
-
-static void run_finished(void *userdata, const JobResult *result) {
-        Connection *c = userdata;
-        JobResult r = *result;
-
-        if (c->state != CONN_FINISHING)
-                return;
-        /* pyward-protocol(7): the RESULT of a job ended by a protocol error names the problem. */
-        if (c->protocol_error && r.status == JOB_KILLED)
-                r.message = c->protocol_error;
-        connection_send_result(c, &r);
-}
-
-static const RunOps run_ops = {
-        .emit = run_emit,
-        .can_emit = run_can_emit,
-        .stdin_idle = run_stdin_idle,
-        .started = run_started,
-        .job_done = run_job_done,
-        .failed = run_failed,
-        .finished = run_finished,
-};
-
-/* --- the request ------------------------------------------------------------------------------- */
-
-/* Asks admission_decide() about the request, and takes the job slot in between (admission.h). */
-static bool connection_admit(Connection *c) {
-        AdmissionInput in = {
-                .config = c->config,
-                .peer = &c->peer,
-                .request = c->request,
-                .slot = ADMISSION_SLOT_UNTRIED,
-        };
-        Admission a;
-
-        admission_decide(&in, &a);
-        if (a.verdict == ADMISSION_NEED_SLOT) {
-                in.slot = slot_acquire(SLOT_DIR, c->peer.uid, c->config->jobs_per_uid, &c->slot_fd);
-                admission_decide(&in, &a);
-        }
-        if (a.verdict != ADMISSION_ADMITTED) {
-                connection_finish(c, a.status, "%s", a.message);
-                return false;
-        }
-        c->profile = a.profile;
-        memcpy(c->limits, a.limits, sizeof(c->limits));
-        return true;
-}
-
-static void connection_request_complete(Connection *c) {
-        int r;
-
-        c->times.request = journal_now_usec();
-        c->deadline = sd_event_source_disable_unref(c->deadline);
-        c->state = CONN_RUNNING;
-
-#if PYWARD_DEBUG_HOOKS
-        /* Test builds only (-Ddebug-hooks=true): prove that the lockdown kills the helper. */
-        if (strcmp(c->request->profile ?: "default", LOCKDOWN_DEBUG_PROFILE) == 0) {
-                r = lockdown_debug_forbidden_syscall();
-                connection_finish(c, JOB_ERROR, "the lockdown did not stop execve(): %s", strerror(-r));
-                return;
-        }
-#endif
-        if (!connection_admit(c))
-                return;
-        r = run_new(c->event, c->bus,
-                    &(RunParams) {
-                            .job_id = c->job_id,
-                            .peer = &c->peer,
-                            .profile = c->profile,
-                            .limits = c->limits,
-                            .request = c->request,
-                            .times = &c->times,
-                    },
-                    &run_ops, c, &c->run);
-        if (r < 0) {
-                connection_finish(c, JOB_ERROR, "could not start the job: %s", strerror(-r));
-                return;
-        }
-        run_start(c->run);
-        connection_update_io(c);
-}
-
-static void connection_client_gone(Connection *c, const char *why) {
+void connection_client_gone(Connection *c, const char *why) {
         if (c->client_gone)
                 return;
         c->client_gone = true;
@@ -326,63 +164,6 @@ static void connection_client_gone(Connection *c, const char *why) {
                 return; /* the result is logged once the output is drained */
         log_info("Client (UID %u) went away (%s).", (unsigned) c->peer.uid, why);
         connection_exit(c, 0);
-}
-
-/* A protocol error after REQUEST_END: the job is stopped, its RESULT is killed with this message. */
-static void connection_protocol_error(Connection *c, const char *fmt, ...) _printf_(2, 3);
-static void connection_protocol_error(Connection *c, const char *fmt, ...) {
-        va_list ap;
-        int r;
-
-        if (c->stop_asked)
-                return; /* the first reason wins, as in job_stop() */
-        c->stop_asked = true;
-        va_start(ap, fmt);
-        r = vasprintf(&c->protocol_error, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                c->protocol_error = NULL; /* job-status.c's generic message is sent instead */
-        log_warning("Client of job %s broke the protocol (%s); stopping the job.", c->job_id,
-                    c->protocol_error ?: "out of memory");
-        run_stop(c->run, JOB_STOP_PROTOCOL);
-}
-
-static void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void *payload) {
-        int r;
-
-        switch (frame_after_request(h->type, c->stdin_eof)) {
-        case FRAME_ACTION_STDIN:
-                r = run_write_stdin(c->run, payload, h->length);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to queue stdin for job %s: %m", c->job_id);
-                break;
-        case FRAME_ACTION_LATE_STDIN:
-                connection_protocol_error(c, "protocol error after REQUEST_END: STDIN after STDIN_EOF");
-                break;
-        case FRAME_ACTION_STDIN_EOF:
-                c->stdin_eof = true;
-                run_close_stdin(c->run);
-                break;
-        case FRAME_ACTION_CANCEL:
-                log_info("Client cancelled job %s.", c->job_id);
-                if (!c->stop_asked) {
-                        c->stop_asked = true;
-                        run_stop(c->run, JOB_STOP_CANCEL);
-                }
-                break;
-        case FRAME_ACTION_VIOLATION:
-                if (frame_type_to_string(h->type))
-                        connection_protocol_error(c,
-                                                  "protocol error after REQUEST_END: a %s frame "
-                                                  "while the job runs",
-                                                  frame_type_to_string(h->type));
-                else
-                        connection_protocol_error(c,
-                                                  "protocol error after REQUEST_END: unknown "
-                                                  "frame type 0x%04x",
-                                                  (unsigned) h->type);
-                break;
-        }
 }
 
 /* Handles one complete frame. Returns false to stop reading for now. */
@@ -495,7 +276,7 @@ static int on_socket(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static void connection_update_io(Connection *c) {
+void connection_update_io(Connection *c) {
         uint32_t events = 0;
 
         if (!c->io)
