@@ -18,6 +18,7 @@
 
 #include "host-view.h"
 #include "log.h"
+#include "mac.h"
 #include "macro.h"
 #include "unit-props.h"
 
@@ -300,7 +301,8 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
                 return r;
 
         /* ExecStartEx=, flag no-env-expand: the client's arguments reach the job verbatim ("$HOME" is
-         * not expanded by the manager). argv: INTERPRETER ARGS... -c BOOTSTRAP FILENAME ARGS... */
+         * not expanded by the manager). argv: [pyward-landlock OPTIONS... --] INTERPRETER ARGS... -c
+         * BOOTSTRAP FILENAME ARGS... */
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", "ExecStartEx");
@@ -311,9 +313,12 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'r', "sasas");
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", p->interpreter);
+                r = sd_bus_message_append(m, "s", mac_exec_path(s));
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "s");
+        /* pyward-landlock's own arguments first (mac.c); it executes the rest unchanged. */
+        if (r >= 0)
+                r = mac_exec_args_append(m, s);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", p->interpreter);
         for (char **a = p->interpreter_args; r >= 0 && a && *a; a++)
@@ -595,6 +600,8 @@ int unit_props_append(sd_bus_message *m, const JobSpec *s) {
                 r = append_sandbox(m, s);
         if (r >= 0)
                 r = host_view_append(m, s);
+        if (r >= 0)
+                r = mac_props_append(m, s);
         if (r >= 0)
                 r = append_syscalls(m, s);
         if (r >= 0)
