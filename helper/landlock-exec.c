@@ -35,8 +35,9 @@ int main(int argc, char *argv[]) {
         /* The helper recorded the layers of the job from its own probe of the same kernel: never
          * run with less than it said. Without Landlock at all (abi 0 there too) the job still runs. */
         if (abi < plan.abi_min) {
-                fprintf(stderr, "pyward-landlock: the kernel offers Landlock ABI %u, the helper expected %u\n",
-                        abi, plan.abi_min);
+                fprintf(stderr,
+                        "pyward-landlock: the kernel offers Landlock ABI %u, the helper expected %u\n", abi,
+                        plan.abi_min);
                 return EXIT_LANDLOCK;
         }
         if (abi > 0) {

@@ -36,11 +36,11 @@ struct ruleset_attr {
 
 #define FS_ABI1 ((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1)
 /* The rights a rule on a file (not a directory) may hold. */
-#define FS_FILE                                                                               \
+#define FS_FILE                                                                                      \
         (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | \
          LANDLOCK_ACCESS_FS_TRUNCATE | LANDLOCK_ACCESS_FS_IOCTL_DEV)
 #define FS_READ (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
-#define FS_DEVICE                                                                              \
+#define FS_DEVICE                                                                                     \
         (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | \
          LANDLOCK_ACCESS_FS_IOCTL_DEV | LANDLOCK_ACCESS_FS_READ_DIR)
 
@@ -70,8 +70,9 @@ uint64_t landlock_fs_access(LandlockKind kind, unsigned abi, int dir) {
                  * too: the mounts allow it, and Landlock's execute right guards execve() alone, not
                  * mmap(PROT_EXEC) of a library the job wrote, so denying it here would only break
                  * a script run from /tmp. ioctl on devices: there are none in a tmpfs. */
-                a = landlock_fs_handled(abi) & ~(LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
-                                                 LANDLOCK_ACCESS_FS_IOCTL_DEV);
+                a = landlock_fs_handled(abi) &
+                    ~(LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+                      LANDLOCK_ACCESS_FS_IOCTL_DEV);
                 break;
         case LANDLOCK_DEVICE:
                 a = FS_DEVICE;

@@ -59,8 +59,9 @@ bool mac_apparmor_loaded(void) {
         r = apparmor_profiles_loaded();
         apparmor_state = r > 0;
         if (r < 0)
-                log_internal(LOG_INFO, r, "AppArmor is not available (%s: %m); jobs run without the %s profile.",
-                               MAC_APPARMOR_PROFILES, MAC_APPARMOR_JOB);
+                log_internal(LOG_INFO, r,
+                             "AppArmor is not available (%s: %m); jobs run without the %s profile.",
+                             MAC_APPARMOR_PROFILES, MAC_APPARMOR_JOB);
         else if (r == 0)
                 log_info("The AppArmor profiles %s and %s are not loaded; jobs run without them.",
                          MAC_APPARMOR_JOB, MAC_APPARMOR_JOB_LOOPBACK);
@@ -86,7 +87,8 @@ static const char *apparmor_profile(const JobSpec *s) {
 
 const char *mac_job_layers(const JobSpec *s, char *buf, size_t size) {
         if (mac_job_landlock(s))
-                (void) snprintf(buf, size, "landlock-abi%u%s", s->landlock_abi, s->apparmor ? ",apparmor" : "");
+                (void) snprintf(buf, size, "landlock-abi%u%s", s->landlock_abi,
+                                s->apparmor ? ",apparmor" : "");
         else
                 (void) snprintf(buf, size, "%s", s->apparmor ? "apparmor" : "none");
         return buf;
@@ -155,13 +157,14 @@ int mac_exec_args_append(sd_bus_message *m, const JobSpec *s) {
         return r;
 }
 
-
 int mac_props_append(sd_bus_message *m, const JobSpec *s) {
-        const char *landlock_calls[] = { "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self" };
+        const char *landlock_calls[] = { "landlock_create_ruleset", "landlock_add_rule",
+                                         "landlock_restrict_self" };
         char layers[64];
         int r;
 
-        (void) snprintf(layers_started, sizeof(layers_started), "%s", mac_job_layers(s, layers, sizeof(layers)));
+        (void) snprintf(layers_started, sizeof(layers_started), "%s",
+                        mac_job_layers(s, layers, sizeof(layers)));
         if (s->apparmor) {
                 r = sd_bus_message_append(m, "(sv)", "AppArmorProfile", "(bs)", 0, apparmor_profile(s));
                 if (r < 0)

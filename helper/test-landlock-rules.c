@@ -47,7 +47,8 @@ static void test_rights(void) {
         assert_se(!(landlock_fs_access(LANDLOCK_WRITE, 3, 1) & RIGHT(15)));
         /* Devices: read, write; truncate from 3, ioctl from 5 (a pty's termios). */
         assert_int(landlock_fs_access(LANDLOCK_DEVICE, 2, 0), ==, RIGHT(1) | RIGHT(2));
-        assert_int(landlock_fs_access(LANDLOCK_DEVICE, 5, 0), ==, RIGHT(1) | RIGHT(2) | RIGHT(14) | RIGHT(15));
+        assert_int(landlock_fs_access(LANDLOCK_DEVICE, 5, 0), ==,
+                   RIGHT(1) | RIGHT(2) | RIGHT(14) | RIGHT(15));
         assert_int(landlock_fs_access(LANDLOCK_DEVICE, 5, 1), ==,
                    RIGHT(1) | RIGHT(2) | RIGHT(3) | RIGHT(14) | RIGHT(15));
         assert_int(landlock_fs_access(LANDLOCK_LIST, 6, 1), ==, RIGHT(3));
@@ -69,8 +70,8 @@ static int parse(char **argv, LandlockPlan *p, const char **error) {
 }
 
 static void test_parse(void) {
-        char *ok[] = { "w", "--abi", "6", "--read", "/usr", "--write", "/tmp", "--device", "/dev/null",
-                       "--", "/usr/bin/python3", "-c", "x", NULL };
+        char *ok[] = { "w",        "--abi",     "6",  "--read",           "/usr", "--write", "/tmp",
+                       "--device", "/dev/null", "--", "/usr/bin/python3", "-c",   "x",       NULL };
         char *bare[] = { "w", "--", "/bin/true", NULL };
         char *bad[][6] = {
                 { "w", NULL },
@@ -148,7 +149,8 @@ static int try_abstract(const char *name) {
         if (fd < 0)
                 return errno;
         memcpy(sa.sun_path + 1, name, strlen(name));
-        if (connect(fd, (struct sockaddr *) &sa, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name)) < 0)
+        if (connect(fd, (struct sockaddr *) &sa, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name)) <
+            0)
                 r = errno;
         close(fd);
         return r;
@@ -184,7 +186,8 @@ static void test_apply(void) {
         srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_se(srv >= 0);
         memcpy(sa.sun_path + 1, name, strlen(name));
-        assert_se(bind(srv, (struct sockaddr *) &sa, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name)) == 0);
+        assert_se(bind(srv, (struct sockaddr *) &sa,
+                       offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name)) == 0);
         assert_se(listen(srv, 4) == 0);
         assert_int(try_abstract(name), ==, 0);
 
