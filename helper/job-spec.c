@@ -11,6 +11,7 @@
 #include "job-spec.h"
 #include "host-view.h"
 #include "log.h"
+#include "mac.h"
 
 int job_host_probe(JobHost *ret) {
         JobHost h = {};
@@ -23,6 +24,8 @@ int job_host_probe(JobHost *ret) {
                 job_host_done(&h);
                 return log_error_errno(r, "Failed to list the host's top-level directories: %m");
         }
+        h.landlock_abi = mac_landlock_abi();
+        h.apparmor = mac_apparmor_loaded();
         *ret = h;
         return 0;
 }
@@ -52,5 +55,7 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .stderr_fd = in->job_fds[2],
                 .hidden_dirs = host->hidden_dirs,
                 .hidden_other = host->hidden_other,
+                .landlock_abi = host->landlock_abi,
+                .apparmor = host->apparmor,
         };
 }

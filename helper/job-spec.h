@@ -16,6 +16,8 @@ typedef struct JobHost {
         char *helper_unit;
         char **hidden_dirs;
         char **hidden_other;
+        unsigned landlock_abi;
+        bool apparmor;
 } JobHost;
 
 int job_host_probe(JobHost *ret);

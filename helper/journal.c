@@ -10,6 +10,7 @@
 
 #include "journal.h"
 #include "log.h"
+#include "mac.h"
 
 uint64_t journal_now_usec(void) {
         struct timespec ts;
@@ -77,6 +78,7 @@ void journal_job_started(const char *job_id, const Peer *peer, const char *profi
                                "PYWARD_STATUS=started",
                                "PYWARD_UNIT=%s", unit,
                                "PYWARD_PROFILE=%s", profile,
+                               "PYWARD_MAC=%s", mac_layers_started(),
                                NULL);
         /* clang-format on */
 }
@@ -109,6 +111,7 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_T_EXIT=%" PRIu64, t->exit,
                                "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
                                "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
+                               "PYWARD_MAC=%s", mac_layers_started(),
                                NULL);
         /* clang-format on */
 }

@@ -20,6 +20,7 @@
 #include "door.h"
 #include "lockdown.h"
 #include "log.h"
+#include "mac.h"
 #include "macro.h"
 #include "manager.h"
 #include "policy.h"
@@ -204,6 +205,7 @@ static int serve(void) {
                 return r;
         /* From here on a system call outside the allowlist kills the helper (pyward-helper(8),
          * SECURITY). Fail closed: a helper that cannot lock itself down serves nobody. */
+        mac_probe_landlock(); /* landlock_*() are not in the lockdown's allowlist */
         r = lockdown_apply(LOCKDOWN_KILL);
         if (r < 0)
                 return r;

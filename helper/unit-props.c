@@ -18,6 +18,7 @@
 
 #include "host-view.h"
 #include "log.h"
+#include "mac.h"
 #include "macro.h"
 #include "host-view.h"
 #include "unit-props.h"
@@ -195,7 +196,8 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
                 return r;
 
         /* ExecStartEx=, flag no-env-expand: the client's arguments reach the job verbatim ("$HOME" is
-         * not expanded by the manager). argv: INTERPRETER ARGS... -c BOOTSTRAP FILENAME ARGS... */
+         * not expanded by the manager). argv: [pyward-landlock OPTIONS... --] INTERPRETER ARGS... -c
+         * BOOTSTRAP FILENAME ARGS... */
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", "ExecStartEx");
@@ -206,9 +208,12 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'r', "sasas");
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", p->interpreter);
+                r = sd_bus_message_append(m, "s", mac_exec_path(s));
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "s");
+        /* pyward-landlock's own arguments first (mac.c); it executes the rest unchanged. */
+        if (r >= 0)
+                r = mac_exec_args_append(m, s);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", p->interpreter);
         for (char **a = p->interpreter_args; r >= 0 && a && *a; a++)
@@ -226,6 +231,9 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         return r;
 }
 
+/* Over 100 lines on purpose: one flat list of the sandbox's properties in the order pyward-helper(8)
+ * lists them, each a single append; split, a reviewer would have to join them again to see the
+ * whole sandbox. */
 static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
         const bool loopback = s->profile->network == CONFIG_NETWORK_LOOPBACK;
         const char *families[] = { "AF_UNIX", "AF_INET", "AF_INET6" };
@@ -512,6 +520,8 @@ int unit_props_append(sd_bus_message *m, const JobSpec *s) {
                 r = append_sandbox(m, s);
         if (r >= 0)
                 r = host_view_append(m, s);
+        if (r >= 0)
+                r = mac_props_append(m, s);
         if (r >= 0)
                 r = append_syscalls(m, s);
         if (r >= 0)

@@ -58,6 +58,8 @@ typedef struct JobSpec {
         int stdin_fd, stdout_fd, stderr_fd;
         char *const *hidden_dirs;  /* host_hidden_entries(): "/srv", ...; may be NULL */
         char *const *hidden_other; /* "-/swapfile", ...; may be NULL */
+        unsigned landlock_abi;     /* mac_landlock_abi(): 0, no Landlock */
+        bool apparmor;             /* the pyward-job profiles are loaded */
 } JobSpec;
 
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
