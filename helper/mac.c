@@ -109,8 +109,9 @@ const char *mac_exec_path(const JobSpec *s) {
 static const char *const landlock_read[] = {
         "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/proc", "/sys",
 };
-/* The job's own tmpfs mounts (append_sandbox()). */
-static const char *const landlock_write[] = { "/tmp", "/var/tmp", "/dev/shm" };
+/* The job's own tmpfs mounts (append_sandbox()), and POSIX queues (mq_open(), bounded by
+ * LimitMSGQUEUE=; test_memory_bounds got EACCES without). */
+static const char *const landlock_write[] = { "/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue" };
 /* What PrivateDevices= leaves in /dev to write to; ptys for os.openpty() and pty. */
 static const char *const landlock_devices[] = {
         "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx",
