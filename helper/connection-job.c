@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admission.h"
+#include "config-paths.h"
 #include "connection-internal.h"
 #include "journal.h"
 #include "lockdown.h"
