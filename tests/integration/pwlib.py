@@ -4,6 +4,7 @@
 import fcntl
 import glob
 import grp
+import json
 import os
 import pwd
 import re
@@ -227,6 +228,16 @@ def journalctl(*argv):
 
 def journal_since(since_realtime, *matches):
     return journalctl("-o", "cat", f"--since=@{since_realtime:.6f}", *matches)
+
+
+def job_journal(job_id):
+    """Every journal record of one connection (PYWARD_JOB=job_id), oldest first, each a dict of
+    `journalctl -o json --all`'s fields; a journalctl that fails raises (check=True) and so does a
+    line that is not a JSON record, so nothing here can pass on a journal that could not be read."""
+    if not re.fullmatch(r"[0-9a-f]{32}", job_id or ""):
+        raise AssertionError(f"not a job id: {job_id!r}")
+    out = sh("journalctl", "--no-pager", "-o", "json", "--all", f"PYWARD_JOB={job_id}").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def ensure_group(name):
