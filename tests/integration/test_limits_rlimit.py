@@ -6,6 +6,7 @@ import os
 import time
 import unittest
 
+from test_journal import documented_fields, fields_of
 from pwlib import (ACCEPTED, RESULT, PywardTestCase, cgroup_controllers, connect, helper_units, job_units,
                    journal_since, request_frames, sh, wait_for)
 
@@ -98,8 +99,12 @@ class WriteDeadlineTests(PywardTestCase):
             self.assertLess(took, 45)
             recs = [json.loads(l) for l in
                     sh("journalctl", "--no-pager", "-o", "json", f"--since=@{since:.6f}",
-                       "PYWARD_EVENT=write-stall", check=False).stdout.splitlines() if l.strip()]
+                       "PYWARD_EVENT=write-stall", check=True).stdout.splitlines() if l.strip()]
             self.assertEqual(len(recs), 1, recs)
+            # Every field the write-stall record carries, and no other, is pyward-helper(8)'s list.
+            self.assertEqual({k for k in recs[0] if k.startswith("PYWARD_")},
+                             fields_of("write-stall", documented_fields()))
+            self.assertEqual(recs[0]["PYWARD_EVENT"], "write-stall")
             self.assertEqual(len(recs[0].get("PYWARD_JOB", "")), 32, recs[0])
             status = journal_since(since, f"PYWARD_JOB={recs[0]['PYWARD_JOB']}", "PYWARD_STATUS=killed")
             self.assertIn("the client disconnected", status)
