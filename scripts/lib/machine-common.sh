@@ -12,7 +12,7 @@ PYWARD_MIN_FREE_GIB=3
 # cached images built from an older list are detected as stale and rebuilt.
 ROOTFS_PACKAGES=(
         systemd systemd-sysv dbus
-        python3 python3-numpy
+        python3 python3-numpy python3-matplotlib
         util-linux procps iproute2 kmod
         libsystemd0 libseccomp2 libinih1
         bubblewrap
