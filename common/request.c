@@ -217,8 +217,8 @@ static int request_add_file(Request *r, const void *payload, size_t length, char
         if (size > PW_FILES_IN_BYTES_MAX - r->files_bytes)
                 return ERR(-E2BIG,
                            "input file '%s' of %" PRIu64
-                           " bytes: the input files exceed the maximum of %u "
-                           "bytes",
+                           " bytes: the input files exceed the maximum of "
+                           "%u bytes",
                            shown, size, PW_FILES_IN_BYTES_MAX);
 
         /* Bounded: size is within the cap just checked. */
