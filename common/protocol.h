@@ -34,10 +34,27 @@
 #define PW_HELLO_SIZE 4  /* uint32 version */
 #define PW_LIMIT_SIZE 12 /* uint32 key, uint64 value */
 
+/* Files in and out (pyward-protocol(7) "FILES"). A file's path is relative: 1..PW_PATH_MAX bytes,
+ * components separated by '/', none empty, "." or "..", none longer than PW_PATH_COMPONENT_MAX, at
+ * most PW_PATH_DEPTH_MAX components, no NUL; any other byte (newlines, non-UTF-8) is allowed. */
+#define PW_PATH_MAX 1024
+#define PW_PATH_COMPONENT_MAX 255
+#define PW_PATH_DEPTH_MAX 32
+#define PW_FILE_HEADER_SIZE 12                         /* uint32 flags or mode, uint64 size; then the path */
+#define PW_FILE_EXECUTABLE 0x1U                        /* FILE flags: mode 0700 instead of 0600 */
+#define PW_FILES_IN_BYTES_MAX (32U * 1024U * 1024U)    /* hard cap on a request's input bytes */
+#define PW_FILES_COUNT_MAX 10000U                      /* hard cap on input or output files per job */
+#define PW_FILE_OUT_SIZE_MAX (1024ULL * 1024U * 1024U) /* hard cap on one output file's bytes */
+#define PW_SKIPPED_LISTED_MAX 100                      /* FILE_SKIPPED frames per job; the rest are counted */
+#define PW_SKIPPED_HEADER_SIZE 4           /* uint32 FileSkipReason; then the path (0..PW_PATH_MAX) */
+#define PW_PROFILE_INFO_MAX (256U * 1024U) /* one PROFILE_INFO frame */
+
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
          * (at most once), ARG (repeated, in order), PROFILE (at most once), LIMIT (at most once per
-         * key), and finally REQUEST_END. After REQUEST_END only STDIN, STDIN_EOF and CANCEL. */
+         * key), FILE (each followed by its FILE_DATA), COLLECT (at most once), and finally
+         * REQUEST_END; or HELLO, DISCOVER, REQUEST_END. After REQUEST_END only STDIN, STDIN_EOF
+         * and CANCEL. */
         FRAME_HELLO = 0x0001,       /* uint32 version */
         FRAME_CODE = 0x0002,        /* Python source, bytes */
         FRAME_FILENAME = 0x0003,    /* main file name: 1..255 bytes, no '/', no NUL, not "." or ".." */
@@ -45,31 +62,84 @@ typedef enum FrameType {
         FRAME_PROFILE = 0x0005,     /* profile name: [A-Za-z0-9_.-], 1..64 */
         FRAME_LIMIT = 0x0006,       /* uint32 LimitKey, uint64 value */
         FRAME_REQUEST_END = 0x0007, /* empty */
+        FRAME_FILE = 0x0008,        /* an input file: uint32 flags (PW_FILE_*), uint64 size, path */
+        FRAME_FILE_DATA = 0x0009,   /* 1..PW_CHUNK_MAX bytes of the file the last FILE announced;
+                                     * exactly `size` bytes in all follow each FILE, before any
+                                     * other frame */
+        FRAME_COLLECT = 0x000A,     /* empty, at most once: return the files the job leaves */
+        FRAME_DISCOVER = 0x000B,    /* empty: run no code, answer PROFILE_INFO frames and RESULT;
+                                     * a DISCOVER request holds HELLO, DISCOVER, REQUEST_END only */
         FRAME_STDIN = 0x0010,       /* 1..PW_CHUNK_MAX bytes for the job's stdin */
         FRAME_STDIN_EOF = 0x0011,   /* empty: close the job's stdin */
         FRAME_CANCEL = 0x0012,      /* empty: stop the job; result status "killed" */
 
         /* helper -> client */
-        FRAME_ACCEPTED = 0x0101, /* key=value lines: job=, unit= */
-        FRAME_STDOUT = 0x0102,   /* 1..PW_CHUNK_MAX bytes */
-        FRAME_STDERR = 0x0103,   /* 1..PW_CHUNK_MAX bytes */
-        FRAME_RESULT = 0x0104,   /* key=value lines (see JobResult); always the last frame */
+        FRAME_ACCEPTED = 0x0101,      /* key=value lines: job=, unit= */
+        FRAME_STDOUT = 0x0102,        /* 1..PW_CHUNK_MAX bytes */
+        FRAME_STDERR = 0x0103,        /* 1..PW_CHUNK_MAX bytes */
+        FRAME_RESULT = 0x0104,        /* key=value lines (see JobResult); always the last frame */
+        FRAME_FILE_OUT = 0x0105,      /* an output file: uint32 mode (permission bits), uint64 size, path */
+        FRAME_FILE_OUT_DATA = 0x0106, /* 1..PW_CHUNK_MAX bytes; exactly `size` follow each FILE_OUT */
+        FRAME_FILE_SKIPPED = 0x0107,  /* uint32 FileSkipReason, path: what was left out and why */
+        FRAME_PROFILE_INFO = 0x0108,  /* key=value lines, escaped as RESULT's: one usable profile */
 } FrameType;
 
 typedef enum LimitKey {
-        LIMIT_MEMORY = 1,    /* bytes */
-        LIMIT_TASKS = 2,     /* count */
-        LIMIT_CPU_QUOTA = 3, /* percent of one CPU */
-        LIMIT_CPU_TIME = 4,  /* microseconds of CPU, all processes together */
-        LIMIT_WALL_TIME = 5, /* microseconds */
-        LIMIT_OUTPUT = 6,    /* bytes per stream (stdout and stderr each) */
-        LIMIT_DISK = 7,      /* bytes per writable place */
+        LIMIT_MEMORY = 1,           /* bytes */
+        LIMIT_TASKS = 2,            /* count */
+        LIMIT_CPU_QUOTA = 3,        /* percent of one CPU */
+        LIMIT_CPU_TIME = 4,         /* microseconds of CPU, all processes together */
+        LIMIT_WALL_TIME = 5,        /* microseconds */
+        LIMIT_OUTPUT = 6,           /* bytes per stream (stdout and stderr each) */
+        LIMIT_DISK = 7,             /* bytes per writable place */
+        LIMIT_FILES_IN = 8,         /* input files, count */
+        LIMIT_FILES_IN_BYTES = 9,   /* input files, all bytes together */
+        LIMIT_FILES_OUT = 10,       /* output files returned, count */
+        LIMIT_FILES_OUT_BYTES = 11, /* output files returned, all bytes together */
+        LIMIT_FILE_OUT_SIZE = 12,   /* one output file's bytes */
+        LIMIT_FILES_OUT_DEPTH = 13, /* directory levels below the working directory searched */
+        LIMIT_FILES_OUT_TIME = 14,  /* microseconds the runner has to return files after a stop */
         _LIMIT_MAX,
         _LIMIT_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works on a returned error */
 } LimitKey;
 
 const char *limit_key_to_string(LimitKey k);   /* "memory", "tasks", ... or NULL */
 LimitKey limit_key_from_string(const char *s); /* or -EINVAL */
+/* Whether 0 is a valid value of a limit (LIMIT and pyward.conf): the files' counts, bytes and
+ * depth, where 0 means none; every other limit must be greater than 0. */
+bool limit_key_allows_zero(LimitKey k);
+
+/* Why an output file was left out: FILE_SKIPPED's first field; "symlink", "fifo", ... on the wire
+ * of the result and in the clients. Decided by the runner (untrusted: it is data) or by the helper
+ * (a bound it enforces itself: COUNT, BYTES, SIZE, DEPTH, TIME, NAME). */
+typedef enum FileSkipReason {
+        FILE_SKIP_SYMLINK = 1, /* a symbolic link: never followed */
+        FILE_SKIP_FIFO = 2,
+        FILE_SKIP_SOCKET = 3,
+        FILE_SKIP_DEVICE = 4,
+        FILE_SKIP_OTHER = 5,       /* not a regular file or directory */
+        FILE_SKIP_SIZE = 6,        /* over LIMIT_FILE_OUT_SIZE (never read, however sparse) */
+        FILE_SKIP_COUNT = 7,       /* over LIMIT_FILES_OUT */
+        FILE_SKIP_BYTES = 8,       /* over LIMIT_FILES_OUT_BYTES */
+        FILE_SKIP_DEPTH = 9,       /* a directory deeper than LIMIT_FILES_OUT_DEPTH: not searched */
+        FILE_SKIP_TIME = 10,       /* the collection's time ran out */
+        FILE_SKIP_NAME = 11,       /* a path no client could be given (too long, too deep) */
+        FILE_SKIP_UNREADABLE = 12, /* open or read failed, or it changed while read */
+        _FILE_SKIP_MAX,
+        _FILE_SKIP_INVALID = -EINVAL,
+} FileSkipReason;
+
+const char *file_skip_reason_to_string(FileSkipReason r); /* "symlink", ... or NULL */
+FileSkipReason file_skip_reason_from_string(const char *s);
+
+/* The path rule above, for n bytes that need not be NUL-terminated. false with a static reason
+ * ("an absolute path", "a '..' component", ...) in *ret_why. */
+bool file_path_valid(const char *p, size_t n, const char **ret_why);
+/* A path (or any n bytes) for a one-line message: printable ASCII as is, '\\' and '\'' escaped by
+ * a backslash, every other byte (newline, non-UTF-8, UTF-8 too) as \xHH; cut with "..." so that it
+ * fits size bytes with its NUL. Returns buf. PW_PATH_SHOWN_MAX is what messages give a path. */
+#define PW_PATH_SHOWN_MAX 161
+char *file_path_escape(const char *p, size_t n, char *buf, size_t size);
 
 typedef struct FrameHeader {
         uint16_t type;
@@ -99,6 +169,16 @@ int frame_write(int fd, uint16_t type, const void *payload, size_t length);
 /* "HELLO", "CODE", ... for messages and logs; NULL for an unknown type. */
 const char *frame_type_to_string(uint16_t type);
 
+/* One input file of a request: its path (valid by file_path_valid(), NUL-terminated), its
+ * bytes (data_size == size once complete) and whether it is executable. */
+typedef struct RequestFile {
+        char *path;
+        uint8_t *data;
+        uint64_t size;
+        uint64_t data_size; /* bytes of FILE_DATA received so far */
+        bool executable;
+} RequestFile;
+
 /* The request, built frame by frame. */
 typedef struct Request {
         uint32_t version;
@@ -110,7 +190,12 @@ typedef struct Request {
         char *profile; /* NULL: "default" */
         uint64_t limits[_LIMIT_MAX];
         bool limit_set[_LIMIT_MAX];
-        bool complete; /* REQUEST_END seen */
+        RequestFile *files; /* input files, in the order sent; paths unique */
+        size_t n_files;
+        uint64_t files_bytes; /* all input bytes together (hard cap PW_FILES_IN_BYTES_MAX) */
+        bool collect;         /* COLLECT: return the output files */
+        bool discover;        /* DISCOVER: no code; the usable profiles are the answer */
+        bool complete;        /* REQUEST_END seen */
 } Request;
 
 int request_new(Request **ret);
@@ -122,10 +207,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length, char *error_buf,
                       size_t error_buf_size);
 
-/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE, FILENAME if set,
- * each ARG, PROFILE if set, each LIMIT set in key order, REQUEST_END; r->complete is ignored.
- * The strings may be borrowed (the CLI's argv): this only reads them. Appends all or nothing.
- * 0, -ENOMEM, or -EMSGSIZE if a field is over its frame's bound. */
+/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE (not if
+ * r->discover), FILENAME if set, each ARG, PROFILE if set, each LIMIT set in key order, each file
+ * (FILE, then its `size` bytes of data in FILE_DATA chunks of PW_CHUNK_MAX), COLLECT if set,
+ * DISCOVER if set, REQUEST_END; r->complete, data_size and files_bytes are ignored. The strings
+ * and files may be borrowed (the CLI's argv): this only reads them. Appends all or nothing.
+ * 0, -ENOMEM, -EMSGSIZE if a field is over its frame's bound, -EINVAL for a file whose path
+ * breaks file_path_valid() or whose data is NULL. */
 int request_append(Buffer *b, const Request *r);
 /* The fixed-size payloads of HELLO and LIMIT, for request_append() and for tests. */
 void hello_payload_format(uint8_t buf[static PW_HELLO_SIZE], uint32_t version);
@@ -180,6 +268,17 @@ typedef struct JobResult {
         char *invocation_id;
         char *job;
         char *message; /* human text; never contains a newline on the wire */
+        /* Only when the request sent COLLECT (files_reported): written after the keys above, so a
+         * client that sends no new frame gets today's record byte for byte. */
+        bool files_reported;
+        uint64_t files_out;       /* files returned (FILE_OUT frames) */
+        uint64_t files_out_bytes; /* their bytes */
+        uint64_t files_skipped;   /* left out, listed (FILE_SKIPPED) or not */
+        char *files_note;         /* NULL, or why the collection is incomplete ("the collection's
+                                   * time ran out", "the job ended by oom: no files are collected") */
+        /* Only for a DISCOVER request: the number of PROFILE_INFO frames sent. */
+        bool profiles_reported;
+        uint64_t profiles;
 } JobResult;
 
 void job_result_done(JobResult *r); /* frees the strings, keeps the struct */
@@ -192,5 +291,44 @@ int job_accepted_format(const char *job, const char *unit, char **ret, size_t *r
 int job_accepted_append(Buffer *b, const char *job, const char *unit);
 /* job_result_format() as a whole RESULT frame at the end of a growing buffer. */
 int job_result_append(Buffer *b, const JobResult *r);
+/* The new frames' fixed parts (pyward-protocol(7) "FILES"). file_header_append() appends a whole
+ * FILE (client) or FILE_OUT (helper) frame: type, uint32 flags_or_mode, uint64 size, path;
+ * -EINVAL if the path is not file_path_valid(). file_header_parse() decodes such a payload, the
+ * path pointing into it (not NUL-terminated); -EBADMSG if short or the path is invalid (*ret_why
+ * says why). The same pair for FILE_SKIPPED (the path may be empty there: a name the runner could
+ * not give, and it is then not checked). */
+int file_header_append(Buffer *b, uint16_t type, uint32_t flags_or_mode, uint64_t size, const char *path,
+                       size_t path_size);
+int file_header_parse(const void *payload, size_t size, uint32_t *ret_flags_or_mode, uint64_t *ret_size,
+                      const char **ret_path, size_t *ret_path_size, const char **ret_why);
+int file_skipped_append(Buffer *b, FileSkipReason reason, const char *path, size_t path_size);
+int file_skipped_parse(const void *payload, size_t size, FileSkipReason *ret_reason, const char **ret_path,
+                       size_t *ret_path_size);
+
+/* One PROFILE_INFO frame (the answer to DISCOVER): key=value lines escaped as RESULT's, in this
+ * order: name=, interpreter=, python= (e.g. "3.11.2"; empty if unknown), network= ("none",
+ * "loopback"), for every LimitKey k: limit.<name>.default= and limit.<name>.max= (raw numbers in
+ * the limit's unit), then package=NAME VERSION (repeated, sorted by name), packages_omitted=N (what
+ * did not fit PW_PROFILE_INFO_MAX), note= (empty, or why python/packages are unknown). */
+typedef struct ProfileInfo {
+        char *name;
+        char *interpreter;
+        char *python;
+        char *network;
+        uint64_t limit_default[_LIMIT_MAX];
+        uint64_t limit_max[_LIMIT_MAX];
+        char **packages; /* "NAME VERSION", NULL-terminated, may be NULL */
+        size_t n_packages;
+        uint64_t packages_omitted;
+        char *note;
+} ProfileInfo;
+
+void profile_info_done(ProfileInfo *p);
+/* Appends a whole PROFILE_INFO frame; packages that would not fit are counted in
+ * packages_omitted instead. 0, -ENOMEM. */
+int profile_info_append(Buffer *b, const ProfileInfo *p);
+/* Parses a PROFILE_INFO payload; unknown keys are ignored. 0, -EBADMSG, -ENOMEM. */
+int profile_info_parse(const void *payload, size_t size, ProfileInfo *ret);
+
 /* Parses a RESULT payload; unknown keys are ignored (forward compatibility). */
 int job_result_parse(const void *payload, size_t size, JobResult *ret);

@@ -29,6 +29,12 @@ typedef struct RunOps {
          * reason), or its result, after all of its output was emitted. */
         void (*failed)(void *userdata, const char *message);
         void (*finished)(void *userdata, const JobResult *result);
+        /* Output files (request->collect): a FILE_OUT, FILE_OUT_DATA or FILE_SKIPPED frame, built
+         * from the channel (channel.h) and within the admitted bounds; emitted as STDOUT is,
+         * only while can_emit() is true. The counts go into the result (files_*). Via emit(). */
+        /* A discovery run (RunParams.discover): the runner's CH_INFO payload, unparsed and
+         * untrusted (at most CH_INFO_MAX bytes), before finished(). May be NULL otherwise. */
+        void (*info)(void *userdata, const void *data, size_t size);
 } RunOps;
 
 /* What the run is of; everything must outlive the Run. */
@@ -39,6 +45,7 @@ typedef struct RunParams {
         const uint64_t *limits; /* admitted, _LIMIT_MAX of them */
         const Request *request;
         JobTimes *times; /* bus and start are filled in */
+        bool discover;   /* run no code: the runner reports its interpreter (RunOps.info) */
 } RunParams;
 
 typedef struct Run Run;

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The runner channel: the one internal channel between the helper and the runner (runner.py, the
+ * job's first process), a SOCK_STREAM socketpair whose far end is the job's fd 0 (systemd 252 hands
+ * a transient unit only stdin, stdout and stderr; everything else rides on this socket, the job's
+ * stdin pipe included, by SCM_RIGHTS). Framing as the wire protocol's: an 8-byte header (uint16
+ * type, uint16 flags = 0, uint32 length, little-endian), then the payload. ARCHITECTURE.md and
+ * pyward-helper(8) "THE RUNNER CHANNEL" describe it; keep the three in sync.
+ *
+ * helper -> runner, in this order, then nothing but STOP:
+ *   CH_CODE (once), CH_FILENAME (once), CH_ARG (each, in order), CH_BOUNDS (once),
+ *   CH_FILE + CH_FILE_DATA... (each input file), CH_GO (once; carries the job's stdin by SCM_RIGHTS)
+ *   CH_STOP (empty, at most once): a limit stopped the job: end the code, return what exists, exit.
+ * runner -> helper (everything untrusted: bounded and checked by the ChannelReader below):
+ *   CH_FILE_OUT + CH_FILE_OUT_DATA... and CH_SKIPPED in any order, then CH_DONE, then EOF;
+ *   or, for a discovery run (CH_GO_DISCOVER), one CH_INFO, then EOF.
+ * The runner may be started before a request exists (warm runners): nothing in the channel depends
+ * on the unit's properties, and a future CH_GO for a further cell keeps this framing. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buffer.h"
+#include "macro.h"
+#include "protocol.h"
+
+#define CH_VERSION 1
+#define CH_INFO_MAX PW_PROFILE_INFO_MAX
+
+typedef enum ChannelType {
+        /* helper -> runner */
+        CH_CODE = 0x01,      /* the code, 0..PW_CODE_MAX bytes */
+        CH_FILENAME = 0x02,  /* the main file's name (as FRAME_FILENAME; "main.py" by default) */
+        CH_ARG = 0x03,       /* one sys.argv[1:] element */
+        CH_BOUNDS = 0x04,    /* 5 x uint64: files_out, files_out_bytes, file_out_size, depth,
+                              * collect time (usec); what the runner should stay within */
+        CH_FILE = 0x05,      /* an input file: uint32 flags (PW_FILE_*), uint64 size, path */
+        CH_FILE_DATA = 0x06, /* 1..PW_CHUNK_MAX bytes of it */
+        CH_GO = 0x07,        /* uint32 version (CH_VERSION), uint32 flags (CH_GO_*); SCM_RIGHTS:
+                              * the job's stdin (read end) */
+        CH_STOP = 0x08,      /* empty */
+
+        /* runner -> helper */
+        CH_FILE_OUT = 0x81,      /* uint32 mode, uint64 size, path (the wire's FILE_OUT layout) */
+        CH_FILE_OUT_DATA = 0x82, /* 1..PW_CHUNK_MAX bytes; exactly size follow each FILE_OUT */
+        CH_SKIPPED = 0x83,       /* uint32 FileSkipReason, path (0..PW_PATH_MAX bytes) */
+        CH_DONE = 0x84,          /* uint64: entries the runner left out without a CH_SKIPPED */
+        CH_INFO = 0x85,          /* key=value lines (python=, package=NAME VERSION, sitedir=) */
+} ChannelType;
+
+#define CH_GO_COLLECT 0x1U  /* return the output files after the code */
+#define CH_GO_DISCOVER 0x2U /* run no code: answer CH_INFO about the interpreter */
+
+typedef struct ChannelBounds {
+        uint64_t files_out;       /* LIMIT_FILES_OUT */
+        uint64_t files_out_bytes; /* LIMIT_FILES_OUT_BYTES */
+        uint64_t file_out_size;   /* LIMIT_FILE_OUT_SIZE */
+        uint64_t depth;           /* LIMIT_FILES_OUT_DEPTH */
+        uint64_t collect_usec;    /* LIMIT_FILES_OUT_TIME */
+} ChannelBounds;
+
+/* --- helper -> runner ------------------------------------------------------------------------- */
+
+/* Appends CODE, FILENAME, each ARG, BOUNDS, each FILE with its FILE_DATA, and GO (whose SCM_RIGHTS
+ * the writer attaches: *ret_go_offset is the offset of GO's first byte in b). All or nothing;
+ * 0, -ENOMEM. */
+int channel_request_append(Buffer *b, const Request *req, const ChannelBounds *bounds, uint32_t go_flags,
+                           size_t *ret_go_offset);
+int channel_stop_append(Buffer *b);
+
+/* --- runner -> helper ------------------------------------------------------------------------- */
+
+typedef enum ChannelEventType {
+        CHANNEL_EVENT_NONE,      /* more bytes needed */
+        CHANNEL_EVENT_FILE,      /* a file begins: path, mode, size (valid, within the bounds) */
+        CHANNEL_EVENT_FILE_DATA, /* data, data_size bytes of the current file */
+        CHANNEL_EVENT_FILE_END,  /* the current file is complete */
+        CHANNEL_EVENT_SKIPPED,   /* reason, path (path_size may be 0); from the runner or the bounds */
+        CHANNEL_EVENT_DONE,      /* the runner's end of files; count: entries it left out unlisted */
+        CHANNEL_EVENT_INFO,      /* data, data_size: the CH_INFO payload, unparsed */
+} ChannelEventType;
+
+typedef struct ChannelEvent {
+        ChannelEventType type;
+        uint32_t mode;
+        uint64_t size;
+        const char *path; /* into the reader's buffer: valid until the next feed; not NUL-terminated */
+        size_t path_size;
+        const void *data;
+        size_t data_size;
+        FileSkipReason reason;
+        uint64_t count;
+} ChannelEvent;
+
+typedef struct ChannelReader ChannelReader;
+
+/* A reader that enforces bounds itself: a FILE_OUT over files_out, files_out_bytes or
+ * file_out_size, or deeper than depth, becomes a CHANNEL_EVENT_SKIPPED with the helper's reason
+ * and its data is dropped; the runner's word is never needed to keep a bound. info: whether CH_INFO
+ * is allowed (a discovery run) instead of files. */
+int channel_reader_new(const ChannelBounds *bounds, bool info, ChannelReader **ret);
+ChannelReader *channel_reader_free(ChannelReader *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelReader *, channel_reader_free);
+
+/* Consumes up to size bytes: returns how many (>= 0) and sets *ev (CHANNEL_EVENT_NONE when the
+ * bytes made no complete event; call again with the rest). A violation of the framing, the order
+ * or a payload's syntax returns -EBADMSG with a static reason in *ret_why; the reader then refuses
+ * everything (-EBADMSG again). At most one message's payload is buffered (PW_CHUNK_MAX, or
+ * CH_INFO_MAX for a discovery run). */
+ssize_t channel_reader_feed(ChannelReader *r, const void *data, size_t size, ChannelEvent *ev,
+                            const char **ret_why);
+/* True once CH_DONE (or CH_INFO) was read: whatever follows is a violation. */
+bool channel_reader_done(const ChannelReader *r);
+
+/* The channel's fd writer: queued bytes, written when the socket takes them, with SCM_RIGHTS of
+ * one fd attached at a given offset (CH_GO's). Non-blocking; for the Run's event loop. */
+typedef struct ChannelWriter ChannelWriter;
+int channel_writer_new(int fd, ChannelWriter **ret);
+ChannelWriter *channel_writer_free(ChannelWriter *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelWriter *, channel_writer_free);
+/* Queues b's bytes (taken); attach_fd >= 0 is sent with the byte at attach_offset of b (dup'ed). */
+int channel_writer_queue(ChannelWriter *w, Buffer *b, int attach_fd, size_t attach_offset);
+/* Writes what the socket takes: 1 if all is written, 0 if more remains (wait for EPOLLOUT),
+ * -EPIPE if the runner is gone (nothing more can be written), other negative errno. */
+int channel_writer_flush(ChannelWriter *w);
