@@ -29,6 +29,7 @@ static int parse_positive(int (*parse)(const char *, uint64_t *), const char *s,
 static void help(void) {
         printf("Usage: pyward [OPTIONS] -c CODE [ARGS...]\n"
                "       pyward [OPTIONS] FILE [ARGS...]\n"
+               "       pyward --list-profiles [--json]\n"
                "\n"
                "Run Python code in a sandboxed, resource-limited systemd unit via the pyward helper.\n"
                "The job's stdout and stderr are streamed to ours; our stdin is forwarded to the job\n"
