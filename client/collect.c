@@ -161,6 +161,7 @@ static int file_skipped(Collect *c, const uint8_t *p, size_t n) {
         size_t path_size;
         CollectedSkip *s;
 
+        /* An unknown reason too: new reasons need a new protocol version. */
         if (file_skipped_parse(p, n, &reason, &path, &path_size) < 0)
                 return fail("protocol error: malformed FILE_SKIPPED from the helper");
         if (c->n_skipped >= PW_SKIPPED_LISTED_MAX)

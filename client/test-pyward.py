@@ -314,9 +314,10 @@ class TestFilesFraming(unittest.TestCase):
                 pyward.parse_file_header(bad)
         self.assertEqual(pyward.parse_skipped(struct.pack("<I", 1) + b"link"), ("symlink", b"link"))
         self.assertEqual(pyward.parse_skipped(struct.pack("<I", 6) + b""), ("size", b""))
-        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 999) + b"x"), ("unknown", b"x"))
-        with self.assertRaises(pyward.ProtocolError):
-            pyward.parse_skipped(b"\1\0")
+        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 12) + b"x"), ("unreadable", b"x"))
+        for bad in (b"\1\0", struct.pack("<I", 0), struct.pack("<I", 13) + b"x"):
+            with self.subTest(bad=bad), self.assertRaises(pyward.ProtocolError):
+                pyward.parse_skipped(bad)
 
     def test_parse_profile_info(self):
         p = pyward.parse_profile_info(PROFILE_DEFAULT)
@@ -952,7 +953,8 @@ class TestCliFiles(unittest.TestCase):
         res = pyward.frame(pyward.RESULT, FILES_RESULT)
         for answer in (file_out("x", b"abc")[:-11] + res, pyward.frame(pyward.FILE_OUT_DATA, b"x") + res,
                        file_out("x", b"abc") + pyward.frame(pyward.FILE_OUT_DATA, b"more") + res,
-                       pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res):
+                       pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res,
+                       skipped("x", 13) + res):
             with self.subTest(answer=answer):
                 out = os.path.join(self.dir, "o")
                 p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
