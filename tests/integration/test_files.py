@@ -19,7 +19,9 @@ from pwlib import (CLI, FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED, PywardTestCase, c
 
 # A plot, saved as plot.png; the job prints the file's sha256 so the client can compare.
 PLOT = r"""
-import hashlib, matplotlib
+import hashlib, os
+os.environ["MPLCONFIGDIR"] = "/var/tmp/mpl"  # its font cache: not an output of the job's
+import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 plt.plot([0, 1, 2, 3], [1, 4, 2, 3])
@@ -168,8 +170,13 @@ print("made", flush=True)
             with self.subTest(path=path):
                 res = result_of(exchange(files_request("print(1)", files=[(path, b"data", False)])))
                 self.assertEqual(res["status"], "rejected", res)
+                if path == b"":
+                    # FILE's frame bounds (common/frame.c: header + at least one byte) refuse it
+                    # before the decoder could name it.
+                    self.assertRegex(res["message"], "input file|frame")
+                    continue
                 self.assertIn("input file", res["message"])
-                if path not in (b"", b"a\0b"):
+                if path != b"a\0b":
                     self.assertIn("'" + path.decode() + "'", res["message"])
         res = result_of(exchange(files_request("print(1)", files=[("a", b"1", False), ("a", b"2", False)])))
         self.assertEqual(res["status"], "rejected", res)
