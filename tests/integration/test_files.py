@@ -46,7 +46,8 @@ class FilesTests(PywardTestCase):
         client's, through `pyward --files-out DIR` and through pyward.run(collect=True)."""
         with tempfile.TemporaryDirectory() as top:
             out = os.path.join(top, "out")
-            p = cli("--files-out=" + out, "-c", PLOT, timeout=120)
+            # matplotlib's first import builds its font cache: seconds of CPU on a busy machine.
+            p = cli("--files-out=" + out, "--cpu-time=60s", "--timeout=120s", "-c", PLOT, timeout=180)
             self.assertEqual(p.returncode, 0, p.stderr)
             digest = p.stdout.decode().strip()
             self.assertEqual(os.listdir(out), ["plot.png"])
@@ -55,7 +56,7 @@ class FilesTests(PywardTestCase):
             self.assertEqual(data[:8], b"\x89PNG\r\n\x1a\n")
             self.assertEqual(hashlib.sha256(data).hexdigest(), digest)
             self.assertEqual(os.listdir(top), ["out"], "the CLI wrote outside --files-out")
-        res = pyward.run(PLOT, collect=True, timeout=120)
+        res = pyward.run(PLOT, collect=True, timeout=120, cpu_time=60)
         self.assertOk(res)
         files = {f.path: f for f in res.files}
         self.assertEqual(list(files), ["plot.png"])
