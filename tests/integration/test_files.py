@@ -58,10 +58,9 @@ class FilesTests(PywardTestCase):
             self.assertEqual(os.listdir(top), ["out"], "the CLI wrote outside --files-out")
         res = pyward.run(PLOT, collect=True, timeout=120, cpu_time=60)
         self.assertOk(res)
-        files = {f.path: f for f in res.files}
-        self.assertEqual(list(files), ["plot.png"])
-        self.assertEqual(hashlib.sha256(files["plot.png"].data).hexdigest(), res.stdout.decode().strip())
-        self.assertEqual((res.files_out, res.files_skipped), (1, 0))
+        self.assertEqual(list(res.files), ["plot.png"])
+        self.assertEqual(hashlib.sha256(res.files["plot.png"]).hexdigest(), res.stdout.decode().strip())
+        self.assertEqual((res.files_out, res.files_skipped, res.files_note), (1, 0, None))
 
     def test_csv_in_transformed_out_and_an_executable_input(self):
         """A CSV in, its transformation out; the unchanged input and the main script are not
