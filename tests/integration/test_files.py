@@ -202,6 +202,16 @@ print("made", flush=True)
         self.assertEqual(res["files_out"], "1", res)
         self.assertLess(took, 2 + 2 + 5, "more than the wall-clock limit and files-out-time")
 
+    def test_output_limit_returns_what_was_written(self):
+        """The same for the output limit: status output-limit, the files come back."""
+        code = "open('log.txt', 'w').write('kept')\nwhile True: print('x' * 1000)\n"
+        frames = exchange(files_request(code, limits={"output": 10000}), timeout=60)
+        res = result_of(frames)
+        self.assertEqual(res["status"], "output-limit", res)
+        files, _ = files_of(frames)
+        self.assertEqual(files.get(b"log.txt", (0, b""))[1], b"kept", res)
+        self.assertEqual(len(b"".join(p for t, p in frames if t == 0x102)), 10000)
+
     def test_no_collect_is_todays_protocol(self):
         """No COLLECT and no FILE frame: no file frame comes back, whatever the job writes, and
         RESULT has exactly today's keys in today's order (no files_*)."""
