@@ -21,6 +21,9 @@ from pwlib import (CLI, FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED, PywardTestCase, c
 PLOT = r"""
 import hashlib, os
 os.environ["MPLCONFIGDIR"] = "/var/tmp/mpl"  # its font cache: not an output of the job's
+# bookworm's OpenBLAS spins in numpy.linalg.inv() inside a job (as on main before files: a
+# separate problem, reported), and matplotlib's transforms call it.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
