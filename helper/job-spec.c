@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The JobSpec of a job from the admitted request, its user and a probe of the host, and the
- * (the preamble that hands the bootstrap its code is the wire library's bootstrap_preamble_append()). */
+/* The JobSpec of a job from the admitted request, its user and a probe of the host; the request
+ * itself reaches the runner over the channel (run-channel.c). */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -47,9 +47,8 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .user = in->user,
                 .profile = in->profile,
                 .limits = in->limits,
-                .filename = in->request->filename ?: "main.py",
-                .argv = in->request->argv,
-                .bootstrap = BOOTSTRAP_PY,
+                .runner = BOOTSTRAP_PY,
+                .collect = in->request->collect && !in->discover,
                 .stdin_fd = in->job_fds[0],
                 .stdout_fd = in->job_fds[1],
                 .stderr_fd = in->job_fds[2],
