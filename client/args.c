@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "args.h"
 #include "cli.h"
@@ -48,14 +49,64 @@ static void help(void) {
                "      --socket=PATH      helper socket (default: $PYWARD_SOCKET or %s)\n"
                "      --connect-timeout=TIME  how long to wait for a busy socket (default: 10s;\n"
                "                         0: try once)\n"
+               "      --file=LOCAL[=PATH]  send the file LOCAL as PATH in the job's working directory\n"
+               "                         (default: LOCAL's base name; repeatable; executable if LOCAL is)\n"
+               "      --files-out=DIR    write the files the job leaves into DIR (made if missing);\n"
+               "                         links are never followed, existing names are errors\n"
+               "      --overwrite        with --files-out: replace existing files (never directories)\n"
+               "      --collect          ask for the job's files without writing them (see --json)\n"
+               "      --list-profiles    list the profiles you may use (with --json: as JSON), run nothing\n"
                "      --json             print one JSON document with the result and output at the end\n"
                "  -q, --quiet            no message about how the job ended\n"
                "  -h, --help             show this help\n"
                "      --version          show the version\n"
                "\n"
                "Exit status: the job's exit code; 128+N if it was killed by signal N; 124 on a time or\n"
-               "CPU limit; 125 if pyward itself failed or the request was rejected. See pyward(1).\n",
+               "CPU limit; 125 if pyward itself failed, the request was rejected or a file could not be\n"
+               "written under --files-out. See pyward(1).\n",
                PYWARD_SOCKET_PATH);
+}
+
+/* --file LOCAL[=PATH], split at the last '=' (a LOCAL whose name has one takes an explicit =PATH). */
+static int add_file(Args *a, const char *arg) {
+        const char *eq = strrchr(arg, '='), *why = NULL;
+        _cleanup_free_ char *local = NULL, *path = NULL;
+        ArgFile *n;
+
+        if (a->n_files >= PW_FILES_COUNT_MAX)
+                return fail("too many --file options: the maximum is %u", PW_FILES_COUNT_MAX);
+        local = eq ? strndup(arg, (size_t) (eq - arg)) : strdup(arg);
+        if (!local)
+                return fail("out of memory");
+        if (eq)
+                path = strdup(eq + 1);
+        else {
+                const char *slash = strrchr(local, '/');
+                path = strdup(slash ? slash + 1 : local);
+        }
+        if (!path)
+                return fail("out of memory");
+        if (!*local)
+                return fail("--file '%s': no local file before '='", arg);
+        if (!file_path_valid(path, strlen(path), &why))
+                return fail("--file '%s': invalid path '%s' in the job: %s%s", arg, path, why,
+                            eq ? "" : " (give one with LOCAL=PATH)");
+        n = reallocarray(a->files, a->n_files + 1, sizeof(ArgFile));
+        if (!n)
+                return fail("out of memory");
+        a->files = n;
+        a->files[a->n_files++] = (ArgFile) { .local = TAKE_PTR(local), .path = TAKE_PTR(path) };
+        return 0;
+}
+
+void args_done(Args *a) {
+        for (size_t i = 0; i < a->n_files; i++) {
+                free(a->files[i].local);
+                free(a->files[i].path);
+        }
+        free(a->files);
+        a->files = NULL;
+        a->n_files = 0;
 }
 
 int args_parse(int argc, char **argv, Args *a) {
@@ -70,6 +121,11 @@ int args_parse(int argc, char **argv, Args *a) {
                 ARG_SOCKET,
                 ARG_JSON,
                 ARG_CONNECT_TIMEOUT,
+                ARG_FILE,
+                ARG_FILES_OUT,
+                ARG_COLLECT,
+                ARG_OVERWRITE,
+                ARG_LIST_PROFILES,
         };
         static const struct option options[] = {
                 { "code", required_argument, NULL, 'c' },
@@ -86,6 +142,11 @@ int args_parse(int argc, char **argv, Args *a) {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
+                { "file", required_argument, NULL, ARG_FILE },
+                { "files-out", required_argument, NULL, ARG_FILES_OUT },
+                { "collect", no_argument, NULL, ARG_COLLECT },
+                { "overwrite", no_argument, NULL, ARG_OVERWRITE },
+                { "list-profiles", no_argument, NULL, ARG_LIST_PROFILES },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -121,6 +182,14 @@ int args_parse(int argc, char **argv, Args *a) {
                                 return fail("invalid value for --connect-timeout: '%s' (0 to 1h)", optarg);
                         connect_timeout_set = true;
                         break;
+                case ARG_FILE:
+                        if (add_file(a, optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_FILES_OUT: a->files_out = optarg; a->collect = true; break;
+                case ARG_COLLECT: a->collect = true; break;
+                case ARG_OVERWRITE: a->overwrite = true; break;
+                case ARG_LIST_PROFILES: a->list_profiles = true; break;
                 case 'q': a->quiet = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("pyward %s (protocol %d)\n", PACKAGE_VERSION, PW_PROTOCOL_VERSION); return 0;
@@ -138,7 +207,12 @@ int args_parse(int argc, char **argv, Args *a) {
                         a->limit_set[key] = true;
                 }
         }
-        if (!a->code) {
+        if (a->overwrite && !a->files_out)
+                return fail("--overwrite is for --files-out");
+        if (a->list_profiles) {
+                if (a->code || optind < argc || a->n_files > 0 || a->collect || a->filename)
+                        return fail("--list-profiles runs no code: give no code, file or arguments");
+        } else if (!a->code) {
                 if (optind >= argc)
                         return fail("nothing to run: give -c CODE or a FILE (see --help)");
                 a->file = argv[optind++];

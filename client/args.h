@@ -13,6 +13,12 @@
 #define CONNECT_TIMEOUT_DEFAULT_USEC (10ULL * 1000ULL * 1000ULL)
 #define CONNECT_TIMEOUT_MAX_USEC (3600ULL * 1000ULL * 1000ULL)
 
+/* One --file LOCAL[=PATH]: LOCAL read here, PATH (default LOCAL's base name) inside the job. */
+typedef struct ArgFile {
+        char *local;
+        char *path;
+} ArgFile;
+
 typedef struct Args {
         const char *code;
         const char *file;
@@ -27,7 +33,14 @@ typedef struct Args {
         bool no_stdin;
         bool json;
         bool quiet;
+        ArgFile *files; /* --file, in order */
+        size_t n_files;
+        const char *files_out; /* --files-out DIR */
+        bool collect;          /* --collect or --files-out: send COLLECT */
+        bool overwrite;
+        bool list_profiles;
 } Args;
 
 /* 1: run the job; 0: done (--help, --version); negative: bad usage, already reported. */
 int args_parse(int argc, char **argv, Args *a);
+void args_done(Args *a);

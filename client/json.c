@@ -10,9 +10,7 @@
 #include "cli.h"
 #include "json.h"
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, <= U+10FFFF),
- * or 0 if the bytes there are not one. */
-static size_t utf8_valid_at(const uint8_t *p, size_t n) {
+size_t utf8_valid_at(const uint8_t *p, size_t n) {
         uint8_t c = p[0];
         size_t len;
         uint32_t cp;
@@ -125,7 +123,84 @@ static void json_stream(FILE *f, const char *name, const Buffer *b) {
         fputc(',', f);
 }
 
-int json_print_result(const JobResult *r, const Buffer *out, const Buffer *err, int exit_status) {
+static bool utf8_valid(const void *data, size_t n) {
+        const uint8_t *p = data;
+
+        for (size_t i = 0, l; i < n; i += l) {
+                l = utf8_valid_at(p + i, n - i);
+                if (l == 0)
+                        return false;
+        }
+        return true;
+}
+
+/* "path":"..." when the path is UTF-8, else "path_base64":"..." with its exact bytes. */
+static void json_path(FILE *f, const char *p, size_t n) {
+        if (utf8_valid(p, n)) {
+                fputs("\"path\":", f);
+                json_string(f, p, n, NULL);
+        } else {
+                fputs("\"path_base64\":", f);
+                base64(f, (const uint8_t *) p, n);
+        }
+}
+
+static void json_file(FILE *f, const Collect *c, const CollectedFile *file) {
+        bool at_file = file->error_where >= file->path_size;
+
+        fputc('{', f);
+        json_path(f, file->path, file->path_size);
+        fprintf(f, ",\"size\":%" PRIu64 ",\"mode\":%" PRIu32, file->size, file->mode & 07777);
+        if (c->dir_fd < 0) {
+                fputs(",\"content_base64\":", f);
+                base64(f, file->data.data, file->data.size);
+        } else if (file->error == 0)
+                fputs(",\"written\":true", f);
+        else {
+                /* "a/b: a symbolic link: not followed": the component that failed, then why. */
+                const char *why = files_out_strerror(file->error, at_file);
+                Buffer b = {};
+
+                if (!at_file && file->error_where > 0 &&
+                    (buffer_append(&b, file->path, file->error_where) < 0 || buffer_append(&b, ": ", 2) < 0))
+                        buffer_done(&b);
+                fputs(",\"written\":false,\"error\":", f);
+                if (buffer_append(&b, why, strlen(why)) < 0)
+                        json_string(f, why, strlen(why), NULL);
+                else
+                        json_string(f, b.data, b.size, NULL);
+                buffer_done(&b);
+        }
+        fputc('}', f);
+}
+
+static void json_files(FILE *f, const Collect *c, const JobResult *r) {
+        fputs(",\"files\":[", f);
+        for (size_t i = 0; i < c->n_files; i++) {
+                if (i > 0)
+                        fputc(',', f);
+                json_file(f, c, &c->files[i]);
+        }
+        fputs("],\"skipped\":[", f);
+        for (size_t i = 0; i < c->n_skipped; i++) {
+                fputs(i > 0 ? ",{" : "{", f);
+                json_path(f, c->skipped[i].path, c->skipped[i].path_size);
+                fputs(",\"reason\":", f);
+                json_string_or_null(f, file_skip_reason_to_string(c->skipped[i].reason));
+                fputc('}', f);
+        }
+        fputs("],\"files_out\":", f);
+        json_u64_or_null(f, r->files_reported ? r->files_out : RESULT_UNSET);
+        fputs(",\"files_out_bytes\":", f);
+        json_u64_or_null(f, r->files_reported ? r->files_out_bytes : RESULT_UNSET);
+        fputs(",\"files_skipped\":", f);
+        json_u64_or_null(f, r->files_reported ? r->files_skipped : RESULT_UNSET);
+        fputs(",\"files_note\":", f);
+        json_string_or_null(f, r->files_note);
+}
+
+int json_print_result(const JobResult *r, const Buffer *out, const Buffer *err, const Collect *c,
+                      int exit_status) {
         char sig[16];
 
         fputs("{\"status\":", stdout);
@@ -155,6 +230,54 @@ int json_print_result(const JobResult *r, const Buffer *out, const Buffer *err, 
         json_string_or_null(stdout, r->invocation_id);
         fputs(",\"job\":", stdout);
         json_string_or_null(stdout, r->job);
+        fputs(",\"message\":", stdout);
+        json_string_or_null(stdout, r->message);
+        if (c)
+                json_files(stdout, c, r);
+        printf(",\"pyward_exit_status\":%d}\n", exit_status);
+        if (fflush(stdout) != 0)
+                return fail("cannot write the JSON document: %m");
+        return 0;
+}
+
+static void json_profile(FILE *f, const ProfileInfo *p) {
+        fputs("{\"name\":", f);
+        json_string_or_null(f, p->name);
+        fputs(",\"interpreter\":", f);
+        json_string_or_null(f, p->interpreter);
+        fputs(",\"python\":", f);
+        json_string_or_null(f, p->python && *p->python ? p->python : NULL);
+        fputs(",\"network\":", f);
+        json_string_or_null(f, p->network);
+        fputs(",\"limits\":{", f);
+        for (int k = 1; k < _LIMIT_MAX; k++)
+                fprintf(f, "%s\"%s\":{\"default\":%" PRIu64 ",\"max\":%" PRIu64 "}", k > 1 ? "," : "",
+                        limit_key_to_string(k), p->limit_default[k], p->limit_max[k]);
+        fputs("},\"packages\":{", f);
+        for (size_t i = 0; i < p->n_packages; i++) {
+                const char *s = p->packages[i], *sp = strchr(s, ' ');
+                size_t name = sp ? (size_t) (sp - s) : strlen(s);
+
+                if (i > 0)
+                        fputc(',', f);
+                json_string(f, s, name, NULL);
+                fputc(':', f);
+                json_string(f, sp ? sp + 1 : "", sp ? strlen(sp + 1) : 0, NULL);
+        }
+        fprintf(f, "},\"packages_omitted\":%" PRIu64 ",\"note\":", p->packages_omitted);
+        json_string_or_null(f, p->note && *p->note ? p->note : NULL);
+        fputc('}', f);
+}
+
+int json_print_profiles(const ProfileInfo *p, size_t n, const JobResult *r, int exit_status) {
+        fputs("{\"profiles\":[", stdout);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        fputc(',', stdout);
+                json_profile(stdout, &p[i]);
+        }
+        fputs("],\"status\":", stdout);
+        json_string_or_null(stdout, job_status_to_string(r->status));
         fputs(",\"message\":", stdout);
         json_string_or_null(stdout, r->message);
         printf(",\"pyward_exit_status\":%d}\n", exit_status);

@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
+#include "collect.h"
+#include "files-out.h"
 #include "json.h"
 #include "protocol.h"
 #include "run.h"
@@ -22,20 +25,38 @@ static bool streq_dots(const char *s) {
         return strcmp(s, ".") == 0 || strcmp(s, "..") == 0;
 }
 
-/* Reads FILE with a hard bound: PW_CODE_MAX bytes. */
-static int read_file(const char *path, char **ret, size_t *ret_size) {
+/* Reads path whole with a hard bound of max bytes: -EFBIG beyond it (not reported), other
+ * failures reported. *ret_mode: its permission bits. */
+static int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size, mode_t *ret_mode) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
+        size_t n = 0, allocated = 0;
+        struct stat st;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return fail("cannot open %s: %m", path);
-        buf = malloc(PW_CODE_MAX + 1);
-        if (!buf)
-                return fail("out of memory");
+        if (fstat(fd, &st) < 0)
+                return fail("cannot stat %s: %m", path);
+        if (S_ISDIR(st.st_mode))
+                return fail("cannot read %s: %s", path, strerror(EISDIR));
         for (;;) {
-                ssize_t k = read(fd, buf + n, PW_CODE_MAX + 1 - n);
+                ssize_t k;
+
+                if (n == allocated) {
+                        /* Grown as it is read: a bound of 32 MiB is no reason to allocate it. */
+                        size_t want = allocated ? allocated * 2 : 64 * 1024;
+                        char *b;
+
+                        if (want > max + 1)
+                                want = max + 1;
+                        b = realloc(buf, want);
+                        if (!b)
+                                return fail("out of memory");
+                        buf = b;
+                        allocated = want;
+                }
+                k = read(fd, buf + n, allocated - n);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -44,16 +65,82 @@ static int read_file(const char *path, char **ret, size_t *ret_size) {
                 if (k == 0)
                         break;
                 n += (size_t) k;
-                if (n > PW_CODE_MAX)
-                        return fail("%s is larger than the maximum of %u bytes", path, PW_CODE_MAX);
+                if (n > max)
+                        return -EFBIG;
         }
+        if (!buf && !(buf = malloc(1)))
+                return fail("out of memory");
         *ret = TAKE_PTR(buf);
         *ret_size = n;
+        if (ret_mode)
+                *ret_mode = st.st_mode & 07777;
+        return 0;
+}
+
+/* Reads FILE with a hard bound: PW_CODE_MAX bytes. */
+static int read_file(const char *path, char **ret, size_t *ret_size) {
+        int r = read_file_bounded(path, PW_CODE_MAX, ret, ret_size, NULL);
+
+        if (r == -EFBIG)
+                return fail("%s is larger than the maximum of %u bytes", path, PW_CODE_MAX);
+        return r;
+}
+
+static void request_files_free(RequestFile *files, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(files[i].data);
+        free(files);
+}
+
+/* --file: each LOCAL read whole (the user's own file, opened as any other program would), its
+ * path checked already (args.c); the helper checks again and names the file if it refuses. */
+static int read_input_files(const Args *a, RequestFile **ret) {
+        RequestFile *files;
+        uint64_t total = 0;
+
+        files = calloc(a->n_files ? a->n_files : 1, sizeof(RequestFile));
+        if (!files)
+                return fail("out of memory");
+        for (size_t i = 0; i < a->n_files; i++) {
+                char *data = NULL;
+                size_t size;
+                mode_t mode;
+                int r;
+
+                r = read_file_bounded(a->files[i].local, PW_FILES_IN_BYTES_MAX - total, &data, &size, &mode);
+                if (r == -EFBIG)
+                        r = fail("--file %s: the input files are larger than the maximum of %u bytes together",
+                                 a->files[i].local, PW_FILES_IN_BYTES_MAX);
+                if (r < 0) {
+                        request_files_free(files, i);
+                        return r;
+                }
+                total += size;
+                files[i] = (RequestFile) {
+                        .path = a->files[i].path,
+                        .data = (uint8_t *) data,
+                        .size = size,
+                        .data_size = size,
+                        .executable = (mode & 0111) != 0,
+                };
+        }
+        *ret = files;
+        return 0;
+}
+
+static int build_discover_request(Buffer *out) {
+        Request req = { .version = PW_PROTOCOL_VERSION, .discover = true };
+        int r;
+
+        r = request_append(out, &req);
+        if (r < 0)
+                return fail("cannot encode the request: %s", strerror(-r));
         return 0;
 }
 
 static int build_request(const Args *a, Buffer *out) {
         _cleanup_free_ char *file_code = NULL;
+        RequestFile *files = NULL;
         const char *code = a->code, *filename = a->filename;
         size_t code_size = code ? strlen(code) : 0;
         Request req;
@@ -97,7 +184,14 @@ static int build_request(const Args *a, Buffer *out) {
         };
         memcpy(req.limits, a->limits, sizeof(req.limits));
         memcpy(req.limit_set, a->limit_set, sizeof(req.limit_set));
+        r = read_input_files(a, &files);
+        if (r < 0)
+                return r;
+        req.files = files;
+        req.n_files = a->n_files;
+        req.collect = a->collect;
         r = request_append(out, &req);
+        request_files_free(files, a->n_files);
         if (r == -ENOMEM)
                 return fail("out of memory");
         if (r < 0)
@@ -170,31 +264,103 @@ static bool fd_is_open(int fd) {
         return fcntl(fd, F_GETFD) >= 0;
 }
 
+/* --files-out DIR is opened before the job runs: a DIR that cannot be made fails at once. */
+static int setup_collect(const Args *a, Session *s) {
+        int r;
+
+        s->collecting = a->collect;
+        s->collect.overwrite = a->overwrite;
+        s->collect.keep = a->json && !a->files_out;
+        if (!a->files_out)
+                return 0;
+        s->collect.dir = a->files_out;
+        r = files_out_open_dir(a->files_out, &s->collect.dir_fd);
+        if (r < 0)
+                return fail("cannot open --files-out directory %s: %s", a->files_out, strerror(-r));
+        return 0;
+}
+
+static int setup_request(const Args *a, Session *s) {
+        int r;
+
+        if (a->list_profiles) {
+                /* HELLO, DISCOVER, REQUEST_END and nothing after: no job, no stdin. */
+                s->discovering = true;
+                s->stdin_done = true;
+                return build_discover_request(&s->out);
+        }
+        r = setup_collect(a, s);
+        if (r < 0)
+                return r;
+        r = build_request(a, &s->out);
+        if (r < 0)
+                return r;
+        /* ssh -n semantics: a terminal is not forwarded (a job has no terminal, and we must not
+         * wait for a user to type ^D); neither is a closed fd. /dev/null is simply end-of-file. */
+        s->stdin_open = !a->no_stdin && fd_is_open(STDIN_FILENO) && !isatty(STDIN_FILENO);
+        if (!s->stdin_open)
+                return session_queue_frame(s, FRAME_STDIN_EOF, NULL, 0);
+        return 0;
+}
+
+static int finish_profiles(const Args *a, Session *s) {
+        int status = exit_status_of(&s->result);
+
+        if (a->json) {
+                if (json_print_profiles(s->profiles.items, s->profiles.n, &s->result, status) < 0)
+                        status = EXIT_PYWARD;
+        } else {
+                profiles_print(&s->profiles, stdout);
+                if (fflush(stdout) != 0) {
+                        fail("cannot write the list: %m");
+                        status = EXIT_PYWARD;
+                }
+        }
+        report(&s->result, a->quiet);
+        return status;
+}
+
+static int finish_job(const Args *a, Session *s) {
+        int status = exit_status_of(&s->result);
+
+        /* A file that could not be written is pyward's failure, whatever the job did: the caller
+         * must not take the job's 0 for "the files are there". The JSON status stays the job's. */
+        if (s->collect.n_failed > 0)
+                status = EXIT_PYWARD;
+        if (a->json) {
+                if (json_print_result(&s->result, &s->json_stdout, &s->json_stderr,
+                                      s->collecting ? &s->collect : NULL, status) < 0)
+                        status = EXIT_PYWARD;
+                if (s->result.status == JOB_REJECTED || s->result.status == JOB_ERROR)
+                        report(&s->result, a->quiet);
+        } else {
+                /* The job's output is all written; our message goes after it. A job we cancelled
+                 * because our reader went away needs no explanation. */
+                report(&s->result, a->quiet || s->stdout_broken);
+        }
+        if (s->collecting)
+                collect_report(&s->collect, &s->result, a->quiet || a->json || s->stdout_broken);
+        return status;
+}
+
 int main(int argc, char **argv) {
         Args args = {};
-        Session s = { .args = &args, .sock = -EBADF, .sigfd = -EBADF };
+        Session s = { .args = &args, .sock = -EBADF, .sigfd = -EBADF, .collect = COLLECT_NULL };
         sigset_t mask;
         int r, status;
 
         r = args_parse(argc, argv, &args);
-        if (r <= 0)
+        if (r <= 0) {
+                args_done(&args);
                 return r < 0 ? EXIT_PYWARD : EXIT_SUCCESS;
+        }
 
         /* Our own writes report EPIPE instead; we decide what a closed reader means. */
         signal(SIGPIPE, SIG_IGN);
 
-        r = build_request(&args, &s.out);
+        r = setup_request(&args, &s);
         if (r < 0)
                 goto fail;
-
-        /* ssh -n semantics: a terminal is not forwarded (a job has no terminal, and we must not
-         * wait for a user to type ^D); neither is a closed fd. /dev/null is simply end-of-file. */
-        s.stdin_open = !args.no_stdin && fd_is_open(STDIN_FILENO) && !isatty(STDIN_FILENO);
-        if (!s.stdin_open) {
-                r = session_queue_frame(&s, FRAME_STDIN_EOF, NULL, 0);
-                if (r < 0)
-                        goto fail;
-        }
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
@@ -217,26 +383,19 @@ int main(int argc, char **argv) {
         r = session_run(&s);
         if (r == -ECANCELED && s.abandon_signal > 0) {
                 session_done(&s);
+                args_done(&args);
                 return 128 + s.abandon_signal;
         }
         if (r < 0)
                 goto fail;
 
-        status = exit_status_of(&s.result);
-        if (args.json) {
-                if (json_print_result(&s.result, &s.json_stdout, &s.json_stderr, status) < 0)
-                        status = EXIT_PYWARD;
-                if (s.result.status == JOB_REJECTED || s.result.status == JOB_ERROR)
-                        report(&s.result, args.quiet);
-        } else {
-                /* The job's output is all written; our message goes after it. A job we cancelled
-                 * because our reader went away needs no explanation. */
-                report(&s.result, args.quiet || s.stdout_broken);
-        }
+        status = args.list_profiles ? finish_profiles(&args, &s) : finish_job(&args, &s);
         session_done(&s);
+        args_done(&args);
         return status;
 
 fail:
         session_done(&s);
+        args_done(&args);
         return EXIT_PYWARD;
 }

@@ -29,6 +29,8 @@ void session_done(Session *s) {
         buffer_done(&s->json_stdout);
         buffer_done(&s->json_stderr);
         buffer_done(&s->sent);
+        collect_done(&s->collect);
+        profiles_done(&s->profiles);
         if (s->have_result)
                 job_result_done(&s->result);
 }
@@ -203,16 +205,33 @@ static int handle_frame(Session *s, uint16_t type, const uint8_t *p, size_t n) {
                         return fail("protocol error: duplicate ACCEPTED frame from the helper");
                 s->have_accepted = true;
                 return 0;
+        case FRAME_FILE_OUT:
+        case FRAME_FILE_OUT_DATA:
+        case FRAME_FILE_SKIPPED:
+                if (!s->collecting)
+                        break;
+                return collect_frame(&s->collect, type, p, n);
+        case FRAME_PROFILE_INFO:
+                if (!s->discovering)
+                        break;
+                return profiles_add(&s->profiles, p, n);
         case FRAME_RESULT:
+                if (s->collecting) {
+                        r = collect_finish(&s->collect);
+                        if (r < 0)
+                                return r;
+                }
                 r = job_result_parse(p, n, &s->result);
                 if (r < 0)
                         return fail("protocol error: malformed RESULT from the helper: %s", strerror(-r));
                 s->have_result = true;
                 return 0;
         default:
-                return fail("protocol error: unexpected %s frame from the helper",
-                            frame_type_to_string(type));
+                break;
         }
+        /* Also a file or profile frame nobody asked for: a client that sent no new frame gets
+         * none (pyward-protocol(7)). */
+        return fail("protocol error: unexpected %s frame from the helper", frame_type_to_string(type));
 }
 
 /* Decodes whole frames from s->in. */

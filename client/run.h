@@ -10,6 +10,8 @@
 
 #include "args.h"
 #include "buffer.h"
+#include "collect.h"
+#include "profiles.h"
 #include "protocol.h"
 
 typedef struct Session {
@@ -28,6 +30,10 @@ typedef struct Session {
         bool have_accepted;
         bool have_result;
         JobResult result;
+        bool collecting; /* COLLECT was sent: FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED may come */
+        Collect collect;
+        bool discovering; /* DISCOVER was sent: PROFILE_INFO may come */
+        Profiles profiles;
         /* Redialling a connection that was dropped before the helper said anything (systemd
          * closes a connection over MaxConnections= at once): what was sent so far, to send again. */
         uint64_t connect_deadline; /* CLOCK_MONOTONIC usec: --connect-timeout after the first attempt */

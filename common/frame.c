@@ -15,21 +15,29 @@
 const char *frame_type_to_string(uint16_t type) {
         /* clang-format off */
         switch (type) {
-        case FRAME_HELLO:       return "HELLO";
-        case FRAME_CODE:        return "CODE";
-        case FRAME_FILENAME:    return "FILENAME";
-        case FRAME_ARG:         return "ARG";
-        case FRAME_PROFILE:     return "PROFILE";
-        case FRAME_LIMIT:       return "LIMIT";
-        case FRAME_REQUEST_END: return "REQUEST_END";
-        case FRAME_STDIN:       return "STDIN";
-        case FRAME_STDIN_EOF:   return "STDIN_EOF";
-        case FRAME_CANCEL:      return "CANCEL";
-        case FRAME_ACCEPTED:    return "ACCEPTED";
-        case FRAME_STDOUT:      return "STDOUT";
-        case FRAME_STDERR:      return "STDERR";
-        case FRAME_RESULT:      return "RESULT";
-        default:                return NULL;
+        case FRAME_HELLO:         return "HELLO";
+        case FRAME_CODE:          return "CODE";
+        case FRAME_FILENAME:      return "FILENAME";
+        case FRAME_ARG:           return "ARG";
+        case FRAME_PROFILE:       return "PROFILE";
+        case FRAME_LIMIT:         return "LIMIT";
+        case FRAME_REQUEST_END:   return "REQUEST_END";
+        case FRAME_FILE:          return "FILE";
+        case FRAME_FILE_DATA:     return "FILE_DATA";
+        case FRAME_COLLECT:       return "COLLECT";
+        case FRAME_DISCOVER:      return "DISCOVER";
+        case FRAME_STDIN:         return "STDIN";
+        case FRAME_STDIN_EOF:     return "STDIN_EOF";
+        case FRAME_CANCEL:        return "CANCEL";
+        case FRAME_ACCEPTED:      return "ACCEPTED";
+        case FRAME_STDOUT:        return "STDOUT";
+        case FRAME_STDERR:        return "STDERR";
+        case FRAME_RESULT:        return "RESULT";
+        case FRAME_FILE_OUT:      return "FILE_OUT";
+        case FRAME_FILE_OUT_DATA: return "FILE_OUT_DATA";
+        case FRAME_FILE_SKIPPED:  return "FILE_SKIPPED";
+        case FRAME_PROFILE_INFO:  return "PROFILE_INFO";
+        default:                  return NULL;
         }
         /* clang-format on */
 }
@@ -39,21 +47,29 @@ bool frame_type_bounds(uint16_t type, uint32_t *ret_min, uint32_t *ret_max) {
 
         /* clang-format off */
         switch (type) {
-        case FRAME_HELLO:       lo = hi = PW_HELLO_SIZE; break;
-        case FRAME_CODE:        hi = PW_CODE_MAX; break;
-        case FRAME_FILENAME:    lo = 1; hi = PW_FILENAME_MAX; break;
-        case FRAME_ARG:         hi = PW_ARG_MAX; break;
-        case FRAME_PROFILE:     lo = 1; hi = PW_PROFILE_NAME_MAX; break;
-        case FRAME_LIMIT:       lo = hi = PW_LIMIT_SIZE; break;
+        case FRAME_HELLO:         lo = hi = PW_HELLO_SIZE; break;
+        case FRAME_CODE:          hi = PW_CODE_MAX; break;
+        case FRAME_FILENAME:      lo = 1; hi = PW_FILENAME_MAX; break;
+        case FRAME_ARG:           hi = PW_ARG_MAX; break;
+        case FRAME_PROFILE:       lo = 1; hi = PW_PROFILE_NAME_MAX; break;
+        case FRAME_LIMIT:         lo = hi = PW_LIMIT_SIZE; break;
+        case FRAME_FILE:
+        case FRAME_FILE_OUT:      lo = PW_FILE_HEADER_SIZE + 1; hi = PW_FILE_HEADER_SIZE + PW_PATH_MAX; break;
+        case FRAME_FILE_SKIPPED:  lo = PW_SKIPPED_HEADER_SIZE; hi = PW_SKIPPED_HEADER_SIZE + PW_PATH_MAX; break;
+        case FRAME_PROFILE_INFO:  lo = 1; hi = PW_PROFILE_INFO_MAX; break;
         case FRAME_REQUEST_END:
+        case FRAME_COLLECT:
+        case FRAME_DISCOVER:
         case FRAME_STDIN_EOF:
-        case FRAME_CANCEL:      hi = 0; break;
+        case FRAME_CANCEL:        hi = 0; break;
         case FRAME_STDIN:
+        case FRAME_FILE_DATA:
+        case FRAME_FILE_OUT_DATA:
         case FRAME_STDOUT:
-        case FRAME_STDERR:      lo = 1; hi = PW_CHUNK_MAX; break;
-        case FRAME_ACCEPTED:    hi = PW_ACCEPTED_MAX; break;
-        case FRAME_RESULT:      hi = PW_RESULT_MAX; break;
-        default:                return false;
+        case FRAME_STDERR:        lo = 1; hi = PW_CHUNK_MAX; break;
+        case FRAME_ACCEPTED:      hi = PW_ACCEPTED_MAX; break;
+        case FRAME_RESULT:        hi = PW_RESULT_MAX; break;
+        default:                  return false;
         }
         /* clang-format on */
         *ret_min = lo;

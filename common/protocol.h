@@ -103,6 +103,9 @@ typedef enum LimitKey {
 
 const char *limit_key_to_string(LimitKey k);   /* "memory", "tasks", ... or NULL */
 LimitKey limit_key_from_string(const char *s); /* or -EINVAL */
+/* Whether 0 is a valid value of a limit (LIMIT and pyward.conf): the files' counts, bytes and
+ * depth, where 0 means none; every other limit must be greater than 0. */
+bool limit_key_allows_zero(LimitKey k);
 
 /* Why an output file was left out: FILE_SKIPPED's first field; "symlink", "fifo", ... on the wire
  * of the result and in the clients. Decided by the runner (untrusted: it is data) or by the helper
@@ -130,6 +133,11 @@ FileSkipReason file_skip_reason_from_string(const char *s);
 /* The path rule above, for n bytes that need not be NUL-terminated. false with a static reason
  * ("an absolute path", "a '..' component", ...) in *ret_why. */
 bool file_path_valid(const char *p, size_t n, const char **ret_why);
+/* A path (or any n bytes) for a one-line message: printable ASCII as is, '\\' and '\'' escaped by
+ * a backslash, every other byte (newline, non-UTF-8, UTF-8 too) as \xHH; cut with "..." so that it
+ * fits size bytes with its NUL. Returns buf. PW_PATH_SHOWN_MAX is what messages give a path. */
+#define PW_PATH_SHOWN_MAX 161
+char *file_path_escape(const char *p, size_t n, char *buf, size_t size);
 
 typedef struct FrameHeader {
         uint16_t type;

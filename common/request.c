@@ -14,7 +14,10 @@
 static const char *const limit_key_table[_LIMIT_MAX] = {
         [LIMIT_MEMORY] = "memory",     [LIMIT_TASKS] = "tasks",         [LIMIT_CPU_QUOTA] = "cpu-quota",
         [LIMIT_CPU_TIME] = "cpu-time", [LIMIT_WALL_TIME] = "wall-time", [LIMIT_OUTPUT] = "output",
-        [LIMIT_DISK] = "disk",
+        [LIMIT_DISK] = "disk",         [LIMIT_FILES_IN] = "files-in",   [LIMIT_FILES_IN_BYTES] = "files-in-bytes",
+        [LIMIT_FILES_OUT] = "files-out", [LIMIT_FILES_OUT_BYTES] = "files-out-bytes",
+        [LIMIT_FILE_OUT_SIZE] = "file-out-size", [LIMIT_FILES_OUT_DEPTH] = "files-out-depth",
+        [LIMIT_FILES_OUT_TIME] = "files-out-time",
 };
 
 const char *limit_key_to_string(LimitKey k) {
@@ -30,6 +33,10 @@ LimitKey limit_key_from_string(const char *s) {
                 if (streq(limit_key_table[k], s))
                         return k;
         return -EINVAL;
+}
+
+bool limit_key_allows_zero(LimitKey k) {
+        return k >= LIMIT_FILES_IN && k <= LIMIT_FILES_OUT_DEPTH;
 }
 
 int request_new(Request **ret) {
@@ -48,6 +55,11 @@ Request *request_free(Request *r) {
         free(r->filename);
         strv_free(r->argv);
         free(r->profile);
+        for (size_t i = 0; i < r->n_files; i++) {
+                free(r->files[i].path);
+                free(r->files[i].data);
+        }
+        free(r->files);
         free(r);
         return NULL;
 }
@@ -141,11 +153,179 @@ static int request_add_limit(Request *r, const void *payload, char *error_buf, s
                 return ERR(-EINVAL, "unknown LIMIT key %" PRIu32, k);
         if (r->limit_set[k])
                 return ERR(-EBADMSG, "duplicate LIMIT %s", key);
-        if (v == 0)
+        if (v == 0 && !limit_key_allows_zero(k))
                 return ERR(-EINVAL, "LIMIT %s must be greater than 0", key);
         r->limits[k] = v;
         r->limit_set[k] = true;
         return 0;
+}
+
+/* ---- input files ------------------------------------------------------------------------- */
+
+/* The file the last FILE announced while FILE_DATA for it is still due, or NULL. */
+static RequestFile *request_pending_file(const Request *r) {
+        RequestFile *f = r->n_files > 0 ? &r->files[r->n_files - 1] : NULL;
+
+        return f && f->data_size < f->size ? f : NULL;
+}
+
+/* Room for one more file: the array doubles from 4, so its size follows from n_files alone. */
+static int request_files_grow(Request *r) {
+        size_t n = r->n_files;
+        RequestFile *l;
+
+        if (n != 0 && (n < 4 || (n & (n - 1)) != 0))
+                return 0;
+        l = realloc(r->files, sizeof(RequestFile) * (n < 4 ? 4 : 2 * n));
+        if (!l)
+                return -ENOMEM;
+        r->files = l;
+        return 0;
+}
+
+static int request_add_file(Request *r, const void *payload, size_t length, char *error_buf,
+                            size_t error_buf_size) {
+        char shown[PW_PATH_SHOWN_MAX];
+        const char *path, *why;
+        size_t path_size;
+        uint32_t flags;
+        uint64_t size;
+        RequestFile f = {};
+
+        if (file_header_parse(payload, length, &flags, &size, &path, &path_size, &why) < 0) {
+                /* The frame's bounds guarantee a header and at least one byte of path. */
+                file_path_escape((const char *) payload + PW_FILE_HEADER_SIZE, length - PW_FILE_HEADER_SIZE,
+                                 shown, sizeof(shown));
+                return ERR(-EINVAL, "input file '%s': %s", shown, why);
+        }
+        file_path_escape(path, path_size, shown, sizeof(shown));
+        if (flags & ~PW_FILE_EXECUTABLE)
+                return ERR(-EINVAL, "input file '%s': unknown flags 0x%" PRIx32, shown, flags);
+        if (r->n_files >= PW_FILES_COUNT_MAX)
+                return ERR(-E2BIG, "input file '%s': more than %u input files", shown, PW_FILES_COUNT_MAX);
+        if (size > PW_FILES_IN_BYTES_MAX - r->files_bytes)
+                return ERR(-E2BIG,
+                           "input file '%s' of %" PRIu64 " bytes: the input files exceed the maximum of %u "
+                           "bytes",
+                           shown, size, PW_FILES_IN_BYTES_MAX);
+
+        /* Bounded: size is within the cap just checked. */
+        f.path = memdup_str(path, path_size);
+        f.data = size > 0 ? malloc(size) : NULL;
+        if (!f.path || (size > 0 && !f.data) || request_files_grow(r) < 0) {
+                free(f.path);
+                free(f.data);
+                return -ENOMEM;
+        }
+        f.size = size;
+        f.executable = flags & PW_FILE_EXECUTABLE;
+        r->files[r->n_files++] = f;
+        r->files_bytes += size;
+        return 0;
+}
+
+static int request_add_file_data(Request *r, const void *payload, size_t length, char *error_buf,
+                                 size_t error_buf_size) {
+        RequestFile *f = request_pending_file(r);
+        char shown[PW_PATH_SHOWN_MAX];
+
+        if (!f && r->n_files == 0)
+                return ERR(-EBADMSG, "FILE_DATA frame without a FILE before it");
+        if (!f) {
+                f = &r->files[r->n_files - 1];
+                return ERR(-EBADMSG, "input file '%s': FILE_DATA frame beyond its %" PRIu64 " bytes",
+                           file_path_escape(f->path, strlen(f->path), shown, sizeof(shown)), f->size);
+        }
+        if (length > f->size - f->data_size)
+                return ERR(-EBADMSG,
+                           "input file '%s': FILE_DATA frame of %zu bytes exceeds the %" PRIu64
+                           " bytes still to come",
+                           file_path_escape(f->path, strlen(f->path), shown, sizeof(shown)), length,
+                           f->size - f->data_size);
+        memcpy(f->data + f->data_size, payload, length);
+        f->data_size += length;
+        return 0;
+}
+
+/* Sorts paths so that '/' comes before every other byte: then "a/..." follows "a" directly, and a
+ * path that is another's directory is next to it (or to its duplicate). */
+static int path_cmp(const void *a, const void *b) {
+        const unsigned char *x = *(const unsigned char *const *) a, *y = *(const unsigned char *const *) b;
+
+        for (;; x++, y++) {
+                unsigned cx = *x == '/' ? 1U : *x == 0 ? 0U : *x + 1U;
+                unsigned cy = *y == '/' ? 1U : *y == 0 ? 0U : *y + 1U;
+
+                if (cx != cy)
+                        return cx < cy ? -1 : 1;
+                if (cx == 0)
+                        return 0;
+        }
+}
+
+/* At REQUEST_END, once all files are in: unique paths, none another's directory, none the main
+ * file's name or below it. O(n log n), for up to PW_FILES_COUNT_MAX files. */
+static int request_check_files(const Request *r, char *error_buf, size_t error_buf_size) {
+        const char *main_name = r->filename ?: "main.py";
+        size_t main_size = strlen(main_name);
+        char shown[PW_PATH_SHOWN_MAX], other[PW_PATH_SHOWN_MAX];
+        _cleanup_free_ const char **sorted = NULL;
+
+        for (size_t i = 0; i < r->n_files; i++) {
+                const char *p = r->files[i].path;
+
+                if (strncmp(p, main_name, main_size) != 0 || (p[main_size] != '\0' && p[main_size] != '/'))
+                        continue;
+                file_path_escape(p, strlen(p), shown, sizeof(shown));
+                if (p[main_size] == '\0')
+                        return ERR(-EINVAL, "input file '%s': the main file's name (FILENAME)", shown);
+                return ERR(-EINVAL, "input file '%s': below the main file's name '%s' (FILENAME)", shown,
+                           file_path_escape(main_name, main_size, other, sizeof(other)));
+        }
+        if (r->n_files < 2)
+                return 0;
+        sorted = malloc(sizeof(char *) * r->n_files);
+        if (!sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->n_files; i++)
+                sorted[i] = r->files[i].path;
+        qsort(sorted, r->n_files, sizeof(char *), path_cmp);
+        for (size_t i = 1; i < r->n_files; i++) {
+                const char *a = sorted[i - 1], *b = sorted[i];
+                size_t n = strlen(a);
+
+                if (streq(a, b))
+                        return ERR(-EINVAL, "input file '%s': sent twice",
+                                   file_path_escape(a, n, shown, sizeof(shown)));
+                if (strncmp(a, b, n) == 0 && b[n] == '/')
+                        return ERR(-EINVAL, "input file '%s': also a directory of input file '%s'",
+                                   file_path_escape(a, n, shown, sizeof(shown)),
+                                   file_path_escape(b, strlen(b), other, sizeof(other)));
+        }
+        return 0;
+}
+
+/* ---- the request's frames ------------------------------------------------------------------ */
+
+/* A DISCOVER request holds HELLO, DISCOVER and REQUEST_END only: the first other frame seen, or
+ * NULL. */
+static const char *request_first_content(const Request *r) {
+        if (r->code)
+                return "CODE";
+        if (r->filename)
+                return "FILENAME";
+        if (r->n_args > 0)
+                return "ARG";
+        if (r->profile)
+                return "PROFILE";
+        for (int k = 1; k < _LIMIT_MAX; k++)
+                if (r->limit_set[k])
+                        return "LIMIT";
+        if (r->n_files > 0)
+                return "FILE";
+        if (r->collect)
+                return "COLLECT";
+        return NULL;
 }
 
 /* The checks every frame of the request passes before its type's own: known, from the client,
@@ -175,6 +355,33 @@ static int request_check_frame(const Request *r, uint16_t type, size_t length, c
         return 0;
 }
 
+/* The order rules of files and DISCOVER: FILE_DATA right after its FILE, nothing else in a
+ * DISCOVER request. */
+static int request_check_sequence(const Request *r, uint16_t type, char *error_buf, size_t error_buf_size) {
+        const RequestFile *f = request_pending_file(r);
+        char shown[PW_PATH_SHOWN_MAX];
+        const char *content;
+
+        if (f && type != FRAME_FILE_DATA)
+                return ERR(-EBADMSG,
+                           "input file '%s': %s frame after %" PRIu64 " of its %" PRIu64
+                           " bytes: its FILE_DATA must come first",
+                           file_path_escape(f->path, strlen(f->path), shown, sizeof(shown)),
+                           frame_type_to_string(type), f->data_size, f->size);
+        if (r->discover && type != FRAME_HELLO && type != FRAME_REQUEST_END && type < FRAME_STDIN)
+                return ERR(-EBADMSG,
+                           "%s frame in a DISCOVER request, which holds HELLO, DISCOVER and REQUEST_END "
+                           "only",
+                           frame_type_to_string(type));
+        content = type == FRAME_DISCOVER ? request_first_content(r) : NULL;
+        if (content)
+                return ERR(-EBADMSG,
+                           "DISCOVER frame after %s: a DISCOVER request holds HELLO, DISCOVER and "
+                           "REQUEST_END only",
+                           content);
+        return 0;
+}
+
 int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length, char *error_buf,
                       size_t error_buf_size) {
         int q;
@@ -182,6 +389,8 @@ int request_add_frame(Request *r, uint16_t type, const void *payload, size_t len
         if (!r || (length > 0 && !payload))
                 return -EINVAL;
         q = request_check_frame(r, type, length, error_buf, error_buf_size);
+        if (q >= 0)
+                q = request_check_sequence(r, type, error_buf, error_buf_size);
         if (q < 0)
                 return q;
 
@@ -228,9 +437,28 @@ int request_add_frame(Request *r, uint16_t type, const void *payload, size_t len
         case FRAME_LIMIT:
                 return request_add_limit(r, payload, error_buf, error_buf_size);
 
+        case FRAME_FILE:
+                return request_add_file(r, payload, length, error_buf, error_buf_size);
+
+        case FRAME_FILE_DATA:
+                return request_add_file_data(r, payload, length, error_buf, error_buf_size);
+
+        case FRAME_COLLECT:
+                if (r->collect)
+                        return ERR(-EBADMSG, "duplicate COLLECT frame");
+                r->collect = true;
+                return 0;
+
+        case FRAME_DISCOVER:
+                r->discover = true; /* a second one: request_check_sequence() */
+                return 0;
+
         case FRAME_REQUEST_END:
-                if (!r->code)
+                if (!r->code && !r->discover)
                         return ERR(-EBADMSG, "REQUEST_END without CODE: the request has no code");
+                q = request_check_files(r, error_buf, error_buf_size);
+                if (q < 0)
+                        return q;
                 r->complete = true;
                 return 1;
 
@@ -249,6 +477,20 @@ void limit_payload_format(uint8_t buf[static PW_LIMIT_SIZE], uint32_t key, uint6
         le64_store(buf + 4, value);
 }
 
+/* FILE, then its bytes in FILE_DATA chunks of PW_CHUNK_MAX. */
+static int request_file_append(Buffer *b, const RequestFile *f) {
+        int q;
+
+        if (!f->path || (f->size > 0 && !f->data))
+                return -EINVAL;
+        q = file_header_append(b, FRAME_FILE, f->executable ? PW_FILE_EXECUTABLE : 0, f->size, f->path,
+                               strlen(f->path));
+        for (uint64_t off = 0; q >= 0 && off < f->size; off += PW_CHUNK_MAX)
+                q = frame_append(b, FRAME_FILE_DATA, f->data + off,
+                                 f->size - off < PW_CHUNK_MAX ? (size_t) (f->size - off) : PW_CHUNK_MAX);
+        return q;
+}
+
 int request_append(Buffer *b, const Request *r) {
         uint8_t v[PW_LIMIT_SIZE];
         size_t start = b->size;
@@ -258,7 +500,7 @@ int request_append(Buffer *b, const Request *r) {
                 return -EINVAL;
         hello_payload_format(v, r->version != 0 ? r->version : PW_PROTOCOL_VERSION);
         q = frame_append(b, FRAME_HELLO, v, PW_HELLO_SIZE);
-        if (q >= 0)
+        if (q >= 0 && !r->discover)
                 q = frame_append(b, FRAME_CODE, r->code, r->code_size);
         if (q >= 0 && r->filename)
                 q = frame_append(b, FRAME_FILENAME, r->filename, strlen(r->filename));
@@ -272,6 +514,12 @@ int request_append(Buffer *b, const Request *r) {
                 limit_payload_format(v, (uint32_t) k, r->limits[k]);
                 q = frame_append(b, FRAME_LIMIT, v, PW_LIMIT_SIZE);
         }
+        for (size_t i = 0; q >= 0 && i < r->n_files; i++)
+                q = request_file_append(b, &r->files[i]);
+        if (q >= 0 && r->collect)
+                q = frame_append(b, FRAME_COLLECT, NULL, 0);
+        if (q >= 0 && r->discover)
+                q = frame_append(b, FRAME_DISCOVER, NULL, 0);
         if (q >= 0)
                 q = frame_append(b, FRAME_REQUEST_END, NULL, 0);
         if (q < 0)

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "record.h"
 
-/* A result "message" longer than this is cut (with a marker) so the record always fits. */
-#define PW_RESULT_MESSAGE_MAX 2048
+/* files_note= is a short sentence of the helper's; cut shorter, so the new keys never make a
+ * record that fit before too large. */
+#define PW_RESULT_NOTE_MAX 512
 
 static const char *const job_status_table[_JOB_STATUS_MAX] = {
         [JOB_OK] = "ok",
@@ -96,104 +98,68 @@ void job_result_done(JobResult *r) {
         free(r->invocation_id);
         free(r->job);
         free(r->message);
-        r->memory_peak_reason = r->unit = r->invocation_id = r->job = r->message = NULL;
-}
-
-/* A growing output buffer for job_result_format(); allocation failure sticks. */
-typedef struct Buf {
-        char *data;
-        size_t size, allocated;
-        bool oom;
-} Buf;
-
-static void buf_add(Buf *b, const char *p, size_t n) {
-        if (b->oom)
-                return;
-        if (b->size + n + 1 > b->allocated) {
-                size_t a = (b->size + n + 1) * 2;
-                char *d = realloc(b->data, a);
-                if (!d) {
-                        b->oom = true;
-                        return;
-                }
-                b->data = d;
-                b->allocated = a;
-        }
-        memcpy(b->data + b->size, p, n);
-        b->size += n;
-        b->data[b->size] = '\0';
-}
-
-static void buf_add_escaped(Buf *b, const char *s, size_t max) {
-        size_t n = s ? strlen(s) : 0;
-        bool cut = n > max;
-
-        if (cut) {
-                n = max;
-                /* Do not split a UTF-8 sequence: back up over continuation bytes. */
-                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] == '\\')
-                        buf_add(b, "\\\\", 2);
-                else if (s[i] == '\n')
-                        buf_add(b, "\\n", 2);
-                else
-                        buf_add(b, s + i, 1);
-        }
-        if (cut)
-                buf_add(b, "...", 3);
-}
-
-static void buf_add_u64(Buf *b, uint64_t v) {
-        char t[24];
-
-        if (v != RESULT_UNSET)
-                buf_add(b, t, (size_t) snprintf(t, sizeof(t), "%" PRIu64, v));
+        free(r->files_note);
+        r->memory_peak_reason = r->unit = r->invocation_id = r->job = r->message = r->files_note = NULL;
 }
 
 int job_result_format(const JobResult *r, char **ret, size_t *ret_size) {
         _cleanup_free_ char *data = NULL;
         const char *status = job_status_to_string(r->status);
         char t[32];
-        Buf b = {};
+        RecordBuf b = {};
 
         if (!status)
                 return -EINVAL;
         if (r->exit_code < -1 || r->exit_code > 255)
                 return -EINVAL;
 
-        buf_add(&b, "status=", 7);
-        buf_add(&b, status, strlen(status));
-        buf_add(&b, "\nexit_code=", 11);
+        record_add(&b, "status=", 7);
+        record_add(&b, status, strlen(status));
+        record_add(&b, "\nexit_code=", 11);
         if (r->exit_code >= 0)
-                buf_add(&b, t, (size_t) snprintf(t, sizeof(t), "%d", r->exit_code));
-        buf_add(&b, "\nsignal=", 8);
+                record_add(&b, t, (size_t) snprintf(t, sizeof(t), "%d", r->exit_code));
+        record_add(&b, "\nsignal=", 8);
         if (r->signal != 0) {
                 if (signal_to_string(r->signal, t, sizeof(t)) < 0) {
                         free(b.data);
                         return -EINVAL;
                 }
-                buf_add(&b, t, strlen(t));
+                record_add(&b, t, strlen(t));
         }
-        buf_add(&b, "\nwall_ms=", 9);
-        buf_add_u64(&b, r->wall_ms);
-        buf_add(&b, "\ncpu_ms=", 8);
-        buf_add_u64(&b, r->cpu_ms);
-        buf_add(&b, "\nmemory_peak_bytes=", 19);
-        buf_add_u64(&b, r->memory_peak_bytes);
-        buf_add(&b, "\nmemory_peak_reason=", 20);
-        buf_add_escaped(&b, r->memory_peak_reason, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\nunit=", 6);
-        buf_add_escaped(&b, r->unit, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\ninvocation_id=", 15);
-        buf_add_escaped(&b, r->invocation_id, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\njob=", 5);
-        buf_add_escaped(&b, r->job, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\nmessage=", 9);
-        buf_add_escaped(&b, r->message, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\n", 1);
+        record_add(&b, "\nwall_ms=", 9);
+        record_add_u64(&b, r->wall_ms);
+        record_add(&b, "\ncpu_ms=", 8);
+        record_add_u64(&b, r->cpu_ms);
+        record_add(&b, "\nmemory_peak_bytes=", 19);
+        record_add_u64(&b, r->memory_peak_bytes);
+        record_add(&b, "\nmemory_peak_reason=", 20);
+        record_add_escaped(&b, r->memory_peak_reason, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\nunit=", 6);
+        record_add_escaped(&b, r->unit, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\ninvocation_id=", 15);
+        record_add_escaped(&b, r->invocation_id, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\njob=", 5);
+        record_add_escaped(&b, r->job, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\nmessage=", 9);
+        record_add_escaped(&b, r->message, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\n", 1);
+        /* The keys of the new frames come last and only when asked for: a client that sent none of
+         * them gets the record above, byte for byte as before (test-result.c holds a literal). */
+        if (r->files_reported) {
+                record_add_str(&b, "files_out=");
+                record_add_number(&b, r->files_out);
+                record_add_str(&b, "\nfiles_out_bytes=");
+                record_add_number(&b, r->files_out_bytes);
+                record_add_str(&b, "\nfiles_skipped=");
+                record_add_number(&b, r->files_skipped);
+                record_add_str(&b, "\n");
+                record_add_line(&b, "files_note", r->files_note, PW_RESULT_NOTE_MAX);
+        }
+        if (r->profiles_reported) {
+                record_add_str(&b, "profiles=");
+                record_add_number(&b, r->profiles);
+                record_add_str(&b, "\n");
+        }
 
         data = b.data;
         if (b.oom)
@@ -202,44 +168,6 @@ int job_result_format(const JobResult *r, char **ret, size_t *ret_size) {
                 return -EMSGSIZE;
         *ret_size = b.size;
         *ret = TAKE_PTR(data);
-        return 0;
-}
-
-/* Strict unsigned decimal: digits only, no sign, no leading zeros, no overflow. */
-static int parse_u64(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] != '\0'))
-                return -EINVAL;
-        for (; *s; s++) {
-                if (*s < '0' || *s > '9')
-                        return -EINVAL;
-                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t) (*s - '0');
-        }
-        *ret = v;
-        return 0;
-}
-
-/* Undoes buf_add_escaped() in place: only \\ and \n are escapes; anything else after '\' is bad. */
-static int unescape(char *s) {
-        char *w = s;
-
-        for (char *p = s; *p; p++) {
-                if (*p != '\\') {
-                        *w++ = *p;
-                        continue;
-                }
-                p++;
-                if (*p == '\\')
-                        *w++ = '\\';
-                else if (*p == 'n')
-                        *w++ = '\n';
-                else
-                        return -EBADMSG;
-        }
-        *w = '\0';
         return 0;
 }
 
@@ -255,6 +183,11 @@ enum {
         RK_INVOCATION_ID,
         RK_JOB,
         RK_MESSAGE,
+        RK_FILES_OUT,
+        RK_FILES_OUT_BYTES,
+        RK_FILES_SKIPPED,
+        RK_FILES_NOTE,
+        RK_PROFILES,
         _RK_MAX,
 };
 
@@ -270,6 +203,11 @@ static const char *const result_keys[_RK_MAX] = {
         [RK_INVOCATION_ID] = "invocation_id",
         [RK_JOB] = "job",
         [RK_MESSAGE] = "message",
+        [RK_FILES_OUT] = "files_out",
+        [RK_FILES_OUT_BYTES] = "files_out_bytes",
+        [RK_FILES_SKIPPED] = "files_skipped",
+        [RK_FILES_NOTE] = "files_note",
+        [RK_PROFILES] = "profiles",
 };
 
 /* Sets one decoded key of the record; 0 or -EBADMSG/-ENOMEM. */
@@ -280,10 +218,21 @@ static int job_result_set(JobResult *r, int k, const char *value) {
                 [RK_INVOCATION_ID] = &r->invocation_id,
                 [RK_JOB] = &r->job,
                 [RK_MESSAGE] = &r->message,
+                [RK_FILES_NOTE] = &r->files_note,
+        };
+        uint64_t *counts[_RK_MAX] = {
+                [RK_FILES_OUT] = &r->files_out,
+                [RK_FILES_OUT_BYTES] = &r->files_out_bytes,
+                [RK_FILES_SKIPPED] = &r->files_skipped,
+                [RK_PROFILES] = &r->profiles,
         };
         uint64_t u;
         int error = 0;
 
+        if (k >= RK_FILES_OUT && k <= RK_FILES_NOTE)
+                r->files_reported = true;
+        else if (k == RK_PROFILES)
+                r->profiles_reported = true;
         switch (k) {
         case RK_STATUS:
                 r->status = job_status_from_string(value);
@@ -293,7 +242,7 @@ static int job_result_set(JobResult *r, int k, const char *value) {
         case RK_EXIT_CODE:
                 if (*value == '\0')
                         break;
-                if (parse_u64(value, &u) < 0 || u > 255)
+                if (record_parse_u64(value, &u) < 0 || u > 255)
                         error = -EBADMSG;
                 else
                         r->exit_code = (int) u;
@@ -310,7 +259,7 @@ static int job_result_set(JobResult *r, int k, const char *value) {
         case RK_MEMORY_PEAK_BYTES:
                 if (*value == '\0')
                         break;
-                if (parse_u64(value, &u) < 0 || u == RESULT_UNSET)
+                if (record_parse_u64(value, &u) < 0 || u == RESULT_UNSET)
                         error = -EBADMSG;
                 else if (k == RK_WALL_MS)
                         r->wall_ms = u;
@@ -318,6 +267,14 @@ static int job_result_set(JobResult *r, int k, const char *value) {
                         r->cpu_ms = u;
                 else
                         r->memory_peak_bytes = u;
+                break;
+        case RK_FILES_OUT:
+        case RK_FILES_OUT_BYTES:
+        case RK_FILES_SKIPPED:
+        case RK_PROFILES:
+                /* Counts: always written; empty (as an unknown value would be) reads as 0. */
+                if (*value != '\0' && record_parse_u64(value, counts[k]) < 0)
+                        error = -EBADMSG;
                 break;
         default:
                 if (*value == '\0')
@@ -340,38 +297,18 @@ int job_result_parse(const void *payload, size_t size, JobResult *ret) {
                 .memory_peak_bytes = RESULT_UNSET,
         };
         bool seen[_RK_MAX] = {};
-        char *line, *next;
-        int k = -1, error = 0;
+        char *pos, *key, *value;
+        int k = -1, error;
 
-        if (!ret || (size > 0 && !payload))
+        if (!ret)
                 return -EINVAL;
-        if (size > PW_RESULT_MAX)
-                return -EMSGSIZE;
-        if (memchr(payload, '\0', size))
-                return -EBADMSG;
-        if (size == 0 || ((const char *) payload)[size - 1] != '\n')
-                return -EBADMSG;
-        text = memdup_str(payload, size);
-        if (!text)
-                return -ENOMEM;
+        error = record_text_dup(payload, size, PW_RESULT_MAX, &text);
+        if (error < 0)
+                return error;
 
-        for (line = text; *line; line = next) {
-                char *nl = strchr(line, '\n'), *eq, *value;
-
-                /* Guaranteed: the text ends with '\n'. */
-                *nl = '\0';
-                next = nl + 1;
-
-                eq = strchr(line, '=');
-                if (!eq || eq == line) {
-                        error = -EBADMSG;
-                        break;
-                }
-                *eq = '\0';
-                value = eq + 1;
-
+        for (pos = text; (error = record_next_line(&pos, &key, &value)) > 0;) {
                 for (k = 0; k < _RK_MAX; k++)
-                        if (streq(result_keys[k], line))
+                        if (streq(result_keys[k], key))
                                 break;
                 if (k == _RK_MAX)
                         continue; /* unknown key: a newer helper; ignore it */
@@ -380,7 +317,7 @@ int job_result_parse(const void *payload, size_t size, JobResult *ret) {
                         break;
                 }
                 seen[k] = true;
-                error = unescape(value);
+                error = record_unescape(value);
                 if (error < 0)
                         break;
 
@@ -412,13 +349,13 @@ int job_result_append(Buffer *b, const JobResult *r) {
 
 int job_accepted_format(const char *job, const char *unit, char **ret, size_t *ret_size) {
         _cleanup_free_ char *data = NULL;
-        Buf b = {};
+        RecordBuf b = {};
 
-        buf_add(&b, "job=", 4);
-        buf_add_escaped(&b, job, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\nunit=", 6);
-        buf_add_escaped(&b, unit, PW_RESULT_MESSAGE_MAX);
-        buf_add(&b, "\n", 1);
+        record_add(&b, "job=", 4);
+        record_add_escaped(&b, job, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\nunit=", 6);
+        record_add_escaped(&b, unit, PW_RESULT_MESSAGE_MAX);
+        record_add(&b, "\n", 1);
 
         data = b.data;
         if (b.oom)

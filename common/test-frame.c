@@ -37,6 +37,10 @@ static void test_header_bounds(void) {
                 { FRAME_PROFILE, 1, PW_PROFILE_NAME_MAX },
                 { FRAME_LIMIT, 12, 12 },
                 { FRAME_REQUEST_END, 0, 0 },
+                { FRAME_FILE, PW_FILE_HEADER_SIZE + 1, PW_FILE_HEADER_SIZE + PW_PATH_MAX },
+                { FRAME_FILE_DATA, 1, PW_CHUNK_MAX },
+                { FRAME_COLLECT, 0, 0 },
+                { FRAME_DISCOVER, 0, 0 },
                 { FRAME_STDIN, 1, PW_CHUNK_MAX },
                 { FRAME_STDIN_EOF, 0, 0 },
                 { FRAME_CANCEL, 0, 0 },
@@ -44,6 +48,20 @@ static void test_header_bounds(void) {
                 { FRAME_STDOUT, 1, PW_CHUNK_MAX },
                 { FRAME_STDERR, 1, PW_CHUNK_MAX },
                 { FRAME_RESULT, 0, PW_RESULT_MAX },
+                { FRAME_FILE_OUT, PW_FILE_HEADER_SIZE + 1, PW_FILE_HEADER_SIZE + PW_PATH_MAX },
+                { FRAME_FILE_OUT_DATA, 1, PW_CHUNK_MAX },
+                { FRAME_FILE_SKIPPED, PW_SKIPPED_HEADER_SIZE, PW_SKIPPED_HEADER_SIZE + PW_PATH_MAX },
+                { FRAME_PROFILE_INFO, 1, PW_PROFILE_INFO_MAX },
+        };
+        static const struct {
+                uint16_t type;
+                const char *name;
+        } names[] = {
+                { FRAME_FILE, "FILE" },         { FRAME_FILE_DATA, "FILE_DATA" },
+                { FRAME_COLLECT, "COLLECT" },   { FRAME_DISCOVER, "DISCOVER" },
+                { FRAME_FILE_OUT, "FILE_OUT" }, { FRAME_FILE_OUT_DATA, "FILE_OUT_DATA" },
+                { FRAME_FILE_SKIPPED, "FILE_SKIPPED" }, { FRAME_PROFILE_INFO, "PROFILE_INFO" },
+                { FRAME_HELLO, "HELLO" },       { FRAME_RESULT, "RESULT" },
         };
         FrameHeader h;
 
@@ -66,14 +84,17 @@ static void test_header_bounds(void) {
         /* Unknown types, and ret untouched on failure. */
         h = (FrameHeader) { .type = 42, .length = 42 };
         assert_int(header(0, 0, 0, &h), ==, -EBADMSG);
-        assert_int(header(0x0008, 0, 0, &h), ==, -EBADMSG);
+        assert_int(header(0x000C, 0, 0, &h), ==, -EBADMSG);
         assert_int(header(0x0013, 0, 0, &h), ==, -EBADMSG);
         assert_int(header(0x0100, 0, 0, &h), ==, -EBADMSG);
-        assert_int(header(0x0105, 0, 0, &h), ==, -EBADMSG);
+        assert_int(header(0x0109, 0, 0, &h), ==, -EBADMSG);
         assert_int(header(0xffff, 0, 0, &h), ==, -EBADMSG);
         assert_int(h.type, ==, 42);
         assert_int(h.length, ==, 42);
-        assert_se(!frame_type_to_string(0x0008));
+        assert_se(!frame_type_to_string(0x000C));
+        assert_se(!frame_type_to_string(0x0109));
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                assert_streq(frame_type_to_string(names[i].type), names[i].name);
 }
 
 static void test_header_format(void) {

@@ -57,6 +57,19 @@ const Setting config_settings[] = {
               USEC_PER_WEEK, 300 * USEC_PER_SEC, 30 * USEC_PER_SEC),
         LIMIT(LIMIT_OUTPUT, "OutputMax", "DefaultOutput", VALUE_SIZE, 1, TIB, 16 * MIB, 1 * MIB),
         LIMIT(LIMIT_DISK, "DiskMax", "DefaultDisk", VALUE_SIZE, 1, TIB, 256 * MIB, 64 * MIB),
+        /* Files in and out (pyward-protocol(7) FILES): 0 is a valid count, size or depth ("none"). */
+        LIMIT(LIMIT_FILES_IN, "FilesInMax", "DefaultFilesIn", VALUE_COUNT, 0, PW_FILES_COUNT_MAX, 100, 100),
+        LIMIT(LIMIT_FILES_IN_BYTES, "FilesInBytesMax", "DefaultFilesInBytes", VALUE_SIZE, 0,
+              PW_FILES_IN_BYTES_MAX, 16 * MIB, 16 * MIB),
+        LIMIT(LIMIT_FILES_OUT, "FilesOutMax", "DefaultFilesOut", VALUE_COUNT, 0, PW_FILES_COUNT_MAX, 100, 100),
+        LIMIT(LIMIT_FILES_OUT_BYTES, "FilesOutBytesMax", "DefaultFilesOutBytes", VALUE_SIZE, 0, GIB, 16 * MIB,
+              16 * MIB),
+        LIMIT(LIMIT_FILE_OUT_SIZE, "FileOutSizeMax", "DefaultFileOutSize", VALUE_SIZE, 0, PW_FILE_OUT_SIZE_MAX,
+              16 * MIB, 16 * MIB),
+        LIMIT(LIMIT_FILES_OUT_DEPTH, "FilesOutDepthMax", "DefaultFilesOutDepth", VALUE_COUNT, 0,
+              PW_PATH_DEPTH_MAX, 16, 16),
+        LIMIT(LIMIT_FILES_OUT_TIME, "FilesOutTimeMaxSec", "DefaultFilesOutTimeSec", VALUE_TIME, USEC_PER_MSEC,
+              60 * USEC_PER_SEC, 5 * USEC_PER_SEC, 2 * USEC_PER_SEC),
 };
 const size_t config_n_settings = ELEMENTSOF(config_settings);
 _Static_assert(ELEMENTSOF(config_settings) <= CONFIG_SETTINGS_MAX, "raise CONFIG_SETTINGS_MAX");

@@ -36,8 +36,12 @@ struct Job {
         sd_event_source *recheck_timer; /* periodic refresh while the job runs */
         sd_event_source *wall_timer;    /* the wall-clock limit, from the unit's activation */
         ManagerRetry retry;             /* a call to repeat after a transient bus error */
-        uint64_t wall_limit_usec;       /* 0: none */
-        uint64_t cpu_limit_nsec;        /* UINT64_MAX: none */
+        sd_event_source *grace_timer;   /* the stop grace is running: the kill follows when it fires */
+        uint64_t grace_usec;            /* 0: a limit's stop kills at once */
+        bool grace_ran_out;
+        bool kill_sent;           /* KillUnit() was called: no grace any more */
+        uint64_t wall_limit_usec; /* 0: none */
+        uint64_t cpu_limit_nsec;  /* UINT64_MAX: none */
         unsigned exit_requeries;
         uint64_t unstarted_since; /* CLOCK_MONOTONIC usec since when the unit looks down without having run */
         bool retry_refresh, retry_collect, retry_stop;
@@ -63,6 +67,7 @@ struct Job {
 
 /* job.c */
 void job_set_state(Job *j, JobState state);
+int job_send_stop(Job *j);
 void job_fail(Job *j, int error, const char *fmt, ...) _printf_(3, 4);
 int job_refresh(Job *j);
 sd_event *job_event(const Job *j);
@@ -76,3 +81,4 @@ int job_arm_recheck(Job *j);
 void job_arm_wall_timer(Job *j);
 void job_ask_main_pid(Job *j);
 void job_timers_stop(Job *j);
+int job_arm_grace_timer(Job *j);

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The JobSpec of a job from the admitted request, its user and a probe of the host, and the
- * (the preamble that hands the bootstrap its code is the wire library's bootstrap_preamble_append()). */
+/* The JobSpec of a job from the admitted request, its user and a probe of the host; the request
+ * itself reaches the runner over the channel (run-channel.c). */
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-login.h>
 
-#include "bootstrap.h"
 #include "job-spec.h"
 #include "host-view.h"
 #include "log.h"
 #include "mac.h"
+#include "runner.h"
 
 int job_host_probe(JobHost *ret) {
         JobHost h = {};
@@ -47,9 +47,8 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .user = in->user,
                 .profile = in->profile,
                 .limits = in->limits,
-                .filename = in->request->filename ?: "main.py",
-                .argv = in->request->argv,
-                .bootstrap = BOOTSTRAP_PY,
+                .runner = RUNNER_PY,
+                .collect = in->request->collect && !in->discover,
                 .stdin_fd = in->job_fds[0],
                 .stdout_fd = in->job_fds[1],
                 .stderr_fd = in->job_fds[2],

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What a job's unit is built from (unit-props.h's JobSpec): the admitted request, the job user, the
- * host as it is now; and the bootstrap's preamble, the first bytes on the job's stdin. */
+/* What a job's unit is built from (unit-props.h's JobSpec): the admitted request, the job user and
+ * the host as it is now. */
 #pragma once
 
 #include <stdint.h>
@@ -33,7 +33,8 @@ typedef struct JobSpecInput {
         const Profile *profile;
         const uint64_t *limits;
         const Request *request;
-        const int *job_fds; /* stdin, stdout, stderr of the job (relay_new()) */
+        const int *job_fds; /* the runner channel's far end, stdout, stderr of the job */
+        bool discover;      /* a discovery run: no code, no files */
 } JobSpecInput;
 
 JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host);

@@ -116,7 +116,34 @@ void job_arm_wall_timer(Job *j) {
                                   j->unit);
 }
 
+static int on_grace_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+
+        j->grace_timer = sd_event_source_disable_unref(j->grace_timer);
+        if (j->state >= JOB_STATE_COLLECTING)
+                return 0;
+        log_info("Job unit %s did not end within its %" PRIu64 " ms to wind up; killing it.", j->unit,
+                 j->grace_usec / 1000U);
+        j->grace_ran_out = true;
+        (void) job_send_stop(j);
+        return 0;
+}
+
+/* A limit stopped the job, which now has grace_usec to hand back what it made (run-channel.c):
+ * then it is killed, whatever it is doing. */
+int job_arm_grace_timer(Job *j) {
+        int r;
+
+        r = sd_event_add_time_relative(job_event(j), &j->grace_timer, CLOCK_MONOTONIC, j->grace_usec, 1000U,
+                                       on_grace_timer, j);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to arm the stop grace of %s, killing it at once: %m",
+                                         j->unit);
+        return 0;
+}
+
 void job_timers_stop(Job *j) {
+        j->grace_timer = sd_event_source_disable_unref(j->grace_timer);
         j->cpu_timer = sd_event_source_disable_unref(j->cpu_timer);
         j->recheck_timer = sd_event_source_disable_unref(j->recheck_timer);
         j->wall_timer = sd_event_source_disable_unref(j->wall_timer);

@@ -99,8 +99,6 @@ sd_event *job_event(const Job *j) {
         return sd_bus_get_event(j->bus);
 }
 
-static int job_send_stop(Job *j);
-
 /* Every change of state, and what it starts and ends, is here. */
 void job_set_state(Job *j, JobState state) {
         if (state <= j->state)
@@ -408,7 +406,7 @@ static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         return 0;
 }
 
-static int job_send_stop(Job *j) {
+int job_send_stop(Job *j) {
         int r;
 
         if (j->slot_stop)
@@ -417,6 +415,8 @@ static int job_send_stop(Job *j) {
          * waits for the manager's run queue, which it dispatches last (seen: 150 ms late under
          * TCG). The unit's KillSignal= is SIGKILL anyway; the stop follows, to take the unit down
          * in order (and to retry if the manager was busy). */
+        j->kill_sent = true;
+        j->grace_timer = sd_event_source_disable_unref(j->grace_timer);
         r = manager_kill_unit(j->bus, j->unit, SIGKILL);
         if (r < 0)
                 log_debug_errno(r, "Failed to call KillUnit on %s: %m", j->unit);
@@ -426,6 +426,11 @@ static int job_send_stop(Job *j) {
         return 0;
 }
 
+/* The limits whose stop leaves the job its grace: the client still wants what it made. */
+static bool stop_reason_winds_up(JobStopReason reason) {
+        return reason == JOB_STOP_TIMEOUT || reason == JOB_STOP_CPU_LIMIT || reason == JOB_STOP_OUTPUT_LIMIT;
+}
+
 int job_stop(Job *j, JobStopReason reason) {
         if (j->state >= JOB_STATE_COLLECTING)
                 return 0;
@@ -433,5 +438,22 @@ int job_stop(Job *j, JobStopReason reason) {
                 j->stop_reason = reason;
         if (j->state < JOB_STATE_RUNNING)
                 return 0; /* the start reply finds the reason set and stops it then */
+        if (stop_reason_winds_up(reason) && j->grace_usec > 0 && !j->kill_sent) {
+                if (j->grace_timer)
+                        return 0; /* winding up already; the first reason stays */
+                if (job_arm_grace_timer(j) >= 0) {
+                        if (j->event_cb)
+                                j->event_cb(j, JOB_EVENT_WINDING_UP, j->userdata);
+                        return 0;
+                }
+        }
         return job_send_stop(j);
+}
+
+void job_set_stop_grace(Job *j, uint64_t usec) {
+        j->grace_usec = usec;
+}
+
+bool job_grace_ran_out(const Job *j) {
+        return j->grace_ran_out;
 }

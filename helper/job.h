@@ -17,8 +17,10 @@
 
 typedef struct Job Job;
 typedef enum JobEvent {
-        JOB_EVENT_STARTED, /* the manager accepted the unit */
-        JOB_EVENT_DONE,    /* the result is complete (also when starting failed); sent exactly once */
+        JOB_EVENT_STARTED,    /* the manager accepted the unit */
+        JOB_EVENT_DONE,       /* the result is complete (also when starting failed); sent exactly once */
+        JOB_EVENT_WINDING_UP, /* a limit stopped the job and it has its stop grace (job_set_stop_grace())
+                               * to end itself before it is killed; at most once */
 } JobEvent;
 typedef void (*job_event_func_t)(Job *j, JobEvent ev, void *userdata);
 
@@ -29,8 +31,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
 /* Installs the signal matches, then calls StartTransientUnit(). The Job must stay alive until
  * JOB_EVENT_DONE. cpu_limit_usec: whole-job CPU time, polled (0: none). */
 int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_func_t cb, void *userdata);
-/* Asks the manager to stop the unit; the first reason is the one reported. */
+/* Asks the manager to stop the unit; the first reason is the one reported. With a stop grace, a
+ * limit's stop (timeout, cpu-limit, output-limit) first reports JOB_EVENT_WINDING_UP and kills the
+ * unit only when the grace is over (or at once on a later CANCEL, disconnect or protocol error). */
 int job_stop(Job *j, JobStopReason reason);
+/* Before job_start(): how long a job stopped by one of its limits may wind up (0: none, the
+ * default: killed at once). */
+void job_set_stop_grace(Job *j, uint64_t usec);
+/* The grace ran out before the unit was down: it was killed. */
+bool job_grace_ran_out(const Job *j);
 bool job_is_done(const Job *j);
 const char *job_unit(const Job *j);
 /* When the job's main process was exec()ed and when it exited (CLOCK_MONOTONIC usec, from the

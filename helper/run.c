@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One job from admission to result: STARTING (job user, Subscribe, Version, StartTransientUnit) ->
- * RUNNING (stdio relayed) -> DRAINING (unit down, pipes emptied) -> OVER (failed() or finished()). */
+ * RUNNING (stdio relayed, the runner channel open) -> DRAINING (unit down, pipes and channel
+ * emptied) -> OVER (failed() or finished()). */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "log.h"
 #include "manager.h"
 #include "relay.h"
+#include "run-channel.h"
 #include "run.h"
 
 typedef enum RunState {
@@ -40,6 +43,8 @@ struct Run {
         unsigned manager_version;
 
         Relay *relay;
+        RunChannel *channel;
+        bool relay_drained, channel_drained;
         Job *job;
 };
 
@@ -65,6 +70,7 @@ Run *run_free(Run *r) {
                 return NULL;
         job_free(r->job);
         relay_free(r->relay);
+        run_channel_free(r->channel);
         sd_bus_slot_unref(r->slot_subscribe);
         sd_bus_slot_unref(r->slot_version);
         job_user_pick_free(r->pick);
@@ -102,6 +108,21 @@ static bool relay_can_emit(void *userdata) {
         return r->ops->can_emit(r->userdata);
 }
 
+/* The result, once the job is down and everything it wrote (output, then files) is emitted: the
+ * FILE frames always precede RESULT. */
+static void run_check_over(Run *r) {
+        JobResult *result;
+
+        if (r->state != RUN_DRAINING || !r->relay_drained || !r->channel_drained)
+                return;
+        r->state = RUN_OVER;
+        result = job_result(r->job);
+        if (r->p.request->collect && !r->p.discover &&
+            run_channel_result(r->channel, result->status, job_grace_ran_out(r->job), result) < 0)
+                log_oom();
+        r->ops->finished(r->userdata, result);
+}
+
 static void relay_event(void *userdata, RelayEvent ev) {
         Run *r = userdata;
 
@@ -114,10 +135,8 @@ static void relay_event(void *userdata, RelayEvent ev) {
                 (void) job_stop(r->job, JOB_STOP_OUTPUT_LIMIT);
                 break;
         case RELAY_DRAINED:
-                if (r->state == RUN_DRAINING) {
-                        r->state = RUN_OVER;
-                        r->ops->finished(r->userdata, job_result(r->job));
-                }
+                r->relay_drained = true;
+                run_check_over(r);
                 break;
         }
 }
@@ -126,6 +145,29 @@ static const RelayOps relay_ops = {
         .emit = relay_emit,
         .can_emit = relay_can_emit,
         .event = relay_event,
+};
+
+/* --- the runner channel ------------------------------------------------------------------------ */
+
+static void channel_info(void *userdata, const void *data, size_t size) {
+        Run *r = userdata;
+
+        if (r->p.discover && r->ops->info)
+                r->ops->info(r->userdata, data, size);
+}
+
+static void channel_drained(void *userdata) {
+        Run *r = userdata;
+
+        r->channel_drained = true;
+        run_check_over(r);
+}
+
+static const RunChannelOps channel_ops = {
+        .emit = relay_emit,
+        .can_emit = relay_can_emit,
+        .info = channel_info,
+        .drained = channel_drained,
 };
 
 /* --- the job ----------------------------------------------------------------------------------- */
@@ -141,17 +183,26 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
         case JOB_EVENT_DONE:
                 r->state = RUN_DRAINING;
                 r->ops->job_done(r->userdata);
-                /* Whatever the job wrote is in the pipes now; send it before the result. */
+                /* Whatever the job wrote is in the pipes and the channel now; send it before the
+                 * result. */
                 relay_finish(r->relay);
+                run_channel_finish(r->channel);
+                break;
+        case JOB_EVENT_WINDING_UP:
+                /* A limit stopped it and it has files to hand back: the runner ends the code and
+                 * returns them within files-out-time, then the Job kills what is left. */
+                log_info("Job %s: a limit stopped it; its runner has %" PRIu64 " ms to return its files.",
+                         r->p.job_id, r->p.limits[LIMIT_FILES_OUT_TIME] / 1000U);
+                run_channel_stop(r->channel);
                 break;
         }
 }
 
-/* The relay, the code on its way to the job's stdin, the unit. */
+/* The relay, the runner channel with the request on its way, the unit. */
 static int run_start_job(Run *r) {
         _cleanup_(job_host_done) JobHost host = {};
-        _cleanup_(buffer_done) Buffer preamble = {};
         int job_fds[3] = { -EBADF, -EBADF, -EBADF };
+        int channel_fd = -EBADF;
         JobSpec spec;
         int q;
 
@@ -161,11 +212,20 @@ static int run_start_job(Run *r) {
         q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &relay_ops, r, job_fds, &r->relay);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the job's stdio: %m");
-        q = bootstrap_preamble_append(&preamble, r->p.request->code, r->p.request->code_size);
-        if (q >= 0)
-                q = relay_write_stdin(r->relay, preamble.data, preamble.size);
+        q = run_channel_new(r->event, r->p.limits, r->p.discover, &channel_ops, r, &channel_fd, &r->channel);
+        if (q < 0) {
+                for (size_t i = 0; i < 3; i++)
+                        safe_close(job_fds[i]);
+                return log_error_errno(q, "Failed to set up the runner channel: %m");
+        }
+        /* The stdin pipe reaches the runner with CH_GO, never the manager. */
+        q = run_channel_send_request(r->channel, r->p.request, job_fds[0]);
+        job_fds[0] = safe_close(job_fds[0]);
+        job_fds[0] = channel_fd;
         if (q >= 0)
                 q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
+        if (q >= 0 && r->p.request->collect && !r->p.discover)
+                job_set_stop_grace(r->job, r->p.limits[LIMIT_FILES_OUT_TIME]);
         if (q >= 0) {
                 spec = job_spec_make(
                         &(JobSpecInput) {
@@ -178,6 +238,7 @@ static int run_start_job(Run *r) {
                                 .limits = r->p.limits,
                                 .request = r->p.request,
                                 .job_fds = job_fds,
+                                .discover = r->p.discover,
                         },
                         &host);
                 q = job_start(r->job, &spec, r->p.limits[LIMIT_CPU_TIME], on_job_event, r);
@@ -302,6 +363,8 @@ void run_close_stdin(Run *r) {
 void run_resume(Run *r) {
         if (r->relay)
                 relay_resume(r->relay);
+        if (r->channel)
+                run_channel_resume(r->channel);
 }
 
 void run_exec_timestamps(const Run *r, uint64_t *ret_exec, uint64_t *ret_exit) {

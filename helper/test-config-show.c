@@ -78,7 +78,35 @@ static void test_show_builtin(void) {
                 "# built-in default\n"
                 "DiskMax=256M\n"
                 "# built-in default\n"
-                "DefaultDisk=64M\n";
+                "DefaultDisk=64M\n"
+                "# built-in default\n"
+                "FilesInMax=100\n"
+                "# built-in default\n"
+                "DefaultFilesIn=100\n"
+                "# built-in default\n"
+                "FilesInBytesMax=16M\n"
+                "# built-in default\n"
+                "DefaultFilesInBytes=16M\n"
+                "# built-in default\n"
+                "FilesOutMax=100\n"
+                "# built-in default\n"
+                "DefaultFilesOut=100\n"
+                "# built-in default\n"
+                "FilesOutBytesMax=16M\n"
+                "# built-in default\n"
+                "DefaultFilesOutBytes=16M\n"
+                "# built-in default\n"
+                "FileOutSizeMax=16M\n"
+                "# built-in default\n"
+                "DefaultFileOutSize=16M\n"
+                "# built-in default\n"
+                "FilesOutDepthMax=16\n"
+                "# built-in default\n"
+                "DefaultFilesOutDepth=16\n"
+                "# built-in default\n"
+                "FilesOutTimeMaxSec=5s\n"
+                "# built-in default\n"
+                "DefaultFilesOutTimeSec=2s\n";
         char *out = NULL;
         size_t size = 0;
         Config *c;
@@ -104,6 +132,9 @@ static void test_settings_table(void) {
                 assert_se(m && d && m != d);
                 assert_int(m->type, ==, d->type);
                 assert_se(m->def >= d->def && m->def <= m->max && d->def >= d->min);
+                /* A limit whose LIMIT may be 0 may be 0 in pyward.conf too, and only such a limit. */
+                assert_int(m->min == 0, ==, limit_key_allows_zero(k));
+                assert_int(d->min == 0, ==, limit_key_allows_zero(k));
         }
         for (size_t i = 0; i < config_n_settings; i++) {
                 const Setting *s = &config_settings[i];
@@ -119,6 +150,9 @@ static void test_settings_table(void) {
                 assert_streq(config_format_limit(LIMIT_CPU_QUOTA, 150, buf, sizeof(buf)), "150%");
                 assert_streq(config_format_limit(LIMIT_WALL_TIME, 90000000, buf, sizeof(buf)), "1min 30s");
                 assert_streq(config_format_limit(LIMIT_TASKS, 32, buf, sizeof(buf)), "32");
+                assert_streq(config_format_limit(LIMIT_FILES_IN_BYTES, 16ULL << 20, buf, sizeof(buf)), "16M");
+                assert_streq(config_format_limit(LIMIT_FILES_OUT_TIME, 2000000, buf, sizeof(buf)), "2s");
+                assert_streq(config_format_limit(LIMIT_FILES_OUT_DEPTH, 0, buf, sizeof(buf)), "0");
         }
         assert_se(!config_setting_find(true, "MemoryMax"));
         assert_se(!config_setting_find(false, "JobsPerUser"));
@@ -139,7 +173,8 @@ static void test_show_roundtrip(void) {
                    "[Profile]\nReadOnlyPaths=/srv/data\nSystemCallDeny=@debug\nMemoryMax=768M\n");
         write_file("/usr/lib/pyward/pyward.conf.d/50-numpy.conf",
                    "[Profile \"numpy\"]\nInterpreter=/opt/venv\nInterpreterArgs=\nInterpreterArgs=-S\n"
-                   "Network=loopback\nMemoryMax=2G\nDefaultMemory=1G\n");
+                   "Network=loopback\nMemoryMax=2G\nDefaultMemory=1G\n"
+                   "FilesInMax=0\nDefaultFilesIn=0\nFileOutSizeMax=0\nDefaultFileOutSize=0\n");
         c = load_ok();
 
         f = open_memstream(&out, &size);
@@ -158,6 +193,9 @@ static void test_show_roundtrip(void) {
         assert_se(strstr(
                 out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:2\nInterpreter=/opt/venv/bin/python3\n"));
         assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:3\nInterpreterArgs=\n"));
+        /* 0 is a valid files limit ("none"), shown as such. */
+        assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:8\nFilesInMax=0\n"));
+        assert_se(strstr(out, "# /usr/lib/pyward/pyward.conf.d/50-numpy.conf:11\nDefaultFileOutSize=0\n"));
 
         /* The output is itself a valid configuration with the same effective settings. */
         if (config_parse_string(root, "/shown.conf", out, size, &c2, &errors) < 0)

@@ -71,11 +71,13 @@ static void render(sd_bus_message *m, FILE *f) {
         }
 }
 
+/* build() with COLLECT asked: the runner's files-out-time after a stop. */
+static bool build_collect;
+
 static char *build(unsigned version, int network, char **allow, const char *interpreter, char **ro) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         sd_bus *bus = NULL;
         char *interp_args[] = { (char *) "-I", NULL };
-        char *argv[] = { (char *) "a1", (char *) "$HOME", NULL };
         char *hidden_dirs[] = { (char *) "/run", (char *) "/srv", (char *) "/var", NULL };
         char *hidden_other[] = { (char *) "-/swapfile", NULL };
         Profile p = {
@@ -87,9 +89,22 @@ static char *build(unsigned version, int network, char **allow, const char *inte
                 .syscall_allow = allow,
         };
         uint64_t limits[_LIMIT_MAX] = {
-                [LIMIT_MEMORY] = 256u << 20, [LIMIT_TASKS] = 32,           [LIMIT_CPU_QUOTA] = 50,
-                [LIMIT_CPU_TIME] = 2500000,  [LIMIT_WALL_TIME] = 30000000, [LIMIT_OUTPUT] = 1 << 20,
+                [LIMIT_MEMORY] = 256u << 20,
+                [LIMIT_TASKS] = 32,
+                [LIMIT_CPU_QUOTA] = 50,
+                [LIMIT_CPU_TIME] = 2500000,
+                [LIMIT_WALL_TIME] = 30000000,
+                [LIMIT_OUTPUT] = 1 << 20,
                 [LIMIT_DISK] = 8u << 20,
+                /* The files' bounds are the runner's and the channel's, never a unit property: values
+                 * no property could have by chance (test_files_limits() looks for them). */
+                [LIMIT_FILES_IN] = 987654321001ULL,
+                [LIMIT_FILES_IN_BYTES] = 987654321002ULL,
+                [LIMIT_FILES_OUT] = 987654321003ULL,
+                [LIMIT_FILES_OUT_BYTES] = 987654321004ULL,
+                [LIMIT_FILE_OUT_SIZE] = 987654321005ULL,
+                [LIMIT_FILES_OUT_DEPTH] = 987654321006ULL,
+                [LIMIT_FILES_OUT_TIME] = 987654321007ULL,
         };
         JobSpec s = {
                 .unit = "pyward-job-x.service",
@@ -100,9 +115,8 @@ static char *build(unsigned version, int network, char **allow, const char *inte
                 .user = "pyward-job7",
                 .profile = &p,
                 .limits = limits,
-                .filename = "main.py",
-                .argv = argv,
-                .bootstrap = "BOOT",
+                .runner = "RUNNER",
+                .collect = build_collect,
                 .stdin_fd = 0,
                 .stdout_fd = 1,
                 .stderr_fd = 2,
@@ -192,6 +206,24 @@ static void check_all_asserted(const char *text) {
         if (missing)
                 fprintf(stderr, "in: %s\n", text);
         assert_se(!missing);
+}
+
+/* The limits of files in and out (keys >= LIMIT_FILES_IN) set no property; COLLECT moves only
+ * RuntimeMaxSec=, by files-out-time: the runner's time to hand the files back after a stop. */
+static void test_files_limits(void) {
+        char *t;
+
+        t = build(257, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        assert_se(!strstr(t, "98765432100"));
+        has(t, "(RuntimeMaxUSec <31000000 >)");
+        free(t);
+        build_collect = true;
+        t = build(252, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        build_collect = false;
+        has(t, "(RuntimeMaxUSec <987685321007 >)");
+        assert_se(!strstr(t, "98765432100"));
+        has(t, "(ExecStartEx <[(/usr/bin/python3 [/usr/bin/python3 -I -c RUNNER ][no-env-expand ])]>)");
+        free(t);
 }
 
 static void test_host_view(void) {
@@ -397,9 +429,7 @@ int main(void) {
         has(t, "(KillMode <control-group >)");
         has(t, "(KillSignal <9 >)");
         has(t, "(TimeoutStopUSec <2000000 >)");
-        has(t,
-            "(ExecStartEx <[(/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME "
-            "][no-env-expand ])]>)");
+        has(t, "(ExecStartEx <[(/usr/bin/python3 [/usr/bin/python3 -I -c RUNNER ][no-env-expand ])]>)");
         {
                 /* The unit test runs where it runs: either layer, consistent with LimitDATA=. */
                 char as[64], data[64];
@@ -411,7 +441,7 @@ int main(void) {
                 has(t, as);
                 has(t, data);
         }
-        has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c BOOT main.py a1 $HOME ][no-env-expand ]");
+        has(t, "/usr/bin/python3 [/usr/bin/python3 -I -c RUNNER ][no-env-expand ]");
         has(t, "HOME=/tmp");
         has(t, "-/run/dbus/system_bus_socket");
         has(t, "(InaccessiblePaths <[-/swapfile ]>)");
@@ -432,6 +462,7 @@ int main(void) {
         has(t, "(BindReadOnlyPaths <[(/opt/venv /opt/venv no 16384 )]>)");
         free(t);
 
+        test_files_limits();
         test_host_view();
         test_restrictions_lifted();
         test_etc_view();

@@ -195,9 +195,9 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         if (r < 0)
                 return r;
 
-        /* ExecStartEx=, flag no-env-expand: the client's arguments reach the job verbatim ("$HOME" is
-         * not expanded by the manager). argv: [pyward-landlock OPTIONS... --] INTERPRETER ARGS... -c
-         * BOOTSTRAP FILENAME ARGS... */
+        /* ExecStartEx=, flag no-env-expand: nothing of ours is expanded by the manager ("$HOME"
+         * stays as written). argv: [pyward-landlock OPTIONS... --] INTERPRETER ARGS... -c RUNNER; the
+         * client's file name and arguments reach the runner over the channel, not on argv. */
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", "ExecStartEx");
@@ -219,9 +219,7 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         for (char **a = p->interpreter_args; r >= 0 && a && *a; a++)
                 r = sd_bus_message_append(m, "s", *a);
         if (r >= 0)
-                r = sd_bus_message_append(m, "sss", "-c", s->bootstrap, s->filename);
-        for (char *const *a = s->argv; r >= 0 && a && *a; a++)
-                r = sd_bus_message_append(m, "s", *a);
+                r = sd_bus_message_append(m, "ss", "-c", s->runner);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r >= 0)
@@ -454,6 +452,10 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
         const uint64_t *l = s->limits;
         uint64_t cpu_s = cpu_rlimit_seconds(l[LIMIT_CPU_TIME]);
         bool memory_cgroup = memory_controller_available();
+        /* A job whose files are asked for may hand them back for files-out-time after the
+         * helper's wall-clock stop (job.c's stop grace); the manager's layer leaves it that. */
+        uint64_t runtime_max =
+                l[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC + (s->collect ? l[LIMIT_FILES_OUT_TIME] : 0);
         int r;
 
         /* cgroup layer: enforced where the manager has the controllers (a VM, a real host). */
@@ -465,7 +467,7 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
                                   "MemorySwapMax", "t", UINT64_C(0),
                                   "TasksMax", "t", l[LIMIT_TASKS],
                                   "CPUQuotaPerSecUSec", "t", l[LIMIT_CPU_QUOTA] * UINT64_C(10000),
-                                  "RuntimeMaxUSec", "t", l[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC);
+                                  "RuntimeMaxUSec", "t", runtime_max);
         /* clang-format on */
         if (r < 0)
                 return r;

@@ -52,10 +52,12 @@ typedef struct JobSpec {
         const char *user;         /* the job user (policy.h) */
         const Profile *profile;
         const uint64_t *limits; /* effective values, _LIMIT_MAX of them */
-        const char *filename;
-        char *const *argv; /* the job's sys.argv[1:], may be NULL */
-        const char *bootstrap;
-        int stdin_fd, stdout_fd, stderr_fd;
+        const char *runner;     /* the runner's Python (runner.py), for -c; the code, its name and
+                             * its arguments reach it over the channel (channel.h) */
+        bool collect;           /* the client asked for the files: the runner may take files-out-time
+                             * after a limit's stop (RuntimeMaxSec= leaves it that) */
+        int stdin_fd;           /* the runner channel's far end */
+        int stdout_fd, stderr_fd;
         char *const *hidden_dirs;  /* host_hidden_entries(): "/srv", ...; may be NULL */
         char *const *hidden_other; /* "-/swapfile", ...; may be NULL */
         unsigned landlock_abi;     /* mac_landlock_abi(): 0, no Landlock */

@@ -297,3 +297,73 @@ class PywardTestCase(unittest.TestCase):
                          ("ok", 0, ""), f"stderr: {res.stderr!r}")
         if stdout is not None:
             self.assertEqual(res.stdout, stdout)
+
+
+# --- files in and out (pyward-protocol(7) "FILES"): raw frames, for what a client's own checks
+# would never send, and a reader of the helper's FILE_OUT/FILE_OUT_DATA/FILE_SKIPPED frames ------
+
+FILE, FILE_DATA, COLLECT = 0x8, 0x9, 0xA
+FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED = 0x105, 0x106, 0x107
+FILE_LIMITS = {"files_in": 8, "files_in_bytes": 9, "files_out": 10, "files_out_bytes": 11,
+               "file_out_size": 12, "files_out_depth": 13, "files_out_time": 14}
+SKIP_REASONS = {1: "symlink", 2: "fifo", 3: "socket", 4: "device", 5: "other", 6: "size",
+                7: "count", 8: "bytes", 9: "depth", 10: "time", 11: "name", 12: "unreadable"}
+CHUNK = 64 * 1024
+
+
+def file_frames(path, data=b"", executable=False, size=None):
+    """One input file: FILE (flags, size, path) and its FILE_DATA frames; path is bytes or str."""
+    path = path.encode() if isinstance(path, str) else path
+    out = frame(FILE, struct.pack("<IQ", 1 if executable else 0, len(data) if size is None else size) + path)
+    for i in range(0, len(data), CHUNK):
+        out += frame(FILE_DATA, data[i:i + CHUNK])
+    return out
+
+
+def files_request(code, files=(), collect=True, limits=None, stdin=b""):
+    """A request with input files [(path, data, executable)], COLLECT, raw limits by name."""
+    out = pyward.hello(1) + frame(CODE, code)
+    for f in files:
+        out += file_frames(*f)
+    if collect:
+        out += frame(COLLECT)
+    for k, v in (limits or {}).items():
+        out += pyward.limit(LIMITS.get(k) or FILE_LIMITS[k], v)
+    out += frame(REQUEST_END)
+    if stdin:
+        out += frame(STDIN, stdin)
+    return out + frame(STDIN_EOF)
+
+
+def files_of(frames):
+    """The output files of a job's frames: ({path bytes: (mode, data)}, [(reason, path bytes)]),
+    checking that each FILE_OUT is followed by exactly its size in FILE_OUT_DATA frames and that
+    all of them precede RESULT."""
+    files, skipped, cur, seen_result = {}, [], None, False
+    for t, p in frames:
+        if t in (FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED) and seen_result:
+            raise AssertionError("a file frame after RESULT")
+        if t == RESULT:
+            seen_result = True
+        if cur is not None and t != FILE_OUT_DATA:
+            raise AssertionError(f"frame {t:#x} inside file {cur[0]!r}: {len(cur[2])} of {cur[1]} bytes")
+        if t == FILE_OUT:
+            mode, size = struct.unpack_from("<IQ", p)
+            cur = (p[12:], size, bytearray(), mode)
+        elif t == FILE_OUT_DATA:
+            if cur is None:
+                raise AssertionError("FILE_OUT_DATA outside a file")
+            cur[2].extend(p)
+            if len(cur[2]) > cur[1]:
+                raise AssertionError(f"more data than announced for {cur[0]!r}")
+        elif t == FILE_SKIPPED:
+            (reason,) = struct.unpack_from("<I", p)
+            skipped.append((SKIP_REASONS.get(reason, reason), p[4:]))
+        if cur is not None and len(cur[2]) == cur[1]:
+            if cur[0] in files:
+                raise AssertionError(f"{cur[0]!r} returned twice")
+            files[cur[0]] = (cur[3], bytes(cur[2]))
+            cur = None
+    if cur is not None:
+        raise AssertionError(f"the frames ended inside file {cur[0]!r}")
+    return files, skipped
