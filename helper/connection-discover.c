@@ -315,7 +315,7 @@ void connection_discover(Connection *c) {
                 const char *why = NULL;
                 int q;
 
-                if (!admission_profile_usable(c->config, &c->peer, p))
+                if (!profile_peer_allowed(p, c->peer.uid, c->peer.gids, c->peer.n_gids))
                         continue;
                 e = &d->entries[d->n_entries++];
                 e->profile = p;
