@@ -15,6 +15,7 @@
 #include "connection-discover.h"
 #include "discover-cache.h"
 #include "discover.h"
+#include "journal.h"
 #include "log.h"
 #include "policy.h"
 #include "str.h"
@@ -186,6 +187,9 @@ static void discovery_finished(void *userdata, const JobResult *result) {
         DiscoverEntry *e = &d->entries[d->current];
         int q;
 
+        /* The run's own record beside its "started" one: `journalctl PYWARD_JOB=ID` has both. */
+        run_exec_timestamps(d->c->run, &d->times.exec, &d->times.exit);
+        journal_job_result(d->run_id, &d->c->peer, e->profile->name, result, &d->times);
         if (result->status != JOB_OK || !e->info.python) {
                 discover_info_done(&e->info);
                 if (result->status != JOB_OK)

@@ -99,7 +99,9 @@ static int cache_dir_open(const char *dir, bool create) {
 
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && create) {
-                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                /* Called after the lockdown: mkdirat(), renameat() (renameat2() where there is
+                 * no renameat) and unlinkat() are in lockdown.c's allowlist for the cache. */
+                if (mkdirat(AT_FDCWD, dir, 0700) < 0 && errno != EEXIST)
                         return -errno;
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
