@@ -332,6 +332,123 @@ static void test_result_append(void) {
         assert_int(b.size, ==, PW_FRAME_HEADER_SIZE + n);
 }
 
+/* A client that sends no new frame gets today's record byte for byte: the literal below is the
+ * format before files and discovery existed, and the new fields, unless reported, change nothing. */
+static void test_result_compatible(void) {
+        static const char today[] = "status=ok\n"
+                                    "exit_code=0\n"
+                                    "signal=\n"
+                                    "wall_ms=12\n"
+                                    "cpu_ms=3\n"
+                                    "memory_peak_bytes=4096\n"
+                                    "memory_peak_reason=\n"
+                                    "unit=pyward-job-1.service\n"
+                                    "invocation_id=0123456789abcdef0123456789abcdef\n"
+                                    "job=1\n"
+                                    "message=\n";
+        JobResult r = {
+                .status = JOB_OK,
+                .exit_code = 0,
+                .wall_ms = 12,
+                .cpu_ms = 3,
+                .memory_peak_bytes = 4096,
+                .unit = (char *) "pyward-job-1.service",
+                .invocation_id = (char *) "0123456789abcdef0123456789abcdef",
+                .job = (char *) "1",
+                /* Set but not reported: not written. */
+                .files_out = 3,
+                .files_out_bytes = 100,
+                .files_skipped = 1,
+                .files_note = (char *) "not written",
+                .profiles = 2,
+        };
+        _cleanup_free_ char *text = NULL;
+        JobResult p = {};
+        size_t n;
+
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        assert_int(n, ==, sizeof(today) - 1);
+        assert_se(memcmp(text, today, n) == 0);
+        assert_int(job_result_parse(text, n, &p), ==, 0);
+        assert_se(!p.files_reported && !p.profiles_reported);
+        assert_se(p.files_out == 0 && p.files_out_bytes == 0 && p.files_skipped == 0 && !p.files_note);
+        assert_se(p.profiles == 0);
+        job_result_done(&p);
+}
+
+static void test_result_files(void) {
+        JobResult r = {
+                .status = JOB_TIMEOUT,
+                .exit_code = -1,
+                .signal = SIGKILL,
+                .wall_ms = 5000,
+                .cpu_ms = RESULT_UNSET,
+                .memory_peak_bytes = RESULT_UNSET,
+                .files_reported = true,
+                .files_out = 2,
+                .files_out_bytes = UINT64_MAX,
+                .files_skipped = 0,
+                .files_note = (char *) "the collection's time ran out\nafter 2s",
+        };
+        _cleanup_free_ char *text = NULL, *text2 = NULL;
+        JobResult p = {};
+        size_t n, n2;
+
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        /* After all of today's keys, in this order. */
+        assert_streq(text, "status=timeout\nexit_code=\nsignal=SIGKILL\nwall_ms=5000\ncpu_ms=\nmemory_peak_bytes=\n"
+                           "memory_peak_reason=\nunit=\ninvocation_id=\njob=\nmessage=\n"
+                           "files_out=2\nfiles_out_bytes=18446744073709551615\nfiles_skipped=0\n"
+                           "files_note=the collection's time ran out\\nafter 2s\n");
+        assert_int(job_result_parse(text, n, &p), ==, 0);
+        assert_se(p.files_reported && !p.profiles_reported);
+        assert_int(p.files_out, ==, 2);
+        assert_se(p.files_out_bytes == UINT64_MAX);
+        assert_int(p.files_skipped, ==, 0);
+        assert_streq(p.files_note, r.files_note);
+        job_result_done(&p);
+        assert_se(!p.files_note);
+
+        /* A discovery's answer: profiles= alone. */
+        r = (JobResult) { .status = JOB_OK, .exit_code = -1, .wall_ms = RESULT_UNSET, .cpu_ms = RESULT_UNSET,
+                          .memory_peak_bytes = RESULT_UNSET, .profiles_reported = true, .profiles = 3 };
+        assert_int(job_result_format(&r, &text2, &n2), ==, 0);
+        assert_se(n2 > 12 && memcmp(text2 + n2 - 12, "\nprofiles=3\n", 12) == 0);
+        assert_se(!strstr(text2, "files_"));
+        assert_int(job_result_parse(text2, n2, &p), ==, 0);
+        assert_se(p.profiles_reported && !p.files_reported);
+        assert_int(p.profiles, ==, 3);
+        job_result_done(&p);
+
+        /* The decoder: one key is enough to say files were reported; empty counts are 0. */
+        assert_int(job_result_parse("status=ok\nfiles_note=\n", strlen("status=ok\nfiles_note=\n"), &p), ==, 0);
+        assert_se(p.files_reported && !p.files_note && p.files_out == 0);
+        job_result_done(&p);
+        assert_int(job_result_parse("status=ok\nfiles_out=\n", strlen("status=ok\nfiles_out=\n"), &p), ==, 0);
+        assert_se(p.files_reported && p.files_out == 0);
+        job_result_done(&p);
+        assert_int(job_result_parse("status=ok\nfiles_out=x\n", strlen("status=ok\nfiles_out=x\n"), &p), ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_out=01\n", strlen("status=ok\nfiles_out=01\n"), &p), ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nprofiles=1\nprofiles=1\n", strlen("status=ok\nprofiles=1\nprofiles=1\n"), &p), ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_note=a\\qb\n", strlen("status=ok\nfiles_note=a\\qb\n"), &p), ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_note=a\nfiles_note=b\n", strlen("status=ok\nfiles_note=a\nfiles_note=b\n"), &p), ==, -EBADMSG);
+
+        /* A long note is cut, so a record that fit before still fits. */
+        {
+                char note[4096];
+
+                memset(note, 'n', sizeof(note) - 1);
+                note[sizeof(note) - 1] = '\0';
+                r = (JobResult) { .status = JOB_OOM, .exit_code = -1, .files_reported = true, .files_note = note };
+                free(text);
+                text = NULL;
+                assert_int(job_result_format(&r, &text, &n), ==, 0);
+                assert_se(strstr(text, "\nfiles_note=nnn"));
+                assert_se(strstr(text, "n...\n"));
+                assert_int(n, <, 1024);
+        }
+}
+
 static void test_accepted(void) {
         /* man/pyward-protocol.7's example, header included. */
         static const char expected[] =
@@ -366,6 +483,8 @@ int main(void) {
         test_result_parse_lenient();
         test_result_parse_malformed();
         test_result_append();
+        test_result_compatible();
+        test_result_files();
         test_accepted();
         return 0;
 }

@@ -61,6 +61,11 @@ bool config_peer_allowed(const Config *c, uid_t uid, const gid_t *gids, size_t n
         return lists_match(c->allow_users, c->allow_groups, uid, gids, n_gids);
 }
 
+bool admission_profile_usable(const Config *c, const Peer *peer, const Profile *p) {
+        return peer && config_peer_allowed(c, peer->uid, peer->gids, peer->n_gids) &&
+               profile_peer_allowed(p, peer->uid, peer->gids, peer->n_gids);
+}
+
 bool profile_peer_allowed(const Profile *p, uid_t uid, const gid_t *gids, size_t n_gids) {
         if (!p || !p->enabled)
                 return false;
@@ -84,7 +89,7 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
                         continue;
                 }
                 config_format_limit(k, req->limits[k], asked, sizeof(asked));
-                if (req->limits[k] == 0) {
+                if (req->limits[k] == 0 && !limit_key_allows_zero(k)) {
                         if (error_buf && error_buf_size > 0)
                                 snprintf(error_buf, error_buf_size, "%s=0 is not a valid limit", key);
                         return -EINVAL;
@@ -116,6 +121,43 @@ static void refuse(Admission *a, JobStatus status, const char *fmt, ...) {
         va_end(ap);
 }
 
+/* The input files against the effective limits (the profile's defaults, or what the request
+ * asked within the maxima): false with the message in a. */
+static bool files_within_limits(Admission *a, const Request *req, const char *name) {
+        static const LimitKey keys[] = { LIMIT_FILES_IN, LIMIT_FILES_IN_BYTES };
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                LimitKey k = keys[i];
+                uint64_t v = k == LIMIT_FILES_IN ? (uint64_t) req->n_files : req->files_bytes;
+                char value[FORMAT_VALUE_MAX], max[FORMAT_VALUE_MAX];
+
+                if (v <= a->limits[k])
+                        continue;
+                config_format_limit(k, v, value, sizeof(value));
+                config_format_limit(k, a->limits[k], max, sizeof(max));
+                if (req->limit_set[k])
+                        refuse(a, JOB_REJECTED, "%s=%s exceeds the limit %s the request asked", limit_key_to_string(k),
+                               value, max);
+                else
+                        refuse(a, JOB_REJECTED, "%s=%s exceeds the maximum %s of profile %s", limit_key_to_string(k),
+                               value, max, name);
+                return false;
+        }
+        return true;
+}
+
+/* A DISCOVER request runs no code under a profile of its own: which profiles it lists is
+ * admission_profile_usable()'s, for each; here only the slot rule applies. */
+static void decide_slot(const AdmissionInput *in, Admission *a) {
+        if (in->slot == ADMISSION_SLOT_UNTRIED)
+                a->verdict = ADMISSION_NEED_SLOT;
+        else if (in->slot == -EBUSY)
+                refuse(a, JOB_REJECTED, "UID %u already runs %" PRIu64 " jobs, the maximum (JobsPerUser=)",
+                       (unsigned) in->peer->uid, in->config->jobs_per_uid);
+        else if (in->slot < 0)
+                refuse(a, JOB_ERROR, "cannot take a job slot in " SLOT_DIR ": %s", strerror(-in->slot));
+}
+
 /* The order of the checks is the order of the messages a client sees; test-admission.c holds it. */
 void admission_decide(const AdmissionInput *in, Admission *ret) {
         const Peer *peer = in->peer;
@@ -131,6 +173,11 @@ void admission_decide(const AdmissionInput *in, Admission *ret) {
                 return;
         }
 
+        if (req->discover) {
+                decide_slot(in, &a);
+                *ret = a;
+                return;
+        }
         name = req->profile ?: "default";
         a.profile = config_find_profile(in->config, name);
         if (!a.profile || !a.profile->enabled)
@@ -143,12 +190,7 @@ void admission_decide(const AdmissionInput *in, Admission *ret) {
                        req->code_size, a.profile->code_max, name);
         else if (profile_resolve_limits(a.profile, req, a.limits, error, sizeof(error)) < 0)
                 refuse(&a, JOB_REJECTED, "%s", error[0] ? error : "invalid limits");
-        else if (in->slot == ADMISSION_SLOT_UNTRIED)
-                a.verdict = ADMISSION_NEED_SLOT;
-        else if (in->slot == -EBUSY)
-                refuse(&a, JOB_REJECTED, "UID %u already runs %" PRIu64 " jobs, the maximum (JobsPerUser=)",
-                       (unsigned) peer->uid, in->config->jobs_per_uid);
-        else if (in->slot < 0)
-                refuse(&a, JOB_ERROR, "cannot take a job slot in " SLOT_DIR ": %s", strerror(-in->slot));
+        else if (files_within_limits(&a, req, name))
+                decide_slot(in, &a);
         *ret = a;
 }

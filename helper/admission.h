@@ -15,6 +15,10 @@
 /* May the peer (uid, its groups) connect at all? And use this profile? Returns true/false. */
 bool config_peer_allowed(const Config *c, uid_t uid, const gid_t *gids, size_t n_gids);
 bool profile_peer_allowed(const Profile *p, uid_t uid, const gid_t *gids, size_t n_gids);
+/* May the peer use profile p at all: it may connect, and p is enabled and allows it (what a
+ * request naming p would pass before its code, limits and slot are looked at). The answer to
+ * DISCOVER lists exactly the profiles for which this is true. */
+bool admission_profile_usable(const Config *c, const Peer *peer, const Profile *p);
 
 /* Merges the request's limits into the profile's: unset -> default; above max -> -EPERM with an
  * error naming the key, the asked value and the maximum. ret_limits gets the effective values. */
@@ -30,6 +34,10 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
  *                                      from a peer that may not);
  *   request complete, slot UNTRIED:    profile, code size, limits -> ADMISSION_NEED_SLOT;
  *   slot = slot_acquire()'s return:    the same checks again, then the slot -> ADMITTED.
+ * With a request: profile, code size, limits, then the input files against the effective
+ * files-in and files-in-bytes. A DISCOVER request names no profile and has no code: only the slot
+ * rule applies to it (Admission.profile stays NULL); which profiles its answer lists is
+ * admission_profile_usable()'s.
  * The connect check is not repeated with a request: it is made once, before the request is read. */
 typedef struct AdmissionInput {
         const Config *config;

@@ -83,7 +83,7 @@ FrameAction frame_after_request(uint16_t type, bool stdin_eof) {
                 return FRAME_ACTION_STDIN_EOF;
         case FRAME_CANCEL:
                 return FRAME_ACTION_CANCEL;
-        default:
+        default: /* every request frame (FILE, COLLECT, DISCOVER... too), every helper frame */
                 return FRAME_ACTION_VIOLATION;
         }
 }

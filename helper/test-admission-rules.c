@@ -108,6 +108,27 @@ static void test_resolve_limits(void) {
         req.limits[LIMIT_CPU_QUOTA] = 0;
         assert_int(profile_resolve_limits(p, &req, limits, err, sizeof(err)), ==, -EINVAL);
         assert_streq(err, "cpu-quota=0 is not a valid limit");
+        /* The files' counts, bytes and depth may be 0 ("none"); their time may not. */
+        for (LimitKey k = LIMIT_FILES_IN; k <= LIMIT_FILES_OUT_DEPTH; k++) {
+                req = (Request) {};
+                req.limit_set[k] = true;
+                req.limits[k] = 0;
+                assert_int(profile_resolve_limits(p, &req, limits, err, sizeof(err)), ==, 0);
+                assert_int(limits[k], ==, 0);
+        }
+        req = (Request) {};
+        req.limit_set[LIMIT_FILES_OUT_TIME] = true;
+        req.limits[LIMIT_FILES_OUT_TIME] = 0;
+        assert_int(profile_resolve_limits(p, &req, limits, err, sizeof(err)), ==, -EINVAL);
+        assert_streq(err, "files-out-time=0 is not a valid limit");
+        req.limits[LIMIT_FILES_OUT_TIME] = 6000000;
+        assert_int(profile_resolve_limits(p, &req, limits, err, sizeof(err)), ==, -EPERM);
+        assert_streq(err, "files-out-time=6s exceeds the maximum 5s of profile default");
+        req = (Request) {};
+        req.limit_set[LIMIT_FILES_IN_BYTES] = true;
+        req.limits[LIMIT_FILES_IN_BYTES] = 32ULL << 20;
+        assert_int(profile_resolve_limits(p, &req, limits, err, sizeof(err)), ==, -EPERM);
+        assert_streq(err, "files-in-bytes=32M exceeds the maximum 16M of profile default");
         /* A tiny error buffer truncates, never overflows. */
         req.limits[LIMIT_CPU_QUOTA] = 250;
         assert_int(profile_resolve_limits(p, &req, limits, err, 8), ==, -EPERM);

@@ -25,6 +25,9 @@ typedef struct Row {
         size_t code_size;
         int limit;            /* a LimitKey the request asks for, ALL, or 0: none */
         uint64_t value;       /* asked; UINT64_MAX: the profile's maximum plus one */
+        size_t n_files;       /* input files sent */
+        uint64_t files_bytes; /* and their bytes */
+        bool discover;        /* a DISCOVER request */
         int slot;             /* ADMISSION_SLOT_UNTRIED or slot_acquire()'s outcome */
         AdmissionVerdict verdict;
         JobStatus status;
@@ -97,12 +100,64 @@ static const Row rows[] = {
           .message = NULL /* "KEY=..." */ },
         { "a limit of 0", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_TASKS, .value = 0, .slot = 0,
           .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "tasks=0 is not a valid limit" },
+        { "a time limit of 0 for the files", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_FILES_OUT_TIME,
+          .value = 0, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-out-time=0 is not a valid limit" },
+        { "files-in=0 is a limit: none", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_FILES_IN, .value = 0,
+          .slot = 0, .verdict = ADMISSION_ADMITTED },
+        { "files-out-depth=0 too", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_FILES_OUT_DEPTH, .value = 0,
+          .slot = 0, .verdict = ADMISSION_ADMITTED },
+
+        /* Input files: against the effective files-in and files-in-bytes, after the limits. */
+        { "input files at FilesInMax", 1000, { 1000 }, 1, .code_size = 10, .n_files = 100,
+          .files_bytes = 16ULL << 20, .slot = 0, .verdict = ADMISSION_ADMITTED },
+        { "input files over FilesInMax", 1000, { 1000 }, 1, .code_size = 10, .n_files = 101, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-in=101 exceeds the maximum 100 of profile default" },
+        { "input bytes over FilesInBytesMax", 1000, { 1000 }, 1, .code_size = 10, .n_files = 2,
+          .files_bytes = (16ULL << 20) + 1, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-in-bytes=16777217 exceeds the maximum 16M of profile default" },
+        { "input files over what the request asked", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_FILES_IN,
+          .value = 5, .n_files = 6, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-in=6 exceeds the limit 5 the request asked" },
+        { "an input file with files-in=0", 1000, { 1000 }, 1, .code_size = 10, .limit = LIMIT_FILES_IN,
+          .value = 0, .n_files = 1, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-in=1 exceeds the limit 0 the request asked" },
+        { "input bytes over what the request asked", 1000, { 1000 }, 1, .code_size = 10,
+          .limit = LIMIT_FILES_IN_BYTES, .value = 1024, .n_files = 1, .files_bytes = 2048, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-in-bytes=2K exceeds the limit 1K the request asked" },
+        /* The files come after the limits, and before the slot. */
+        { "input files over, and a limit over its maximum", 1000, { 1000 }, 1, .profile = "small",
+          .code_size = 10, .limit = LIMIT_MEMORY, .value = 1ULL << 30, .n_files = 101, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "memory=1G exceeds the maximum 512M of profile small" },
+        { "input files over at the slot limit", 1000, { 1000 }, 1, .code_size = 10, .n_files = 101,
+          .slot = -EBUSY, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "files-in=101 exceeds the maximum 100 of profile default" },
+
+        /* DISCOVER: no profile of its own, no code, so no code-size rule; the slot rule only. */
+        { "a discovery, before the slot", 1000, { 1000 }, 1, .discover = true, .slot = ADMISSION_SLOT_UNTRIED,
+          .verdict = ADMISSION_NEED_SLOT },
+        { "a discovery, with a slot", 1000, { 1000 }, 1, .discover = true, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "a discovery ignores CodeMax", 1000, { 1000 }, 1, .profile = "small", .code_size = 17,
+          .discover = true, .slot = 0, .verdict = ADMISSION_ADMITTED },
+        { "a discovery by a UID no profile allows", 1002, { 1002 }, 1, .discover = true, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "a discovery at the slot limit", 1000, { 1000 }, 1, .discover = true, .slot = -EBUSY,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "UID 1000 already runs 2 jobs, the maximum (JobsPerUser=)" },
 };
 /* clang-format on */
 
 static void check_row(const Config *c, const Row *row, LimitKey k) {
         Peer peer = { .uid = row->uid, .gids = (gid_t *) row->gids, .n_gids = row->n_gids };
-        Request req = { .profile = (char *) row->profile, .code_size = row->code_size };
+        Request req = { .profile = (char *) row->profile,
+                        .code_size = row->code_size,
+                        .n_files = row->n_files,
+                        .files_bytes = row->files_bytes,
+                        .discover = row->discover };
         const Profile *p;
         Admission a;
         char expected[ADMISSION_MESSAGE_MAX] = "";
@@ -124,7 +179,9 @@ static void check_row(const Config *c, const Row *row, LimitKey k) {
         assert_int(a.verdict, ==, row->verdict);
         if (row->verdict != ADMISSION_REFUSED) {
                 assert_streq(a.message, "");
-                if (!row->connect) {
+                if (row->discover) {
+                        assert_se(!a.profile);
+                } else if (!row->connect) {
                         p = config_find_profile(c, row->profile);
                         assert_se(a.profile == p);
                         for (LimitKey j = 1; j < _LIMIT_MAX; j++)
@@ -141,6 +198,39 @@ static void check_row(const Config *c, const Row *row, LimitKey k) {
                 assert_se(strstr(a.message, " of profile default"));
         } else
                 assert_streq(a.message, row->message);
+}
+
+/* Which profiles a discovery lists for a peer: the ones a request naming them would pass. */
+static void test_profile_usable(const Config *c) {
+        static const struct {
+                uid_t uid;
+                gid_t gids[2];
+                size_t n_gids;
+                const char *profile;
+                bool usable;
+        } cases[] = {
+                { 1000, { 1000 }, 1, "default", true }, { 1000, { 1000 }, 1, "small", true },
+                { 1000, { 1000 }, 1, "team", false },   { 1000, { 1000, 7 }, 2, "team", true },
+                { 1001, { 100 }, 1, "team", true },     { 0, { 0 }, 1, "team", false },
+                { 0, { 0 }, 1, "off", false },          { 1000, { 1000 }, 1, "off", false },
+                { 1002, { 1002 }, 1, "default", false }, /* may not connect at all */
+                { 1002, { 1002, 7 }, 2, "team", false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                Peer peer = { .uid = cases[i].uid, .gids = (gid_t *) cases[i].gids, .n_gids = cases[i].n_gids };
+                const Profile *p = config_find_profile(c, cases[i].profile);
+
+                assert_se(p);
+                if (admission_profile_usable(c, &peer, p) != cases[i].usable) {
+                        fprintf(stderr, "case %zu: uid %u, profile %s\n", i, (unsigned) cases[i].uid,
+                                cases[i].profile);
+                        assert_se(false);
+                }
+        }
+        assert_se(!admission_profile_usable(c, &(Peer) { .uid = 0 }, NULL));
+        assert_se(!admission_profile_usable(NULL, &(Peer) { .uid = 0 }, config_find_profile(c, NULL)));
+        assert_se(!admission_profile_usable(c, NULL, config_find_profile(c, NULL)));
 }
 
 int main(void) {
@@ -172,6 +262,7 @@ int main(void) {
                 else
                         check_row(c, &rows[i], (LimitKey) rows[i].limit);
         }
+        test_profile_usable(c);
         /* No configuration: nobody is admitted, root neither. */
         {
                 Admission a;
