@@ -4,7 +4,6 @@
  * any job, in the peer's job slot, one at a time); then the PROFILE_INFO frames and RESULT. */
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -227,27 +226,27 @@ static const RunOps discovery_ops = {
         .info = discovery_info,
 };
 
-/* The peer's job slot, taken once for all the runs of this request, as a job takes it. */
+/* The peer's job slot, taken once for all the runs of this request, by admission's slot rule as
+ * a job takes it; without one, what is not known yet stays unknown, and the note says why. */
 static bool discovery_take_slot(Discovery *d) {
         Connection *c = d->c;
-        int q;
+        AdmissionInput in = {
+                .config = c->config,
+                .peer = &c->peer,
+                .request = c->request,
+        };
+        Admission a;
 
         if (d->slot_taken)
                 return true;
-        q = slot_acquire(SLOT_DIR, c->peer.uid, c->config->jobs_per_uid, &c->slot_fd);
-        for (size_t i = d->current; q < 0 && i < d->n_entries; i++)
-                if (!d->entries[i].known) {
-                        if (q == -EBUSY)
-                                entry_note(&d->entries[i],
-                                           "not discovered: UID %u already runs %" PRIu64
-                                           " jobs, the maximum (JobsPerUser=)",
-                                           (unsigned) c->peer.uid, c->config->jobs_per_uid);
-                        else
-                                entry_note(&d->entries[i], "not discovered: cannot take a job slot: %s",
-                                           strerror(-q));
-                }
-        if (q < 0)
+        in.slot = slot_acquire(SLOT_DIR, c->peer.uid, c->config->jobs_per_uid, &c->slot_fd);
+        admission_decide(&in, &a);
+        if (a.verdict != ADMISSION_ADMITTED) {
+                for (size_t i = d->current; i < d->n_entries; i++)
+                        if (!d->entries[i].known)
+                                entry_note(&d->entries[i], "not discovered: %s", a.message);
                 return false;
+        }
         d->slot_taken = true;
         return true;
 }
@@ -319,7 +318,7 @@ void connection_discover(Connection *c) {
                 const char *why = NULL;
                 int q;
 
-                if (!profile_peer_allowed(p, c->peer.uid, c->peer.gids, c->peer.n_gids))
+                if (!admission_profile_usable(c->config, &c->peer, p))
                         continue;
                 e = &d->entries[d->n_entries++];
                 e->profile = p;
