@@ -3,6 +3,8 @@
  * inside a sandbox, or from the cache that copied them), and the ProfileInfo built from it. */
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +64,24 @@ static bool package_valid(const char *s, size_t n) {
         return true;
 }
 
+/* Digits only, no leading zero, at most DISCOVER_PACKAGES_OMITTED_MAX (what a report of
+ * DISCOVER_INFO_MAX bytes could have left out, and then some). */
+static int parse_count(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                v = v * 10 + (uint64_t) (*s - '0');
+                if (v > DISCOVER_PACKAGES_OMITTED_MAX)
+                        return -ERANGE;
+        }
+        *ret = v;
+        return 0;
+}
+
 static bool sitedir_valid(const char *s, size_t n) {
         return n > 0 && n <= DISCOVER_SITEDIR_MAX && s[0] == '/';
 }
@@ -114,8 +134,9 @@ static void packages_sort_unique(DiscoverInfo *i) {
         i->n_packages = w;
 }
 
-static int info_add_line(DiscoverInfo *i, char *line, const char **ret_why) {
+static int info_add_line(DiscoverInfo *i, char *line, bool *seen_omitted, const char **ret_why) {
         char *eq = strchr(line, '='), *value;
+        uint64_t count;
         size_t n;
 
         if (!eq || eq == line) {
@@ -141,12 +162,28 @@ static int info_add_line(DiscoverInfo *i, char *line, const char **ret_why) {
                 return i->python ? 0 : -ENOMEM;
         }
         if (streq(line, "package")) {
-                if (!package_valid(value, n)) {
-                        *ret_why = "package= is not NAME VERSION";
-                        return -EBADMSG;
+                /* A distribution whose name or version the helper does not pass on (a legacy
+                 * name with a space, say), or one too many, is counted rather than listed: one
+                 * odd package does not cost the profile its whole list. */
+                if (!package_valid(value, n) || i->n_packages >= DISCOVER_PACKAGES_MAX) {
+                        i->packages_omitted++;
+                        return 0;
                 }
                 return vector_add(&i->packages, &i->n_packages, DISCOVER_PACKAGES_MAX, value, false, ret_why,
                                   "more than DISCOVER_PACKAGES_MAX packages");
+        }
+        if (streq(line, "packages_omitted")) {
+                if (*seen_omitted) {
+                        *ret_why = "packages_omitted= twice";
+                        return -EBADMSG;
+                }
+                *seen_omitted = true;
+                if (parse_count(value, &count) < 0) {
+                        *ret_why = "packages_omitted= is not a count";
+                        return -EBADMSG;
+                }
+                i->packages_omitted += count;
+                return 0;
         }
         if (streq(line, "sitedir")) {
                 if (!sitedir_valid(value, n)) {
@@ -164,6 +201,7 @@ int discover_info_parse(const void *data, size_t size, DiscoverInfo *ret, const 
         _cleanup_free_ char *text = NULL;
         const char *why = NULL, **w = ret_why ?: &why;
         char *line, *next;
+        bool seen_omitted = false;
         int r;
 
         if (size > 0 && !data)
@@ -188,7 +226,7 @@ int discover_info_parse(const void *data, size_t size, DiscoverInfo *ret, const 
 
                 *nl = '\0';
                 next = nl + 1;
-                r = info_add_line(&i, line, w);
+                r = info_add_line(&i, line, &seen_omitted, w);
                 if (r < 0)
                         return r;
         }
@@ -231,6 +269,12 @@ int discover_info_format(const DiscoverInfo *i, Buffer *b) {
                 r = discover_line_append(b, "package", i->packages[k]);
         for (size_t k = 0; r >= 0 && k < i->n_sitedirs; k++)
                 r = discover_line_append(b, "sitedir", i->sitedirs[k]);
+        if (r >= 0 && i->packages_omitted > 0) {
+                char t[32];
+
+                snprintf(t, sizeof(t), "%" PRIu64, i->packages_omitted);
+                r = discover_line_append(b, "packages_omitted", t);
+        }
         if (r < 0)
                 b->size = start; /* all or nothing */
         return r;
@@ -253,6 +297,8 @@ int discover_profile_info(const Profile *p, const DiscoverInfo *info, const char
                 pi.packages = strv_copy(info->packages);
                 pi.n_packages = info->n_packages;
         }
+        if (info)
+                pi.packages_omitted = info->packages_omitted;
         if (!pi.name || !pi.interpreter || !pi.python || !pi.network || !pi.note ||
             (info && info->n_packages > 0 && !pi.packages)) {
                 profile_info_done(&pi);

@@ -15,6 +15,7 @@
 #define DISCOVER_PYTHON_MAX 32U               /* "3.11.2", "3.13.0rc1" */
 #define DISCOVER_PACKAGES_MAX 8192U
 #define DISCOVER_PACKAGE_MAX 256U /* "NAME VERSION" */
+#define DISCOVER_PACKAGES_OMITTED_MAX 1000000000U
 #define DISCOVER_SITEDIRS_MAX 64U
 #define DISCOVER_SITEDIR_MAX 4096U /* PATH_MAX */
 
@@ -23,7 +24,8 @@ typedef struct DiscoverInfo {
         char *python;    /* "3.11.2": digits and dots, then [A-Za-z0-9+.-] */
         char **packages; /* "NAME VERSION", sorted by bytes, unique; NULL-terminated, may be NULL */
         size_t n_packages;
-        char **sitedirs; /* absolute paths, in the order reported, unique; may be NULL */
+        uint64_t packages_omitted; /* reported but not listed (see discover_info_parse()) */
+        char **sitedirs;           /* absolute paths, in the order reported, unique; may be NULL */
         size_t n_sitedirs;
 } DiscoverInfo;
 
@@ -31,7 +33,9 @@ void discover_info_done(DiscoverInfo *i);
 
 /* Parses a report: "key=value\n" lines, values escaped as RESULT's (only \\ and \n), keys python=
  * (exactly once), package=NAME VERSION (repeated; sorted and deduplicated here, whatever the order
- * sent), sitedir=ABSOLUTE-PATH (repeated); unknown keys are ignored. At most DISCOVER_INFO_MAX
+ * sent; one that is not NAME VERSION of the characters allowed, or beyond DISCOVER_PACKAGES_MAX,
+ * is counted in packages_omitted instead), packages_omitted=N (at most once: what the runner left
+ * out), sitedir=ABSOLUTE-PATH (repeated); unknown keys are ignored. At most DISCOVER_INFO_MAX
  * bytes, no NUL, the last line ends with '\n'. -EBADMSG with a static reason in *ret_why (which
  * may be NULL), -ENOMEM; ret is untouched on failure. */
 int discover_info_parse(const void *data, size_t size, DiscoverInfo *ret, const char **ret_why);

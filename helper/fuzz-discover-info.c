@@ -18,6 +18,7 @@ static void check(bool b) {
 static void check_info(const DiscoverInfo *i) {
         check(i->python && strlen(i->python) >= 1 && strlen(i->python) <= DISCOVER_PYTHON_MAX);
         check(i->n_packages <= DISCOVER_PACKAGES_MAX && i->n_sitedirs <= DISCOVER_SITEDIRS_MAX);
+        check(i->packages_omitted <= DISCOVER_PACKAGES_OMITTED_MAX + DISCOVER_INFO_MAX);
         check(i->n_packages == 0 || i->packages[i->n_packages] == NULL);
         check(i->n_sitedirs == 0 || i->sitedirs[i->n_sitedirs] == NULL);
         for (size_t k = 0; k < i->n_packages; k++) {
@@ -44,9 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 r = discover_info_parse(b.data, b.size, &again, &why);
                 check(r == 0 || r == -ENOMEM);
                 if (r == 0) {
-                        check(b.size <= size); /* nothing grows: unknown keys and duplicates go */
+                        /* Nothing grows but by the one packages_omitted= line that counts the
+                         * packages left out: unknown keys and duplicates go. */
+                        check(b.size <= size + 32);
                         check(strcmp(a.python, again.python) == 0);
                         check(a.n_packages == again.n_packages && a.n_sitedirs == again.n_sitedirs);
+                        check(a.packages_omitted == again.packages_omitted);
                         for (size_t k = 0; k < a.n_packages; k++)
                                 check(strcmp(a.packages[k], again.packages[k]) == 0);
                         for (size_t k = 0; k < a.n_sitedirs; k++)

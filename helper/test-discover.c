@@ -68,12 +68,13 @@ static void test_parse_refused(void) {
                 { "python=3\n\n", "a line without key=" },
                 { "python=3\n=x\n", "a line without key=" },
                 { "python=3\nnoequals\n", "a line without key=" },
-                { "python=3\npackage=numpy\n", "package= is not NAME VERSION" },
-                { "python=3\npackage=numpy \n", "package= is not NAME VERSION" },
-                { "python=3\npackage= 1.0\n", "package= is not NAME VERSION" },
-                { "python=3\npackage=num py 1.0\n", "package= is not NAME VERSION" },
-                { "python=3\npackage=numpy 1.0\\n\n", "package= is not NAME VERSION" },
-                { "python=3\npackage=n/p 1.0\n", "package= is not NAME VERSION" },
+                { "python=3\npackages_omitted=1\npackages_omitted=1\n", "packages_omitted= twice" },
+                { "python=3\npackages_omitted=\n", "packages_omitted= is not a count" },
+                { "python=3\npackages_omitted=01\n", "packages_omitted= is not a count" },
+                { "python=3\npackages_omitted=-1\n", "packages_omitted= is not a count" },
+                { "python=3\npackages_omitted=1000000001\n", "packages_omitted= is not a count" },
+                { "python=3\npackages_omitted=99999999999999999999999\n",
+                  "packages_omitted= is not a count" },
                 { "python=3\nsitedir=relative\n", "sitedir= is not an absolute path" },
                 { "python=3\nsitedir=\n", "sitedir= is not an absolute path" },
                 { "python=3\nsitedir=/a\\x\n", "a bad escape (only \\\\ and \\n)" },
@@ -94,6 +95,42 @@ static void test_parse_refused(void) {
         /* A NUL anywhere, and why may be NULL. */
         assert_int(discover_info_parse("python=3\0\n", 10, &i, NULL), ==, -EBADMSG);
         assert_streq(i.python, "untouched");
+}
+
+/* A package the helper does not pass on is counted, not listed, and the rest of the report stays. */
+static void test_parse_omitted(void) {
+        const char *text =
+                "python=3.11.2\n"
+                "package=numpy\n"
+                "package=numpy \n"
+                "package= 1.0\n"
+                "package=num py 1.0\n"
+                "package=numpy 1.0\\n\n"
+                "package=n/p 1.0\n"
+                "package=ok 1.0\n"
+                "packages_omitted=5\n";
+        _cleanup_(buffer_done) Buffer b = {};
+        DiscoverInfo i = {}, j = {};
+
+        assert_int(parse(text, &i, NULL), ==, 0);
+        assert_int(i.n_packages, ==, 1);
+        assert_streq(i.packages[0], "ok 1.0");
+        assert_int(i.packages_omitted, ==, 6 + 5);
+        /* Written back as one count, read back the same. */
+        assert_int(discover_info_format(&i, &b), ==, 0);
+        assert_se(memmem(b.data, b.size, "\npackages_omitted=11\n", 21));
+        assert_int(discover_info_parse(b.data, b.size, &j, NULL), ==, 0);
+        assert_int(j.packages_omitted, ==, 11);
+        assert_int(j.n_packages, ==, 1);
+        discover_info_done(&i);
+        discover_info_done(&j);
+
+        assert_int(parse("python=3\npackages_omitted=0\n", &i, NULL), ==, 0);
+        assert_int(i.packages_omitted, ==, 0);
+        discover_info_done(&i);
+        assert_int(parse("python=3\npackages_omitted=1000000000\n", &i, NULL), ==, 0);
+        assert_int(i.packages_omitted, ==, 1000000000);
+        discover_info_done(&i);
 }
 
 static void test_parse_bounds(void) {
@@ -127,12 +164,17 @@ static void test_parse_bounds(void) {
         assert_int(discover_info_parse(line, 9 + 8 + DISCOVER_SITEDIR_MAX + 2, &i, &why), ==, -EBADMSG);
         assert_streq(why, "sitedir= is not an absolute path");
 
-        /* More than DISCOVER_PACKAGES_MAX packages (duplicates count: the bound is on lines). */
+        /* DISCOVER_PACKAGES_MAX packages are listed, the ones beyond are counted. */
         assert_int(buffer_append(&b, "python=3.11.2\n", 14), ==, 0);
-        for (unsigned k = 0; k <= DISCOVER_PACKAGES_MAX; k++)
-                assert_int(buffer_append(&b, "package=a 1\n", 12), ==, 0);
-        assert_int(discover_info_parse(b.data, b.size, &i, &why), ==, -EBADMSG);
-        assert_streq(why, "more than DISCOVER_PACKAGES_MAX packages");
+        for (unsigned k = 0; k < DISCOVER_PACKAGES_MAX + 3; k++) {
+                int n = snprintf(line, sizeof(line), "package=p%05u 1\n", k);
+                assert_int(buffer_append(&b, line, (size_t) n), ==, 0);
+        }
+        assert_int(discover_info_parse(b.data, b.size, &i, &why), ==, 0);
+        assert_int(i.n_packages, ==, DISCOVER_PACKAGES_MAX);
+        assert_int(i.packages_omitted, ==, 3);
+        assert_streq(i.packages[DISCOVER_PACKAGES_MAX - 1], "p08191 1");
+        discover_info_done(&i);
 
         /* The whole report: DISCOVER_INFO_MAX bytes, then one more. */
         b.size = 0;
@@ -186,14 +228,17 @@ static void test_profile_info(void) {
                 p.limit_default[k] = 100 + (uint64_t) k;
                 p.limit_max[k] = 1000 + (uint64_t) k;
         }
-        assert_int(parse("python=3.11.2\npackage=numpy 1.24.2\npackage=attrs 22.2.0\nsitedir=/x\n", &i, NULL),
-                   ==, 0);
+        assert_int(
+                parse("python=3.11.2\npackage=numpy 1.24.2\npackage=attrs 22.2.0\nsitedir=/x\npackages_omitted=4\n",
+                      &i, NULL),
+                ==, 0);
         assert_int(discover_profile_info(&p, &i, NULL, &pi), ==, 0);
         assert_streq(pi.name, "numpy");
         assert_streq(pi.interpreter, "/opt/pyward-numpy/bin/python3");
         assert_streq(pi.python, "3.11.2");
         assert_streq(pi.network, "loopback");
         assert_int(pi.n_packages, ==, 2);
+        assert_int(pi.packages_omitted, ==, 4);
         assert_streq(pi.packages[0], "attrs 22.2.0");
         assert_streq(pi.packages[1], "numpy 1.24.2");
         assert_int(pi.limit_default[LIMIT_FILES_OUT_TIME], ==, 100 + LIMIT_FILES_OUT_TIME);
@@ -208,6 +253,7 @@ static void test_profile_info(void) {
         assert_streq(back.python, "3.11.2");
         assert_streq(back.network, "loopback");
         assert_int(back.n_packages, ==, 2);
+        assert_int(back.packages_omitted, ==, 4);
         assert_streq(back.packages[1], "numpy 1.24.2");
         for (LimitKey k = 1; k < _LIMIT_MAX; k++) {
                 assert_int(back.limit_default[k], ==, 100 + (uint64_t) k);
@@ -230,6 +276,7 @@ static void test_profile_info(void) {
 int main(void) {
         test_parse_ok();
         test_parse_refused();
+        test_parse_omitted();
         test_parse_bounds();
         test_format_roundtrip();
         test_profile_info();

@@ -24,6 +24,8 @@ seeds = {
     "no-newline": "python=3.11.2",
     "empty-line": "python=3.11.2\n\n",
     "nul": "python=3.11.2\x00\n",
+    "omitted": "python=3.11.2\npackage=legacy name 1.0\npackage=ok 1\npackages_omitted=7\n",
+    "omitted-twice": "python=3.11.2\npackages_omitted=1\npackages_omitted=2\n",
 }
 
 here = os.path.dirname(os.path.abspath(__file__))
