@@ -91,11 +91,13 @@ static int file_out(Collect *c, const uint8_t *p, size_t n) {
 
         r = file_header_parse(p, n, &mode, &size, &path, &path_size, &why);
         if (r < 0)
-                return fail("protocol error: malformed FILE_OUT from the helper: %s", why ? why : strerror(-r));
+                return fail("protocol error: malformed FILE_OUT from the helper: %s",
+                            why ? why : strerror(-r));
         if (size > PW_FILE_OUT_SIZE_MAX)
                 return fail("protocol error: FILE_OUT of %" PRIu64 " bytes from the helper", size);
         if (c->n_files >= PW_FILES_COUNT_MAX)
-                return fail("protocol error: more than %u FILE_OUT frames from the helper", PW_FILES_COUNT_MAX);
+                return fail("protocol error: more than %u FILE_OUT frames from the helper",
+                            PW_FILES_COUNT_MAX);
         if (c->n_files % 64 == 0) {
                 CollectedFile *a = reallocarray(c->files, c->n_files + 64, sizeof(CollectedFile));
                 if (!a)
@@ -103,7 +105,9 @@ static int file_out(Collect *c, const uint8_t *p, size_t n) {
                 c->files = a;
         }
         f = &c->files[c->n_files];
-        *f = (CollectedFile) { .path = strndup(path, path_size), .path_size = path_size, .mode = mode, .size = size };
+        *f = (CollectedFile) {
+                .path = strndup(path, path_size), .path_size = path_size, .mode = mode, .size = size
+        };
         if (!f->path)
                 return fail("out of memory");
         c->n_files++;
@@ -197,15 +201,17 @@ int collect_finish(Collect *c) {
 }
 
 void collect_report(const Collect *c, const JobResult *r, bool quiet) {
-        uint64_t total = r->files_reported && r->files_skipped > c->n_skipped ? r->files_skipped : c->n_skipped;
+        uint64_t total =
+                r->files_reported && r->files_skipped > c->n_skipped ? r->files_skipped : c->n_skipped;
         size_t shown = c->n_skipped < LINES_SHOWN ? c->n_skipped : LINES_SHOWN;
         uint64_t bytes = 0;
 
         if (c->n_failed > FAILURES_SHOWN)
-                fprintf(stderr, "pyward: %zu more files could not be written\n", c->n_failed - FAILURES_SHOWN);
+                fprintf(stderr, "pyward: %zu more files could not be written\n",
+                        c->n_failed - FAILURES_SHOWN);
         if (c->n_failed > 0)
-                fprintf(stderr, "pyward: %zu of %zu files could not be written in %s\n", c->n_failed, c->n_files,
-                        c->dir);
+                fprintf(stderr, "pyward: %zu of %zu files could not be written in %s\n", c->n_failed,
+                        c->n_files, c->dir);
         if (quiet)
                 return;
         for (size_t i = 0; i < shown; i++) {
@@ -219,14 +225,16 @@ void collect_report(const Collect *c, const JobResult *r, bool quiet) {
                 fprintf(stderr, ": %s\n", why ? why : "unknown reason");
         }
         if (total > shown)
-                fprintf(stderr, "pyward: left out %" PRIu64 " %sfiles%s\n", total - shown, shown ? "more " : "",
-                        c->n_skipped > shown ? " (--json lists them)" : "");
+                fprintf(stderr, "pyward: left out %" PRIu64 " %sfiles%s\n", total - shown,
+                        shown ? "more " : "", c->n_skipped > shown ? " (--json lists them)" : "");
         if (r->files_note)
                 fprintf(stderr, "pyward: files: %s\n", r->files_note);
         if (c->dir_fd < 0 && c->n_files > 0) {
                 for (size_t i = 0; i < c->n_files; i++)
                         bytes += c->files[i].size;
-                fprintf(stderr, "pyward: the job returned %zu files (%" PRIu64 " bytes), not written: see --files-out\n",
+                fprintf(stderr,
+                        "pyward: the job returned %zu files (%" PRIu64
+                        " bytes), not written: see --files-out\n",
                         c->n_files, bytes);
         }
 }

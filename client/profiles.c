@@ -51,6 +51,24 @@ char *limit_value_format(LimitKey k, uint64_t v, char *buf, size_t size) {
         /* clang-format on */
 }
 
+/* A value of the helper's: control bytes shown escaped (nothing in it moves a terminal), a line
+ * break continued under the value. */
+static void print_value(FILE *f, const char *s) {
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+                if (*c == '\n')
+                        fprintf(f, "\n%20s", "");
+                else if (*c < 0x20 || *c == 0x7f)
+                        fprintf(f, "\\x%02x", *c);
+                else
+                        fputc(*c, f);
+}
+
+static void print_field(FILE *f, const char *name, const char *value) {
+        fprintf(f, "  %-17s ", name);
+        print_value(f, value);
+        fputc('\n', f);
+}
+
 static void print_limits(const ProfileInfo *p, FILE *f, const char *title, int from, int to) {
         fprintf(f, "  %-17s %-12s %s\n", title, "default", "max");
         for (int k = from; k < to; k++) {
@@ -63,20 +81,25 @@ static void print_limits(const ProfileInfo *p, FILE *f, const char *title, int f
 }
 
 static void print_one(const ProfileInfo *p, FILE *f) {
-        fprintf(f, "profile %s\n", p->name ? p->name : "?");
-        fprintf(f, "  %-17s %s\n", "interpreter", p->interpreter ? p->interpreter : "?");
-        fprintf(f, "  %-17s %s\n", "python", p->python && *p->python ? p->python : "unknown");
-        fprintf(f, "  %-17s %s\n", "network", p->network ? p->network : "?");
+        fputs("profile ", f);
+        print_value(f, p->name ? p->name : "?");
+        fputc('\n', f);
+        print_field(f, "interpreter", p->interpreter ? p->interpreter : "?");
+        print_field(f, "python", p->python && *p->python ? p->python : "unknown");
+        print_field(f, "network", p->network ? p->network : "?");
         print_limits(p, f, "limits", 1, LIMIT_FILES_IN);
         print_limits(p, f, "files", LIMIT_FILES_IN, _LIMIT_MAX);
         fprintf(f, "  %-17s %zu", "packages", p->n_packages);
         if (p->packages_omitted > 0)
                 fprintf(f, " (and %" PRIu64 " not listed)", p->packages_omitted);
         fputc('\n', f);
-        for (size_t i = 0; i < p->n_packages; i++)
-                fprintf(f, "    %s\n", p->packages[i]);
+        for (size_t i = 0; i < p->n_packages; i++) {
+                fputs("    ", f);
+                print_value(f, p->packages[i]);
+                fputc('\n', f);
+        }
         if (p->note && *p->note)
-                fprintf(f, "  %-17s %s\n", "note", p->note);
+                print_field(f, "note", p->note);
 }
 
 void profiles_print(const Profiles *p, FILE *f) {

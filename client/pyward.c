@@ -109,8 +109,9 @@ static int read_input_files(const Args *a, RequestFile **ret) {
 
                 r = read_file_bounded(a->files[i].local, PW_FILES_IN_BYTES_MAX - total, &data, &size, &mode);
                 if (r == -EFBIG)
-                        r = fail("--file %s: the input files are larger than the maximum of %u bytes together",
-                                 a->files[i].local, PW_FILES_IN_BYTES_MAX);
+                        r = fail(
+                                "--file %s: the input files are larger than the maximum of %u bytes together",
+                                a->files[i].local, PW_FILES_IN_BYTES_MAX);
                 if (r < 0) {
                         request_files_free(files, i);
                         return r;

@@ -223,7 +223,7 @@ static void test_invalid_paths(void) {
                 assert_int(where, ==, 0);
         }
         assert_int(put(dir, "a\0b", 3, 0644, true, "EVIL", &where), ==, -EINVAL);
-        assert_int(count_entries(out), ==, 0); /* not even a directory on the way */
+        assert_int(count_entries(out), ==, 0);  /* not even a directory on the way */
         assert_int(count_entries(root), ==, 2); /* out and victim: nothing above out either */
         assert_content(victim, "precious");
         safe_close(dir);

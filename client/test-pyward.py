@@ -206,6 +206,318 @@ class TestRun(unittest.TestCase):
             pyward.run("pass", socket_path="/nonexistent/pyward.sock")
 
 
+# Today's request (before files, COLLECT and DISCOVER existed), byte for byte: a client that sends
+# no new frame must keep producing exactly this.
+TODAYS_REQUEST = bytes.fromhex(
+    "01000000040000000100000002000000080000007072696e742831290300000004000000782e70790400000001000000"
+    "610400000001000000ff050000000100000070060000000c000000010000000000000400000000060000000c00000005"
+    "00000060e3160000000000060000000c0000000700000000100000000000000700000000000000")
+
+
+def split_frames(data):
+    frames, off = [], 0
+    while off < len(data):
+        t, flags, n = struct.unpack_from("<HHI", data, off)
+        assert flags == 0
+        frames.append((t, data[off + 8:off + 8 + n]))
+        off += 8 + n
+    assert off == len(data)
+    return frames
+
+
+def file_out(path, data, mode=0o644, chunk=pyward.CHUNK_MAX):
+    """FILE_OUT and its FILE_OUT_DATA frames, as the helper sends them."""
+    p = os.fsencode(path)
+    out = pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", mode, len(data)) + p)
+    for i in range(0, len(data), chunk):
+        out += pyward.frame(pyward.FILE_OUT_DATA, data[i:i + chunk])
+    return out
+
+
+def skipped(path, reason):
+    return pyward.frame(pyward.FILE_SKIPPED, struct.pack("<I", reason) + os.fsencode(path))
+
+
+FILES_RESULT = OK_RESULT + b"files_out=2\nfiles_out_bytes=5\nfiles_skipped=3\nfiles_note=the collection's time ran out\n"
+
+PROFILE_DEFAULT = (b"name=default\ninterpreter=/usr/bin/python3\npython=3.11.2\nnetwork=none\n"
+                   + b"".join(b"limit.%s.default=%d\nlimit.%s.max=%d\n" % (n.encode(), 10 * k, n.encode(), 20 * k)
+                              for n, k in pyward.LIMITS.items())
+                   + b"package=matplotlib 3.6.3\npackage=numpy 1.24.2\npackages_omitted=2\nnote=\n")
+PROFILE_BARE = b"name=bare\ninterpreter=/opt/\x1b[2Jpy\npython=\nnetwork=loopback\npackages_omitted=0\n" \
+               b"note=discovery failed: exit 1\\nsecond line\nfuture_key=x\n"
+
+
+class TestFilesFraming(unittest.TestCase):
+    def test_todays_request_unchanged(self):
+        kw = dict(args=["a", b"\xff"], filename="x.py", profile="p", timeout=1.5, memory=64 << 20, disk=4096)
+        self.assertEqual(pyward.request("print(1)", **kw), TODAYS_REQUEST)
+        self.assertEqual(pyward.request("print(1)", files={}, collect=False, **kw), TODAYS_REQUEST)
+        self.assertEqual(pyward.request("print(1)", files=None, **kw), TODAYS_REQUEST)
+
+    def test_file_frames_bytes(self):
+        self.assertEqual(pyward.file_frames("d/x.csv", b"ab", executable=True),
+                         bytes.fromhex("08000000 13000000") +
+                         bytes.fromhex("01000000 0200000000000000") + b"d/x.csv" +
+                         bytes.fromhex("09000000 02000000") + b"ab")
+        self.assertEqual(pyward.file_frames(b"e\xff", b""),
+                         bytes.fromhex("08000000 0e000000 00000000 0000000000000000") + b"e\xff")
+        big = os.urandom(pyward.CHUNK_MAX + 1)
+        frames = split_frames(pyward.file_frames("big", big))
+        self.assertEqual([(t, len(p)) for t, p in frames],
+                         [(pyward.FILE, 15), (pyward.FILE_DATA, pyward.CHUNK_MAX), (pyward.FILE_DATA, 1)])
+        self.assertEqual(frames[1][1] + frames[2][1], big)
+        self.assertEqual(struct.unpack_from("<IQ", frames[0][1]), (0, len(big)))
+
+    def test_request_with_files_and_collect(self):
+        req = pyward.request("pass", timeout=2, files={"data.csv": b"1,2\n", "bin/tool.sh": (b"#!/bin/sh\n", True),
+                                                       "empty": b""}, collect=True)
+        self.assertEqual(req, pyward.hello() + pyward.frame(pyward.CODE, b"pass") + pyward.limit("wall-time", 2_000_000)
+                         + pyward.file_frames("data.csv", b"1,2\n") + pyward.file_frames("bin/tool.sh", b"#!/bin/sh\n", True)
+                         + pyward.file_frames("empty", b"") + bytes.fromhex("0a000000 00000000")
+                         + bytes.fromhex("07000000 00000000"))
+        self.assertEqual([t for t, _ in split_frames(req)],
+                         [pyward.HELLO, pyward.CODE, pyward.LIMIT, pyward.FILE, pyward.FILE_DATA, pyward.FILE,
+                          pyward.FILE_DATA, pyward.FILE, pyward.COLLECT, pyward.REQUEST_END])
+        # COLLECT alone, no files.
+        self.assertEqual(pyward.request("pass", collect=True),
+                         pyward.hello() + pyward.frame(pyward.CODE, b"pass") + pyward.frame(pyward.COLLECT)
+                         + pyward.frame(pyward.REQUEST_END))
+
+    def test_discover_request(self):
+        self.assertEqual(pyward.discover_request(),
+                         bytes.fromhex("01000000 04000000 01000000 0b000000 00000000 07000000 00000000"))
+
+    def test_path_rule(self):
+        for bad, why in (("../x", "a '..' component"), ("/abs", "an absolute path"), ("a//b", "an empty component"),
+                         ("", "an empty path"), ("a/./b", "a '.' component"), ("x/", "an empty component"),
+                         ("a\0b", "a NUL byte"), ("x" * 256, "a component longer than 255 bytes"),
+                         ("/".join("a" * 33), "more than 32 components"),
+                         ("/".join(["x" * 200] * 6), "longer than 1024 bytes")):
+            with self.subTest(bad=bad):
+                self.assertEqual(pyward.path_invalid(bad), why)
+                with self.assertRaises(ValueError) as cm:
+                    pyward.request("pass", files={bad: b"x"})
+                self.assertIn(f"input file {bad!r}: {why}", str(cm.exception))
+        for good in ("a\nb", b"caf\xe9", "x" * 255, "/".join("a" * 32), ".hidden", "a/..b/c.", "sp ace"):
+            self.assertIsNone(pyward.path_invalid(good))
+        with self.assertRaises(ValueError):
+            pyward.request("pass", files={"a": b"1", b"a": b"2"})  # the same bytes twice
+        with self.assertRaises(ValueError):
+            pyward.request("pass", files={"a": (b"1", True, 3)})
+
+    def test_parse_file_frames(self):
+        self.assertEqual(pyward.parse_file_header(struct.pack("<IQ", 0o755, 7) + b"a/b\n"), (0o755, 7, b"a/b\n"))
+        for bad in (b"", struct.pack("<IQ", 0, 0), struct.pack("<IQ", 0, 0) + b"../x",
+                    struct.pack("<IQ", 0, 0) + b"/etc/passwd"):
+            with self.subTest(bad=bad), self.assertRaises(pyward.ProtocolError):
+                pyward.parse_file_header(bad)
+        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 1) + b"link"), ("symlink", b"link"))
+        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 6) + b""), ("size", b""))
+        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 999) + b"x"), ("unknown", b"x"))
+        with self.assertRaises(pyward.ProtocolError):
+            pyward.parse_skipped(b"\1\0")
+
+    def test_parse_profile_info(self):
+        p = pyward.parse_profile_info(PROFILE_DEFAULT)
+        self.assertEqual((p.name, p.interpreter, p.python, p.network, p.note, p.packages_omitted),
+                         ("default", "/usr/bin/python3", "3.11.2", "none", None, 2))
+        self.assertEqual(p.packages, {"matplotlib": "3.6.3", "numpy": "1.24.2"})
+        self.assertEqual(p.limits["memory"], (10, 20))
+        self.assertEqual(p.limits["files-out-time"], (140, 280))
+        self.assertEqual(len(p.limits), 14)
+        b = pyward.parse_profile_info(PROFILE_BARE)
+        self.assertEqual((b.python, b.network, b.note, b.limits, b.packages),
+                         (None, "loopback", "discovery failed: exit 1\nsecond line", {}, {}))
+        for bad in (b"", b"name=x", b"interpreter=y\n", b"name=x\nname=y\n", b"name=x\nlimit.memory.max=01\n",
+                    b"name=x\npackages_omitted=-1\n", b"name=x\nnote=\\t\n", b"name=x\n\0\n"):
+            with self.subTest(bad=bad), self.assertRaises(pyward.ProtocolError):
+                pyward.parse_profile_info(bad)
+
+    def test_parse_result_files_keys(self):
+        rec = pyward.parse_result(FILES_RESULT)
+        self.assertEqual((rec["files_out"], rec["files_out_bytes"], rec["files_skipped"], rec["files_note"]),
+                         (2, 5, 3, "the collection's time ran out"))
+        self.assertNotIn("files_out", pyward.parse_result(OK_RESULT))  # today's record, today's dict
+        with self.assertRaises(pyward.ProtocolError):
+            pyward.parse_result(OK_RESULT + b"files_out=x\n")
+
+
+class TestCollect(unittest.TestCase):
+    def run_with(self, script, code="pass", **kw):
+        peer = ScriptedPeer(script)
+        try:
+            return pyward.run(code, socket_path=peer.path, client_timeout=60, **kw)
+        finally:
+            peer.close()
+
+    def test_files_in_and_out(self):
+        got = []
+        png = os.urandom(pyward.CHUNK_MAX * 2 + 5)
+
+        def script(conn):
+            got.extend(read_request(conn))
+            conn.sendall(file_out("plot.png", png) + file_out(b"caf\xe9\n.txt", b"", mode=0o4755)
+                         + skipped("link", 1) + skipped("", 11)
+                         + pyward.frame(pyward.STDOUT, b"done") + pyward.frame(pyward.RESULT, FILES_RESULT))
+
+        res = self.run_with(script, files={"in/data.csv": b"1,2\n", "run.sh": (b"echo\n", True)}, collect=True)
+        types = [t for t, _ in got]
+        self.assertEqual(types[-4:], [pyward.FILE, pyward.FILE_DATA, pyward.COLLECT, pyward.REQUEST_END])
+        self.assertEqual(set(res.files), {"plot.png", os.fsdecode(b"caf\xe9\n.txt")})
+        self.assertEqual(res.files["plot.png"], png)
+        self.assertEqual(os.fsencode(next(k for k in res.files if k != "plot.png")), b"caf\xe9\n.txt")
+        self.assertEqual(res.file_modes["plot.png"], 0o644)
+        self.assertEqual(res.file_modes[os.fsdecode(b"caf\xe9\n.txt")], 0o4755)  # as sent; write_files masks
+        self.assertEqual(res.skipped, [("link", "symlink"), ("", "name")])
+        self.assertEqual((res.files_out, res.files_out_bytes, res.files_skipped, res.files_note),
+                         (2, 5, 3, "the collection's time ran out"))
+        self.assertEqual(res.stdout, b"done")
+
+    def test_without_collect_no_files_fields(self):
+        res = self.run_with(answer_ok)
+        self.assertEqual((res.files, res.skipped, res.files_out, res.files_note), ({}, [], None, None))
+
+    def protocol_error(self, frames, collect=True):
+        def script(conn):
+            read_request(conn)
+            conn.sendall(frames)
+        with self.assertRaises(pyward.ProtocolError):
+            self.run_with(script, collect=collect)
+
+    def test_protocol_errors(self):
+        res = pyward.frame(pyward.RESULT, FILES_RESULT)
+        self.protocol_error(file_out("x", b"abc") + res, collect=False)  # not asked for
+        self.protocol_error(pyward.frame(pyward.FILE_OUT_DATA, b"x") + res)  # no FILE_OUT
+        self.protocol_error(file_out("x", b"abc")[:-11] + res)  # RESULT inside the file
+        self.protocol_error(file_out("x", b"abc")[:-11] + skipped("y", 1) + res)
+        self.protocol_error(file_out("x", b"abc") + pyward.frame(pyward.FILE_OUT_DATA, b"more") + res)
+        self.protocol_error(pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res)
+        self.protocol_error(file_out("x", b"1") + file_out("x", b"2") + res)  # twice
+        self.protocol_error(b"".join(skipped(f"s{i}", 1) for i in range(pyward.SKIPPED_LISTED_MAX + 1)) + res)
+        self.protocol_error(pyward.frame(pyward.PROFILE_INFO, PROFILE_DEFAULT) + res)
+
+
+class TestWriteFiles(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = self.tmp.name
+        self.out = os.path.join(self.root, "out")
+        self.victim = os.path.join(self.root, "victim")
+        with open(self.victim, "w") as f:
+            f.write("precious")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def read(self, *parts):
+        with open(os.path.join(self.out, *parts), "rb") as f:
+            return f.read()
+
+    def test_nested_modes_and_odd_names(self):
+        odd = os.fsdecode(b"caf\xe9\nx")
+        res = pyward.Result("ok", files={"a/b/c.txt": b"abc", odd: b"odd", "run": b"#!"},
+                            file_modes={"a/b/c.txt": 0o644, "run": 0o4755})
+        old = os.umask(0o022)
+        try:
+            written = res.write_files(self.out)
+        finally:
+            os.umask(old)
+        self.assertEqual(sorted(written), sorted(["a/b/c.txt", odd, "run"]))
+        self.assertEqual(os.stat(self.out).st_mode & 0o777, 0o700)
+        self.assertEqual(self.read("a", "b", "c.txt"), b"abc")
+        with open(os.path.join(os.fsencode(self.out), b"caf\xe9\nx"), "rb") as f:  # the exact bytes
+            self.assertEqual(f.read(), b"odd")
+        self.assertEqual(os.stat(os.path.join(self.out, "run")).st_mode & 0o7777, 0o755)  # never setuid
+
+    def test_symlink_file_not_followed(self):
+        os.mkdir(self.out)
+        os.symlink(self.victim, os.path.join(self.out, "r.txt"))
+        res = pyward.Result("ok", files={"r.txt": b"EVIL"})
+        with self.assertRaises(pyward.FilesWriteError) as cm:
+            res.write_files(self.out)
+        self.assertEqual(cm.exception.failures[0][1].errno, errno.EEXIST)
+        self.assertIn("'r.txt'", str(cm.exception))
+        self.assertTrue(os.path.islink(os.path.join(self.out, "r.txt")))
+        with open(self.victim) as f:
+            self.assertEqual(f.read(), "precious")
+        # overwrite replaces the link itself, never its target
+        res.files["r.txt"] = b"mine"
+        res.write_files(self.out, overwrite=True)
+        self.assertFalse(os.path.islink(os.path.join(self.out, "r.txt")))
+        self.assertEqual(self.read("r.txt"), b"mine")
+        with open(self.victim) as f:
+            self.assertEqual(f.read(), "precious")
+
+    def test_symlinked_directory_not_followed(self):
+        os.mkdir(self.out)
+        elsewhere = os.path.join(self.root, "elsewhere")
+        os.mkdir(elsewhere)
+        os.symlink(elsewhere, os.path.join(self.out, "sub"))
+        res = pyward.Result("ok", files={"sub/x": b"EVIL", "sub/deep/y": b"EVIL", "ok": b"fine"})
+        for overwrite in (False, True):
+            with self.assertRaises(pyward.FilesWriteError) as cm:
+                res.write_files(self.out, overwrite=overwrite)
+            self.assertEqual([p for p, _ in cm.exception.failures], ["sub/x", "sub/deep/y"])
+            self.assertEqual(cm.exception.failures[0][1].errno, errno.ELOOP)
+            self.assertEqual(os.listdir(elsewhere), [])
+            os.unlink(os.path.join(self.out, "ok"))
+
+    def test_invalid_paths_write_nothing(self):
+        res = pyward.Result("ok", files={"../x": b"EVIL", "/abs": b"EVIL", "a//b": b"EVIL", "a/../../x": b"EVIL"})
+        with self.assertRaises(pyward.FilesWriteError) as cm:
+            res.write_files(self.out)
+        self.assertEqual(len(cm.exception.failures), 4)
+        self.assertEqual(os.listdir(self.out), [])
+        self.assertEqual(sorted(os.listdir(self.root)), ["out", "victim"])
+
+    def test_existing_directory_is_kept(self):
+        os.makedirs(os.path.join(self.out, "d"))
+        with self.assertRaises(pyward.FilesWriteError) as cm:
+            pyward.write_files(self.out, {"d": b"x"}, overwrite=True)
+        self.assertEqual(cm.exception.failures[0][1].errno, errno.EISDIR)
+        self.assertTrue(os.path.isdir(os.path.join(self.out, "d")))
+
+
+def answer_profiles(got, result=b"status=ok\nprofiles=2\n"):
+    def script(conn):
+        got.append(conn.recv(1 << 16))
+        conn.sendall(pyward.frame(pyward.PROFILE_INFO, PROFILE_DEFAULT) + pyward.frame(pyward.PROFILE_INFO, PROFILE_BARE)
+                     + pyward.frame(pyward.RESULT, result))
+    return script
+
+
+class TestProfiles(unittest.TestCase):
+    def test_profiles(self):
+        got = []
+        peer = ScriptedPeer(answer_profiles(got))
+        try:
+            ps = pyward.profiles(socket_path=peer.path, client_timeout=30)
+        finally:
+            peer.close()
+        self.assertEqual(got, [pyward.discover_request()])  # and nothing after REQUEST_END
+        self.assertEqual([p.name for p in ps], ["default", "bare"])
+        self.assertEqual(ps[0].packages["numpy"], "1.24.2")
+
+    def test_refused(self):
+        peer = ScriptedPeer(answer_profiles([], b"status=rejected\nmessage=not in group\n"))
+        try:
+            with self.assertRaises(pyward.DiscoverError) as cm:
+                pyward.profiles(socket_path=peer.path, client_timeout=30)
+        finally:
+            peer.close()
+        self.assertEqual(cm.exception.result.status, "rejected")
+        self.assertIn("not in group", str(cm.exception))
+
+    def test_async(self):
+        peer = ScriptedPeer(answer_profiles([]))
+        try:
+            ps = asyncio.run(pyward.profiles_async(socket_path=peer.path, client_timeout=30))
+        finally:
+            peer.close()
+        self.assertEqual(len(ps), 2)
+
+
 class BusySocket:
     """A real listening AF_UNIX socket whose backlog is full: a non-blocking connect() gets EAGAIN,
     as from pyward.socket while another user floods it. drain() accepts (and drops) the queued
@@ -472,6 +784,211 @@ class TestCliConnect(unittest.TestCase):
         p, _ = self.cli("--connect-timeout", "soon")
         self.assertEqual(p.returncode, 125)
         self.assertIn("invalid value for --connect-timeout: 'soon'", p.stderr)
+
+
+def read_until(conn, last):
+    """The client's frames up to and including the first of type `last`, as raw bytes."""
+    data = b""
+    while True:
+        t, p = pyward.read_frame(conn)
+        data += pyward.frame(t, p)
+        if t == last:
+            return data
+
+
+class CliPeer(ScriptedPeer):
+    """A ScriptedPeer that records the CLI's request bytes (up to `last`) and then sends `answer`."""
+
+    def __init__(self, answer, last=pyward.STDIN_EOF):
+        self.request = None
+
+        def script(conn):
+            self.request = read_until(conn, last)
+            conn.sendall(answer)
+        super().__init__(script)
+
+
+@unittest.skipUnless(os.environ.get("PYWARD_CLI"), "PYWARD_CLI (the pyward binary) not set")
+class TestCliFiles(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def cli(self, answer, *args, last=pyward.STDIN_EOF):
+        peer = CliPeer(answer, last)
+        try:
+            p = subprocess.run([os.environ["PYWARD_CLI"], "--socket", peer.path, *args],
+                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        finally:
+            peer.close()
+        return p, peer.request
+
+    def local(self, name, data, mode=0o644):
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def test_no_new_option_sends_todays_bytes(self):
+        p, req = self.cli(pyward.frame(pyward.RESULT, OK_RESULT), "-n", "--filename", "x.py", "-p", "p", "-t", "1.5",
+                          "-m", "64M", "--disk", "4K", "-c", "print(1)", "a", "\udcff")
+        self.assertEqual((p.returncode, p.stderr), (0, b""))
+        self.assertEqual(req, TODAYS_REQUEST[:-8] + pyward.frame(pyward.REQUEST_END) + pyward.frame(pyward.STDIN_EOF))
+
+    def test_file_encoding_matches_the_module(self):
+        data = self.local("data.csv", b"a,b\n1,2\n")
+        tool = self.local("tool.sh", b"#!/bin/sh\necho hi\n", 0o750)
+        big = self.local("big=1.bin", os.urandom(3 * pyward.CHUNK_MAX + 7))  # split at the last '='
+
+        with open(big, "rb") as f:
+            big_bytes = f.read()
+        p, req = self.cli(pyward.frame(pyward.RESULT, FILES_RESULT), "-n", "--file", data, "--file", tool + "=bin/t.sh",
+                          "--file", big + "=sub/big", "--collect", "-c", "pass")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        expected = pyward.request("pass", files={"data.csv": b"a,b\n1,2\n", "bin/t.sh": (b"#!/bin/sh\necho hi\n", True),
+                                                 "sub/big": big_bytes}, collect=True)
+        self.assertEqual(req, expected + pyward.frame(pyward.STDIN_EOF))
+
+    def test_file_errors(self):
+        for args, msg in ((["--file", "/nonexistent/x"], b"cannot open /nonexistent/x"),
+                          (["--file", "x=../y"], b"invalid path '../y' in the job: a '..' component"),
+                          (["--file", "x=/abs"], b"an absolute path"),
+                          (["--file", "dir/"], b"give one with LOCAL=PATH"),
+                          (["--overwrite"], b"--overwrite is for --files-out"),
+                          (["--list-profiles"], b"--list-profiles runs no code")):
+            with self.subTest(args=args):
+                p = subprocess.run([os.environ["PYWARD_CLI"], "--socket", "/nonexistent/s", *args, "-c", "pass"],
+                                   capture_output=True, timeout=60)
+                self.assertEqual(p.returncode, 125)
+                self.assertIn(msg, p.stderr)
+
+    def test_files_out_writes_without_following(self):
+        out = os.path.join(self.dir, "out")
+        victim = self.local("victim", b"precious")
+        os.mkdir(out)
+        os.symlink(victim, os.path.join(out, "planted"))
+        os.symlink(self.dir, os.path.join(out, "linkdir"))
+        answer = (file_out("plot.png", b"\x89PNG" * 40000) + file_out("res/a.csv", b"x,y\n", 0o4755)
+                  + file_out("planted", b"EVIL") + file_out("linkdir/evil", b"EVIL") + file_out(b"n\xffl\n", b"odd")
+                  + skipped("lnk", 1) + skipped("fifo", 2) + pyward.frame(pyward.RESULT, FILES_RESULT))
+        p, req = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
+        self.assertEqual(req[-24:], pyward.frame(pyward.COLLECT) + pyward.frame(pyward.REQUEST_END)
+                         + pyward.frame(pyward.STDIN_EOF))
+        self.assertEqual(p.returncode, 125, p.stderr)  # a file could not be written
+        err = p.stderr.decode()
+        self.assertIn("pyward: cannot write 'planted' in " + out + ": it exists (--overwrite replaces it)", err)
+        self.assertIn("pyward: cannot write 'linkdir/evil' in " + out + ": 'linkdir' is a symbolic link: not followed", err)
+        self.assertIn("pyward: 2 of 5 files could not be written", err)
+        self.assertIn("pyward: left out 'lnk': symlink\npyward: left out 'fifo': fifo\n", err)
+        self.assertIn("pyward: left out 1 more files\n", err)  # files_skipped=3, two listed
+        self.assertIn("pyward: files: the collection's time ran out", err)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"precious")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "evil")))
+        with open(os.path.join(out, "plot.png"), "rb") as f:
+            self.assertEqual(f.read(), b"\x89PNG" * 40000)
+        self.assertEqual(os.stat(os.path.join(out, "res", "a.csv")).st_mode & 0o7000, 0)
+        with open(os.path.join(os.fsencode(out), b"n\xffl\n"), "rb") as f:
+            self.assertEqual(f.read(), b"odd")
+
+        # Again with --overwrite: the planted link is replaced (its target untouched), the
+        # linked directory still refused; the files written the first time are replaced.
+        p, _ = self.cli(answer, "-n", "-q", "--files-out", out, "--overwrite", "-c", "pass")
+        self.assertEqual(p.returncode, 125)
+        self.assertEqual(p.stderr.decode().count("cannot write"), 1, p.stderr)
+        self.assertNotIn(b"left out", p.stderr)  # -q
+        self.assertFalse(os.path.islink(os.path.join(out, "planted")))
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"precious")
+
+    def test_files_out_all_written_keeps_the_job_status(self):
+        out = os.path.join(self.dir, "new")  # made by pyward, 0700
+        answer = file_out("a", b"1") + pyward.frame(pyward.RESULT, b"status=exit\nexit_code=3\nfiles_out=1\n")
+        p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
+        self.assertEqual((p.returncode, p.stderr), (3, b""))
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o700)
+
+    def test_files_out_directory_unusable(self):
+        f = self.local("file", b"")
+        p = subprocess.run([os.environ["PYWARD_CLI"], "--socket", "/nonexistent/s", "--files-out", f, "-c", "pass"],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 125)
+        self.assertIn(b"cannot open --files-out directory", p.stderr)
+
+    def test_json_collect(self):
+        import json
+        answer = (file_out("plot.png", b"PNG\0data", 0o600) + file_out(b"caf\xe9.bin", b"") + skipped(b"l\xffnk", 1)
+                  + pyward.frame(pyward.RESULT, FILES_RESULT))
+        p, _ = self.cli(answer, "-n", "--json", "--collect", "-c", "pass")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        self.assertEqual(doc["files"][0], {"path": "plot.png", "size": 8, "mode": 0o600,
+                                           "content_base64": "UE5HAGRhdGE="})
+        self.assertEqual(doc["files"][1], {"path_base64": "Y2Fm6S5iaW4=", "size": 0, "mode": 0o644, "content_base64": ""})
+        self.assertEqual(doc["skipped"], [{"path_base64": "bP9uaw==", "reason": "symlink"}])
+        self.assertEqual((doc["files_out"], doc["files_out_bytes"], doc["files_skipped"], doc["files_note"]),
+                         (2, 5, 3, "the collection's time ran out"))
+        self.assertEqual(list(doc)[-1], "pyward_exit_status")
+        self.assertEqual(p.stderr, b"")
+
+    def test_json_without_collect_is_todays(self):
+        import json
+        p, _ = self.cli(pyward.frame(pyward.RESULT, OK_RESULT), "-n", "--json", "-c", "pass")
+        doc = json.loads(p.stdout)
+        self.assertEqual(list(doc), ["status", "exit_code", "signal", "stdout", "stderr", "wall_ms", "cpu_ms",
+                                     "memory_peak_bytes", "memory_peak_reason", "unit", "invocation_id", "job",
+                                     "message", "pyward_exit_status"])
+
+    def test_unasked_file_frame_is_a_protocol_error(self):
+        p, _ = self.cli(file_out("a", b"1") + pyward.frame(pyward.RESULT, OK_RESULT), "-n", "-c", "pass")
+        self.assertEqual(p.returncode, 125)
+        self.assertIn(b"protocol error: unexpected FILE_OUT frame", p.stderr)
+
+    def test_collect_protocol_errors(self):
+        res = pyward.frame(pyward.RESULT, FILES_RESULT)
+        for answer in (file_out("x", b"abc")[:-11] + res, pyward.frame(pyward.FILE_OUT_DATA, b"x") + res,
+                       file_out("x", b"abc") + pyward.frame(pyward.FILE_OUT_DATA, b"more") + res,
+                       pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res):
+            with self.subTest(answer=answer):
+                out = os.path.join(self.dir, "o")
+                p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
+                self.assertEqual(p.returncode, 125)
+                self.assertIn(b"protocol error", p.stderr)
+                self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
+
+    def test_list_profiles(self):
+        answer = (pyward.frame(pyward.PROFILE_INFO, PROFILE_DEFAULT.replace(b"limit.memory.default=10", b"limit.memory.default=67108864"))
+                  + pyward.frame(pyward.PROFILE_INFO, PROFILE_BARE) + pyward.frame(pyward.RESULT, b"status=ok\nprofiles=2\n"))
+        p, req = self.cli(answer, "--list-profiles", last=pyward.REQUEST_END)
+        self.assertEqual(req, pyward.discover_request())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn("profile default\n  interpreter       /usr/bin/python3\n  python            3.11.2\n", out)
+        self.assertIn("    memory          64M          20\n", out)
+        self.assertIn("    cpu-quota       30%          60%\n", out)
+        self.assertIn("    files-out-time  140us        280us\n", out)
+        self.assertIn("  packages          2 (and 2 not listed)\n    matplotlib 3.6.3\n    numpy 1.24.2\n", out)
+        self.assertIn("\nprofile bare\n", out)
+        self.assertIn("  python            unknown\n", out)
+        self.assertIn("  interpreter       /opt/\\x1b[2Jpy\n", out)  # no escape sequence reaches a terminal
+        self.assertIn("  note              discovery failed: exit 1\n                    second line\n", out)
+
+        import json
+        p, req = self.cli(answer, "--list-profiles", "--json", last=pyward.REQUEST_END)
+        doc = json.loads(p.stdout)
+        self.assertEqual([x["name"] for x in doc["profiles"]], ["default", "bare"])
+        self.assertEqual(doc["profiles"][0]["limits"]["memory"], {"default": 64 << 20, "max": 20})
+        self.assertEqual(doc["profiles"][0]["packages"], {"matplotlib": "3.6.3", "numpy": "1.24.2"})
+        self.assertEqual((doc["profiles"][1]["python"], doc["status"], doc["pyward_exit_status"]), (None, "ok", 0))
+
+        p, _ = self.cli(pyward.frame(pyward.RESULT, b"status=rejected\nmessage=nope\n"), "--list-profiles",
+                        last=pyward.REQUEST_END)
+        self.assertEqual(p.returncode, 125)
+        self.assertIn(b"pyward: request rejected: nope", p.stderr)
 
 
 if __name__ == "__main__":
