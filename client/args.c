@@ -29,6 +29,7 @@ static int parse_positive(int (*parse)(const char *, uint64_t *), const char *s,
 static void help(void) {
         printf("Usage: pyward [OPTIONS] -c CODE [ARGS...]\n"
                "       pyward [OPTIONS] FILE [ARGS...]\n"
+               "       pyward --list-profiles [--json]\n"
                "\n"
                "Run Python code in a sandboxed, resource-limited systemd unit via the pyward helper.\n"
                "The job's stdout and stderr are streamed to ours; our stdin is forwarded to the job\n"
@@ -67,37 +68,41 @@ static void help(void) {
                PYWARD_SOCKET_PATH);
 }
 
-/* --file LOCAL[=PATH], split at the last '=' (a LOCAL whose name has one takes an explicit =PATH). */
+/* --file LOCAL[=PATH], split at the last '=' (a LOCAL whose name has one takes an explicit =PATH).
+ * gcc 12's analyzer loses the strings stored into a->files[a->n_files] (a symbolic index into a
+ * heap array) and reports them as leaked; args_done() frees every one. */
+DISABLE_WARNING_ANALYZER_LEAK
 static int add_file(Args *a, const char *arg) {
-        const char *eq = strrchr(arg, '='), *why = NULL;
-        _cleanup_free_ char *local = NULL, *path = NULL;
-        ArgFile *n;
+        const char *eq = strrchr(arg, '='), *why = NULL, *slash;
+        ArgFile *n, *f;
 
         if (a->n_files >= PW_FILES_COUNT_MAX)
                 return fail("too many --file options: the maximum is %u", PW_FILES_COUNT_MAX);
-        local = eq ? strndup(arg, (size_t) (eq - arg)) : strdup(arg);
-        if (!local)
-                return fail("out of memory");
-        if (eq)
-                path = strdup(eq + 1);
-        else {
-                const char *slash = strrchr(local, '/');
-                path = strdup(slash ? slash + 1 : local);
-        }
-        if (!path)
-                return fail("out of memory");
-        if (!*local)
-                return fail("--file '%s': no local file before '='", arg);
-        if (!file_path_valid(path, strlen(path), &why))
-                return fail("--file '%s': invalid path '%s' in the job: %s%s", arg, path, why,
-                            eq ? "" : " (give one with LOCAL=PATH)");
         n = reallocarray(a->files, a->n_files + 1, sizeof(ArgFile));
         if (!n)
                 return fail("out of memory");
         a->files = n;
-        a->files[a->n_files++] = (ArgFile) { .local = TAKE_PTR(local), .path = TAKE_PTR(path) };
+        /* Filled in place, and counted only once whole: args_done() frees what is counted. */
+        f = &a->files[a->n_files];
+        *f = (ArgFile) { .local = eq ? strndup(arg, (size_t) (eq - arg)) : strdup(arg) };
+        if (f->local) {
+                slash = strrchr(f->local, '/');
+                f->path = strdup(eq ? eq + 1 : slash ? slash + 1 : f->local);
+        }
+        if (!f->local || !f->path) {
+                free(f->local);
+                free(f->path);
+                return fail("out of memory");
+        }
+        a->n_files++;
+        if (!*f->local)
+                return fail("--file '%s': no local file before '='", arg);
+        if (!file_path_valid(f->path, strlen(f->path), &why))
+                return fail("--file '%s': invalid path '%s' in the job: %s%s", arg, f->path, why,
+                            eq ? "" : " (give one with LOCAL=PATH)");
         return 0;
 }
+REENABLE_WARNING
 
 void args_done(Args *a) {
         for (size_t i = 0; i < a->n_files; i++) {

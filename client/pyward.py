@@ -480,12 +480,15 @@ def parse_file_header(payload):
 
 def parse_skipped(payload):
     """(reason name, path bytes) of a FILE_SKIPPED payload; the path may be empty (a name the
-    runner could not give); an unknown reason number is "unknown"."""
+    runner could not give). A reason this module does not know is a ProtocolError, as in
+    common/files.c: new reasons need a new protocol version."""
     payload = bytes(payload)
     if len(payload) < 4:
         raise ProtocolError("FILE_SKIPPED too short")
     (reason,) = struct.unpack_from("<I", payload)
-    return SKIP_REASONS.get(reason, "unknown"), payload[4:]
+    if reason not in SKIP_REASONS:
+        raise ProtocolError(f"FILE_SKIPPED with an unknown reason {reason}")
+    return SKIP_REASONS[reason], payload[4:]
 
 
 def _record_lines(payload, what):

@@ -273,7 +273,8 @@ class TestFilesFraming(unittest.TestCase):
         req = pyward.request("pass", timeout=2, files={"data.csv": b"1,2\n", "bin/tool.sh": (b"#!/bin/sh\n", True),
                                                        "empty": b""}, collect=True)
         self.assertEqual(req, pyward.hello() + pyward.frame(pyward.CODE, b"pass") + pyward.limit("wall-time", 2_000_000)
-                         + pyward.file_frames("data.csv", b"1,2\n") + pyward.file_frames("bin/tool.sh", b"#!/bin/sh\n", True)
+                         + pyward.file_frames("data.csv", b"1,2\n")
+                         + pyward.file_frames("bin/tool.sh", b"#!/bin/sh\n", True)
                          + pyward.file_frames("empty", b"") + bytes.fromhex("0a000000 00000000")
                          + bytes.fromhex("07000000 00000000"))
         self.assertEqual([t for t, _ in split_frames(req)],
@@ -314,9 +315,10 @@ class TestFilesFraming(unittest.TestCase):
                 pyward.parse_file_header(bad)
         self.assertEqual(pyward.parse_skipped(struct.pack("<I", 1) + b"link"), ("symlink", b"link"))
         self.assertEqual(pyward.parse_skipped(struct.pack("<I", 6) + b""), ("size", b""))
-        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 999) + b"x"), ("unknown", b"x"))
-        with self.assertRaises(pyward.ProtocolError):
-            pyward.parse_skipped(b"\1\0")
+        self.assertEqual(pyward.parse_skipped(struct.pack("<I", 12) + b"x"), ("unreadable", b"x"))
+        for bad in (b"\1\0", struct.pack("<I", 0), struct.pack("<I", 13) + b"x"):
+            with self.subTest(bad=bad), self.assertRaises(pyward.ProtocolError):
+                pyward.parse_skipped(bad)
 
     def test_parse_profile_info(self):
         p = pyward.parse_profile_info(PROFILE_DEFAULT)
@@ -881,7 +883,8 @@ class TestCliFiles(unittest.TestCase):
         self.assertEqual(p.returncode, 125, p.stderr)  # a file could not be written
         err = p.stderr.decode()
         self.assertIn("pyward: cannot write 'planted' in " + out + ": it exists (--overwrite replaces it)", err)
-        self.assertIn("pyward: cannot write 'linkdir/evil' in " + out + ": 'linkdir' is a symbolic link: not followed", err)
+        self.assertIn("pyward: cannot write 'linkdir/evil' in " + out
+                      + ": 'linkdir' is a symbolic link: not followed", err)
         self.assertIn("pyward: 2 of 5 files could not be written", err)
         self.assertIn("pyward: left out 'lnk': symlink\npyward: left out 'fifo': fifo\n", err)
         self.assertIn("pyward: left out 1 more files\n", err)  # files_skipped=3, two listed
@@ -928,7 +931,8 @@ class TestCliFiles(unittest.TestCase):
         doc = json.loads(p.stdout)
         self.assertEqual(doc["files"][0], {"path": "plot.png", "size": 8, "mode": 0o600,
                                            "content_base64": "UE5HAGRhdGE="})
-        self.assertEqual(doc["files"][1], {"path_base64": "Y2Fm6S5iaW4=", "size": 0, "mode": 0o644, "content_base64": ""})
+        self.assertEqual(doc["files"][1],
+                         {"path_base64": "Y2Fm6S5iaW4=", "size": 0, "mode": 0o644, "content_base64": ""})
         self.assertEqual(doc["skipped"], [{"path_base64": "bP9uaw==", "reason": "symlink"}])
         self.assertEqual((doc["files_out"], doc["files_out_bytes"], doc["files_skipped"], doc["files_note"]),
                          (2, 5, 3, "the collection's time ran out"))
@@ -952,7 +956,8 @@ class TestCliFiles(unittest.TestCase):
         res = pyward.frame(pyward.RESULT, FILES_RESULT)
         for answer in (file_out("x", b"abc")[:-11] + res, pyward.frame(pyward.FILE_OUT_DATA, b"x") + res,
                        file_out("x", b"abc") + pyward.frame(pyward.FILE_OUT_DATA, b"more") + res,
-                       pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res):
+                       pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res,
+                       skipped("x", 13) + res):
             with self.subTest(answer=answer):
                 out = os.path.join(self.dir, "o")
                 p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
@@ -961,8 +966,9 @@ class TestCliFiles(unittest.TestCase):
                 self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
 
     def test_list_profiles(self):
-        answer = (pyward.frame(pyward.PROFILE_INFO, PROFILE_DEFAULT.replace(b"limit.memory.default=10", b"limit.memory.default=67108864"))
-                  + pyward.frame(pyward.PROFILE_INFO, PROFILE_BARE) + pyward.frame(pyward.RESULT, b"status=ok\nprofiles=2\n"))
+        default = PROFILE_DEFAULT.replace(b"limit.memory.default=10", b"limit.memory.default=67108864")
+        answer = (pyward.frame(pyward.PROFILE_INFO, default) + pyward.frame(pyward.PROFILE_INFO, PROFILE_BARE)
+                  + pyward.frame(pyward.RESULT, b"status=ok\nprofiles=2\n"))
         p, req = self.cli(answer, "--list-profiles", last=pyward.REQUEST_END)
         self.assertEqual(req, pyward.discover_request())
         self.assertEqual(p.returncode, 0, p.stderr)

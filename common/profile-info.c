@@ -100,12 +100,8 @@ enum {
 };
 
 static const char *const profile_info_keys[_PK_MAX] = {
-        [PK_NAME] = "name",
-        [PK_INTERPRETER] = "interpreter",
-        [PK_PYTHON] = "python",
-        [PK_NETWORK] = "network",
-        [PK_PACKAGES_OMITTED] = "packages_omitted",
-        [PK_NOTE] = "note",
+        [PK_NAME] = "name",       [PK_INTERPRETER] = "interpreter",           [PK_PYTHON] = "python",
+        [PK_NETWORK] = "network", [PK_PACKAGES_OMITTED] = "packages_omitted", [PK_NOTE] = "note",
 };
 
 /* "limit.NAME.default" or "limit.NAME.max": its key and which; false if not such a key (or a

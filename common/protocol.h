@@ -40,19 +40,21 @@
 #define PW_PATH_MAX 1024
 #define PW_PATH_COMPONENT_MAX 255
 #define PW_PATH_DEPTH_MAX 32
-#define PW_FILE_HEADER_SIZE 12            /* uint32 flags or mode, uint64 size; then the path */
-#define PW_FILE_EXECUTABLE 0x1U           /* FILE flags: mode 0700 instead of 0600 */
-#define PW_FILES_IN_BYTES_MAX (32U * 1024U * 1024U) /* hard cap on a request's input bytes */
-#define PW_FILES_COUNT_MAX 10000U          /* hard cap on input or output files per job */
+#define PW_FILE_HEADER_SIZE 12                         /* uint32 flags or mode, uint64 size; then the path */
+#define PW_FILE_EXECUTABLE 0x1U                        /* FILE flags: mode 0700 instead of 0600 */
+#define PW_FILES_IN_BYTES_MAX (32U * 1024U * 1024U)    /* hard cap on a request's input bytes */
+#define PW_FILES_COUNT_MAX 10000U                      /* hard cap on input or output files per job */
 #define PW_FILE_OUT_SIZE_MAX (1024ULL * 1024U * 1024U) /* hard cap on one output file's bytes */
-#define PW_SKIPPED_LISTED_MAX 100          /* FILE_SKIPPED frames per job; the rest are counted */
+#define PW_SKIPPED_LISTED_MAX 100                      /* FILE_SKIPPED frames per job; the rest are counted */
 #define PW_SKIPPED_HEADER_SIZE 4           /* uint32 FileSkipReason; then the path (0..PW_PATH_MAX) */
 #define PW_PROFILE_INFO_MAX (256U * 1024U) /* one PROFILE_INFO frame */
 
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
          * (at most once), ARG (repeated, in order), PROFILE (at most once), LIMIT (at most once per
-         * key), and finally REQUEST_END. After REQUEST_END only STDIN, STDIN_EOF and CANCEL. */
+         * key), FILE (each followed by its FILE_DATA), COLLECT (at most once), and finally
+         * REQUEST_END; or HELLO, DISCOVER, REQUEST_END. After REQUEST_END only STDIN, STDIN_EOF
+         * and CANCEL. */
         FRAME_HELLO = 0x0001,       /* uint32 version */
         FRAME_CODE = 0x0002,        /* Python source, bytes */
         FRAME_FILENAME = 0x0003,    /* main file name: 1..255 bytes, no '/', no NUL, not "." or ".." */
@@ -72,31 +74,31 @@ typedef enum FrameType {
         FRAME_CANCEL = 0x0012,      /* empty: stop the job; result status "killed" */
 
         /* helper -> client */
-        FRAME_ACCEPTED = 0x0101, /* key=value lines: job=, unit= */
-        FRAME_STDOUT = 0x0102,   /* 1..PW_CHUNK_MAX bytes */
-        FRAME_STDERR = 0x0103,   /* 1..PW_CHUNK_MAX bytes */
-        FRAME_RESULT = 0x0104,   /* key=value lines (see JobResult); always the last frame */
-        FRAME_FILE_OUT = 0x0105, /* an output file: uint32 mode (permission bits), uint64 size, path */
+        FRAME_ACCEPTED = 0x0101,      /* key=value lines: job=, unit= */
+        FRAME_STDOUT = 0x0102,        /* 1..PW_CHUNK_MAX bytes */
+        FRAME_STDERR = 0x0103,        /* 1..PW_CHUNK_MAX bytes */
+        FRAME_RESULT = 0x0104,        /* key=value lines (see JobResult); always the last frame */
+        FRAME_FILE_OUT = 0x0105,      /* an output file: uint32 mode (permission bits), uint64 size, path */
         FRAME_FILE_OUT_DATA = 0x0106, /* 1..PW_CHUNK_MAX bytes; exactly `size` follow each FILE_OUT */
         FRAME_FILE_SKIPPED = 0x0107,  /* uint32 FileSkipReason, path: what was left out and why */
         FRAME_PROFILE_INFO = 0x0108,  /* key=value lines, escaped as RESULT's: one usable profile */
 } FrameType;
 
 typedef enum LimitKey {
-        LIMIT_MEMORY = 1,    /* bytes */
-        LIMIT_TASKS = 2,     /* count */
-        LIMIT_CPU_QUOTA = 3, /* percent of one CPU */
-        LIMIT_CPU_TIME = 4,  /* microseconds of CPU, all processes together */
-        LIMIT_WALL_TIME = 5, /* microseconds */
-        LIMIT_OUTPUT = 6,    /* bytes per stream (stdout and stderr each) */
-        LIMIT_DISK = 7,      /* bytes per writable place */
-        LIMIT_FILES_IN = 8,        /* input files, count */
-        LIMIT_FILES_IN_BYTES = 9,  /* input files, all bytes together */
-        LIMIT_FILES_OUT = 10,      /* output files returned, count */
+        LIMIT_MEMORY = 1,           /* bytes */
+        LIMIT_TASKS = 2,            /* count */
+        LIMIT_CPU_QUOTA = 3,        /* percent of one CPU */
+        LIMIT_CPU_TIME = 4,         /* microseconds of CPU, all processes together */
+        LIMIT_WALL_TIME = 5,        /* microseconds */
+        LIMIT_OUTPUT = 6,           /* bytes per stream (stdout and stderr each) */
+        LIMIT_DISK = 7,             /* bytes per writable place */
+        LIMIT_FILES_IN = 8,         /* input files, count */
+        LIMIT_FILES_IN_BYTES = 9,   /* input files, all bytes together */
+        LIMIT_FILES_OUT = 10,       /* output files returned, count */
         LIMIT_FILES_OUT_BYTES = 11, /* output files returned, all bytes together */
-        LIMIT_FILE_OUT_SIZE = 12,  /* one output file's bytes */
+        LIMIT_FILE_OUT_SIZE = 12,   /* one output file's bytes */
         LIMIT_FILES_OUT_DEPTH = 13, /* directory levels below the working directory searched */
-        LIMIT_FILES_OUT_TIME = 14, /* microseconds the runner has to return files after a stop */
+        LIMIT_FILES_OUT_TIME = 14,  /* microseconds the runner has to return files after a stop */
         _LIMIT_MAX,
         _LIMIT_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works on a returned error */
 } LimitKey;
@@ -115,13 +117,13 @@ typedef enum FileSkipReason {
         FILE_SKIP_FIFO = 2,
         FILE_SKIP_SOCKET = 3,
         FILE_SKIP_DEVICE = 4,
-        FILE_SKIP_OTHER = 5,   /* not a regular file or directory */
-        FILE_SKIP_SIZE = 6,    /* over LIMIT_FILE_OUT_SIZE (never read, however sparse) */
-        FILE_SKIP_COUNT = 7,   /* over LIMIT_FILES_OUT */
-        FILE_SKIP_BYTES = 8,   /* over LIMIT_FILES_OUT_BYTES */
-        FILE_SKIP_DEPTH = 9,   /* a directory deeper than LIMIT_FILES_OUT_DEPTH: not searched */
-        FILE_SKIP_TIME = 10,   /* the collection's time ran out */
-        FILE_SKIP_NAME = 11,   /* a path no client could be given (too long, too deep) */
+        FILE_SKIP_OTHER = 5,       /* not a regular file or directory */
+        FILE_SKIP_SIZE = 6,        /* over LIMIT_FILE_OUT_SIZE (never read, however sparse) */
+        FILE_SKIP_COUNT = 7,       /* over LIMIT_FILES_OUT */
+        FILE_SKIP_BYTES = 8,       /* over LIMIT_FILES_OUT_BYTES */
+        FILE_SKIP_DEPTH = 9,       /* a directory deeper than LIMIT_FILES_OUT_DEPTH: not searched */
+        FILE_SKIP_TIME = 10,       /* the collection's time ran out */
+        FILE_SKIP_NAME = 11,       /* a path no client could be given (too long, too deep) */
         FILE_SKIP_UNREADABLE = 12, /* open or read failed, or it changed while read */
         _FILE_SKIP_MAX,
         _FILE_SKIP_INVALID = -EINVAL,
@@ -205,10 +207,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length, char *error_buf,
                       size_t error_buf_size);
 
-/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE, FILENAME if set,
- * each ARG, PROFILE if set, each LIMIT set in key order, REQUEST_END; r->complete is ignored.
- * The strings may be borrowed (the CLI's argv): this only reads them. Appends all or nothing.
- * 0, -ENOMEM, or -EMSGSIZE if a field is over its frame's bound. */
+/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE (not if
+ * r->discover), FILENAME if set, each ARG, PROFILE if set, each LIMIT set in key order, each file
+ * (FILE, then its `size` bytes of data in FILE_DATA chunks of PW_CHUNK_MAX), COLLECT if set,
+ * DISCOVER if set, REQUEST_END; r->complete, data_size and files_bytes are ignored. The strings
+ * and files may be borrowed (the CLI's argv): this only reads them. Appends all or nothing.
+ * 0, -ENOMEM, -EMSGSIZE if a field is over its frame's bound, -EINVAL for a file whose path
+ * breaks file_path_valid() or whose data is NULL. */
 int request_append(Buffer *b, const Request *r);
 /* The fixed-size payloads of HELLO and LIMIT, for request_append() and for tests. */
 void hello_payload_format(uint8_t buf[static PW_HELLO_SIZE], uint32_t version);

@@ -12,11 +12,19 @@
 #include "protocol.h"
 
 static const char *const limit_key_table[_LIMIT_MAX] = {
-        [LIMIT_MEMORY] = "memory",     [LIMIT_TASKS] = "tasks",         [LIMIT_CPU_QUOTA] = "cpu-quota",
-        [LIMIT_CPU_TIME] = "cpu-time", [LIMIT_WALL_TIME] = "wall-time", [LIMIT_OUTPUT] = "output",
-        [LIMIT_DISK] = "disk",         [LIMIT_FILES_IN] = "files-in",   [LIMIT_FILES_IN_BYTES] = "files-in-bytes",
-        [LIMIT_FILES_OUT] = "files-out", [LIMIT_FILES_OUT_BYTES] = "files-out-bytes",
-        [LIMIT_FILE_OUT_SIZE] = "file-out-size", [LIMIT_FILES_OUT_DEPTH] = "files-out-depth",
+        [LIMIT_MEMORY] = "memory",
+        [LIMIT_TASKS] = "tasks",
+        [LIMIT_CPU_QUOTA] = "cpu-quota",
+        [LIMIT_CPU_TIME] = "cpu-time",
+        [LIMIT_WALL_TIME] = "wall-time",
+        [LIMIT_OUTPUT] = "output",
+        [LIMIT_DISK] = "disk",
+        [LIMIT_FILES_IN] = "files-in",
+        [LIMIT_FILES_IN_BYTES] = "files-in-bytes",
+        [LIMIT_FILES_OUT] = "files-out",
+        [LIMIT_FILES_OUT_BYTES] = "files-out-bytes",
+        [LIMIT_FILE_OUT_SIZE] = "file-out-size",
+        [LIMIT_FILES_OUT_DEPTH] = "files-out-depth",
         [LIMIT_FILES_OUT_TIME] = "files-out-time",
 };
 
@@ -205,7 +213,8 @@ static int request_add_file(Request *r, const void *payload, size_t length, char
                 return ERR(-E2BIG, "input file '%s': more than %u input files", shown, PW_FILES_COUNT_MAX);
         if (size > PW_FILES_IN_BYTES_MAX - r->files_bytes)
                 return ERR(-E2BIG,
-                           "input file '%s' of %" PRIu64 " bytes: the input files exceed the maximum of %u "
+                           "input file '%s' of %" PRIu64
+                           " bytes: the input files exceed the maximum of %u "
                            "bytes",
                            shown, size, PW_FILES_IN_BYTES_MAX);
 

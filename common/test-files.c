@@ -106,8 +106,8 @@ static void test_path_escape(void) {
 }
 
 static void test_skip_reasons(void) {
-        static const char *const names[] = { NULL,    "symlink", "fifo",  "socket", "device",
-                                             "other", "size",    "count", "bytes",  "depth",
+        static const char *const names[] = { NULL,    "symlink", "fifo",      "socket", "device",
+                                             "other", "size",    "count",     "bytes",  "depth",
                                              "time",  "name",    "unreadable" };
 
         assert_int(ELEMENTSOF(names), ==, _FILE_SKIP_MAX);
@@ -141,8 +141,8 @@ static void test_file_header(void) {
         assert_int(b.size, ==, sizeof(expected));
         assert_se(memcmp(b.data, expected, sizeof(expected)) == 0);
         assert_int(frame_header_parse(b.data, &h), ==, 0);
-        assert_int(file_header_parse(b.data + PW_FRAME_HEADER_SIZE, h.length, &flags, &size, &path, &path_size,
-                                     &why),
+        assert_int(file_header_parse(b.data + PW_FRAME_HEADER_SIZE, h.length, &flags, &size, &path,
+                                     &path_size, &why),
                    ==, 0);
         assert_int(flags, ==, PW_FILE_EXECUTABLE);
         assert_se(size == 0x0102030405);

@@ -57,11 +57,16 @@ static void test_header_bounds(void) {
                 uint16_t type;
                 const char *name;
         } names[] = {
-                { FRAME_FILE, "FILE" },         { FRAME_FILE_DATA, "FILE_DATA" },
-                { FRAME_COLLECT, "COLLECT" },   { FRAME_DISCOVER, "DISCOVER" },
-                { FRAME_FILE_OUT, "FILE_OUT" }, { FRAME_FILE_OUT_DATA, "FILE_OUT_DATA" },
-                { FRAME_FILE_SKIPPED, "FILE_SKIPPED" }, { FRAME_PROFILE_INFO, "PROFILE_INFO" },
-                { FRAME_HELLO, "HELLO" },       { FRAME_RESULT, "RESULT" },
+                { FRAME_FILE, "FILE" },
+                { FRAME_FILE_DATA, "FILE_DATA" },
+                { FRAME_COLLECT, "COLLECT" },
+                { FRAME_DISCOVER, "DISCOVER" },
+                { FRAME_FILE_OUT, "FILE_OUT" },
+                { FRAME_FILE_OUT_DATA, "FILE_OUT_DATA" },
+                { FRAME_FILE_SKIPPED, "FILE_SKIPPED" },
+                { FRAME_PROFILE_INFO, "PROFILE_INFO" },
+                { FRAME_HELLO, "HELLO" },
+                { FRAME_RESULT, "RESULT" },
         };
         FrameHeader h;
 

@@ -59,9 +59,10 @@ static void test_profile_info_text(void) {
                           strlen("name=default\ninterpreter=/usr/bin/python3\npython=3.11.2\nnetwork=none\n"
                                  "limit.memory.default=1\nlimit.memory.max=1001\nlimit.tasks.default=2\n")) ==
                   0);
-        assert_se(memmem(text, size, "\nlimit.files-out-time.default=14\nlimit.files-out-time.max=1014\n"
-                                     "package=numpy 1.24.2\npackage=odd\\\\name\\n 1\npackages_omitted=0\n"
-                                     "note=\n",
+        assert_se(memmem(text, size,
+                         "\nlimit.files-out-time.default=14\nlimit.files-out-time.max=1014\n"
+                         "package=numpy 1.24.2\npackage=odd\\\\name\\n 1\npackages_omitted=0\n"
+                         "note=\n",
                          strlen("\nlimit.files-out-time.default=14\nlimit.files-out-time.max=1014\n"
                                 "package=numpy 1.24.2\npackage=odd\\\\name\\n 1\npackages_omitted=0\n"
                                 "note=\n")));
@@ -181,8 +182,8 @@ static void test_profile_info_parse(void) {
                 profile_info_done(&q);
         }
         assert_int(profile_info_parse("name=x\n\0", 8, &q), ==, -EBADMSG);
-        assert_int(profile_info_parse("name=x\nlimit.tasks.default=9\npackage=a 1\npackage=a 1\n", 53, &q), ==,
-                   0);
+        assert_int(profile_info_parse("name=x\nlimit.tasks.default=9\npackage=a 1\npackage=a 1\n", 53, &q),
+                   ==, 0);
         assert_int(q.limit_default[LIMIT_TASKS], ==, 9);
         assert_int(q.n_packages, ==, 2); /* packages repeat; the helper deduplicates them */
         profile_info_done(&q);

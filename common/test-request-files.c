@@ -97,11 +97,13 @@ static void test_files_sequence(void) {
         assert_int(add_file(r, 0, 3, "a.txt"), ==, 0);
         /* Nothing else until its bytes are in: not the request's end, not another file. */
         assert_int(add(r, FRAME_REQUEST_END, NULL, 0), ==, -EBADMSG);
-        assert_streq(err, "input file 'a.txt': REQUEST_END frame after 0 of its 3 bytes: its FILE_DATA must "
-                          "come first");
+        assert_streq(err,
+                     "input file 'a.txt': REQUEST_END frame after 0 of its 3 bytes: its FILE_DATA must "
+                     "come first");
         assert_int(add(r, FRAME_FILE_DATA, "a", 1), ==, 0);
         assert_int(add_file(r, 0, 1, "b.txt"), ==, -EBADMSG);
-        assert_streq(err, "input file 'a.txt': FILE frame after 1 of its 3 bytes: its FILE_DATA must come first");
+        assert_streq(err,
+                     "input file 'a.txt': FILE frame after 1 of its 3 bytes: its FILE_DATA must come first");
         assert_int(add(r, FRAME_ARG, "x", 1), ==, -EBADMSG);
         assert_int(add(r, FRAME_COLLECT, NULL, 0), ==, -EBADMSG);
         assert_int(add(r, FRAME_FILE_DATA, "bcd", 3), ==, -EBADMSG);
@@ -228,8 +230,9 @@ static void test_files_caps(void) {
 
         /* The bytes: checked on FILE, before anything is allocated. */
         assert_int(add_file(r, 0, UINT64_MAX, "huge"), ==, -E2BIG);
-        assert_streq(err, "input file 'huge' of 18446744073709551615 bytes: the input files exceed the maximum "
-                          "of 33554432 bytes");
+        assert_streq(err,
+                     "input file 'huge' of 18446744073709551615 bytes: the input files exceed the maximum "
+                     "of 33554432 bytes");
         assert_int(add_file(r, 0, PW_FILES_IN_BYTES_MAX + 1ULL, "huge"), ==, -E2BIG);
         assert_int(add_file(r, 0, PW_FILES_IN_BYTES_MAX - 1ULL, "big"), ==, 0);
         r->files[0].data_size = r->files[0].size; /* as if its FILE_DATA had come */
@@ -265,8 +268,8 @@ static void test_collect(void) {
 }
 
 static void test_discover(void) {
-        static const uint16_t others[] = { FRAME_CODE, FRAME_FILENAME, FRAME_ARG,    FRAME_PROFILE,
-                                           FRAME_LIMIT, FRAME_FILE,    FRAME_COLLECT };
+        static const uint16_t others[] = { FRAME_CODE,  FRAME_FILENAME, FRAME_ARG,    FRAME_PROFILE,
+                                           FRAME_LIMIT, FRAME_FILE,     FRAME_COLLECT };
         uint8_t payload[PW_FILE_HEADER_SIZE + 1] = { [PW_FILE_HEADER_SIZE] = 'x' }, limit[PW_LIMIT_SIZE];
 
         limit_payload_format(limit, LIMIT_MEMORY, 1);
@@ -304,17 +307,19 @@ static void test_discover(void) {
                 /* After DISCOVER, nothing else... */
                 assert_int(add(r, FRAME_DISCOVER, NULL, 0), ==, 0);
                 assert_int(add(r, t, p, n), ==, -EBADMSG);
-                (void) snprintf(expected, sizeof(expected),
-                                "%s frame in a DISCOVER request, which holds HELLO, DISCOVER and REQUEST_END only",
-                                frame_type_to_string(t));
+                (void) snprintf(
+                        expected, sizeof(expected),
+                        "%s frame in a DISCOVER request, which holds HELLO, DISCOVER and REQUEST_END only",
+                        frame_type_to_string(t));
                 assert_streq(err, expected);
                 assert_int(add(r, FRAME_REQUEST_END, NULL, 0), ==, 1);
                 /* ...and before it neither. */
                 assert_int(add(r2, t, p, n), ==, 0);
                 assert_int(add(r2, FRAME_DISCOVER, NULL, 0), ==, -EBADMSG);
-                (void) snprintf(expected, sizeof(expected),
-                                "DISCOVER frame after %s: a DISCOVER request holds HELLO, DISCOVER and REQUEST_END only",
-                                frame_type_to_string(t));
+                (void) snprintf(
+                        expected, sizeof(expected),
+                        "DISCOVER frame after %s: a DISCOVER request holds HELLO, DISCOVER and REQUEST_END only",
+                        frame_type_to_string(t));
                 assert_streq(err, expected);
                 assert_se(!r2->discover);
         }
@@ -384,7 +389,9 @@ static void test_files_append(void) {
                 { .path = (char *) "empty", .size = 0, .executable = true },
                 { .path = (char *) "n\nl", .data = (uint8_t *) "xy", .size = 2 },
         };
-        Request in = { .code = (char *) "pass", .code_size = 4, .files = files, .n_files = 3, .collect = true };
+        Request in = {
+                .code = (char *) "pass", .code_size = 4, .files = files, .n_files = 3, .collect = true
+        };
         _cleanup_(buffer_done) Buffer b = {};
         _cleanup_(request_freep) Request *out = NULL;
         size_t n_data = 0;
@@ -401,7 +408,8 @@ static void test_files_append(void) {
                 assert_streq(out->files[i].path, files[i].path);
                 assert_int(out->files[i].size, ==, files[i].size);
                 assert_int(out->files[i].executable, ==, files[i].executable);
-                assert_se(files[i].size == 0 || memcmp(out->files[i].data, files[i].data, files[i].size) == 0);
+                assert_se(files[i].size == 0 ||
+                          memcmp(out->files[i].data, files[i].data, files[i].size) == 0);
         }
         assert_se(out->collect && !out->discover);
         assert_se(out->limit_set[LIMIT_FILES_IN] && out->limits[LIMIT_FILES_IN] == 0);

@@ -266,9 +266,9 @@ static void test_request_order(void) {
 
 static void test_limit_keys(void) {
         static const char *const names[] = {
-                NULL,           "memory",          "tasks",         "cpu-quota",       "cpu-time",
-                "wall-time",    "output",          "disk",          "files-in",        "files-in-bytes",
-                "files-out",    "files-out-bytes", "file-out-size", "files-out-depth", "files-out-time",
+                NULL,        "memory",          "tasks",         "cpu-quota",       "cpu-time",
+                "wall-time", "output",          "disk",          "files-in",        "files-in-bytes",
+                "files-out", "files-out-bytes", "file-out-size", "files-out-depth", "files-out-time",
         };
 
         assert_int(ELEMENTSOF(names), ==, _LIMIT_MAX);

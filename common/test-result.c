@@ -335,17 +335,18 @@ static void test_result_append(void) {
 /* A client that sends no new frame gets today's record byte for byte: the literal below is the
  * format before files and discovery existed, and the new fields, unless reported, change nothing. */
 static void test_result_compatible(void) {
-        static const char today[] = "status=ok\n"
-                                    "exit_code=0\n"
-                                    "signal=\n"
-                                    "wall_ms=12\n"
-                                    "cpu_ms=3\n"
-                                    "memory_peak_bytes=4096\n"
-                                    "memory_peak_reason=\n"
-                                    "unit=pyward-job-1.service\n"
-                                    "invocation_id=0123456789abcdef0123456789abcdef\n"
-                                    "job=1\n"
-                                    "message=\n";
+        static const char today[] =
+                "status=ok\n"
+                "exit_code=0\n"
+                "signal=\n"
+                "wall_ms=12\n"
+                "cpu_ms=3\n"
+                "memory_peak_bytes=4096\n"
+                "memory_peak_reason=\n"
+                "unit=pyward-job-1.service\n"
+                "invocation_id=0123456789abcdef0123456789abcdef\n"
+                "job=1\n"
+                "message=\n";
         JobResult r = {
                 .status = JOB_OK,
                 .exit_code = 0,
@@ -396,10 +397,11 @@ static void test_result_files(void) {
 
         assert_int(job_result_format(&r, &text, &n), ==, 0);
         /* After all of today's keys, in this order. */
-        assert_streq(text, "status=timeout\nexit_code=\nsignal=SIGKILL\nwall_ms=5000\ncpu_ms=\nmemory_peak_bytes=\n"
-                           "memory_peak_reason=\nunit=\ninvocation_id=\njob=\nmessage=\n"
-                           "files_out=2\nfiles_out_bytes=18446744073709551615\nfiles_skipped=0\n"
-                           "files_note=the collection's time ran out\\nafter 2s\n");
+        assert_streq(text,
+                     "status=timeout\nexit_code=\nsignal=SIGKILL\nwall_ms=5000\ncpu_ms=\nmemory_peak_bytes=\n"
+                     "memory_peak_reason=\nunit=\ninvocation_id=\njob=\nmessage=\n"
+                     "files_out=2\nfiles_out_bytes=18446744073709551615\nfiles_skipped=0\n"
+                     "files_note=the collection's time ran out\\nafter 2s\n");
         assert_int(job_result_parse(text, n, &p), ==, 0);
         assert_se(p.files_reported && !p.profiles_reported);
         assert_int(p.files_out, ==, 2);
@@ -410,8 +412,13 @@ static void test_result_files(void) {
         assert_se(!p.files_note);
 
         /* A discovery's answer: profiles= alone. */
-        r = (JobResult) { .status = JOB_OK, .exit_code = -1, .wall_ms = RESULT_UNSET, .cpu_ms = RESULT_UNSET,
-                          .memory_peak_bytes = RESULT_UNSET, .profiles_reported = true, .profiles = 3 };
+        r = (JobResult) { .status = JOB_OK,
+                          .exit_code = -1,
+                          .wall_ms = RESULT_UNSET,
+                          .cpu_ms = RESULT_UNSET,
+                          .memory_peak_bytes = RESULT_UNSET,
+                          .profiles_reported = true,
+                          .profiles = 3 };
         assert_int(job_result_format(&r, &text2, &n2), ==, 0);
         assert_se(n2 > 12 && memcmp(text2 + n2 - 12, "\nprofiles=3\n", 12) == 0);
         assert_se(!strstr(text2, "files_"));
@@ -421,17 +428,26 @@ static void test_result_files(void) {
         job_result_done(&p);
 
         /* The decoder: one key is enough to say files were reported; empty counts are 0. */
-        assert_int(job_result_parse("status=ok\nfiles_note=\n", strlen("status=ok\nfiles_note=\n"), &p), ==, 0);
+        assert_int(job_result_parse("status=ok\nfiles_note=\n", strlen("status=ok\nfiles_note=\n"), &p), ==,
+                   0);
         assert_se(p.files_reported && !p.files_note && p.files_out == 0);
         job_result_done(&p);
         assert_int(job_result_parse("status=ok\nfiles_out=\n", strlen("status=ok\nfiles_out=\n"), &p), ==, 0);
         assert_se(p.files_reported && p.files_out == 0);
         job_result_done(&p);
-        assert_int(job_result_parse("status=ok\nfiles_out=x\n", strlen("status=ok\nfiles_out=x\n"), &p), ==, -EBADMSG);
-        assert_int(job_result_parse("status=ok\nfiles_out=01\n", strlen("status=ok\nfiles_out=01\n"), &p), ==, -EBADMSG);
-        assert_int(job_result_parse("status=ok\nprofiles=1\nprofiles=1\n", strlen("status=ok\nprofiles=1\nprofiles=1\n"), &p), ==, -EBADMSG);
-        assert_int(job_result_parse("status=ok\nfiles_note=a\\qb\n", strlen("status=ok\nfiles_note=a\\qb\n"), &p), ==, -EBADMSG);
-        assert_int(job_result_parse("status=ok\nfiles_note=a\nfiles_note=b\n", strlen("status=ok\nfiles_note=a\nfiles_note=b\n"), &p), ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_out=x\n", strlen("status=ok\nfiles_out=x\n"), &p), ==,
+                   -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_out=01\n", strlen("status=ok\nfiles_out=01\n"), &p), ==,
+                   -EBADMSG);
+        assert_int(job_result_parse("status=ok\nprofiles=1\nprofiles=1\n",
+                                    strlen("status=ok\nprofiles=1\nprofiles=1\n"), &p),
+                   ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_note=a\\qb\n", strlen("status=ok\nfiles_note=a\\qb\n"),
+                                    &p),
+                   ==, -EBADMSG);
+        assert_int(job_result_parse("status=ok\nfiles_note=a\nfiles_note=b\n",
+                                    strlen("status=ok\nfiles_note=a\nfiles_note=b\n"), &p),
+                   ==, -EBADMSG);
 
         /* A long note is cut, so a record that fit before still fits. */
         {
@@ -439,7 +455,9 @@ static void test_result_files(void) {
 
                 memset(note, 'n', sizeof(note) - 1);
                 note[sizeof(note) - 1] = '\0';
-                r = (JobResult) { .status = JOB_OOM, .exit_code = -1, .files_reported = true, .files_note = note };
+                r = (JobResult) {
+                        .status = JOB_OOM, .exit_code = -1, .files_reported = true, .files_note = note
+                };
                 free(text);
                 text = NULL;
                 assert_int(job_result_format(&r, &text, &n), ==, 0);

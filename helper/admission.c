@@ -136,11 +136,11 @@ static bool files_within_limits(Admission *a, const Request *req, const char *na
                 config_format_limit(k, v, value, sizeof(value));
                 config_format_limit(k, a->limits[k], max, sizeof(max));
                 if (req->limit_set[k])
-                        refuse(a, JOB_REJECTED, "%s=%s exceeds the limit %s the request asked", limit_key_to_string(k),
-                               value, max);
+                        refuse(a, JOB_REJECTED, "%s=%s exceeds the limit %s the request asked",
+                               limit_key_to_string(k), value, max);
                 else
-                        refuse(a, JOB_REJECTED, "%s=%s exceeds the maximum %s of profile %s", limit_key_to_string(k),
-                               value, max, name);
+                        refuse(a, JOB_REJECTED, "%s=%s exceeds the maximum %s of profile %s",
+                               limit_key_to_string(k), value, max, name);
                 return false;
         }
         return true;

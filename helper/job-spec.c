@@ -7,11 +7,11 @@
 #include <string.h>
 #include <systemd/sd-login.h>
 
+#include "bootstrap.h"
 #include "job-spec.h"
 #include "host-view.h"
 #include "log.h"
 #include "mac.h"
-#include "runner.h"
 
 int job_host_probe(JobHost *ret) {
         JobHost h = {};
@@ -47,7 +47,7 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .user = in->user,
                 .profile = in->profile,
                 .limits = in->limits,
-                .runner = RUNNER_PY,
+                .runner = BOOTSTRAP_PY,
                 .collect = in->request->collect && !in->discover,
                 .stdin_fd = in->job_fds[0],
                 .stdout_fd = in->job_fds[1],

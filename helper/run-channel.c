@@ -99,11 +99,13 @@ static int emit_built(RunChannel *c, const Buffer *b) {
                             b->size - PW_FRAME_HEADER_SIZE);
 }
 
-static void emit_skipped(RunChannel *c, FileSkipReason reason, const char *path, size_t path_size) {
+/* The last of the PW_SKIPPED_LISTED_MAX listed places is kept for a file the channel ended inside
+ * (cut: true): the client must learn that the file it was given is not the job's. */
+static void emit_skipped(RunChannel *c, FileSkipReason reason, const char *path, size_t path_size, bool cut) {
         _cleanup_(buffer_done) Buffer b = {};
 
         c->skipped++;
-        if (c->skipped_listed >= PW_SKIPPED_LISTED_MAX)
+        if (c->skipped_listed >= PW_SKIPPED_LISTED_MAX - (cut ? 0 : 1))
                 return; /* counted only */
         if (file_skipped_append(&b, reason, path, path_size) < 0 || emit_built(c, &b) < 0) {
                 log_oom();
@@ -176,7 +178,7 @@ static void handle_event(RunChannel *c, const ChannelEvent *ev) {
                 c->files_out_bytes += c->size;
                 break;
         case CHANNEL_EVENT_SKIPPED:
-                emit_skipped(c, ev->reason, ev->path, ev->path_size);
+                emit_skipped(c, ev->reason, ev->path, ev->path_size, false);
                 break;
         case CHANNEL_EVENT_DONE:
                 c->done = true;
@@ -211,7 +213,8 @@ static bool pump_padding(RunChannel *c) {
                 if (!c->ops->can_emit(c->userdata))
                         return false;
                 c->pad_skip = false;
-                emit_skipped(c, c->stop_sent ? FILE_SKIP_TIME : FILE_SKIP_UNREADABLE, c->path, c->path_size);
+                emit_skipped(c, c->stop_sent ? FILE_SKIP_TIME : FILE_SKIP_UNREADABLE, c->path, c->path_size,
+                             true);
         }
         return true;
 }

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The helper's end of the runner channel (channel.h) for one Run: the request and CH_STOP out, the
  * runner's files (or its CH_INFO) in, turned into FILE_OUT, FILE_OUT_DATA and FILE_SKIPPED frames
- * for the client under the same backpressure as the job's output. */
+ * for the client under the same backpressure as the job's output. A channel that ends inside a
+ * file (the runner killed, or broken) still gives the client the announced size, zeros after what
+ * came, then a FILE_SKIPPED of that path ("time" after a stop, else "unreadable"): the client
+ * discards it. The runner's skips are listed up to PW_SKIPPED_LISTED_MAX - 1 frames, the last
+ * place is kept for that one; the rest are counted. */
 #pragma once
 
 #include <stdbool.h>

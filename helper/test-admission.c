@@ -209,16 +209,18 @@ static void test_profile_usable(const Config *c) {
                 const char *profile;
                 bool usable;
         } cases[] = {
-                { 1000, { 1000 }, 1, "default", true }, { 1000, { 1000 }, 1, "small", true },
-                { 1000, { 1000 }, 1, "team", false },   { 1000, { 1000, 7 }, 2, "team", true },
-                { 1001, { 100 }, 1, "team", true },     { 0, { 0 }, 1, "team", false },
-                { 0, { 0 }, 1, "off", false },          { 1000, { 1000 }, 1, "off", false },
+                { 1000, { 1000 }, 1, "default", true },  { 1000, { 1000 }, 1, "small", true },
+                { 1000, { 1000 }, 1, "team", false },    { 1000, { 1000, 7 }, 2, "team", true },
+                { 1001, { 100 }, 1, "team", true },      { 0, { 0 }, 1, "team", false },
+                { 0, { 0 }, 1, "off", false },           { 1000, { 1000 }, 1, "off", false },
                 { 1002, { 1002 }, 1, "default", false }, /* may not connect at all */
                 { 1002, { 1002, 7 }, 2, "team", false },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                Peer peer = { .uid = cases[i].uid, .gids = (gid_t *) cases[i].gids, .n_gids = cases[i].n_gids };
+                Peer peer = { .uid = cases[i].uid,
+                              .gids = (gid_t *) cases[i].gids,
+                              .n_gids = cases[i].n_gids };
                 const Profile *p = config_find_profile(c, cases[i].profile);
 
                 assert_se(p);

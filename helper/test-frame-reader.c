@@ -119,8 +119,9 @@ static void test_after_request(void) {
         assert_int(frame_after_request(0x7777, false), ==, FRAME_ACTION_VIOLATION);
         /* The files' and discovery's request frames are request frames like the others; the
          * helper's new frames never come from a client. */
-        static const uint16_t late[] = { FRAME_FILE,     FRAME_FILE_DATA,     FRAME_COLLECT,      FRAME_DISCOVER,
-                                         FRAME_FILE_OUT, FRAME_FILE_OUT_DATA, FRAME_FILE_SKIPPED, FRAME_PROFILE_INFO };
+        static const uint16_t late[] = { FRAME_FILE,         FRAME_FILE_DATA,   FRAME_COLLECT,
+                                         FRAME_DISCOVER,     FRAME_FILE_OUT,    FRAME_FILE_OUT_DATA,
+                                         FRAME_FILE_SKIPPED, FRAME_PROFILE_INFO };
         for (size_t i = 0; i < ELEMENTSOF(late); i++) {
                 assert_int(frame_after_request(late[i], false), ==, FRAME_ACTION_VIOLATION);
                 assert_int(frame_after_request(late[i], true), ==, FRAME_ACTION_VIOLATION);

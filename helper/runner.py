@@ -1,0 +1,457 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The job's first Python code, passed with -c (embedded by embed-runner.py): the runner. fd 0 is the
+# runner channel (helper/channel.h; pyward-helper(8) "THE RUNNER CHANNEL"), fd 1 and 2 the job's
+# stdout and stderr. It reads CODE, FILENAME, ARG..., BOUNDS, FILE + FILE_DATA..., GO (whose
+# SCM_RIGHTS carry the job's stdin), writes the input files and the code in the working directory,
+# forks: the child runs the code as __main__ exactly as "python3 FILE ARGS" would (the code after
+# _runner() below); the parent waits for it (and for CH_STOP), returns the files the code left
+# when GO asked for them (CH_FILE_OUT, CH_SKIPPED, CH_DONE), and exits with the child's status.
+# Discovery (GO's DISCOVER): one CH_INFO about the interpreter, exit 0.
+# Imports are kept few (a warm runner is started ahead of its job): what only collection or
+# discovery needs is imported there. Nothing here may write to fd 1 or 2 but a runner error.
+import os, sys
+def _runner():
+    import _socket, select
+    CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
+    FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO = range(0x81, 0x86)
+    GO_COLLECT, GO_DISCOVER = 1, 2
+    CHUNK = 65536
+
+    def fail(what):
+        os.write(2, ("pyward runner: %s\n" % what).encode("utf-8", "backslashreplace"))
+        os._exit(1)
+
+    def shown(path):
+        return repr(os.fsdecode(path))
+
+    class Channel:
+        # The helper's messages, parsed from one recvmsg() at a time; every fd that arrives is
+        # kept with the stream offset of its recvmsg's first byte, so GO's can be told from others.
+        def __init__(self):
+            os.set_blocking(0, True)
+            self.s = _socket.socket(fileno=0)
+            self.buf = bytearray()
+            self.off = 0
+            self.fds = []
+            self.eof = False
+
+        def recv(self):
+            data, anc, flags, _ = self.s.recvmsg(262144, _socket.CMSG_SPACE(4 * 16), _socket.MSG_CMSG_CLOEXEC)
+            fds = []
+            for level, kind, d in anc:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    fds += [int.from_bytes(d[i:i + 4], sys.byteorder, signed=True) for i in range(0, len(d) - 3, 4)]
+            if fds:
+                start = self.off + len(self.buf)
+                self.fds.append((start, start + max(len(data), 1), fds))
+            if not data:
+                self.eof = True
+            self.buf += data
+
+        def parse(self):
+            if len(self.buf) < 8:
+                return None
+            n = int.from_bytes(self.buf[4:8], "little")
+            if self.buf[2] or self.buf[3]:
+                fail("a channel message with flags set")
+            if n > 2 * 1024 * 1024:
+                fail("a channel message of %d bytes" % n)
+            if len(self.buf) < 8 + n:
+                return None
+            m = (self.buf[0] | self.buf[1] << 8, bytes(self.buf[8:8 + n]), self.off)
+            del self.buf[:8 + n]
+            self.off += 8 + n
+            return m
+
+        def message(self):
+            while True:
+                m = self.parse()
+                if m or self.eof:
+                    return m
+                self.recv()
+
+        def take_fd(self, at):
+            # The fd that came with the byte at offset at; every other one received is closed.
+            found = None
+            for start, end, fds in self.fds:
+                for fd in fds:
+                    if found is None and start <= at < end:
+                        found = fd
+                    else:
+                        os.close(fd)
+            self.fds = []
+            return found
+
+        def send(self, kind, payload=b""):
+            self.s.sendall(kind.to_bytes(2, "little") + b"\0\0" + len(payload).to_bytes(4, "little") + payload)
+
+    def kill_all():
+        try:
+            os.kill(-1, 9)  # every process of the job's user but this one
+        except OSError:
+            pass
+
+    def expect(ch, kinds, what):
+        m = ch.message()
+        if m is None:
+            fail("the channel ended before %s" % what)
+        if m[0] not in kinds:
+            fail("channel message %#x where %s was expected" % (m[0], what))
+        return m
+
+    def split(path):
+        parts = path.split(b"/")
+        if not path or path.startswith(b"/") or b"\0" in path or any(p in (b"", b".", b"..") for p in parts):
+            fail("an invalid input path %s" % shown(path))
+        return parts
+
+    def write_all(fd, data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+    def input_file(ch, cwd, payload, inputs):
+        flags = int.from_bytes(payload[0:4], "little")
+        size = int.from_bytes(payload[4:12], "little")
+        path = payload[12:]
+        parts = split(path)
+        mode = 0o700 if flags & 1 else 0o600
+        import hashlib
+        digest = hashlib.sha256()
+        d = cwd
+        try:
+            for name in parts[:-1]:
+                try:
+                    os.mkdir(name, 0o700, dir_fd=d)
+                except FileExistsError:
+                    pass
+                nd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+                if d != cwd:
+                    os.close(d)
+                d = nd
+            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode, dir_fd=d)
+            try:
+                os.fchmod(fd, mode)
+                left = size
+                while left > 0:
+                    m = expect(ch, (FILE_DATA,), "the data of input file %s" % shown(path))
+                    if not m[1] or len(m[1]) > left:
+                        fail("input file %s: more data than its size" % shown(path))
+                    write_all(fd, m[1])
+                    digest.update(m[1])
+                    left -= len(m[1])
+            finally:
+                os.close(fd)
+        except OSError as e:
+            fail("cannot write input file %s: %s" % (shown(path), e.strerror))
+        finally:
+            if d != cwd:
+                os.close(d)
+        inputs[path] = (mode, size, digest.digest())
+
+    ch = Channel()
+    code = expect(ch, (CODE,), "CODE")[1]
+    filename = expect(ch, (FILENAME,), "FILENAME")[1]
+    if not filename or b"/" in filename or b"\0" in filename or filename in (b".", b".."):
+        fail("an invalid FILENAME %s" % shown(filename))
+    args = []
+    m = expect(ch, (ARG, BOUNDS), "BOUNDS")
+    while m[0] == ARG:
+        args.append(os.fsdecode(m[1]))
+        m = expect(ch, (ARG, BOUNDS), "BOUNDS")
+    if len(m[1]) != 40:
+        fail("BOUNDS of %d bytes" % len(m[1]))
+    bounds = [int.from_bytes(m[1][i:i + 8], "little") for i in range(0, 40, 8)]
+    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    inputs = {}  # path: (mode, size, sha256), to tell the files the code left unchanged
+    m = expect(ch, (FILE, GO), "GO")
+    while m[0] == FILE:
+        if len(m[1]) < 13:
+            fail("a FILE message of %d bytes" % len(m[1]))
+        input_file(ch, cwd, m[1], inputs)
+        m = expect(ch, (FILE, GO), "GO")
+    if len(m[1]) != 8 or int.from_bytes(m[1][0:4], "little") != 1:
+        fail("a GO of an unknown channel version")
+    go = int.from_bytes(m[1][4:8], "little")
+    if go & GO_DISCOVER:
+        ch.take_fd(-1)
+        from importlib import metadata
+        ch.send(INFO, _info(metadata))
+        os._exit(0)
+    collect = bool(go & GO_COLLECT)
+    path = os.path.join(os.getcwd(), os.fsdecode(filename))
+    try:
+        fd = os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                     dir_fd=cwd)
+        try:
+            write_all(fd, code)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        fail("cannot write %s: %s" % (shown(filename), e.strerror))
+    del code
+    stdin = ch.take_fd(m[2])
+    if stdin is None:
+        fail("GO came without the job's stdin")
+
+    pid = os.fork()
+    if pid == 0:
+        ch.s.detach()
+        os.dup2(stdin, 0)
+        os.close(stdin)
+        os.close(cwd)
+        if collect:
+            sys.dont_write_bytecode = True
+            os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        sys.argv = [os.fsdecode(filename)] + args
+        return path
+    os.close(stdin)
+
+    # The parent: wait for the child, or for CH_STOP (a limit ended the job: end everything of
+    # the job now, the pool user being the job's alone, and return what exists).
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None  # a kernel before 5.3: poll
+    stopped = False
+    status = None
+    while status is None:
+        watch = ([] if ch.eof else [0]) + ([] if pidfd is None else [pidfd])
+        ready = select.select(watch, [], [], None if pidfd is not None else 0.05)[0]
+        if 0 in ready:
+            ch.recv()
+            ch.take_fd(-1)
+            m = ch.parse()
+            while m is not None:
+                stopped = stopped or m[0] == STOP
+                m = ch.parse()
+            if stopped:
+                kill_all()
+        if stopped or pidfd in ready:
+            status = os.waitpid(pid, 0)[1]
+        elif pidfd is None:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                status = st
+    if collect:
+        if not stopped:
+            kill_all()  # what the code left running must not change the files being read
+        try:
+            unlisted = _collect(ch, cwd, bounds, filename, inputs)
+            ch.send(DONE, unlisted.to_bytes(8, "little"))
+        except OSError:
+            pass  # the helper is gone: nobody to tell
+    _exit_as(status)
+def _exit_as(status):
+    # The child's status as the unit's: its exit code, or its signal, raised again on the runner.
+    if os.WIFSIGNALED(status):
+        import signal
+        sig = os.WTERMSIG(status)
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+def _collect(ch, cwd, bounds, main_name, inputs):
+    # Returns the regular files under the working directory that the code made or changed, in
+    # the order of their paths' bytes (a depth-first walk, each directory's entries sorted with
+    # directories as "NAME/", which is that order), never following a link or opening anything
+    # but what fstat() then confirms is a regular file. Returns the entries left out unlisted.
+    import stat, time
+    FILE_OUT, FILE_OUT_DATA, SKIPPED = 0x81, 0x82, 0x83
+    SYMLINK, FIFO, SOCKET, DEVICE, OTHER, SIZE, COUNT, BYTES, DEPTH, TIME, NAME, UNREADABLE = range(1, 13)
+    CHUNK, BUFFERED_MAX = 65536, 1024 * 1024
+    files_max, bytes_max, size_max, depth, usec = bounds
+    deadline = time.monotonic() + usec / 1e6
+    returned = returned_bytes = listed = unlisted = 0
+
+    class Timeout(Exception):
+        pass
+
+    def skip(reason, path):
+        nonlocal listed, unlisted
+        if listed < 100:
+            ch.send(SKIPPED, reason.to_bytes(4, "little") + path)
+            listed += 1
+        else:
+            unlisted += 1
+
+    def kind(mode):
+        if stat.S_ISLNK(mode):
+            return SYMLINK
+        if stat.S_ISFIFO(mode):
+            return FIFO
+        if stat.S_ISSOCK(mode):
+            return SOCKET
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            return DEVICE
+        return OTHER
+
+    def read_upto(fd, n):
+        data = bytearray()
+        while len(data) < n:
+            if time.monotonic() > deadline:
+                raise Timeout
+            chunk = os.pread(fd, min(CHUNK, n - len(data)), len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def unchanged(fd, path, mode, size):
+        import hashlib
+        known = inputs.get(path)
+        if known is None or known[0] != mode or known[1] != size:
+            return False
+        h, off = hashlib.sha256(), 0
+        while off <= size:
+            if time.monotonic() > deadline:
+                raise Timeout
+            chunk = os.pread(fd, CHUNK, off)
+            if not chunk:
+                break
+            h.update(chunk)
+            off += len(chunk)
+        return off == size and h.digest() == known[2]
+
+    def send_file(fd, path):
+        nonlocal returned, returned_bytes
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return skip(kind(st.st_mode), path)
+        mode, size = stat.S_IMODE(st.st_mode), st.st_size
+        if unchanged(fd, path, mode, size):
+            return
+        if size > size_max:
+            return skip(SIZE, path)
+        if returned >= files_max:
+            return skip(COUNT, path)
+        if returned_bytes + size > bytes_max:
+            return skip(BYTES, path)
+        header = mode.to_bytes(4, "little") + size.to_bytes(8, "little") + path
+        if size <= BUFFERED_MAX:
+            # Read whole before it is announced: a file that changes meanwhile is "unreadable".
+            data = read_upto(fd, size + 1)
+            if len(data) != size:
+                return skip(UNREADABLE, path)
+            ch.send(FILE_OUT, header)
+            for off in range(0, size, CHUNK):
+                ch.send(FILE_OUT_DATA, data[off:off + CHUNK])
+        else:
+            # Too large to hold: streamed as announced; should it shrink all the same (nothing of
+            # the job runs any more), the rest is zeros and a CH_SKIPPED "unreadable" follows.
+            ch.send(FILE_OUT, header)
+            short, off = False, 0
+            while off < size:
+                try:
+                    chunk = os.pread(fd, min(CHUNK, size - off), off)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    short, chunk = True, bytes(min(CHUNK, size - off))
+                ch.send(FILE_OUT_DATA, chunk)
+                off += len(chunk)
+            if short:
+                skip(UNREADABLE, path)
+        returned += 1
+        returned_bytes += size
+
+    def walk(dfd, prefix, level):
+        entries = []
+        with os.scandir(dfd) as it:
+            for e in it:
+                if len(entries) % 256 == 0 and time.monotonic() > deadline:
+                    raise Timeout
+                try:
+                    isdir = e.is_dir(follow_symlinks=False)
+                except OSError:
+                    isdir = False
+                name = os.fsencode(e.name)
+                entries.append((name + b"/" if isdir else name, name, isdir, e))
+        entries.sort()
+        for _, name, isdir, e in entries:
+            if time.monotonic() > deadline:
+                raise Timeout
+            path = prefix + b"/" + name if prefix else name
+            if level == 0 and name == main_name and not isdir:
+                continue  # the code itself
+            if len(path) > 1024 or level >= 32:
+                skip(NAME, b"")
+                continue
+            if isdir and level >= depth:
+                skip(DEPTH, path)
+                continue
+            try:
+                if not isdir and not e.is_file(follow_symlinks=False):
+                    skip(kind(e.stat(follow_symlinks=False).st_mode), path)
+                    continue
+                fd = os.open(name, (os.O_DIRECTORY if isdir else os.O_NOCTTY) | os.O_RDONLY | os.O_NOFOLLOW |
+                             os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            except OSError as err:
+                skip(SYMLINK if err.errno == 40 else UNREADABLE, path)  # ELOOP: a link after all
+                continue
+            try:
+                if isdir:
+                    walk(fd, path, level + 1)
+                else:
+                    send_file(fd, path)
+            except OSError as err:
+                if err.errno in (32, 104):  # EPIPE, ECONNRESET: the helper is gone
+                    raise
+                skip(UNREADABLE, path)
+            finally:
+                os.close(fd)
+
+    try:
+        walk(cwd, b"", 0)
+    except Timeout:
+        skip(TIME, b"")
+    return unlisted
+def _info(metadata):
+    # python=, sitedir= (each directory of sys.path), package=NAME VERSION (importlib.metadata's
+    # distributions, the first of each normalized name as import would find it, sorted), escaped
+    # as the RESULT record's values; packages that do not fit CH_INFO_MAX are counted instead.
+    def esc(s):
+        return os.fsencode(s).replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
+    lines = [b"python=" + esc(sys.version.split()[0])]
+    seen = set()
+    for d in sys.path:
+        if d and d not in seen and os.path.isdir(d):
+            seen.add(d)
+            lines.append(b"sitedir=" + esc(d))
+    packages = {}
+    for dist in metadata.distributions():
+        try:
+            name, version = dist.metadata["Name"], dist.version
+        except Exception:
+            continue
+        if name and version:
+            packages.setdefault(name.lower().replace("_", "-").replace(".", "-"), "%s %s" % (name, version))
+    out = b"".join(l + b"\n" for l in lines)
+    omitted = 0
+    for key in sorted(packages):
+        line = b"package=" + esc(packages[key]) + b"\n"
+        if len(out) + len(line) + 32 > 256 * 1024:
+            omitted += 1
+        else:
+            out += line
+    if omitted:
+        out += b"packages_omitted=%d\n" % omitted
+    return out
+_p = _runner()
+del _runner, _exit_as, _collect, _info
+import runpy
+try:
+    runpy.run_path(_p, run_name="__main__")
+except SystemExit:
+    raise
+except BaseException as _e:
+    # Show the traceback from the job's own file down, not through runpy and this runner.
+    _t = _e.__traceback__
+    while _t is not None and _t.tb_frame.f_code.co_filename != _p:
+        _t = _t.tb_next
+    sys.excepthook(type(_e), _e, _e.with_traceback(_t).__traceback__)
+    sys.exit(1)
