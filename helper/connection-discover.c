@@ -34,6 +34,7 @@ typedef struct Discovery {
         DiscoverEntry *entries;
         size_t n_entries;
         size_t current; /* the entry whose run goes on, or the next one to look at */
+        size_t sent;    /* entries before this one are in PROFILE_INFO frames already */
         bool slot_taken;
         bool report_seen;        /* the current run's CH_INFO came */
         uint64_t run_since_usec; /* CLOCK_REALTIME_COARSE at the current run's start */
@@ -70,6 +71,31 @@ static void entry_note(DiscoverEntry *e, const char *fmt, ...) {
 
 /* --- the answer -------------------------------------------------------------------------------- */
 
+/* The PROFILE_INFO frames of the entries before d->current, in order, as soon as they are decided:
+ * the client reads them while the next run goes on, and their reports are freed. */
+static int discovery_send_ready(Discovery *d) {
+        for (; d->sent < d->current && d->sent < d->n_entries; d->sent++) {
+                DiscoverEntry *e = &d->entries[d->sent];
+                _cleanup_(buffer_done) Buffer b = {};
+                ProfileInfo pi = {};
+                int q;
+
+                q = discover_profile_info(e->profile, e->known ? &e->info : NULL, e->known ? NULL : e->note,
+                                          &pi);
+                if (q >= 0)
+                        q = profile_info_append(&b, &pi);
+                profile_info_done(&pi);
+                if (q >= 0)
+                        q = out_append(d->c, FRAME_PROFILE_INFO, b.data + PW_FRAME_HEADER_SIZE,
+                                       b.size - PW_FRAME_HEADER_SIZE);
+                if (q < 0)
+                        return q;
+                discover_info_done(&e->info);
+        }
+        out_flush(d->c);
+        return 0;
+}
+
 static void discovery_answer(Discovery *d) {
         Connection *c = d->c;
         JobResult r = {
@@ -80,29 +106,17 @@ static void discovery_answer(Discovery *d) {
                 .memory_peak_bytes = RESULT_UNSET,
                 .job = c->job_id,
                 .profiles_reported = true,
+                .profiles = d->n_entries,
         };
-        int q = 0;
+        int q;
 
         c->run = run_free(c->run);
         c->slot_fd = safe_close(c->slot_fd); /* no job of ours runs any more */
-        for (size_t i = 0; q >= 0 && i < d->n_entries; i++) {
-                DiscoverEntry *e = &d->entries[i];
-                _cleanup_(buffer_done) Buffer b = {};
-                ProfileInfo pi = {};
-
-                q = discover_profile_info(e->profile, e->known ? &e->info : NULL, e->known ? NULL : e->note,
-                                          &pi);
-                if (q >= 0)
-                        q = profile_info_append(&b, &pi);
-                profile_info_done(&pi);
-                if (q >= 0)
-                        q = out_append(c, FRAME_PROFILE_INFO, b.data + PW_FRAME_HEADER_SIZE,
-                                       b.size - PW_FRAME_HEADER_SIZE);
-                r.profiles++;
-        }
+        d->current = d->n_entries;
+        q = discovery_send_ready(d);
         discovery_free(d);
         if (q < 0) {
-                /* Nothing of the frames queued so far can be taken back: the RESULT says it. */
+                /* The frames queued so far cannot be taken back: the RESULT says what happened. */
                 log_oom();
                 connection_finish(c, JOB_ERROR, "out of memory");
                 return;
@@ -292,11 +306,14 @@ static void discovery_start_run(Discovery *d) {
 static void discovery_step(Discovery *d) {
         while (d->current < d->n_entries && d->entries[d->current].known)
                 d->current++;
-        if (d->current >= d->n_entries || d->c->client_gone || !discovery_take_slot(d)) {
-                discovery_answer(d);
+        /* The answer, once nothing is left to run, or nothing can be: the client went away, a
+         * frame could not be queued (the answer says "out of memory"), or no job slot. */
+        if (d->current < d->n_entries && discovery_send_ready(d) >= 0 && !d->c->client_gone &&
+            discovery_take_slot(d)) {
+                discovery_start_run(d);
                 return;
         }
-        discovery_start_run(d);
+        discovery_answer(d);
 }
 
 void connection_discover(Connection *c) {

@@ -93,10 +93,12 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Appends value to a vector of at most max entries, counted in *n; duplicates are kept here (the
- * packages are sorted and deduplicated at the end) unless unique is set. */
+ * packages are sorted and deduplicated at the end) unless unique is set. gcc 12's analyzer loses
+ * the copy once it is stored through *v (a DiscoverInfo field); discover_info_done() frees it. */
+DISABLE_WARNING_ANALYZER_LEAK
 static int vector_add(char ***v, size_t *n, size_t max, const char *value, bool unique, const char **ret_why,
                       const char *too_many) {
-        char **nv;
+        char **nv, *copy;
 
         if (unique)
                 for (size_t i = 0; i < *n; i++)
@@ -106,16 +108,21 @@ static int vector_add(char ***v, size_t *n, size_t max, const char *value, bool 
                 *ret_why = too_many;
                 return -EBADMSG;
         }
+        copy = strdup(value);
+        if (!copy)
+                return -ENOMEM;
         nv = realloc(*v, (*n + 2) * sizeof(char *));
-        if (!nv)
+        if (!nv) {
+                free(copy);
                 return -ENOMEM;
+        }
+        nv[*n] = copy;
+        nv[*n + 1] = NULL;
         *v = nv;
-        nv[*n] = strdup(value);
-        if (!nv[*n])
-                return -ENOMEM;
-        nv[++*n] = NULL;
+        ++*n;
         return 0;
 }
+REENABLE_WARNING
 
 static void packages_sort_unique(DiscoverInfo *i) {
         size_t w = 0;
@@ -222,10 +229,10 @@ int discover_info_parse(const void *data, size_t size, DiscoverInfo *ret, const 
         if (!text)
                 return -ENOMEM;
         for (line = text; *line; line = next) {
-                char *nl = strchr(line, '\n'); /* there is one: the text ends with '\n' */
+                char *nl = strchrnul(line, '\n'); /* a '\n' always: the text ends with one */
 
+                next = *nl ? nl + 1 : nl;
                 *nl = '\0';
-                next = nl + 1;
                 r = info_add_line(&i, line, &seen_omitted, w);
                 if (r < 0)
                         return r;

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 
-from pwlib import CLI, PywardTestCase, TempUser, journal_since, note, pyward, sh
+from pwlib import CLI, PywardTestCase, TempUser, journal_since, note, pyward, sh, wait_for
 
 VENV = "/opt/pyward-numpy"
 ETC_D = "/etc/pyward/pyward.conf.d"
@@ -202,6 +202,28 @@ class DiscoverTest(PywardTestCase):
         got = json.loads(q.stdout)
         self.assertEqual([g[0] for g in got], ["default", "numpy", "pwtest-secret"], got)
         self.assertEqual(got[2][1], python, got)
+
+    def test_discovery_takes_a_job_slot(self):
+        """A discovery run is a job of the client's: with its only slot taken by a running job the
+        profile is listed without python and packages, the note says why, and nothing runs; once
+        the job is over, the next call discovers it."""
+        self.write(f"{ETC_D}/50-pwtest-one-job.conf", "[Access]\nJobsPerUser=1\n")
+        job = self.client.run([CLI, "-q", "-n", "-c", "import time; time.sleep(8)"], wait=False)
+        self.addCleanup(job.kill)
+        self.assertTrue(wait_for(lambda: started_jobs(self.t0, self.client.uid), 20), "the job did not start")
+        t1 = time.time()
+        profiles, order, _, _ = self.list_json()
+        self.assertEqual(order, ["default", "numpy"])
+        for name in order:
+            self.assertIsNone(profiles[name]["python"], profiles[name])
+            self.assertEqual(profiles[name]["packages"], {}, profiles[name])
+            self.assertIn("JobsPerUser=", profiles[name]["note"] or "", profiles[name])
+        self.assertEqual(started_jobs(t1, self.client.uid), [])
+        cached = [f for f in (os.listdir(CACHE) if os.path.isdir(CACHE) else []) if f.split(".info")[0] in PROFILES]
+        self.assertEqual(cached, [], "nothing may be cached")
+        self.assertEqual(job.wait(timeout=60), 0)
+        profiles, order, _, _ = self.list_json()
+        self.assertProfiles(profiles, order)
 
     def test_corrupt_cache_file_is_refreshed(self):
         self.list_json()
