@@ -229,6 +229,64 @@ static void test_cache(void) {
         discover_info_done(&got);
 }
 
+/* The fingerprint's text: what each line says of each part. */
+static void test_fingerprint(void) {
+        char *args[] = { (char *) "-I", NULL };
+        char *ro[] = { (char *) "/opt/x", NULL };
+        char *sitedirs[] = { site,
+                             (char *) "/tmp",
+                             (char *) "/var/tmp/v",
+                             (char *) "/dev/shm/s",
+                             (char *) "/usr/../tmp/x",
+                             (char *) "/usr/./lib",
+                             (char *) "/usr//lib",
+                             (char *) "/tmpfoo-not-skipped-but-missing",
+                             NULL };
+        Profile p = {
+                .name = (char *) "fp",
+                .interpreter = (char *) "/nonexistent/python3",
+                .interpreter_args = args,
+                .read_only_paths = ro,
+        };
+        _cleanup_(buffer_done) Buffer b = {};
+        struct stat st;
+        char want[8192], link[4400];
+        int n;
+
+        assert_se(stat(site, &st) == 0);
+        assert_int(discover_fingerprint(&p, sitedirs, 8, 0, &b), ==, 0);
+        n = snprintf(want, sizeof(want),
+                     "interpreter=/nonexistent/python3\n"
+                     "interpreter_file=missing\n"
+                     "arg=-I\n"
+                     "read_only_path=/opt/x\n"
+                     "sitedir_mtime=%lld.%09ld %s\n"
+                     "sitedir_mtime=skipped /tmp\n"
+                     "sitedir_mtime=skipped /var/tmp/v\n"
+                     "sitedir_mtime=skipped /dev/shm/s\n"
+                     "sitedir_mtime=skipped /usr/../tmp/x\n"
+                     "sitedir_mtime=skipped /usr/./lib\n"
+                     "sitedir_mtime=skipped /usr//lib\n"
+                     "sitedir_mtime=missing /tmpfoo-not-skipped-but-missing\n",
+                     (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec, site);
+        assert_int(b.size, ==, n);
+        assert_se(memcmp(b.data, want, b.size) == 0);
+
+        /* The interpreter as stat() sees it, through a link (a venv's bin/python3): the file's
+         * device, inode, size, mtime. */
+        snprintf(link, sizeof(link), "%s/python3-link", base);
+        assert_se(symlink(interp, link) == 0);
+        p.interpreter = link;
+        b.size = 0;
+        assert_int(discover_fingerprint(&p, NULL, 0, 0, &b), ==, 0);
+        assert_se(unlink(link) == 0);
+        assert_se(stat(interp, &st) == 0);
+        n = snprintf(want, sizeof(want), "interpreter=%s\ninterpreter_file=%llu %llu %lld %lld.%09ld\n", link,
+                     (unsigned long long) st.st_dev, (unsigned long long) st.st_ino, (long long) st.st_size,
+                     (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        assert_se(b.size > (size_t) n && memcmp(b.data, want, (size_t) n) == 0);
+}
+
 int main(void) {
         char path[4400];
 
@@ -242,6 +300,7 @@ int main(void) {
         write_file(interp, "#!/bin/sh\n", 10, 0755);
         assert_se(mkdir(site, 0755) == 0);
 
+        test_fingerprint();
         test_cache();
 
         snprintf(path, sizeof(path), "%s/numpy.info", cache);
