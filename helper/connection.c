@@ -140,6 +140,11 @@ void connection_finish(Connection *c, JobStatus status, const char *fmt, ...) {
                 r.message = NULL;
         va_end(ap);
         r.job = strdup(c->job_id);
+        /* A job admitted with COLLECT that could not run: its RESULT has the files' keys too. */
+        if (c->run && c->request->collect && !c->request->discover) {
+                r.files_reported = true;
+                r.files_note = strdup("the job did not run: no files are collected");
+        }
         if (status == JOB_REJECTED)
                 log_notice("Rejected request of UID %u: %s", (unsigned) c->peer.uid, r.message ?: "");
         else

@@ -58,10 +58,9 @@ class FilesTests(PywardTestCase):
             self.assertEqual(os.listdir(top), ["out"], "the CLI wrote outside --files-out")
         res = pyward.run(PLOT, collect=True, timeout=120, cpu_time=60)
         self.assertOk(res)
-        files = {f.path: f for f in res.files}
-        self.assertEqual(list(files), ["plot.png"])
-        self.assertEqual(hashlib.sha256(files["plot.png"].data).hexdigest(), res.stdout.decode().strip())
-        self.assertEqual((res.files_out, res.files_skipped), (1, 0))
+        self.assertEqual(list(res.files), ["plot.png"])
+        self.assertEqual(hashlib.sha256(res.files["plot.png"]).hexdigest(), res.stdout.decode().strip())
+        self.assertEqual((res.files_out, res.files_skipped, res.files_note), (1, 0, None))
 
     def test_csv_in_transformed_out_and_an_executable_input(self):
         """A CSV in, its transformation out; the unchanged input and the main script are not
@@ -202,6 +201,16 @@ print("made", flush=True)
         self.assertEqual(files.get(b"partial.txt", (0, b""))[1], b"before the limit", res)
         self.assertEqual(res["files_out"], "1", res)
         self.assertLess(took, 2 + 2 + 5, "more than the wall-clock limit and files-out-time")
+
+    def test_output_limit_returns_what_was_written(self):
+        """The same for the output limit: status output-limit, the files come back."""
+        code = "open('log.txt', 'w').write('kept')\nwhile True: print('x' * 1000)\n"
+        frames = exchange(files_request(code, limits={"output": 10000}), timeout=60)
+        res = result_of(frames)
+        self.assertEqual(res["status"], "output-limit", res)
+        files, _ = files_of(frames)
+        self.assertEqual(files.get(b"log.txt", (0, b""))[1], b"kept", res)
+        self.assertEqual(len(b"".join(p for t, p in frames if t == 0x102)), 10000)
 
     def test_no_collect_is_todays_protocol(self):
         """No COLLECT and no FILE frame: no file frame comes back, whatever the job writes, and
