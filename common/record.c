@@ -69,6 +69,18 @@ void record_add_line(RecordBuf *b, const char *key, const char *value, size_t ma
         record_add(b, "\n", 1);
 }
 
+int record_set_string(char **field, const char *value) {
+        char *v;
+
+        if (*value == '\0')
+                return 0;
+        v = strdup(value);
+        if (!v)
+                return -ENOMEM;
+        *field = v;
+        return 0;
+}
+
 int record_parse_u64(const char *s, uint64_t *ret) {
         uint64_t v = 0;
 
@@ -128,8 +140,10 @@ int record_next_line(char **pos, char **ret_key, char **ret_value) {
 
         if (*line == '\0')
                 return 0;
-        /* Guaranteed by record_text_dup(): the text ends with '\n'. */
+        /* record_text_dup() guarantees the text ends with '\n'; a text that does not ends here. */
         nl = strchr(line, '\n');
+        if (!nl)
+                return -EBADMSG;
         *nl = '\0';
         *pos = nl + 1;
         eq = strchr(line, '=');

@@ -32,6 +32,9 @@ void record_add_u64(RecordBuf *b, uint64_t v);
 /* "key=" escaped(value) "\n". */
 void record_add_line(RecordBuf *b, const char *key, const char *value, size_t max);
 
+/* A copy of value into *field, unless value is empty (unknown: *field stays NULL). 0 or -ENOMEM. */
+int record_set_string(char **field, const char *value);
+
 /* Strict unsigned decimal: digits only, no sign, no leading zeros, no overflow. */
 int record_parse_u64(const char *s, uint64_t *ret);
 /* Undoes record_add_escaped() in place: only \\ and \n are escapes; anything else after '\' is bad. */

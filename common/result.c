@@ -277,11 +277,7 @@ static int job_result_set(JobResult *r, int k, const char *value) {
                         error = -EBADMSG;
                 break;
         default:
-                if (*value == '\0')
-                        break;
-                *strings[k] = strdup(value);
-                if (!*strings[k])
-                        error = -ENOMEM;
+                error = record_set_string(strings[k], value);
                 break;
         }
         return error;

@@ -24,6 +24,16 @@ SEEDS = {
     "seed-eof-mid-header": bytes([255]) + frame(0x2, b"x")[:5],
     "seed-eof-mid-payload": bytes([3]) + frame(0x2, b"0123456789")[:12],
     "seed-empty-stdin": bytes([255]) + frame(0x10),
+    # Files and discovery: FILE (12-byte header + path), FILE_DATA, COLLECT, DISCOVER, and their bounds.
+    "seed-files": bytes([40]) + REQUEST[:-8] + frame(0x8, struct.pack("<IQ", 1, 3) + b"in/a.txt")
+    + frame(0x9, b"abc") + frame(0xA) + frame(0x7),
+    "seed-discover": bytes([255]) + frame(0x1, struct.pack("<I", 1)) + frame(0xB) + frame(0x7),
+    "seed-file-short": bytes([255]) + frame(0x8, struct.pack("<IQ", 0, 0)),
+    "seed-file-too-long": bytes([255]) + struct.pack("<HHI", 0x8, 0, 12 + 1025),
+    "seed-file-data-big": bytes([255]) + struct.pack("<HHI", 0x9, 0, 65537),
+    "seed-collect-payload": bytes([255]) + frame(0xA, b"x"),
+    "seed-helper-frames": bytes([255]) + frame(0x105, struct.pack("<IQ", 0o644, 0) + b"o")
+    + frame(0x107, struct.pack("<I", 1)) + frame(0x108, b"name=x\n"),
 }
 for name, data in SEEDS.items():
     with open(name, "wb") as f:
