@@ -215,8 +215,8 @@ void collect_report(const Collect *c, const JobResult *r, bool quiet) {
         uint64_t bytes = 0;
 
         if (c->n_failed > FAILURES_SHOWN)
-                fprintf(stderr, "pyward: %zu more files could not be written\n",
-                        c->n_failed - FAILURES_SHOWN);
+                fprintf(stderr, "pyward: %zu more file%s could not be written\n",
+                        c->n_failed - FAILURES_SHOWN, c->n_failed - FAILURES_SHOWN == 1 ? "" : "s");
         if (c->n_failed > 0)
                 fprintf(stderr, "pyward: %zu of %zu files could not be written in %s\n", c->n_failed,
                         c->n_files, c->dir);
@@ -233,17 +233,18 @@ void collect_report(const Collect *c, const JobResult *r, bool quiet) {
                 fprintf(stderr, ": %s\n", why ? why : "unknown reason");
         }
         if (total > shown)
-                fprintf(stderr, "pyward: left out %" PRIu64 " %sfiles%s\n", total - shown,
-                        shown ? "more " : "", c->n_skipped > shown ? " (--json lists them)" : "");
+                fprintf(stderr, "pyward: left out %" PRIu64 " %sfile%s%s\n", total - shown,
+                        shown ? "more " : "", total - shown == 1 ? "" : "s",
+                        c->n_skipped > shown ? " (--json lists them)" : "");
         if (r->files_note)
                 fprintf(stderr, "pyward: files: %s\n", r->files_note);
         if (c->dir_fd < 0 && c->n_files > 0) {
                 for (size_t i = 0; i < c->n_files; i++)
                         bytes += c->files[i].size;
                 fprintf(stderr,
-                        "pyward: the job returned %zu files (%" PRIu64
+                        "pyward: the job returned %zu file%s (%" PRIu64
                         " bytes), not written: see --files-out\n",
-                        c->n_files, bytes);
+                        c->n_files, c->n_files == 1 ? "" : "s", bytes);
         }
 }
 

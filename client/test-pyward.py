@@ -887,7 +887,7 @@ class TestCliFiles(unittest.TestCase):
                       + ": 'linkdir' is a symbolic link: not followed", err)
         self.assertIn("pyward: 2 of 5 files could not be written", err)
         self.assertIn("pyward: left out 'lnk': symlink\npyward: left out 'fifo': fifo\n", err)
-        self.assertIn("pyward: left out 1 more files\n", err)  # files_skipped=3, two listed
+        self.assertIn("pyward: left out 1 more file\n", err)  # files_skipped=3, two listed
         self.assertIn("pyward: files: the collection's time ran out", err)
         with open(victim, "rb") as f:
             self.assertEqual(f.read(), b"precious")
@@ -938,6 +938,13 @@ class TestCliFiles(unittest.TestCase):
                          (2, 5, 3, "the collection's time ran out"))
         self.assertEqual(list(doc)[-1], "pyward_exit_status")
         self.assertEqual(p.stderr, b"")
+
+    def test_collect_without_json_only_counts(self):
+        answer = file_out("a", b"12") + file_out("b", b"345") + pyward.frame(pyward.RESULT, FILES_RESULT)
+        p, _ = self.cli(answer, "-n", "--collect", "-c", "pass")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"pyward: the job returned 2 files (5 bytes), not written: see --files-out\n", p.stderr)
+        self.assertEqual(os.listdir(self.dir), [])
 
     def test_json_without_collect_is_todays(self):
         import json
