@@ -13,6 +13,9 @@
  * runner -> helper (everything untrusted: bounded and checked by the ChannelReader below):
  *   CH_FILE_OUT + CH_FILE_OUT_DATA... and CH_SKIPPED in any order, then CH_DONE, then EOF;
  *   or, for a discovery run (CH_GO_DISCOVER), one CH_INFO, then EOF.
+ *   CH_FILE_OUT paths come strictly sorted by their bytes (so none twice): the runner walks each
+ *   directory's entries sorted with a directory's name as "NAME/", which is that order. The
+ *   runner sends at most PW_SKIPPED_LISTED_MAX CH_SKIPPED and counts the rest in CH_DONE.
  * The runner may be started before a request exists (warm runners): nothing in the channel depends
  * on the unit's properties, and a future CH_GO for a further cell keeps this framing. */
 #pragma once
@@ -39,15 +42,24 @@ typedef enum ChannelType {
         CH_FILE = 0x05,      /* an input file: uint32 flags (PW_FILE_*), uint64 size, path */
         CH_FILE_DATA = 0x06, /* 1..PW_CHUNK_MAX bytes of it */
         CH_GO = 0x07,        /* uint32 version (CH_VERSION), uint32 flags (CH_GO_*); SCM_RIGHTS:
-                              * the job's stdin (read end) */
+                              * the job's stdin (read end), with GO's first byte (the runner
+                              * closes any other fd it receives; a code run without it is a
+                              * runner error; a discovery run needs none) */
         CH_STOP = 0x08,      /* empty */
 
         /* runner -> helper */
-        CH_FILE_OUT = 0x81,      /* uint32 mode, uint64 size, path (the wire's FILE_OUT layout) */
+        CH_FILE_OUT = 0x81,      /* uint32 mode (permission bits only, <= 07777), uint64 size, path
+                                  * (1..PW_PATH_MAX, file_path_valid()): the wire's FILE_OUT layout */
         CH_FILE_OUT_DATA = 0x82, /* 1..PW_CHUNK_MAX bytes; exactly size follow each FILE_OUT */
-        CH_SKIPPED = 0x83,       /* uint32 FileSkipReason, path (0..PW_PATH_MAX bytes) */
+        CH_SKIPPED = 0x83,       /* uint32 FileSkipReason (1.._FILE_SKIP_MAX-1), path (0..PW_PATH_MAX
+                                  * bytes; valid if not empty; empty: a name no client could be
+                                  * given, FILE_SKIP_NAME, or the rest after FILE_SKIP_TIME) */
         CH_DONE = 0x84,          /* uint64: entries the runner left out without a CH_SKIPPED */
-        CH_INFO = 0x85,          /* key=value lines (python=, package=NAME VERSION, sitedir=) */
+        CH_INFO = 0x85,          /* 0..CH_INFO_MAX bytes of key=value lines escaped as RESULT's:
+                                  * python=X.Y.Z, sitedir=DIR (each existing sys.path directory, in
+                                  * order), package=NAME VERSION (sorted by normalized name, the
+                                  * first of each name on sys.path), packages_omitted=N (only if
+                                  * some did not fit) */
 } ChannelType;
 
 #define CH_GO_COLLECT 0x1U  /* return the output files after the code */
@@ -77,7 +89,7 @@ typedef enum ChannelEventType {
         CHANNEL_EVENT_FILE,      /* a file begins: path, mode, size (valid, within the bounds) */
         CHANNEL_EVENT_FILE_DATA, /* data, data_size bytes of the current file */
         CHANNEL_EVENT_FILE_END,  /* the current file is complete */
-        CHANNEL_EVENT_SKIPPED,   /* reason, path (path_size may be 0); from the runner or the bounds */
+        CHANNEL_EVENT_SKIPPED,   /* reason, path (NULL if path_size is 0); from the runner or the bounds */
         CHANNEL_EVENT_DONE,      /* the runner's end of files; count: entries it left out unlisted */
         CHANNEL_EVENT_INFO,      /* data, data_size: the CH_INFO payload, unparsed */
 } ChannelEventType;
@@ -104,11 +116,17 @@ int channel_reader_new(const ChannelBounds *bounds, bool info, ChannelReader **r
 ChannelReader *channel_reader_free(ChannelReader *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelReader *, channel_reader_free);
 
-/* Consumes up to size bytes: returns how many (>= 0) and sets *ev (CHANNEL_EVENT_NONE when the
- * bytes made no complete event; call again with the rest). A violation of the framing, the order
- * or a payload's syntax returns -EBADMSG with a static reason in *ret_why; the reader then refuses
- * everything (-EBADMSG again). At most one message's payload is buffered (PW_CHUNK_MAX, or
- * CH_INFO_MAX for a discovery run). */
+/* Consumes up to size bytes: returns how many (>= 0) and sets *ev. CHANNEL_EVENT_NONE means all
+ * size bytes were consumed and made no complete event yet. Any other event: call again with the
+ * rest, and once more when no byte is left: a file's CHANNEL_EVENT_FILE_END comes from a call of
+ * its own, consuming nothing (after the last FILE_DATA, or right after the FILE of an empty file);
+ * a call with size 0 returns it, or NONE. The loop: until NONE, feed what is left.
+ * A violation of the framing, the order or a payload's syntax returns -EBADMSG with a static
+ * reason in *ret_why (may be NULL); the reader then refuses everything (-EBADMSG again). At most
+ * one message's payload is buffered (PW_CHUNK_MAX, or CH_INFO_MAX for a discovery run). Event
+ * pointers point into the reader's buffer, valid until the next call. The helper's own bounds are
+ * checked in this order: depth, file_out_size (never above PW_FILE_OUT_SIZE_MAX), files_out (never
+ * above PW_FILES_COUNT_MAX), files_out_bytes; only FILE events count towards them. */
 ssize_t channel_reader_feed(ChannelReader *r, const void *data, size_t size, ChannelEvent *ev,
                             const char **ret_why);
 /* True once CH_DONE (or CH_INFO) was read: whatever follows is a violation. */
@@ -120,7 +138,9 @@ typedef struct ChannelWriter ChannelWriter;
 int channel_writer_new(int fd, ChannelWriter **ret);
 ChannelWriter *channel_writer_free(ChannelWriter *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelWriter *, channel_writer_free);
-/* Queues b's bytes (taken); attach_fd >= 0 is sent with the byte at attach_offset of b (dup'ed). */
+/* Queues b's bytes (taken, and b left empty, whatever the result); attach_fd >= 0 is sent with the
+ * byte at attach_offset of b (dup'ed here; the caller keeps its own). 0, -EINVAL (attach_offset
+ * not inside b), -EPIPE (the writer already saw the runner gone), -ENOMEM, or dup's errno. */
 int channel_writer_queue(ChannelWriter *w, Buffer *b, int attach_fd, size_t attach_offset);
 /* Writes what the socket takes: 1 if all is written, 0 if more remains (wait for EPOLLOUT),
  * -EPIPE if the runner is gone (nothing more can be written), other negative errno. */

@@ -256,14 +256,13 @@ static void channel_pump(RunChannel *c) {
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN) {
-                                /* After the job is gone nothing more can arrive. */
-                                if (c->finishing)
-                                        channel_end(c);
-                                else
+                                if (!c->finishing) {
                                         channel_update_io(c);
-                                if (c->finishing)
-                                        continue;
-                                return;
+                                        return;
+                                }
+                                /* After the job is gone nothing more can arrive. */
+                                channel_end(c);
+                                continue;
                         }
                         log_warning_errno(errno, "Failed to read from the job's runner: %m");
                         channel_end(c);

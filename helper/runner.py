@@ -11,7 +11,7 @@
 # discovery needs is imported there. Nothing here may write to fd 1 or 2 but a runner error.
 import os, sys
 def _runner():
-    import _socket, select
+    import _signal, _socket, select
     CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
     FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO = range(0x81, 0x86)
     GO_COLLECT, GO_DISCOVER = 1, 2
@@ -28,15 +28,21 @@ def _runner():
         # The helper's messages, parsed from one recvmsg() at a time; every fd that arrives is
         # kept with the stream offset of its recvmsg's first byte, so GO's can be told from others.
         def __init__(self):
-            os.set_blocking(0, True)
-            self.s = _socket.socket(fileno=0)
+            try:
+                os.set_blocking(0, True)
+                self.s = _socket.socket(fileno=0)
+            except OSError as e:
+                fail("fd 0 is not the runner channel: %s" % e.strerror)
             self.buf = bytearray()
             self.off = 0
             self.fds = []
             self.eof = False
 
         def recv(self):
-            data, anc, flags, _ = self.s.recvmsg(262144, _socket.CMSG_SPACE(4 * 16), _socket.MSG_CMSG_CLOEXEC)
+            try:
+                data, anc, _, _ = self.s.recvmsg(262144, _socket.CMSG_SPACE(4 * 16), _socket.MSG_CMSG_CLOEXEC)
+            except OSError:
+                data, anc = b"", []  # ECONNRESET: the helper is gone, as at EOF
             fds = []
             for level, kind, d in anc:
                 if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
@@ -207,6 +213,7 @@ def _runner():
         sys.argv = [os.fsdecode(filename)] + args
         return path
     os.close(stdin)
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # no KeyboardInterrupt traceback of the runner's
 
     # The parent: wait for the child, or for CH_STOP (a limit ended the job: end everything of
     # the job now, the pool user being the job's alone, and return what exists).
@@ -246,10 +253,10 @@ def _runner():
 def _exit_as(status):
     # The child's status as the unit's: its exit code, or its signal, raised again on the runner.
     if os.WIFSIGNALED(status):
-        import signal
+        import _signal
         sig = os.WTERMSIG(status)
         try:
-            signal.signal(sig, signal.SIG_DFL)
+            _signal.signal(sig, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass
         os.kill(os.getpid(), sig)

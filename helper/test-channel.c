@@ -597,6 +597,37 @@ static void test_reader_file_end_without_bytes(void) {
         assert_se(ev.type == CHANNEL_EVENT_NONE);
 }
 
+/* What the real runner sent (tests/fuzz/channel/make-runner-seeds.py): the reader takes it whole
+ * and in every split, so runner.py and channel.c agree on the order and the layouts. */
+static void read_seed(const char *name, Buffer *b) {
+        char path[4096];
+        uint8_t chunk[4096];
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/tests/fuzz/channel/%s", SRCDIR, name);
+        f = fopen(path, "rbe");
+        assert_se(f);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                assert_se(buffer_append(b, chunk, n) == 0);
+        fclose(f);
+        buffer_consume(b, 2); /* the fuzzer's two bytes */
+}
+
+static void test_reader_takes_the_runners_bytes(void) {
+        _cleanup_(buffer_done) Buffer collect = {}, info = {};
+        char t[8192];
+        const char *why = NULL;
+
+        read_seed("seed-runner-collect", &collect);
+        expect_trace(&wide, false, &collect,
+                     "FILE .hidden 644 0;END;FILE caf\xe9 644 1;DATA 1 99;END;SKIPPED 2 fifo;"
+                     "FILE out/a.csv 644 8;DATA 8 448;END;SKIPPED 9 out/deep;SKIPPED 1 shadow;DONE 0;");
+        read_seed("seed-runner-info", &info);
+        assert_int(trace(&wide, true, &info, 0, t, sizeof(t), &why), ==, 0);
+        assert_se(strncmp(t, "INFO python=3.", 14) == 0 && strstr(t, "\nsitedir=/"));
+}
+
 int main(void) {
         test_request_append();
         test_writer_passes_fd_with_go();
@@ -607,5 +638,6 @@ int main(void) {
         test_reader_violations();
         test_reader_refuses_after_violation();
         test_reader_file_end_without_bytes();
+        test_reader_takes_the_runners_bytes();
         return 0;
 }

@@ -13,7 +13,7 @@ import struct
 import tempfile
 import time
 
-from pwlib import (CLI, FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED, PywardTestCase, cli, exchange,
+from pwlib import (CLI, FILE_OUT, connect, read_frames, FILE_OUT_DATA, FILE_SKIPPED, PywardTestCase, cli, exchange,
                    file_frames, files_of, files_request, frame, note, pyward, result_of, CODE,
                    REQUEST_END, STDIN_EOF)
 
@@ -21,6 +21,9 @@ from pwlib import (CLI, FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED, PywardTestCase, c
 PLOT = r"""
 import hashlib, os
 os.environ["MPLCONFIGDIR"] = "/var/tmp/mpl"  # its font cache: not an output of the job's
+# bookworm's OpenBLAS spins in numpy.linalg.inv() inside a job (as on main before files: a
+# separate problem, reported), and matplotlib's transforms call it.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -130,12 +133,19 @@ print("made", flush=True)
                                  ("0-fifo", "fifo"), ("0-socket", "socket"), ("0-sparse", "size")):
                 self.assertEqual(reasons.get(name), reason, (name, doc["skipped"][:8]))
             self.assertIn("count", set(reasons.values()))
+            # The walk is depth-first in the order of the paths' bytes: 2-deep comes before the many.
+            deep = [p for p, r in reasons.items() if r == "depth"]
+            self.assertEqual(len(deep), 1, doc["skipped"][:10])
+            self.assertTrue(deep[0].startswith("2-deep/d/"), deep)
             self.assertLessEqual(len(doc["skipped"]), 100)
             self.assertEqual(os.listdir(top), ["out"], "the CLI wrote outside --files-out")
             self.assertFalse(os.path.lexists(secret))
             names = set(os.listdir(os.fsencode(out)))
-            self.assertIn(b"1-caf\xe9.txt", names)
-            self.assertIn(b"1-new\nline.txt", names)
+            with open(os.path.join(os.fsencode(out), b"1-caf\xe9.txt"), "rb") as f:
+                self.assertEqual(f.read(), b"latin-1 name")
+            with open(os.path.join(out, "1-new\nline.txt"), "rb") as f:
+                self.assertEqual(f.read(), b"newline name")
+            self.assertEqual(len(os.listdir(os.path.join(out, "3-many"))), 98)
             for name in (b"0-shadow-link", b"0-client-link", b"0-fifo", b"0-socket", b"0-sparse"):
                 self.assertNotIn(name, names)
             for root, dirs, fs in os.walk(out):
@@ -201,6 +211,28 @@ print("made", flush=True)
         self.assertEqual(files.get(b"partial.txt", (0, b""))[1], b"before the limit", res)
         self.assertEqual(res["files_out"], "1", res)
         self.assertLess(took, 2 + 2 + 5, "more than the wall-clock limit and files-out-time")
+
+    def test_collection_time_runs_out(self):
+        """A client that does not read while the runner returns a big file after a timeout: the
+        runner blocks, files-out-time runs out, the job is killed inside the file. The client
+        still gets a well-formed stream: the announced size (zeros after what came), the file
+        listed as skipped for "time", the note, and the status of the first stop."""
+        code = ("import os, time\nwith open('big.bin', 'wb') as f: f.write(os.urandom(8 << 20))\n"
+                "print('written', flush=True)\ntime.sleep(60)\n")
+        req = files_request(code, limits={"wall_time": 1_000_000, "files_out_time": 500_000})
+        with connect(timeout=60) as s:
+            s.sendall(req)
+            time.sleep(4)  # the limit (1 s) and files-out-time (0.5 s) pass while nobody reads
+            start = time.monotonic()
+            frames = list(read_frames(s))
+        note(f"collection cut by files-out-time: the rest read in {time.monotonic() - start:.1f} s")
+        res = result_of(frames)
+        self.assertEqual(res["status"], "timeout", res)
+        files, skipped = files_of(frames)
+        self.assertIn(("time", b"big.bin"), skipped)
+        self.assertEqual(len(files[b"big.bin"][1]), 8 << 20)
+        self.assertEqual(files[b"big.bin"][1][-4096:], bytes(4096), "zeros where the data stopped")
+        self.assertEqual((res["files_out"], res["files_note"]), ("0", "the collection's time ran out"))
 
     def test_output_limit_returns_what_was_written(self):
         """The same for the output limit: status output-limit, the files come back."""
