@@ -264,7 +264,7 @@ static FileSkipReason file_over_bounds(const ChannelReader *r, const char *path,
         uint64_t size_max = r->bounds.file_out_size < PW_FILE_OUT_SIZE_MAX ? r->bounds.file_out_size
                                                                            : PW_FILE_OUT_SIZE_MAX;
 
-        if (path_depth(path, n) > r->bounds.depth + 1)
+        if (path_depth(path, n) - 1 > r->bounds.depth) /* not depth + 1: it may be UINT64_MAX */
                 return FILE_SKIP_DEPTH;
         if (size > size_max)
                 return FILE_SKIP_SIZE;

@@ -77,7 +77,7 @@ typedef struct ChannelBounds {
 
 /* Appends CODE, FILENAME, each ARG, BOUNDS, each FILE with its FILE_DATA, and GO (whose SCM_RIGHTS
  * the writer attaches: *ret_go_offset is the offset of GO's first byte in b). All or nothing;
- * 0, -ENOMEM. */
+ * 0, -ENOMEM, -EMSGSIZE (a field over its bound), -EINVAL (a file whose data is incomplete). */
 int channel_request_append(Buffer *b, const Request *req, const ChannelBounds *bounds, uint32_t go_flags,
                            size_t *ret_go_offset);
 int channel_stop_append(Buffer *b);

@@ -49,7 +49,7 @@ static void check_path(const char *p, size_t n, uint64_t depth) {
         check(p && n >= 1 && n <= PW_PATH_MAX && p[0] != '/' && !memchr(p, '\0', n));
         for (size_t i = 0; i < n; i++)
                 components += p[i] == '/';
-        check(components <= PW_PATH_DEPTH_MAX && components <= depth + 1);
+        check(components <= PW_PATH_DEPTH_MAX && components - 1 <= depth);
 }
 
 static Run run_reader(const ChannelBounds *bounds, bool info, const uint8_t *data, size_t size,

@@ -393,6 +393,14 @@ static void test_reader_bounds(void) {
         file_data(&b, 1, 1);
         done(&b, 0);
         expect_trace(&bounds, false, &b, "SKIPPED 9 x/y;FILE y 600 1;DATA 1 1;END;DONE 0;");
+
+        /* No bound at all: nothing wraps around. */
+        buffer_done(&b);
+        bounds = (ChannelBounds) { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX };
+        file_out(&b, 0600, 1, "x/y");
+        file_data(&b, 1, 1);
+        done(&b, 0);
+        expect_trace(&bounds, false, &b, "FILE x/y 600 1;DATA 1 1;END;DONE 0;");
 }
 
 static void test_reader_info(void) {
