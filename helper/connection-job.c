@@ -10,6 +10,7 @@
 
 #include "admission.h"
 #include "config-paths.h"
+#include "connection-discover.h"
 #include "connection-internal.h"
 #include "journal.h"
 #include "lockdown.h"
@@ -108,6 +109,10 @@ void connection_request_complete(Connection *c) {
         c->times.request = journal_now_usec();
         c->deadline = sd_event_source_disable_unref(c->deadline);
         c->state = CONN_RUNNING;
+        if (c->request->discover) {
+                connection_discover(c);
+                return;
+        }
 
 #if PYWARD_DEBUG_HOOKS
         /* Test builds only (-Ddebug-hooks=true): prove that the lockdown kills the helper. */

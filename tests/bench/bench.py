@@ -43,6 +43,10 @@ REAL = (
     "print(len(back), hits)\n"
 )
 JOBS = {"trivial": TRIVIAL, "real": REAL}
+# The files job: ten files of 1 MiB in the working directory, returned with --collect (COLLECT).
+FILES_OUT = ("for i in range(10):\n"
+             "    with open('out%d.bin' % i, 'wb') as f:\n"
+             "        f.write(b'x' * 1048576)\n")
 VARIANTS = ["bare", "bwrap", "systemd-run", "pyward"]
 RUN_TIMEOUT = 60  # seconds for any single job of any variant; over it counts as a failure
 PHASES = [
@@ -654,6 +658,31 @@ def measure_scale(runner, n):
             "leftover_counts": {k: len(v) for k, v in lo.items()}}
 
 
+def measure_collect(runs):
+    """What returning files adds: interleaved p50 of pyward -c pass, of the files job without
+    COLLECT (written, not returned) and with --collect (10 MiB over the socket, then dropped)."""
+    cells = {"trivial": ["pyward", "-q", "-n", "-c", TRIVIAL],
+             "files, not collected": ["pyward", "-q", "-n", "-c", FILES_OUT],
+             "files, --collect": ["pyward", "-q", "-n", "--collect", "-c", FILES_OUT]}
+    samples = {k: [] for k in cells}
+    failures = {k: [] for k in cells}
+    names = list(cells)
+    for i in range(runs):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            ok, dt, _t0, _t1, err = Runner.once(cells[name], b"")
+            if ok:
+                samples[name].append(dt)
+            else:
+                failures[name].append(err)
+    res = {k: {"seconds": summary(samples[k]), "failures": len(failures[k]), "errors": failures[k][:5]}
+           for k in cells}
+    p50 = {k: (res[k]["seconds"] or {}).get("p50") for k in cells}
+    t, c = p50["trivial"], p50["files, --collect"]
+    res["adds_p50"] = None if t is None or c is None else c - t
+    return res
+
+
 def helper_pids():
     pids = []
     for p in os.listdir("/proc"):
@@ -750,6 +779,13 @@ def report(res):
                   f"systemd-run (every 10th job) {fmt_ratio(sc['control_systemd_run']['last_over_first'])}",
                   "  leftovers afterwards: " + ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items())
                   + f" (slot files before the run: {sc['slot_files_before']}; reused, one per UID and slot)", ""]
+    co = res.get("collect")
+    if co:
+        crow = [[k, ms((v["seconds"] or {}).get("p50")), ms((v["seconds"] or {}).get("p90")), str(v["failures"])]
+                for k, v in co.items() if k != "adds_p50"]
+        lines += ["Returning files (10 x 1 MiB in the working directory; pyward CLI)",
+                  table(crow, ["job", "p50", "p90", "failures"]),
+                  f"  --collect adds {ms(co['adds_p50'])} ms to the trivial job's p50", ""]
     mem = res.get("memory")
     if mem:
         s, lg = mem["helper_vmhwm_kb_sampled"], mem["helper_peak_rss_kb_logged"]
@@ -770,6 +806,7 @@ def targets(res):
     r = res["ratios"]["pyward / systemd-run"].get("trivial")
     th = res.get("throughput", {}).get("16")
     sc = res.get("scale")
+    co = res.get("collect")
     return {
         "pyward p50 <= 1.15x systemd-run (trivial job)": {
             "value": fmt_ratio(r), "met": None if r is None else r <= 1.15},
@@ -779,6 +816,9 @@ def targets(res):
         "late jobs p50 <= 1.1x early jobs": {
             "value": "n/a" if not sc else fmt_ratio(sc["last_over_first"]),
             "met": None if not sc or sc["last_over_first"] is None else sc["last_over_first"] <= 1.1},
+        "returning 10 x 1 MiB adds <= 50 ms to a trivial job's p50": {
+            "value": "n/a" if not co or co["adds_p50"] is None else f"{co['adds_p50'] * 1000:.1f} ms",
+            "met": None if not co or co["adds_p50"] is None else co["adds_p50"] <= 0.050},
         "no leftovers after the scale run": {
             "value": "n/a" if not sc else ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items()),
             "met": None if not sc else not any(v for k, v in sc["leftover_counts"].items()
@@ -793,6 +833,8 @@ def main():
     ap.add_argument("--duration", type=float, default=30, help="seconds per throughput level (default 30)")
     ap.add_argument("--concurrency", default="1,4,16", help="throughput levels (default 1,4,16)")
     ap.add_argument("--scale", type=int, default=2000, help="sequential jobs of the scale run (default 2000)")
+    ap.add_argument("--collect-runs", type=int, default=50,
+                    help="interleaved runs per cell of the files measurement (default 50; 0: none)")
     ap.add_argument("--memory-runs", type=int, default=10, help="helpers whose peak RSS is sampled")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     args = ap.parse_args()
@@ -846,6 +888,9 @@ def main():
         for name, a, b in [("pyward / systemd-run", "pyward", "systemd-run"), ("pyward / bare", "pyward", "bare"),
                            ("bwrap / bare", "bwrap", "bare"), ("systemd-run / bare", "systemd-run", "bare")]}
     res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
+    if args.collect_runs:
+        log(f"collect: {args.collect_runs} rounds of 3 jobs")
+        res["collect"] = measure_collect(args.collect_runs)
 
     if levels:
         users = make_users(max(levels))
