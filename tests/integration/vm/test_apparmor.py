@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pwlib import PywardTestCase, journal_since, sh  # noqa: E402
 
 SECURITYFS = "/sys/kernel/security/apparmor"
-# apparmor/meson.build: the profiles compiled at build time (the image has no apparmor_parser).
+# units/apparmor/meson.build: the profiles compiled at build time (the image has no apparmor_parser).
 COMPILED = "/usr/lib/pyward/debug/pyward-job.aa"
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 NEITHER = "__pyward_debug_mac_neither"  # mac.h: the systemd settings' holes, Landlock off
