@@ -17,38 +17,6 @@
 #define CH_GO_SIZE 8      /* uint32 version, uint32 flags */
 #define CH_DONE_SIZE 8    /* uint64 count */
 
-/* TEMPORARY: a copy of common's file_path_valid() (protocol.h), which agent "wire" implements in
- * the same round; at the merge this function goes and its callers call file_path_valid(). */
-static bool path_valid_local(const char *p, size_t n, const char **ret_why) {
-        size_t components = 0;
-
-        if (n == 0)
-                return *ret_why = "an empty path", false;
-        if (n > PW_PATH_MAX)
-                return *ret_why = "a path longer than 1024 bytes", false;
-        if (p[0] == '/')
-                return *ret_why = "an absolute path", false;
-        if (memchr(p, '\0', n))
-                return *ret_why = "a NUL byte", false;
-        for (size_t i = 0; i <= n;) {
-                const char *e = memchr(p + i, '/', n - i);
-                size_t len = e ? (size_t) (e - (p + i)) : n - i;
-
-                if (len == 0)
-                        return *ret_why = "an empty component", false;
-                if (len == 1 && p[i] == '.')
-                        return *ret_why = "a '.' component", false;
-                if (len == 2 && p[i] == '.' && p[i + 1] == '.')
-                        return *ret_why = "a '..' component", false;
-                if (len > PW_PATH_COMPONENT_MAX)
-                        return *ret_why = "a component longer than 255 bytes", false;
-                if (++components > PW_PATH_DEPTH_MAX)
-                        return *ret_why = "more than 32 components", false;
-                i += len + 1;
-        }
-        return true;
-}
-
 /* --- helper -> runner ------------------------------------------------------------------------- */
 
 static int message_append(Buffer *b, uint16_t type, const void *payload, size_t length) {
@@ -285,7 +253,7 @@ static const char *file_out_handle(ChannelReader *r, ChannelEvent *ev) {
 
         if (mode & ~07777U)
                 return "CH_FILE_OUT with a mode beyond the permission bits";
-        if (!path_valid_local(path, n, &why))
+        if (!file_path_valid(path, n, &why))
                 return why;
         c = memcmp(r->last_path, path, n < r->last_path_size ? n : r->last_path_size);
         if (r->last_path_size > 0 && (c > 0 || (c == 0 && r->last_path_size >= n)))
@@ -337,7 +305,7 @@ static const char *message_handle(ChannelReader *r, ChannelEvent *ev) {
                 if (reason < 1 || reason >= _FILE_SKIP_MAX)
                         return "CH_SKIPPED with an unknown reason";
                 if (r->length > PW_SKIPPED_HEADER_SIZE &&
-                    !path_valid_local((const char *) r->payload + PW_SKIPPED_HEADER_SIZE,
+                    !file_path_valid((const char *) r->payload + PW_SKIPPED_HEADER_SIZE,
                                       r->length - PW_SKIPPED_HEADER_SIZE, &why))
                         return why;
                 *ev = (ChannelEvent) {

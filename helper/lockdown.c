@@ -20,12 +20,14 @@
  *   the client socket and the bus socket: read/write/send/recv, shutdown, poll for sync bus calls;
  *   the job's stdio: pipe2, fcntl (O_NONBLOCK, pipe size);
  *   job slots and job users: openat(O_CREAT) + flock, pread/pwrite/ftruncate in /run/pyward/slots;
+ *   the discovery cache (/run/pyward/discovery): mkdirat if missing, a temporary file renamed
+ *   over an entry (renameat), unlinkat of a temporary file left behind;
  *   /proc/self/{status,cgroup}; the listing of / (which top-level directories a job must not see);
  *   the job's main process: pidfd_open() to time its end (it sends no signal);
  *   the journal: sd_journal_send (an AF_UNIX datagram socket, a memfd for large records);
  *   job ids: getrandom; memory: malloc, free; exit.
  * Not in it, among others: execve/execveat, fork/clone/clone3, ptrace, mount, setuid and friends,
- * chmod/chown, link/symlink/rename, kill of other processes, socket() other than AF_UNIX. */
+ * chmod/chown, link/symlink, kill of other processes, socket() other than AF_UNIX. */
 /* clang-format off */
 static const char *const allowed_syscalls[] = {
         /* memory */
@@ -39,6 +41,9 @@ static const char *const allowed_syscalls[] = {
         /* files: slots, /proc/self, / (openat, never execute: the unit has MemoryDenyWriteExecute=
          * and ProtectSystem=strict besides) */
         "openat", "getdents64",
+        /* the discovery cache: the unit's ReadWritePaths= keep these to /run/pyward/discovery
+         * and the slots (ProtectSystem=strict) */
+        "mkdirat", "renameat", "renameat2", "unlinkat",
         /* the job's main process, watched for its end (pidfd_send_signal() is not allowed) */
         "pidfd_open",
         /* sockets (socket() itself only for AF_UNIX, below) */
@@ -115,6 +120,9 @@ int lockdown_apply(LockdownMode mode) {
         }
         /* The journal's datagram socket is opened lazily, at the first sd_journal_send(). */
         r = allow(ctx, "socket", 1, (struct scmp_arg_cmp[]) { SCMP_A0(SCMP_CMP_EQ, AF_UNIX) });
+        /* The runner channel (run-channel.c): one AF_UNIX socketpair per job. */
+        if (r >= 0)
+                r = allow(ctx, "socketpair", 1, (struct scmp_arg_cmp[]) { SCMP_A0(SCMP_CMP_EQ, AF_UNIX) });
         if (r < 0)
                 goto finish;
         /* FIONREAD (sd-bus), TCGETS (stdio's isatty() on stderr): nothing else of ioctl(). */

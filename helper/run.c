@@ -288,7 +288,9 @@ static int on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         int q;
 
         r->slot_subscribe = sd_bus_slot_unref(r->slot_subscribe);
-        if (e) {
+        /* A connection's second Run (a DISCOVER request's runs, one after the other) finds the
+         * bus subscribed already: the signals it needs arrive all the same. */
+        if (e && !sd_bus_error_has_name(e, "org.freedesktop.systemd1.AlreadySubscribed")) {
                 q = log_error_errno(manager_reply_errno(m), "Failed to subscribe to the manager: %s",
                                     e->message ?: "unknown error");
                 run_start_failed(r, q);
