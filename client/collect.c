@@ -66,19 +66,25 @@ static void fail_file(Collect *c, CollectedFile *f, int r, size_t where) {
 }
 
 static int file_complete(Collect *c) {
-        CollectedFile *f = &c->files[c->n_files - 1];
+        c->receiving = false;
+        return 0;
+}
+
+/* The last file's bytes are all there, and the frame after them did not say it is incomplete:
+ * close it (a failed close() removes it and is reported). */
+static void file_settle(Collect *c) {
+        CollectedFile *f;
         int r;
 
-        c->receiving = false;
-        if (c->file.fd < 0)
-                return 0;
+        if (c->file.fd < 0 || c->receiving || c->n_files == 0)
+                return;
+        f = &c->files[c->n_files - 1];
         r = out_file_finish(&c->file);
         if (r < 0) {
                 f->error = r;
                 f->error_where = f->path_size;
                 report_write_failure(c, f);
         }
-        return 0;
 }
 
 /* gcc 12's analyzer loses the path stored into c->files[c->n_files] (a symbolic index into a heap
@@ -98,6 +104,7 @@ static int file_out(Collect *c, const uint8_t *p, size_t n) {
                             why ? why : strerror(-r));
         if (size > PW_FILE_OUT_SIZE_MAX)
                 return fail("protocol error: FILE_OUT of %" PRIu64 " bytes from the helper", size);
+        file_settle(c);
         if (c->n_files >= PW_FILES_COUNT_MAX)
                 return fail("protocol error: more than %u FILE_OUT frames from the helper",
                             PW_FILES_COUNT_MAX);
@@ -182,6 +189,18 @@ static int file_skipped(Collect *c, const uint8_t *p, size_t n) {
         s->path_size = path_size;
         s->reason = reason;
         c->n_skipped++;
+        /* The helper names the file it just sent when the channel ended inside it: the announced
+         * size was filled up with zeros. Such a file is not kept. */
+        if (c->n_files > 0 && !c->receiving) {
+                CollectedFile *f = &c->files[c->n_files - 1];
+
+                if (!f->incomplete && f->path_size == path_size && memcmp(f->path, path, path_size) == 0) {
+                        f->incomplete = true;
+                        out_file_abandon(&c->file);
+                        buffer_done(&f->data);
+                }
+        }
+        file_settle(c);
         return 0;
 }
 REENABLE_WARNING
@@ -205,6 +224,7 @@ int collect_frame(Collect *c, uint16_t type, const uint8_t *p, size_t n) {
 int collect_finish(Collect *c) {
         if (c->receiving)
                 return fail("protocol error: RESULT from the helper before the last file's bytes");
+        file_settle(c);
         return 0;
 }
 

@@ -23,6 +23,8 @@ typedef struct CollectedFile {
         Buffer data;        /* its bytes, when kept */
         int error;          /* 0, or why it could not be written (negative errno) */
         size_t error_where; /* files_out_create()'s *ret_where */
+        bool incomplete;    /* a FILE_SKIPPED named it right after its bytes: they are not all
+                             * the job's (pyward-protocol(7)); removed from --files-out DIR */
 } CollectedFile;
 
 typedef struct CollectedSkip {
@@ -42,7 +44,8 @@ typedef struct Collect {
         size_t n_skipped;
         bool receiving;    /* the last FILE_OUT's bytes are still due */
         uint64_t received; /* of them */
-        OutFile file;      /* where they go, when writing */
+        OutFile file;      /* where they go, when writing; kept open after the last byte until
+                            * the next frame says whether the file is complete */
         uint64_t kept_bytes;
         size_t n_failed; /* files that could not be written */
 } Collect;

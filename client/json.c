@@ -151,7 +151,9 @@ static void json_file(FILE *f, const Collect *c, const CollectedFile *file) {
         fputc('{', f);
         json_path(f, file->path, file->path_size);
         fprintf(f, ",\"size\":%" PRIu64 ",\"mode\":%" PRIu32, file->size, file->mode & 07777);
-        if (c->dir_fd < 0) {
+        if (file->incomplete)
+                fputs(",\"incomplete\":true", f); /* its bytes are not kept, nor written */
+        else if (c->dir_fd < 0) {
                 fputs(",\"content_base64\":", f);
                 base64(f, file->data.data, file->data.size);
         } else if (file->error == 0)

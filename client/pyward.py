@@ -801,6 +801,7 @@ class _Collector:
     def __init__(self):
         self.files, self.file_modes, self.skipped = {}, {}, []
         self.pending = None  # (path, size, bytearray) while FILE_OUT_DATA is due
+        self.last = None  # the last complete file: a FILE_SKIPPED naming it next means incomplete
 
     def frame(self, ftype, payload):
         if ftype not in (FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED):
@@ -818,6 +819,7 @@ class _Collector:
                 raise ProtocolError(f"pyward: FILE_OUT {key!r} twice")
             self.files[key], self.file_modes[key] = b"", mode & 0o7777
             self.pending = (key, size, bytearray()) if size else None
+            self.last = None
         elif ftype == FILE_OUT_DATA:
             if not self.pending:
                 raise ProtocolError("pyward: FILE_OUT_DATA without a FILE_OUT")
@@ -826,12 +828,17 @@ class _Collector:
                 raise ProtocolError(f"pyward: more FILE_OUT_DATA than the {size} bytes announced")
             buf += payload
             if len(buf) == size:
-                self.files[key], self.pending = bytes(buf), None
+                self.files[key], self.pending, self.last = bytes(buf), None, key
         else:
             if len(self.skipped) >= SKIPPED_LISTED_MAX:
                 raise ProtocolError(f"pyward: more than {SKIPPED_LISTED_MAX} FILE_SKIPPED frames")
             reason, path = parse_skipped(payload)
             self.skipped.append((os.fsdecode(path), reason))
+            # pyward-protocol(7): the file just sent, named again, was cut short (its announced
+            # size filled up with zeros): it is not the job's, and is not returned.
+            if self.last is not None and os.fsdecode(path) == self.last:
+                del self.files[self.last], self.file_modes[self.last]
+            self.last = None
         return True
 
     def finish(self, result):

@@ -376,6 +376,19 @@ class TestCollect(unittest.TestCase):
                          (2, 5, 3, "the collection's time ran out"))
         self.assertEqual(res.stdout, b"done")
 
+    def test_cut_file_is_not_returned(self):
+        # pyward-protocol(7): a FILE_SKIPPED naming the file just sent means its bytes were cut
+        # short (zero-filled); the file is dropped. A skip of another path changes nothing.
+        def script(conn):
+            read_request(conn)
+            conn.sendall(file_out("a", b"keep") + skipped("b", 1) + file_out("big", b"\0" * 100)
+                         + skipped("big", 10) + pyward.frame(pyward.RESULT, FILES_RESULT))
+
+        res = self.run_with(script, collect=True)
+        self.assertEqual(res.files, {"a": b"keep"})
+        self.assertEqual(set(res.file_modes), {"a"})
+        self.assertEqual(res.skipped, [("b", "symlink"), ("big", "time")])
+
     def test_without_collect_no_files_fields(self):
         res = self.run_with(answer_ok)
         self.assertEqual((res.files, res.skipped, res.files_out, res.files_note), ({}, [], None, None))
@@ -907,6 +920,20 @@ class TestCliFiles(unittest.TestCase):
         self.assertFalse(os.path.islink(os.path.join(out, "planted")))
         with open(victim, "rb") as f:
             self.assertEqual(f.read(), b"precious")
+
+    def test_cut_file_is_removed(self):
+        import json
+        out = os.path.join(self.dir, "cut")
+        answer = (file_out("a", b"keep") + file_out("big", b"\0" * 70000) + skipped("big", 10)
+                  + pyward.frame(pyward.RESULT, FILES_RESULT))
+        p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(os.listdir(out)), ["a"])
+        self.assertIn(b"pyward: left out 'big': time", p.stderr)
+        p, _ = self.cli(answer, "-n", "--json", "--collect", "-c", "pass")
+        doc = json.loads(p.stdout)
+        self.assertEqual(doc["files"][1], {"path": "big", "size": 70000, "mode": 0o644, "incomplete": True})
+        self.assertEqual(doc["files"][0]["content_base64"], "a2VlcA==")
 
     def test_files_out_all_written_keeps_the_job_status(self):
         out = os.path.join(self.dir, "new")  # made by pyward, 0700

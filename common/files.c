@@ -134,9 +134,9 @@ int file_header_parse(const void *payload, size_t size, uint32_t *ret_flags_or_m
         const uint8_t *p = payload;
         const char *why;
 
-        if (!payload || size <= PW_FILE_HEADER_SIZE) {
+        if (!payload || size < PW_FILE_HEADER_SIZE) {
                 if (ret_why)
-                        *ret_why = "shorter than its 12-byte header and a path";
+                        *ret_why = "shorter than its 12-byte header";
                 return -EBADMSG;
         }
         if (!file_path_valid((const char *) p + PW_FILE_HEADER_SIZE, size - PW_FILE_HEADER_SIZE, &why)) {

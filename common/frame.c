@@ -53,7 +53,8 @@ bool frame_type_bounds(uint16_t type, uint32_t *ret_min, uint32_t *ret_max) {
         case FRAME_ARG:           hi = PW_ARG_MAX; break;
         case FRAME_PROFILE:       lo = 1; hi = PW_PROFILE_NAME_MAX; break;
         case FRAME_LIMIT:         lo = hi = PW_LIMIT_SIZE; break;
-        case FRAME_FILE:
+        /* FILE's path may be empty on the frame level, so that the request's decoder names it. */
+        case FRAME_FILE:          lo = PW_FILE_HEADER_SIZE; hi = PW_FILE_HEADER_SIZE + PW_PATH_MAX; break;
         case FRAME_FILE_OUT:      lo = PW_FILE_HEADER_SIZE + 1; hi = PW_FILE_HEADER_SIZE + PW_PATH_MAX; break;
         case FRAME_FILE_SKIPPED:  lo = PW_SKIPPED_HEADER_SIZE; hi = PW_SKIPPED_HEADER_SIZE + PW_PATH_MAX; break;
         case FRAME_PROFILE_INFO:  lo = 1; hi = PW_PROFILE_INFO_MAX; break;

@@ -204,7 +204,7 @@ static int request_add_file(Request *r, const void *payload, size_t length, char
         RequestFile f = {};
 
         if (file_header_parse(payload, length, &flags, &size, &path, &path_size, &why) < 0) {
-                /* The frame's bounds guarantee a header and at least one byte of path. */
+                /* The frame's bounds guarantee a header (the path may be empty). */
                 file_path_escape((const char *) payload + PW_FILE_HEADER_SIZE, length - PW_FILE_HEADER_SIZE,
                                  shown, sizeof(shown));
                 return ERR(-EINVAL, "input file '%s': %s", shown, why);

@@ -37,7 +37,7 @@ static void test_header_bounds(void) {
                 { FRAME_PROFILE, 1, PW_PROFILE_NAME_MAX },
                 { FRAME_LIMIT, 12, 12 },
                 { FRAME_REQUEST_END, 0, 0 },
-                { FRAME_FILE, PW_FILE_HEADER_SIZE + 1, PW_FILE_HEADER_SIZE + PW_PATH_MAX },
+                { FRAME_FILE, PW_FILE_HEADER_SIZE, PW_FILE_HEADER_SIZE + PW_PATH_MAX },
                 { FRAME_FILE_DATA, 1, PW_CHUNK_MAX },
                 { FRAME_COLLECT, 0, 0 },
                 { FRAME_DISCOVER, 0, 0 },

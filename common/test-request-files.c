@@ -143,6 +143,7 @@ static void test_files_paths(void) {
                 { "a/", "input file 'a/': an empty component" },
                 { "\n/..", "input file '\\x0a/..': a '..' component" },
                 { "it's\\/..", "input file 'it\\'s\\\\/..': a '..' component" },
+                { "", "input file '': an empty path" },
         };
         _cleanup_(request_freep) Request *r = code_request();
         char p[PW_PATH_MAX + 1];

@@ -211,6 +211,10 @@ def _runner():
             sys.dont_write_bytecode = True
             os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
         sys.argv = [os.fsdecode(filename)] + args
+        if inputs:
+            # A project of several files: its modules import one another, as under
+            # "python3 main.py" (-I, which implies -P, would leave the directory out).
+            sys.path.insert(0, os.path.dirname(path))
         return path
     os.close(stdin)
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # no KeyboardInterrupt traceback of the runner's

@@ -305,6 +305,15 @@ class InputFiles(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, b"hello\n0o600 0o700\nran\n0o700 0\n")
 
+    def test_project_imports_its_own_modules(self):
+        # With input files the working directory is on sys.path, as under "python3 main.py";
+        # without any, sys.path is what -I gives (today's behaviour).
+        code = b"import helper, sys\nprint(helper.X, sys.path[0] == __import__('os').getcwd())\n"
+        r = run(code, files=[(b"helper.py", b"X = 42\n", False)])
+        self.assertEqual((r.returncode, r.stdout), (0, b"42 True\n"), r.stderr)
+        r = run(b"import os, sys\nprint(os.getcwd() in sys.path)\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b"False\n"), r.stderr)
+
     def test_big_file_intact(self):
         data = os.urandom(300000)
         r = run(b"import hashlib\nprint(hashlib.sha256(open('d/big', 'rb').read()).hexdigest())\n",
