@@ -306,7 +306,7 @@ static const char *message_handle(ChannelReader *r, ChannelEvent *ev) {
                         return "CH_SKIPPED with an unknown reason";
                 if (r->length > PW_SKIPPED_HEADER_SIZE &&
                     !file_path_valid((const char *) r->payload + PW_SKIPPED_HEADER_SIZE,
-                                      r->length - PW_SKIPPED_HEADER_SIZE, &why))
+                                     r->length - PW_SKIPPED_HEADER_SIZE, &why))
                         return why;
                 *ev = (ChannelEvent) {
                         .type = CHANNEL_EVENT_SKIPPED,
