@@ -167,7 +167,12 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         const Profile *p = s->profile;
         /* MALLOC_ARENA_MAX=2: every further glibc malloc arena (one per thread, up to 8 per CPU)
          * reserves 64 MiB of address space, which under LimitAS= would leave no room for thread
-         * stacks (16 threads could not start under 512 MiB); with the GIL, two arenas lose nothing. */
+         * stacks (16 threads could not start under 512 MiB); with the GIL, two arenas lose nothing.
+         * OPENBLAS_NUM_THREADS=1: OpenBLAS (numpy's BLAS) starts a thread per CPU of the host, not of
+         * CPUQuota=, and reserves 128 MiB per thread, which LimitDATA= counts though it stays
+         * untouched; when that mmap() fails, its allocator retries forever, so numpy.linalg.inv()
+         * spun until the CPU-time limit in a 256M job with two CPUs (282 MiB reserved; one thread:
+         * 146 MiB). A job may ask for more threads: os.environ before it imports numpy. */
         /* clang-format off */
         const char *env[] = {
                 "PATH=/usr/local/bin:/usr/bin:/bin",
@@ -176,6 +181,7 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
                 "TMPDIR=" JOB_DIR,
                 "PYTHONDONTWRITEBYTECODE=1",
                 "MALLOC_ARENA_MAX=2",
+                "OPENBLAS_NUM_THREADS=1",
         };
         /* clang-format on */
         int r;

@@ -43,6 +43,33 @@ def numpy_blas():
     return f"numpy {numpy.__version__}, trace {s:.0f}, affinity {sorted(os.sched_getaffinity(0))}"
 
 
+def blas_state():
+    """Which BLAS numpy loaded, its reserved private memory (what LimitDATA= counts) and the tasks."""
+    libs = sorted({l.split()[-1].rsplit("/", 1)[-1] for l in open("/proc/self/maps") if "blas" in l})
+    data = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmData:")]
+    return f"{' '.join(libs)}, VmData {data[0]} kB, {len(os.listdir('/proc/self/task'))} tasks"
+
+
+@workload
+def numpy_linalg_inv():
+    # LAPACK through numpy.linalg: OpenBLAS reserves a 128 MiB buffer per thread (issue #16).
+    import numpy
+    t = float(numpy.linalg.inv(numpy.eye(200)).trace())
+    return f"trace {t:.0f}; {blas_state()}"
+
+
+@workload
+def matplotlib_savefig():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot(range(10), [x * x for x in range(10)])
+    fig.savefig("plot.png")
+    plt.close(fig)
+    return f"{os.path.getsize('plot.png')} bytes of PNG; {blas_state()}"
+
+
 @workload
 def sqlite3_wal():
     db = sqlite3.connect("corpus.db")
@@ -371,8 +398,11 @@ def too_long(*a):
 
 
 def main():
-    res = {}
+    # Arguments: the workloads to run (default: all of them).
+    res, only = {}, sys.argv[1:]
     for name, f in W.items():
+        if only and name not in only:
+            continue
         signal.signal(signal.SIGALRM, too_long)
         signal.alarm(60)
         try:
@@ -451,22 +481,26 @@ def bare_user():
 
 
 class CompatTests(PywardTestCase):
-    def run_bare(self, user):
-        """The probe as user, without pyward: the job's environment, a private writable directory."""
+    def run_bare(self, user, args=()):
+        """The probe as user, without pyward: the job's environment, a private writable directory,
+        no limits."""
         d = tempfile.mkdtemp(prefix="pwcompat.", dir="/var/tmp")
         self.addCleanup(shutil.rmtree, d, True)
         os.chown(d, user.pw_uid, user.pw_gid)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": d, "TMPDIR": d,
-               "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2"}
+               "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2",
+               "OPENBLAS_NUM_THREADS": "1"}
         p = subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
-                            "--", sys.executable, "-I", "-c", PROBE], cwd=d, env=env, capture_output=True,
+                            "--", sys.executable, "-I", "-c", PROBE, *args], cwd=d, env=env, capture_output=True,
                            timeout=300)
         sh("pkill", "-KILL", "-u", str(user.pw_uid), check=False)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         return self.results(p.stdout)
 
-    def run_in_job(self, profile=None):
-        res = self.run_job(PROBE, timeout=240, memory=1 << 30, disk=64 << 20, profile=profile)
+    def run_in_job(self, profile=None, args=(), limits=None):
+        """The probe as a job; limits: pyward.run()'s keywords ({}: the profile's defaults)."""
+        limits = dict(timeout=240, memory=1 << 30, disk=64 << 20) if limits is None else limits
+        res = self.run_job(PROBE, args=args, profile=profile, **limits)
         self.assertEqual((res.status, res.exit_code), ("ok", 0), (res.message, res.stderr.decode(errors="replace")))
         return self.results(res.stdout)
 
@@ -506,6 +540,22 @@ class CompatTests(PywardTestCase):
         self.assertEqual(unexpected, {}, "differences that no named restriction explains")
         for name in NAMED_RESTRICTIONS:
             self.assertIn(bare[name][0], ("ok", "PermissionError:EACCES", "OSError:EBADF"), (name, bare[name]))
+
+    def test_numpy_at_default_limits(self):
+        """numpy.linalg and matplotlib's savefig in a job with the default limits (256M, 100% of a
+        CPU, 10 s of CPU) work as bare (issue #16). Without the job's OPENBLAS_NUM_THREADS=1,
+        bookworm's OpenBLAS started a thread per CPU of the machine and reserved 128 MiB for each,
+        which LimitDATA= (the memory limit here) counts: the second mmap() failed, OpenBLAS's
+        allocator retried it forever and the job ended at its CPU-time limit."""
+        names = ["numpy_linalg_inv", "matplotlib_savefig"]
+        bare = self.run_bare(bare_user(), names)
+        job = self.run_in_job(args=names, limits={})
+        self.assertEqual(sorted(bare), sorted(names))
+        self.report(bare, job, "numpy and matplotlib at the default limits")
+        for name in names:
+            print(f"    [measured]   {name}: bare {bare[name][1]!r}; job {job[name][1]!r}", file=sys.stderr)
+        self.assertEqual({n: job[n][0] for n in names}, {n: bare[n][0] for n in names}, (bare, job))
+        self.assertEqual(bare["numpy_linalg_inv"][0], "ok", bare)
 
     def test_profile_lifts_the_restrictions(self):
         """The profile keys pyward-helper(8) names lift each restriction they name: with them, the
