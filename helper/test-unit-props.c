@@ -392,7 +392,7 @@ int main(void) {
         /* The job's whole environment: nothing of the helper's or the client's. */
         has(t,
             "(Environment <[PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp TMPDIR=/tmp "
-            "PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 ]>)");
+            "PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 OPENBLAS_NUM_THREADS=1 ]>)");
         /* The unit itself: named for the job and its UID, collected when done, tied to its helper. */
         has(t, "(Description <pyward job x for UID 1000 >)");
         has(t, "(CollectMode <inactive-or-failed >)");

@@ -276,7 +276,7 @@ class IsolationTests(PywardTestCase):
                 "print(json.dumps(res))\n")
         d = self.probe(code)
         ours = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp",
-                "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2"}
+                "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
         # What the service manager adds to every service (User= and the invocation), by version.
         systemds = {"USER", "LOGNAME", "SHELL", "INVOCATION_ID", "SYSTEMD_EXEC_PID",
                     "MEMORY_PRESSURE_WATCH", "MEMORY_PRESSURE_WRITE"}
