@@ -3,6 +3,8 @@
  * itself reaches the runner over the channel (run-channel.c). */
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-login.h>
@@ -12,6 +14,54 @@
 #include "host-view.h"
 #include "log.h"
 #include "mac.h"
+
+/* "memory" among the words of a cgroup.controllers file; -errno if it cannot be read. */
+static int controllers_have_memory(const char *path) {
+        char buf[256] = {};
+        FILE *f;
+        size_t n;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        (void) fclose(f);
+        buf[n] = '\0';
+        for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+                if (strcmp(w, "memory") == 0)
+                        return 1;
+        return 0;
+}
+
+bool job_host_memory_cgroup(const char *cgroup_root) {
+        char path[PATH_MAX];
+        int r;
+
+        (void) snprintf(path, sizeof(path), "%s/" JOB_SLICE "/cgroup.controllers", cgroup_root);
+        r = controllers_have_memory(path);
+        if (r == -ENOENT) {
+                (void) snprintf(path, sizeof(path), "%s/cgroup.controllers", cgroup_root);
+                r = controllers_have_memory(path);
+        }
+        return r > 0;
+}
+
+/* Said once per helper, and again should it change: what the job's filter does with the calls. */
+static void log_memory_cgroup(bool memory_cgroup) {
+        static int said = -1;
+
+        if (said == (int) memory_cgroup)
+                return;
+        said = memory_cgroup;
+        if (memory_cgroup)
+                log_info("Memory controller for " JOB_SLICE
+                         ": jobs may use memfd_create() and System V "
+                         "shared memory (MemoryMax= charges their pages to the job).");
+        else
+                log_info("No memory controller for " JOB_SLICE
+                         ": memfd_create() and System V shared "
+                         "memory stay denied to jobs (no rlimit bounds their pages).");
+}
 
 int job_host_probe(JobHost *ret) {
         JobHost h = {};
@@ -26,6 +76,8 @@ int job_host_probe(JobHost *ret) {
         }
         h.landlock_abi = mac_landlock_abi();
         h.apparmor = mac_apparmor_loaded();
+        h.memory_cgroup = job_host_memory_cgroup("/sys/fs/cgroup");
+        log_memory_cgroup(h.memory_cgroup);
         *ret = h;
         return 0;
 }
@@ -56,5 +108,6 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .hidden_other = host->hidden_other,
                 .landlock_abi = host->landlock_abi,
                 .apparmor = host->apparmor,
+                .memory_cgroup = host->memory_cgroup,
         };
 }

@@ -18,9 +18,16 @@ typedef struct JobHost {
         char **hidden_other;
         unsigned landlock_abi;
         bool apparmor;
+        bool memory_cgroup; /* job_host_memory_cgroup() */
 } JobHost;
 
 int job_host_probe(JobHost *ret);
+
+/* Whether the manager can enable the memory controller for a job's cgroup: "memory" in the
+ * cgroup.controllers of JOB_SLICE under cgroup_root, or of cgroup_root itself while the slice does
+ * not exist (the manager creates it for the first job and enables what its children need). Only
+ * read, and never inside a job's cgroup. */
+bool job_host_memory_cgroup(const char *cgroup_root);
 void job_host_done(JobHost *h);
 
 /* Everything of one job but the host; the strings and arrays must outlive the JobSpec. */

@@ -73,6 +73,8 @@ static void render(sd_bus_message *m, FILE *f) {
 
 /* build() with COLLECT asked: the runner's files-out-time after a stop. */
 static bool build_collect;
+/* build() on a host whose memory controller charges a job's shmem (JobHost's probe). */
+static bool build_memory_cgroup;
 
 static char *build(unsigned version, int network, char **allow, const char *interpreter, char **ro) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -117,6 +119,7 @@ static char *build(unsigned version, int network, char **allow, const char *inte
                 .limits = limits,
                 .runner = "RUNNER",
                 .collect = build_collect,
+                .memory_cgroup = build_memory_cgroup,
                 .stdin_fd = 0,
                 .stdout_fd = 1,
                 .stderr_fd = 2,
@@ -339,6 +342,31 @@ static void test_restrictions_lifted(void) {
         assert_int(fsize_rlimit_bytes(UINT64_MAX, true), ==, UINT64_MAX);
 }
 
+/* memfd_create and shmget: denied where no memory controller charges their pages to the job,
+ * allowed where one does (no allow list after the deny list, no file limit); msgget stays denied. */
+static void test_memfd_by_host(void) {
+        char *allow[] = { (char *) "memfd_create", NULL };
+        char *t;
+
+        t = build(257, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "@obsolete @raw-io msgget memfd_create shmget ])>)");
+        free(t);
+
+        build_memory_cgroup = true;
+        t = build(257, CONFIG_NETWORK_NONE, NULL, "/usr/bin/python3", NULL);
+        has(t, "@obsolete @raw-io msgget ])>)");
+        assert_se(!strstr(t, "memfd_create") && !strstr(t, "shmget"));
+        assert_se(!strstr(strstr(t, "(SystemCallFilter <(no [@privileged"), "(SystemCallFilter <(yes"));
+        has(t, "(LimitFSIZE <18446744073709551615 >)"); /* MemoryMax= bounds a memfd's pages */
+        free(t);
+        /* A profile's allow list as before: LimitFSIZE= is a profile's memfd bound on every host. */
+        t = build(257, CONFIG_NETWORK_NONE, allow, "/usr/bin/python3", NULL);
+        has(t, "(SystemCallFilter <(yes [memfd_create ])>)");
+        has(t, "(LimitFSIZE <9437184 >)");
+        free(t);
+        build_memory_cgroup = false;
+}
+
 int main(void) {
         char *allow[] = { (char *) "@sync", NULL };
         char *ro[] = { (char *) "/srv/data", NULL };
@@ -364,7 +392,7 @@ int main(void) {
         has(t, "(RestrictAddressFamilies <(yes [AF_UNIX ])>)");
         has(t, "(SystemCallFilter <(yes [@system-service ])>)");
         has(t, "(SystemCallFilter <(no [@privileged @resources @mount");
-        has(t, "@raw-io memfd_create shmget msgget ])>)"); /* memory no rlimit counts */
+        has(t, "@raw-io msgget memfd_create shmget ])>)"); /* memory no rlimit counts (no controller) */
         has(t, "(SystemCallErrorNumber <1 >)");
         has(t, "(BindsTo <[pyward@1.service ]>)");
         has(t, "(Slice <pyward.slice >)");
@@ -465,6 +493,7 @@ int main(void) {
         test_files_limits();
         test_host_view();
         test_restrictions_lifted();
+        test_memfd_by_host();
         test_etc_view();
         test_cgroup_view();
 

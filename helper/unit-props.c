@@ -31,13 +31,20 @@
 static const char *const syscall_deny_groups[] = {
         "@privileged", "@resources", "@mount",         "@keyring", "@debug", "@module",
         "@reboot",     "@swap",      "@clock",         "@cpu-emulation", "@obsolete", "@raw-io",
-        /* Memory outside the address space, which no rlimit bounds: a memfd written with write()
-         * (each up to LimitFSIZE=, LimitNOFILE= of them) and System V shared memory and message
-         * queues (nothing but the cgroup bounds them, and containers have no memory controller:
-         * a job with a 64M limit held 480 MiB each way). POSIX shared memory lives in the bounded
-         * /dev/shm; POSIX queues are bounded by RLIMIT_MSGQUEUE. A profile may allow them again. */
-        "memfd_create", "shmget",    "msgget",
+        /* System V message queues on every host: the memory controller charges them (oom at 87 MiB
+         * of 300 in a 100M job, tests/integration/vm/test_memfd.py), but no ordinary code needs them
+         * and msg_msg is the kernel heap-spraying object of many exploits. */
+        "msgget",
 };
+/* Memory outside the address space that no rlimit bounds: a memfd written with write() (each up to
+ * LimitFSIZE=, LimitNOFILE= of them) and System V shared memory (a job with a 64M limit held
+ * 480 MiB each way without a memory controller). Denied only there: the kernel charges shmem
+ * pages to the memory cgroup of the task that allocates them, so where the manager enforces
+ * MemoryMax= a 300 MiB memfd or segment in a 100M job ends oom (tests/integration/vm/test_memfd.py),
+ * and a segment left behind dies with the job's IPC namespace (PrivateIPC=). POSIX shared memory
+ * lives in the bounded /dev/shm; POSIX queues are bounded by RLIMIT_MSGQUEUE. A profile may allow
+ * them everywhere (SystemCallAllow=). */
+static const char *const syscall_deny_uncharged[] = { "memfd_create", "shmget" };
 /* clang-format on */
 
 /* The sockets through which a process could talk to the system: the bus, the manager and the
@@ -364,6 +371,8 @@ static int append_sandbox(sd_bus_message *m, const JobSpec *s) {
 static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
         const char *service[] = { "@system-service" };
         char **allow = s->profile->syscall_allow, **deny = s->profile->syscall_deny;
+        const char *deny_list[ELEMENTSOF(syscall_deny_groups) + ELEMENTSOF(syscall_deny_uncharged)];
+        size_t n;
         int r;
 
         r = sd_bus_message_append(m, "(sv)(sv)", "SystemCallArchitectures", "as", 1, "native",
@@ -380,7 +389,12 @@ static int append_syscalls(sd_bus_message *m, const JobSpec *s) {
         r = append_bool_strv(m, "SystemCallFilter", 1, service, 1);
         if (r < 0)
                 return r;
-        r = append_bool_strv(m, "SystemCallFilter", 0, syscall_deny_groups, ELEMENTSOF(syscall_deny_groups));
+        n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(syscall_deny_groups); i++)
+                deny_list[n++] = syscall_deny_groups[i];
+        for (size_t i = 0; !s->memory_cgroup && i < ELEMENTSOF(syscall_deny_uncharged); i++)
+                deny_list[n++] = syscall_deny_uncharged[i];
+        r = append_bool_strv(m, "SystemCallFilter", 0, deny_list, n);
         if (r < 0)
                 return r;
         if (allow && *allow) {
@@ -448,7 +462,8 @@ uint64_t fsize_rlimit_bytes(uint64_t disk, bool memfd) {
          * ENOSPC when full and does not count a file's holes: no file limit is needed there, and
          * one would refuse a sparse file the tmpfs holds (EFBIG at disk + slack). Only a memfd
          * written with write() has no bound but this one, so a profile that allows memfd_create
-         * keeps it. */
+         * keeps it. Where the memory controller gives it back (append_syscalls()), MemoryMax=
+         * bounds a memfd's pages and there is no file limit. */
         if (!memfd || disk > UINT64_MAX - JOB_FSIZE_SLACK)
                 return UINT64_MAX;
         return disk + JOB_FSIZE_SLACK;

@@ -62,6 +62,7 @@ typedef struct JobSpec {
         char *const *hidden_other; /* "-/swapfile", ...; may be NULL */
         unsigned landlock_abi;     /* mac_landlock_abi(): 0, no Landlock */
         bool apparmor;             /* the pyward-job profiles are loaded */
+        bool memory_cgroup;        /* job_host_memory_cgroup(): MemoryMax= charges the job's shmem */
 } JobSpec;
 
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */
