@@ -16,6 +16,9 @@ ROOTFS_PACKAGES=(
         util-linux procps iproute2 kmod
         libsystemd0 libseccomp2 libinih1
         bubblewrap
+        # The standard library's own tests (libpython3.X-testsuite, test_compat's library suite):
+        # python3-full is the one name both releases have that depends on it.
+        python3-full
 )
 # Bump when the way the rootfs is prepared (not just the package list) changes.
 ROOTFS_RECIPE=3
