@@ -508,26 +508,86 @@ class Result(unittest.TestResult):
                      self._exc_info_to_string(err, test))
 
 
-times = {}
-for m in sys.argv[1:]:
-    s = time.monotonic()
-    suite = unittest.defaultTestLoader.loadTestsFromName("test.test_" + m)
-    suite.run(Result())
-    times[m] = round(time.monotonic() - s, 2)
-    os.chdir(os.environ.get("HOME", "/tmp"))
-print("\nPWLIBTESTS " + json.dumps({"tests": out, "times": times}))
+def main():
+    times = {}
+    for m in sys.argv[1:]:
+        s = time.monotonic()
+        suite = unittest.defaultTestLoader.loadTestsFromName("test.test_" + m)
+        suite.run(Result())
+        times[m] = round(time.monotonic() - s, 2)
+        os.chdir(os.environ.get("HOME", "/tmp"))
+    print("\nPWLIBTESTS " + json.dumps({"tests": out, "times": times}))
+
+
+# multiprocessing's spawn imports a job's main.py again as __mp_main__: the tests run once.
+if __name__ == "__main__":
+    main()
 '''
 
 # What the system calls of a job meet most (files, processes, descriptors, terminals, memory maps,
 # limits, users), chosen to take about 20 s each side in the nspawn machines.
 LIBTEST_MODULES = ["os", "posix", "shutil", "mmap", "fcntl", "select", "pty", "resource", "fileio", "glob",
-                   "epoll", "thread", "sched", "getpass", "uuid", "platform", "zlib"]
+                   "epoll", "thread", "sched", "getpass", "uuid", "platform"]
 
 # Tests whose outcome in a job differs from bare, each for a restriction of pyward-helper(8)
 # "RESTRICTIONS A JOB KEEPS": test id -> (the restriction, the outcomes allowed in the job, a
 # pattern the job's traceback or skip reason must match, so that a new cause is not hidden).
-LIBTEST_NAMED = {
-}
+LIBTEST_NAMED = {}
+_PRIV = "~@privileged (chown, setuid twins)"
+_RES = "~@resources (own priority, CPUs, scheduler, setrlimit)"
+_EPERM = r"PermissionError: \[Errno 1\]"
+for _restriction, _outcomes, _pattern, _tests in (
+        (_PRIV, ("error",), _EPERM, ("test_os.ChownFileTests.test_chown_uid_gid_arguments_must_be_index",
+                                    "test_posix.PosixTester.test_chown", "test_posix.PosixTester.test_fchown",
+                                    "test_posix.PosixTester.test_lchown", "test_posix.TestPosixDirFd.test_chown_dir_fd",
+                                    "test_shutil.TestMisc.test_chown", "test_posix.PosixTester.test_setresuid",
+                                    "test_posix.TestPosixSpawn.test_resetids", "test_posix.TestPosixSpawnP.test_resetids")),
+        # fchown(bad fd): the filter answers EPERM (1) before the kernel's EBADF (9).
+        (_PRIV, ("fail",), r"AssertionError: 1 != 9", ("test_os.TestInvalidFD.test_fchown",)),
+        (_PRIV, ("error",), r"setreuid\(-1,-1\)[\s\S]*returned non-zero", ("test_os.PosixUidGidTests.test_setreuid_neg1",)),
+        (_RES, ("error",), _EPERM, ("test_posix.PosixTester.test_sched_setaffinity",
+                                   "test_os.CPUCountTests.test_process_cpu_count_affinity",
+                                   "test_posix.TestPosixSpawn.test_setscheduler_only_param",
+                                   "test_posix.TestPosixSpawn.test_setscheduler_with_policy",
+                                   "test_posix.TestPosixSpawnP.test_setscheduler_only_param",
+                                   "test_posix.TestPosixSpawnP.test_setscheduler_with_policy")),
+        # 3.11 calls setpriority() itself, 3.13 in a child whose stderr ends the failure.
+        (_RES, ("error", "fail"), _EPERM + r"|os\.setpriority\(", ("test_os.ProgramPriorityTests.test_set_get_priority",)),
+        ("memfd_create", ("error",), _EPERM, ("test_os.MemfdCreateTests.test_memfd_create",)),
+        # setUp() opens an AF_INET socket.
+        ("Network=none (RestrictAddressFamilies=AF_UNIX)", ("error",), r"\[Errno 97\] Address family not supported",
+         tuple(f"test_epoll.TestEPoll.test_{t}" for t in ("add", "badcreate", "close", "context_manager",
+                                                        "control_and_wait", "create", "errors", "fd_non_inheritable",
+                                                        "fromfd", "unregister_closed"))),
+        # asyncio.start_server() on 127.0.0.1 (see asyncio_tcp_server in the corpus: 3.11 an
+        # IndexError at server.sockets[0], 3.13 "could not bind on any address").
+        ("Network=none (RestrictAddressFamilies=AF_UNIX)", ("error",),
+         r"sockets\[0\][\s\S]*IndexError|could not bind on any address",
+         tuple(f"test_os.TestSendfile.test_{t}" for t in ("invalid_offset", "keywords", "offset_overflow",
+                                                        "send_at_certain_offset", "send_whole_file"))),
+        # chmod(S_ISGID) refused: the test skips itself.
+        ("RestrictSUIDSGID=", ("skip",), r"Cannot set S_ISGID", ("test_os.MakedirTests.test_exist_ok_s_isgid_directory",)),
+        # mmap() of a sparse file of 4 GiB: the address space of a job without a memory
+        # controller is four times its memory (1 GiB here).
+        ("the job's limits as rlimits (LimitAS=)", ("error",), r"mmap\.mmap\([\s\S]*\[Errno 12\]",
+         ("test_mmap.LargeMmapTests.test_around_4GB",)),
+        # setrlimit(RLIMIT_CPU, (10**6, 10**6)): beyond the job's hard LimitCPU= (cpu_time + 1 s).
+        ("the job's limits as rlimits (LimitCPU=)", ("error",), r"ValueError: not allowed to raise maximum limit",
+         ("test_resource.ResourceTest.test_setrusage_refcount",))):
+    LIBTEST_NAMED.update({"test." + t: (_restriction, _outcomes, _pattern) for t in _tests})
+
+# Tests whose outcome varies from run to run both ways, not through the sandbox: reported, not
+# compared. test_selflink: glob("**/") over a symlink loop ("dir/link" -> ".") on a tmpfs now and
+# then misses the deeper levels (measured in the machine, 200 runs each: 26 bare as a pool user on
+# its tmpfs /tmp, 1 on /var/tmp, 18 in a job).
+LIBTEST_FLAKY = {"test.test_glob.SymlinkLoopGlobTests.test_selflink": "glob over a symlink loop on a tmpfs"}
+
+
+def tmpfs_dir():
+    """A tmpfs directory for the bare runs: a job's working directory is a tmpfs too."""
+    with open("/proc/self/mounts") as f:
+        mounts = {l.split()[1]: l.split()[2] for l in f}
+    return next((d for d in ("/tmp", "/dev/shm") if mounts.get(d) == "tmpfs"), "/var/tmp")
 
 
 def libtest_results(stdout):
@@ -625,7 +685,7 @@ class CompatTests(PywardTestCase):
     def run_bare_argv(self, user, code, args, timeout):
         """code with args as user, without pyward, as run_bare() runs the probe: (returncode, stdout,
         stderr); no controlling terminal and an empty stdin pipe, as a job has."""
-        d = tempfile.mkdtemp(prefix="pwlibtests.", dir="/var/tmp")
+        d = tempfile.mkdtemp(prefix="pwlibtests.", dir=tmpfs_dir())
         self.addCleanup(shutil.rmtree, d, True)
         os.chown(d, user.pw_uid, user.pw_gid)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": d, "TMPDIR": d,
@@ -640,9 +700,10 @@ class CompatTests(PywardTestCase):
 
     def test_stdlib_suite_bare_and_job(self):
         """The standard library's own tests (Debian's libpython3.X-testsuite), the modules of
-        LIBTEST_MODULES, bare as a pool user and as a job at the same time in the same machine:
-        every test's outcome is the same, or the test is in LIBTEST_NAMED and its failure in the
-        job shows the named restriction of pyward-helper(8)."""
+        LIBTEST_MODULES, bare as a pool user (on a tmpfs, as a job's /tmp) and as a job at the same
+        time in the same machine: every test's outcome is the same, or the test is in LIBTEST_NAMED
+        and its failure in the job shows the named restriction of pyward-helper(8) (or it is in
+        LIBTEST_FLAKY: reported only)."""
         try:
             __import__("test.test_os")
         except ImportError:
@@ -688,10 +749,11 @@ class CompatTests(PywardTestCase):
                 continue
             entry = LIBTEST_NAMED.get(tid)
             ok = entry is not None and j in entry[1] and re.search(entry[2], jd) is not None
-            mark = f"named: {entry[0]}" if ok else "UNEXPECTED"
+            mark = f"named: {entry[0]}" if ok else f"flaky both ways: {LIBTEST_FLAKY[tid]}" if tid in LIBTEST_FLAKY \
+                else "UNEXPECTED"
             if ok:
                 named_seen.add(tid)
-            else:
+            elif tid not in LIBTEST_FLAKY:
                 unexplained[tid] = (b, bd[-300:], j, jd[-300:])
             why = jd.strip().splitlines()[-1][:110] if jd.strip() else ""
             print(f"    [measured]   {tid}: bare {b}, job {j} ({why}) <- {mark}", file=sys.stderr)
