@@ -541,10 +541,12 @@ for _restriction, _outcomes, _pattern, _tests in (
                                     "test_posix.PosixTester.test_chown", "test_posix.PosixTester.test_fchown",
                                     "test_posix.PosixTester.test_lchown", "test_posix.TestPosixDirFd.test_chown_dir_fd",
                                     "test_shutil.TestMisc.test_chown", "test_posix.PosixTester.test_setresuid",
-                                    "test_posix.TestPosixSpawn.test_resetids", "test_posix.TestPosixSpawnP.test_resetids")),
+                                    "test_posix.TestPosixSpawn.test_resetids",
+                                    "test_posix.TestPosixSpawnP.test_resetids")),
         # fchown(bad fd): the filter answers EPERM (1) before the kernel's EBADF (9).
         (_PRIV, ("fail",), r"AssertionError: 1 != 9", ("test_os.TestInvalidFD.test_fchown",)),
-        (_PRIV, ("error",), r"setreuid\(-1,-1\)[\s\S]*returned non-zero", ("test_os.PosixUidGidTests.test_setreuid_neg1",)),
+        (_PRIV, ("error",), r"setreuid\(-1,-1\)[\s\S]*returned non-zero",
+         ("test_os.PosixUidGidTests.test_setreuid_neg1",)),
         (_RES, ("error",), _EPERM, ("test_posix.PosixTester.test_sched_setaffinity",
                                    "test_os.CPUCountTests.test_process_cpu_count_affinity",
                                    "test_posix.TestPosixSpawn.test_setscheduler_only_param",
@@ -552,7 +554,8 @@ for _restriction, _outcomes, _pattern, _tests in (
                                    "test_posix.TestPosixSpawnP.test_setscheduler_only_param",
                                    "test_posix.TestPosixSpawnP.test_setscheduler_with_policy")),
         # 3.11 calls setpriority() itself, 3.13 in a child whose stderr ends the failure.
-        (_RES, ("error", "fail"), _EPERM + r"|os\.setpriority\(", ("test_os.ProgramPriorityTests.test_set_get_priority",)),
+        (_RES, ("error", "fail"), _EPERM + r"|os\.setpriority\(",
+         ("test_os.ProgramPriorityTests.test_set_get_priority",)),
         ("memfd_create", ("error",), _EPERM, ("test_os.MemfdCreateTests.test_memfd_create",)),
         # setUp() opens an AF_INET socket.
         ("Network=none (RestrictAddressFamilies=AF_UNIX)", ("error",), r"\[Errno 97\] Address family not supported",
@@ -566,7 +569,8 @@ for _restriction, _outcomes, _pattern, _tests in (
          tuple(f"test_os.TestSendfile.test_{t}" for t in ("invalid_offset", "keywords", "offset_overflow",
                                                         "send_at_certain_offset", "send_whole_file"))),
         # chmod(S_ISGID) refused: the test skips itself.
-        ("RestrictSUIDSGID=", ("skip",), r"Cannot set S_ISGID", ("test_os.MakedirTests.test_exist_ok_s_isgid_directory",)),
+        ("RestrictSUIDSGID=", ("skip",), r"Cannot set S_ISGID",
+         ("test_os.MakedirTests.test_exist_ok_s_isgid_directory",)),
         # mmap() of a sparse file of 4 GiB: the address space of a job without a memory
         # controller is four times its memory (1 GiB here).
         ("the job's limits as rlimits (LimitAS=)", ("error",), r"mmap\.mmap\([\s\S]*\[Errno 12\]",
@@ -730,7 +734,8 @@ class CompatTests(PywardTestCase):
             raise bare_out["e"]
         rc, out, err = bare_out["r"]
         self.assertEqual(rc, 0, err.decode(errors="replace")[-3000:])
-        self.assertEqual((res.status, res.exit_code), ("ok", 0), (res.message, res.stderr.decode(errors="replace")[-3000:]))
+        self.assertEqual((res.status, res.exit_code), ("ok", 0),
+                         (res.message, res.stderr.decode(errors="replace")[-3000:]))
         bare, job = libtest_results(out), libtest_results(res.stdout)
         title = f"Python {sys.version.split()[0]} test suite, {len(LIBTEST_MODULES)} modules"
         print(f"\n    [measured] {title}: bare {bare_out['t']:.1f} s, job {job_t:.1f} s (run at once)", file=sys.stderr)
