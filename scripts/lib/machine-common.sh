@@ -17,6 +17,17 @@ ROOTFS_PACKAGES=(
         libsystemd0 libseccomp2 libinih1
         bubblewrap
 )
+# And per release: the standard library's own tests (test_compat's library suite), whose package
+# is named for the release's Python.
+declare -A RELEASE_PACKAGES=(
+        [bookworm]=libpython3.11-testsuite
+        [trixie]=libpython3.13-testsuite
+)
+
+# What goes into the image of release R: ROOTFS_PACKAGES and R's own, one per line.
+release_packages() {
+        printf '%s\n' "${ROOTFS_PACKAGES[@]}" ${RELEASE_PACKAGES[$1]:-}
+}
 # Bump when the way the rootfs is prepared (not just the package list) changes.
 ROOTFS_RECIPE=3
 
@@ -81,7 +92,7 @@ check_free_space() {
 
 rootfs_stamp() {
         printf '%s\n' "recipe=$ROOTFS_RECIPE" "release=$1" "mirror=$PYWARD_MIRROR" \
-                "packages=${ROOTFS_PACKAGES[*]}" "masked=${MASKED_UNITS[*]}" | sha256sum | cut -d' ' -f1
+                "packages=$(release_packages "$1" | tr '\n' ' ')" "masked=${MASKED_UNITS[*]}" | sha256sum | cut -d' ' -f1
 }
 
 # The image of release R lives in $PYWARD_CACHE/R/{rootfs/,stamp}; the stamp is written last
@@ -143,7 +154,7 @@ build_rootfs_locked() {
         root=$tmp/rootfs
         info "building the $release rootfs with debootstrap (about a minute; log: $tmp/debootstrap.log)"
         local pkgs
-        pkgs=$(IFS=,; echo "${ROOTFS_PACKAGES[*]}")
+        pkgs=$(release_packages "$release" | paste -sd,)
         if ! debootstrap --variant=minbase --components=main --include="$pkgs" \
                 "$release" "$root" "$PYWARD_MIRROR" >"$tmp/debootstrap.log" 2>&1 9>&-; then
                 tail -n 20 "$tmp/debootstrap.log" >&2
