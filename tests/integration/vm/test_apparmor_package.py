@@ -55,7 +55,8 @@ class VmAppArmorPackageTests(unittest.TestCase):
             os.unlink(DROPIN)
 
     def job(self, *args):
-        p = sh("pyward", "--json", *args, "-c", ATTR, check=False)
+        # TCG is slow: a minute (the profile's maximum) where the default is 10 s of CPU.
+        p = sh("pyward", "--json", "--timeout=60", "--cpu-time=60", *args, "-c", ATTR, check=False)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         d = json.loads(p.stdout)
         self.assertEqual((d["status"], d["exit_code"]), ("ok", 0), d)
