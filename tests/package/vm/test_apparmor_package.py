@@ -95,13 +95,15 @@ class VmAppArmorPackageTests(unittest.TestCase):
         self.assertEqual(job_profiles(), ["pyward-job (enforce)", "pyward-job-loopback (enforce)"])
         self.assertEqual(self.job(), "pyward-job (enforce)")
 
-        # What purge leaves of the AppArmor part (measured, for the report: postrm does not unload
-        # the profiles or remove the cache).
+        # Removal unloads the profiles (prerm) and purge removes the parser's cache (postrm): nothing
+        # of the AppArmor part is left.
         os.unlink(DROPIN)
         sh("dpkg", "--purge", *PACKAGES)
         left = sh("sh", "-c", "ls -d /var/cache/apparmor/*/pyward-job* /etc/apparmor.d/pyward-job 2>/dev/null",
                   check=False).stdout.split()
         print(f"    [measured] after dpkg --purge: loaded {job_profiles()}, files {left}", file=sys.stderr)
+        self.assertEqual(job_profiles(), [], "the profiles stay loaded after the package is gone")
+        self.assertEqual(left, [], "files of the AppArmor part left after purge")
 
 
 if __name__ == "__main__":
