@@ -590,8 +590,9 @@ def leftovers():
                         if e.startswith("systemd-private-") and "pyward" in e]
         except OSError:
             pass
-    # The slot files (/run/pyward/slots/UID.K) are reused lock files, at most JobsPerUser per UID
-    # that ever connected: counted apart. The jobs' /etc trees (/run/pyward/etc-view) are prepared
+    # The slot files (/run/pyward/slots/UID.K, and the connection shares in slots/conns/) are
+    # reused lock files, at most JobsPerUser (ConnectionsPerUser=) per UID that ever connected:
+    # counted apart. The jobs' /etc trees (/run/pyward/etc-view) are prepared
     # once for all jobs, not left by one. Anything else under /run/pyward would be a job's.
     job_files, slots = [], []
     for root, dirs, files in os.walk("/run/pyward"):
@@ -600,7 +601,7 @@ def leftovers():
         for f in files:
             path = os.path.join(root, f)
             if path != SOCKET:
-                (slots if root == "/run/pyward/slots" else job_files).append(path)
+                (slots if root in ("/run/pyward/slots", "/run/pyward/slots/conns") else job_files).append(path)
     return {"units": units, "job_users_held": held,
             "private_tmp_dirs": private, "job_files": job_files, "processes": pyward_processes(),
             "slot_files": slots}
