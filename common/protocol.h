@@ -330,5 +330,10 @@ int profile_info_append(Buffer *b, const ProfileInfo *p);
 /* Parses a PROFILE_INFO payload; unknown keys are ignored. 0, -EBADMSG, -ENOMEM. */
 int profile_info_parse(const void *payload, size_t size, ProfileInfo *ret);
 
+/* Undoes the key=value records' escaping of a value in place (RESULT, PROFILE_INFO, and the
+ * runner's INFO that helper/discover.c parses): only \\ and \n are escapes, anything else after a
+ * backslash is -EBADMSG. The result holds no NUL. */
+int record_value_unescape(char *s);
+
 /* Parses a RESULT payload; unknown keys are ignored (forward compatibility). */
 int job_result_parse(const void *payload, size_t size, JobResult *ret);

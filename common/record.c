@@ -117,6 +117,10 @@ int record_unescape(char *s) {
         return 0;
 }
 
+int record_value_unescape(char *s) {
+        return record_unescape(s);
+}
+
 int record_text_dup(const void *payload, size_t size, size_t max, char **ret) {
         char *text;
 

@@ -23,28 +23,6 @@ void discover_info_done(DiscoverInfo *i) {
 
 /* --- one value --------------------------------------------------------------------------------- */
 
-/* Undoes the RESULT escaping in place: \\ and \n only. */
-static int unescape(char *s, size_t *ret_size) {
-        char *w = s;
-
-        for (char *p = s; *p; p++) {
-                if (*p != '\\') {
-                        *w++ = *p;
-                        continue;
-                }
-                p++;
-                if (*p == '\\')
-                        *w++ = '\\';
-                else if (*p == 'n')
-                        *w++ = '\n';
-                else
-                        return -EBADMSG;
-        }
-        *w = '\0';
-        *ret_size = (size_t) (w - s);
-        return 0;
-}
-
 static bool python_valid(const char *s, size_t n) {
         if (n == 0 || n > DISCOVER_PYTHON_MAX || s[0] < '0' || s[0] > '9')
                 return false;
@@ -152,10 +130,11 @@ static int info_add_line(DiscoverInfo *i, char *line, bool *seen_omitted, const 
         }
         *eq = '\0';
         value = eq + 1;
-        if (unescape(value, &n) < 0) {
+        if (record_value_unescape(value) < 0) {
                 *ret_why = "a bad escape (only \\\\ and \\n)";
                 return -EBADMSG;
         }
+        n = strlen(value); /* the unescaped value holds no NUL */
         if (streq(line, "python")) {
                 if (i->python) {
                         *ret_why = "python= twice";
