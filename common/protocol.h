@@ -49,12 +49,23 @@
 #define PW_SKIPPED_HEADER_SIZE 4           /* uint32 FileSkipReason; then the path (0..PW_PATH_MAX) */
 #define PW_PROFILE_INFO_MAX (256U * 1024U) /* one PROFILE_INFO frame */
 
+/* Sessions (pyward-protocol(7) "SESSIONS"): one interpreter, a series of cells. */
+#define PW_CELL_HEADER_SIZE 4                /* CELL: uint32 flags (PW_CELL_*), then the code */
+#define PW_CELL_COLLECT 0x1U                 /* return the files the cell made or changed */
+#define PW_CELL_VALUE_MAX (16U * 1024U)      /* a CELL_RESULT's value= (repr), cut beyond */
+#define PW_CELL_ERROR_TYPE_MAX 256U          /* error_type= (e.g. "ZeroDivisionError") */
+#define PW_CELL_ERROR_MESSAGE_MAX (4U * 1024U) /* error_message= (str() of the exception) */
+#define PW_CELL_TRACEBACK_MAX (32U * 1024U)  /* traceback= (the text, from the cell's code down) */
+#define PW_CELL_RESULT_MAX (64U * 1024U)     /* one CELL_RESULT frame, and the runner's CH_CELL_RESULT */
+
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
          * (at most once), ARG (repeated, in order), PROFILE (at most once), LIMIT (at most once per
          * key), FILE (each followed by its FILE_DATA), COLLECT (at most once), and finally
-         * REQUEST_END; or HELLO, DISCOVER, REQUEST_END. After REQUEST_END only STDIN, STDIN_EOF
-         * and CANCEL. */
+         * REQUEST_END; or HELLO, DISCOVER, REQUEST_END; or a session: HELLO, SESSION, PROFILE
+         * (at most once), LIMIT (at most once per key), REQUEST_END. After REQUEST_END of a job
+         * only STDIN, STDIN_EOF and CANCEL; of a session only FILE (+ FILE_DATA), CELL,
+         * INTERRUPT, SESSION_END and CANCEL (frame_after_request()). */
         FRAME_HELLO = 0x0001,       /* uint32 version */
         FRAME_CODE = 0x0002,        /* Python source, bytes */
         FRAME_FILENAME = 0x0003,    /* main file name: 1..255 bytes, no '/', no NUL, not "." or ".." */
@@ -69,9 +80,16 @@ typedef enum FrameType {
         FRAME_COLLECT = 0x000A,     /* empty, at most once: return the files the job leaves */
         FRAME_DISCOVER = 0x000B,    /* empty: run no code, answer PROFILE_INFO frames and RESULT;
                                      * a DISCOVER request holds HELLO, DISCOVER, REQUEST_END only */
+        FRAME_SESSION = 0x000C,     /* empty, at most once: the request opens a session */
         FRAME_STDIN = 0x0010,       /* 1..PW_CHUNK_MAX bytes for the job's stdin */
         FRAME_STDIN_EOF = 0x0011,   /* empty: close the job's stdin */
         FRAME_CANCEL = 0x0012,      /* empty: stop the job; result status "killed" */
+        FRAME_CELL = 0x0013,        /* session: uint32 flags (PW_CELL_*), then the code (0..PW_CODE_MAX
+                                     * - 4 bytes); only while no cell runs; the FILE frames sent
+                                     * since the last CELL are its input files */
+        FRAME_INTERRUPT = 0x0014,   /* session, empty: interrupt the running cell (SIGINT, as Ctrl-C);
+                                     * ignored while no cell runs */
+        FRAME_SESSION_END = 0x0015, /* session, empty: end the session once no cell runs; RESULT */
 
         /* helper -> client */
         FRAME_ACCEPTED = 0x0101,      /* key=value lines: job=, unit= */
@@ -82,6 +100,8 @@ typedef enum FrameType {
         FRAME_FILE_OUT_DATA = 0x0106, /* 1..PW_CHUNK_MAX bytes; exactly `size` follow each FILE_OUT */
         FRAME_FILE_SKIPPED = 0x0107,  /* uint32 FileSkipReason, path: what was left out and why */
         FRAME_PROFILE_INFO = 0x0108,  /* key=value lines, escaped as RESULT's: one usable profile */
+        FRAME_CELL_RESULT = 0x0109,   /* session: key=value lines (CellResult), after the cell's
+                                       * STDOUT/STDERR and FILE_OUT frames; never the last frame */
 } FrameType;
 
 typedef enum LimitKey {
@@ -99,6 +119,13 @@ typedef enum LimitKey {
         LIMIT_FILE_OUT_SIZE = 12,   /* one output file's bytes */
         LIMIT_FILES_OUT_DEPTH = 13, /* directory levels below the working directory searched */
         LIMIT_FILES_OUT_TIME = 14,  /* microseconds the runner has to return files after a stop */
+        /* Sessions: LIMIT_WALL_TIME and LIMIT_CPU_TIME are then each cell's; memory, tasks, disk,
+         * output are the whole session's. */
+        LIMIT_SESSION_WALL_TIME = 15, /* microseconds, the whole session */
+        LIMIT_SESSION_CPU_TIME = 16,  /* microseconds of CPU, the whole session */
+        LIMIT_SESSION_IDLE_TIME = 17, /* microseconds between a CELL_RESULT and the next CELL */
+        LIMIT_SESSION_CELLS = 18,     /* cells, count */
+        LIMIT_CELL_GRACE = 19,        /* microseconds an interrupted cell has to end before the session does */
         _LIMIT_MAX,
         _LIMIT_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works on a returned error */
 } LimitKey;
@@ -112,6 +139,54 @@ bool limit_key_allows_zero(LimitKey k);
 /* Why an output file was left out: FILE_SKIPPED's first field; "symlink", "fifo", ... on the wire
  * of the result and in the clients. Decided by the runner (untrusted: it is data) or by the helper
  * (a bound it enforces itself: COUNT, BYTES, SIZE, DEPTH, TIME, NAME). */
+/* A session's cell result (FRAME_CELL_RESULT), pyward-protocol(7) "SESSIONS". */
+typedef enum CellStatus {
+        CELL_OK,          /* the cell's code ran to its end */
+        CELL_ERROR,       /* it raised an exception (error_type, error_message, traceback) */
+        CELL_INTERRUPTED, /* interrupted (its wall or CPU limit, or INTERRUPT) and it ended: the
+                           * session goes on with its state */
+        _CELL_STATUS_MAX,
+        _CELL_STATUS_INVALID = -EINVAL,
+} CellStatus;
+
+const char *cell_status_to_string(CellStatus s); /* "ok", "error", "interrupted", or NULL */
+CellStatus cell_status_from_string(const char *s);
+
+/* The record, keys in this order: cell= (1-based), status=, value= (only if the cell ended with
+ * an expression statement whose value is not None: its repr(), cut to PW_CELL_VALUE_MAX bytes),
+ * value_truncated=1 (only if cut), error_type=, error_message=, traceback= (only for error and
+ * interrupted), message= (only if set: e.g. why it was interrupted), wall_ms=, cpu_ms= (empty if
+ * unknown), and only if the cell sent PW_CELL_COLLECT: files_out=, files_out_bytes=,
+ * files_skipped=, files_note= (only if set). Each text is cut to its bound above (at a UTF-8
+ * character boundary where it is UTF-8). */
+typedef struct CellResult {
+        uint64_t cell;
+        CellStatus status;
+        char *value; /* NULL: no value */
+        bool value_truncated;
+        char *error_type, *error_message, *traceback; /* NULL unless error/interrupted */
+        char *message;                                /* NULL or helper's text, no newline */
+        uint64_t wall_ms, cpu_ms;                     /* RESULT_UNSET if unknown */
+        bool files_reported;
+        uint64_t files_out, files_out_bytes, files_skipped;
+        char *files_note;
+} CellResult;
+
+/* A whole CELL frame (client): flags, then the code. -EMSGSIZE over PW_CODE_MAX - 4 bytes. */
+int cell_frame_append(Buffer *b, uint32_t flags, const char *code, size_t code_size);
+/* Decodes a CELL payload (helper): -EBADMSG if shorter than PW_CELL_HEADER_SIZE or a flag is
+ * unknown; the code points into the payload. */
+int cell_frame_parse(const void *payload, size_t size, uint32_t *ret_flags, const char **ret_code,
+                     size_t *ret_code_size);
+
+void cell_result_done(CellResult *r);
+/* A whole CELL_RESULT frame at the end of a growing buffer (all or nothing; the texts cut to their
+ * bounds). 0, -ENOMEM. */
+int cell_result_append(Buffer *b, const CellResult *r);
+/* Parses a CELL_RESULT payload (client side; unknown keys ignored; cell= and status= required).
+ * 0, -EBADMSG, -ENOMEM. */
+int cell_result_parse(const void *payload, size_t size, CellResult *ret);
+
 typedef enum FileSkipReason {
         FILE_SKIP_SYMLINK = 1, /* a symbolic link: never followed */
         FILE_SKIP_FIFO = 2,
@@ -195,6 +270,7 @@ typedef struct Request {
         uint64_t files_bytes; /* all input bytes together (hard cap PW_FILES_IN_BYTES_MAX) */
         bool collect;         /* COLLECT: return the output files */
         bool discover;        /* DISCOVER: no code; the usable profiles are the answer */
+        bool session;         /* SESSION: no code; cells follow REQUEST_END */
         bool complete;        /* REQUEST_END seen */
 } Request;
 
@@ -276,6 +352,10 @@ typedef struct JobResult {
         uint64_t files_skipped;   /* left out, listed (FILE_SKIPPED) or not */
         char *files_note;         /* NULL, or why the collection is incomplete ("the collection's
                                    * time ran out", "the job ended by oom: no files are collected") */
+        /* Only for a session: the number of cells that ran (CELL_RESULTs sent), after the keys
+         * above: cells=N. */
+        bool cells_reported;
+        uint64_t cells;
         /* Only for a DISCOVER request: the number of PROFILE_INFO frames sent. */
         bool profiles_reported;
         uint64_t profiles;

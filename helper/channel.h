@@ -16,8 +16,16 @@
  *   CH_FILE_OUT paths come strictly sorted by their bytes (so none twice): the runner walks each
  *   directory's entries sorted with a directory's name as "NAME/", which is that order. The
  *   runner sends at most PW_SKIPPED_LISTED_MAX CH_SKIPPED and counts the rest in CH_DONE.
+ * A session (CH_GO_SESSION; CODE is then empty and no ARG or FILE precedes GO): after GO, any
+ * number of cells, one at a time:
+ *   helper -> runner: CH_FILE + CH_FILE_DATA... (the next cell's input files, written into the
+ *   working directory, replacing a file of that path), CH_CELL; while it runs: CH_INTERRUPT;
+ *   between cells: CH_END (exit 0); at any time: CH_STOP (kill everything, exit).
+ *   runner -> helper, per cell: if the cell asked (CH_CELL_COLLECT) CH_FILE_OUT + DATA... and
+ *   CH_SKIPPED (the files the cell made or changed since they were last returned or sent), then
+ *   exactly one CH_CELL_RESULT. The per-cell file bounds restart at each CH_CELL.
  * The runner may be started before a request exists (warm runners): nothing in the channel depends
- * on the unit's properties, and a future CH_GO for a further cell keeps this framing. */
+ * on the unit's properties. */
 #pragma once
 
 #include <stdbool.h>
@@ -31,6 +39,7 @@
 
 #define CH_VERSION 1
 #define CH_INFO_MAX PW_PROFILE_INFO_MAX
+#define CH_CELL_RESULT_MAX PW_CELL_RESULT_MAX
 
 typedef enum ChannelType {
         /* helper -> runner */
@@ -46,6 +55,9 @@ typedef enum ChannelType {
                               * closes any other fd it receives; a code run without it is a
                               * runner error; a discovery run needs none) */
         CH_STOP = 0x08,      /* empty */
+        CH_CELL = 0x09,      /* session: uint32 flags (CH_CELL_*), uint32 cell number (1-based), code */
+        CH_INTERRUPT = 0x0A, /* session, empty: SIGINT to the running cell */
+        CH_END = 0x0B,       /* session, empty: no more cells: exit 0 */
 
         /* runner -> helper */
         CH_FILE_OUT = 0x81,      /* uint32 mode (permission bits only, <= 07777), uint64 size, path
@@ -64,6 +76,8 @@ typedef enum ChannelType {
 
 #define CH_GO_COLLECT 0x1U  /* return the output files after the code */
 #define CH_GO_DISCOVER 0x2U /* run no code: answer CH_INFO about the interpreter */
+#define CH_GO_SESSION 0x4U  /* a session: cells follow (CH_CELL) */
+#define CH_CELL_COLLECT 0x1U /* CH_CELL: return the files after the cell */
 
 typedef struct ChannelBounds {
         uint64_t files_out;       /* LIMIT_FILES_OUT */
@@ -81,6 +95,12 @@ typedef struct ChannelBounds {
 int channel_request_append(Buffer *b, const Request *req, const ChannelBounds *bounds, uint32_t go_flags,
                            size_t *ret_go_offset);
 int channel_stop_append(Buffer *b);
+/* Session messages: CH_FILE + CH_FILE_DATA... of each file, then CH_CELL. All or nothing;
+ * 0, -ENOMEM, -EMSGSIZE, -EINVAL (a file whose data is incomplete). */
+int channel_cell_append(Buffer *b, const RequestFile *files, size_t n_files, uint32_t flags, uint64_t cell,
+                        const char *code, size_t code_size);
+int channel_interrupt_append(Buffer *b);
+int channel_end_append(Buffer *b);
 
 /* --- runner -> helper ------------------------------------------------------------------------- */
 
@@ -92,6 +112,8 @@ typedef enum ChannelEventType {
         CHANNEL_EVENT_SKIPPED,   /* reason, path (NULL if path_size is 0); from the runner or the bounds */
         CHANNEL_EVENT_DONE,      /* the runner's end of files; count: entries it left out unlisted */
         CHANNEL_EVENT_INFO,      /* data, data_size: the CH_INFO payload, unparsed */
+        CHANNEL_EVENT_CELL_RESULT, /* data, data_size: the CH_CELL_RESULT payload, unparsed (parse
+                                    * it with channel_cell_result_parse()); a session's cell ended */
 } ChannelEventType;
 
 typedef struct ChannelEvent {
@@ -108,11 +130,18 @@ typedef struct ChannelEvent {
 
 typedef struct ChannelReader ChannelReader;
 
+/* What a reader is for. */
+typedef enum ChannelMode {
+        CHANNEL_MODE_JOB,      /* files, then CH_DONE */
+        CHANNEL_MODE_DISCOVER, /* one CH_INFO */
+        CHANNEL_MODE_SESSION,  /* per cell: files, then CH_CELL_RESULT; never CH_DONE or CH_INFO */
+} ChannelMode;
+
 /* A reader that enforces bounds itself: a FILE_OUT over files_out, files_out_bytes or
  * file_out_size, or deeper than depth, becomes a CHANNEL_EVENT_SKIPPED with the helper's reason
  * and its data is dropped; the runner's word is never needed to keep a bound. info: whether CH_INFO
  * is allowed (a discovery run) instead of files. */
-int channel_reader_new(const ChannelBounds *bounds, bool info, ChannelReader **ret);
+int channel_reader_new(const ChannelBounds *bounds, ChannelMode mode, ChannelReader **ret);
 ChannelReader *channel_reader_free(ChannelReader *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelReader *, channel_reader_free);
 
@@ -131,6 +160,15 @@ ssize_t channel_reader_feed(ChannelReader *r, const void *data, size_t size, Cha
                             const char **ret_why);
 /* True once CH_DONE (or CH_INFO) was read: whatever follows is a violation. */
 bool channel_reader_done(const ChannelReader *r);
+/* Session: the next cell begins: the per-cell file bounds and counts start again. A CELL_RESULT
+ * that was not preceded by a restart (a cell the helper did not send) is a violation. */
+void channel_reader_cell_start(ChannelReader *r);
+
+/* A CH_CELL_RESULT payload (untrusted) -> *ret's status, value, value_truncated, error_type,
+ * error_message, traceback (each cut to its PW_CELL_*_MAX at a UTF-8 boundary; bytes that are not
+ * UTF-8 are kept as they are); the helper fills in the rest. -EBADMSG with a static reason in
+ * *ret_why (unknown key, a key twice, bad escape, status not ok/error, no status), -ENOMEM. */
+int channel_cell_result_parse(const void *payload, size_t size, CellResult *ret, const char **ret_why);
 
 /* The channel's fd writer: queued bytes, written when the socket takes them, with SCM_RIGHTS of
  * one fd attached at a given offset (CH_GO's). Non-blocking; for the Run's event loop. */
