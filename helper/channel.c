@@ -141,15 +141,15 @@ struct ChannelReader {
         size_t last_path_size;
 };
 
-int channel_reader_new(const ChannelBounds *bounds, bool info, ChannelReader **ret) {
+int channel_reader_new(const ChannelBounds *bounds, ChannelMode mode, ChannelReader **ret) {
         _cleanup_free_ ChannelReader *r = NULL;
 
         r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
         r->bounds = *bounds;
-        r->state = info ? READER_INFO : READER_FILES;
-        r->payload_max = info ? CH_INFO_MAX : PW_CHUNK_MAX;
+        r->state = mode == CHANNEL_MODE_DISCOVER ? READER_INFO : READER_FILES;
+        r->payload_max = mode == CHANNEL_MODE_DISCOVER ? CH_INFO_MAX : PW_CHUNK_MAX;
         r->payload = malloc(r->payload_max);
         if (!r->payload)
                 return -ENOMEM;

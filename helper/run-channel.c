@@ -184,6 +184,8 @@ static void handle_event(RunChannel *c, const ChannelEvent *ev) {
                 c->done = true;
                 c->skipped += ev->count;
                 break;
+        case CHANNEL_EVENT_CELL_RESULT:
+                break; /* sessions: not read yet */
         case CHANNEL_EVENT_INFO:
                 c->done = true;
                 if (c->ops->info)

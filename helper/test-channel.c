@@ -298,6 +298,9 @@ static int trace(const ChannelBounds *bounds, bool info, const Buffer *b, size_t
                 case CHANNEL_EVENT_FILE_END:
                         len += snprintf(trace + len, size - len, "END;");
                         break;
+                case CHANNEL_EVENT_CELL_RESULT:
+                        len += snprintf(trace + len, size - len, "CELL_RESULT %zu;", ev.data_size);
+                        break;
                 case CHANNEL_EVENT_SKIPPED:
                         len += snprintf(trace + len, size - len, "SKIPPED %d %.*s;", ev.reason,
                                         (int) ev.path_size, ev.path ? ev.path : "");
