@@ -26,6 +26,11 @@ static const char *const limit_key_table[_LIMIT_MAX] = {
         [LIMIT_FILE_OUT_SIZE] = "file-out-size",
         [LIMIT_FILES_OUT_DEPTH] = "files-out-depth",
         [LIMIT_FILES_OUT_TIME] = "files-out-time",
+        [LIMIT_SESSION_WALL_TIME] = "session-wall-time",
+        [LIMIT_SESSION_CPU_TIME] = "session-cpu-time",
+        [LIMIT_SESSION_IDLE_TIME] = "session-idle-time",
+        [LIMIT_SESSION_CELLS] = "session-cells",
+        [LIMIT_CELL_GRACE] = "cell-grace",
 };
 
 const char *limit_key_to_string(LimitKey k) {

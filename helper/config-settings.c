@@ -71,6 +71,17 @@ const Setting config_settings[] = {
               PW_PATH_DEPTH_MAX, 16, 16),
         LIMIT(LIMIT_FILES_OUT_TIME, "FilesOutTimeMaxSec", "DefaultFilesOutTimeSec", VALUE_TIME, USEC_PER_MSEC,
               60 * USEC_PER_SEC, 5 * USEC_PER_SEC, 2 * USEC_PER_SEC),
+        /* Sessions (pyward-protocol(7) SESSIONS): wall and CPU time above are then each cell's. */
+        LIMIT(LIMIT_SESSION_WALL_TIME, "SessionWallTimeMaxSec", "DefaultSessionWallTimeSec", VALUE_TIME,
+              USEC_PER_MSEC, USEC_PER_WEEK, 24 * USEC_PER_HOUR, USEC_PER_HOUR),
+        LIMIT(LIMIT_SESSION_CPU_TIME, "SessionCPUTimeMaxSec", "DefaultSessionCPUTimeSec", VALUE_TIME,
+              USEC_PER_MSEC, USEC_PER_WEEK, USEC_PER_HOUR, 600 * USEC_PER_SEC),
+        LIMIT(LIMIT_SESSION_IDLE_TIME, "SessionIdleTimeMaxSec", "DefaultSessionIdleTimeSec", VALUE_TIME,
+              USEC_PER_MSEC, USEC_PER_WEEK, USEC_PER_HOUR, 300 * USEC_PER_SEC),
+        LIMIT(LIMIT_SESSION_CELLS, "SessionCellsMax", "DefaultSessionCells", VALUE_COUNT, 1, 1000000, 100000,
+              10000),
+        LIMIT(LIMIT_CELL_GRACE, "CellGraceMaxSec", "DefaultCellGraceSec", VALUE_TIME, USEC_PER_MSEC,
+              60 * USEC_PER_SEC, 30 * USEC_PER_SEC, 2 * USEC_PER_SEC),
 };
 const size_t config_n_settings = ELEMENTSOF(config_settings);
 _Static_assert(ELEMENTSOF(config_settings) <= CONFIG_SETTINGS_MAX, "raise CONFIG_SETTINGS_MAX");
