@@ -16,6 +16,7 @@ ROOTFS_PACKAGES=(
         util-linux procps iproute2 kmod
         libsystemd0 libseccomp2 libinih1
         bubblewrap
+        tmux
 )
 # And per release: the standard library's own tests (test_compat's library suite), whose package
 # is named for the release's Python.
