@@ -97,8 +97,9 @@ static void fuzz_cell_result(const uint8_t *data, size_t size) {
         r = cell_result_parse(b.data + PW_FRAME_HEADER_SIZE, h.length, &c);
         check(r == 0 || r == -ENOMEM);
         if (r == 0 && within(a.value, PW_CELL_VALUE_MAX) && within(a.error_type, PW_CELL_ERROR_TYPE_MAX) &&
-            within(a.error_message, PW_CELL_ERROR_MESSAGE_MAX) && within(a.traceback, PW_CELL_TRACEBACK_MAX) &&
-            within(a.message, 2048) && within(a.files_note, 512))
+            within(a.error_message, PW_CELL_ERROR_MESSAGE_MAX) &&
+            within(a.traceback, PW_CELL_TRACEBACK_MAX) && within(a.message, 2048) &&
+            within(a.files_note, 512))
                 check_cell_result_again(&a, &c);
         if (r == 0) {
                 /* Cut or not, every text is within its bound now. */
@@ -193,7 +194,8 @@ static void fuzz_channel_cell_result(const uint8_t *data, size_t size) {
         }
         check(c.status == CELL_OK || c.status == CELL_ERROR);
         check(within(c.value, PW_CELL_VALUE_MAX) && within(c.error_type, PW_CELL_ERROR_TYPE_MAX));
-        check(within(c.error_message, PW_CELL_ERROR_MESSAGE_MAX) && within(c.traceback, PW_CELL_TRACEBACK_MAX));
+        check(within(c.error_message, PW_CELL_ERROR_MESSAGE_MAX) &&
+              within(c.traceback, PW_CELL_TRACEBACK_MAX));
         c.cell = 1;
         r = cell_result_append(&b, &c);
         check(r == 0 || r == -ENOMEM);
