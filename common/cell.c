@@ -17,11 +17,11 @@
 /* record_add_escaped() appends "..." to a cut text. */
 #define CELL_CUT_MARKER 3
 
-/* Each text may double when escaped; the record must still fit its frame. */
-static_assert(2 * ((size_t) PW_CELL_VALUE_MAX + PW_CELL_ERROR_TYPE_MAX + PW_CELL_ERROR_MESSAGE_MAX +
-                   PW_CELL_TRACEBACK_MAX + PW_RESULT_MESSAGE_MAX + CELL_CUT_MARKER + PW_RESULT_NOTE_MAX +
-                   CELL_CUT_MARKER) +
-                              CELL_RESULT_KEYS_MAX <=
+/* The four texts are bounded escaped; message= and files_note= are cut before escaping, which may
+ * double them. The record at every bound must still fit its frame. */
+static_assert((size_t) PW_CELL_VALUE_MAX + PW_CELL_ERROR_TYPE_MAX + PW_CELL_ERROR_MESSAGE_MAX +
+                              PW_CELL_TRACEBACK_MAX + 2 * (PW_RESULT_MESSAGE_MAX + CELL_CUT_MARKER) +
+                              2 * (PW_RESULT_NOTE_MAX + CELL_CUT_MARKER) + CELL_RESULT_KEYS_MAX <=
                       PW_CELL_RESULT_MAX,
               "a CELL_RESULT at every bound must fit PW_CELL_RESULT_MAX");
 
@@ -94,10 +94,24 @@ void cell_result_done(CellResult *r) {
         *r = CELL_RESULT_INIT;
 }
 
-/* "key=" text cut to max bytes without a marker (at a UTF-8 boundary where it is UTF-8), escaped,
- * "\n". Returns whether it was cut. */
+/* The bytes of text whose escaped form fits max bytes (never half an escape), backed up to a
+ * UTF-8 character boundary where the text is UTF-8. */
+static size_t escaped_cut(const char *text, size_t n, size_t max) {
+        size_t keep = 0, escaped = 0;
+
+        for (; keep < n; keep++) {
+                size_t w = text[keep] == '\\' || text[keep] == '\n' ? 2 : 1;
+
+                if (escaped + w > max)
+                        break;
+                escaped += w;
+        }
+        return utf8_boundary_cut(text, n, keep);
+}
+
+/* "key=" text escaped and cut to max bytes without a marker, "\n". Returns whether it was cut. */
 static bool add_cut_line(RecordBuf *b, const char *key, const char *text, size_t max) {
-        size_t n = text ? strlen(text) : 0, keep = utf8_boundary_cut(text, n, max);
+        size_t n = text ? strlen(text) : 0, keep = escaped_cut(text, n, max);
 
         record_add_str(b, key);
         record_add(b, "=", 1);

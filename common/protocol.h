@@ -56,10 +56,10 @@
 #define PW_CELL_ERROR_TYPE_MAX 256U            /* error_type= (e.g. "ZeroDivisionError") */
 #define PW_CELL_ERROR_MESSAGE_MAX (4U * 1024U) /* error_message= (str() of the exception) */
 #define PW_CELL_TRACEBACK_MAX (32U * 1024U)    /* traceback= (the text, from the cell's code down) */
-/* One CELL_RESULT frame, and the runner's CH_CELL_RESULT: room for every text at its bound even
- * when escaping doubles each byte (a repr full of backslashes, a traceback of newlines), so that a
- * record is never refused for its size (common/cell.c checks the sum at compile time). */
-#define PW_CELL_RESULT_MAX (128U * 1024U)
+/* The texts' bounds above are of their escaped form (as the record writes them), so that every
+ * text at its bound fits one CELL_RESULT frame, and the runner's CH_CELL_RESULT (common/cell.c
+ * checks the sum at compile time). */
+#define PW_CELL_RESULT_MAX (64U * 1024U)
 
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
@@ -158,9 +158,10 @@ CellStatus cell_status_from_string(const char *s);
  * error_message=, traceback= (these three only for error and interrupted, empty if unknown),
  * message= (only if set: e.g. why it was interrupted), wall_ms=, cpu_ms= (empty if unknown), and
  * only if the cell sent PW_CELL_COLLECT: files_out=, files_out_bytes=, files_skipped=,
- * files_note= (only if set). value, error_type, error_message and traceback are cut to their
- * bounds above (at a UTF-8 character boundary where the text is UTF-8, with no marker);
- * message= and files_note= as RESULT's message= and files_note= (with "..."). */
+ * files_note= (only if set). value, error_type, error_message and traceback are cut so that their
+ * escaped form fits its bound above (at a UTF-8 character boundary where the text is UTF-8, never
+ * inside an escape, with no marker), as the runner cuts them; message= and files_note= as
+ * RESULT's message= and files_note= (with "..."). */
 typedef struct CellResult {
         uint64_t cell;
         CellStatus status;

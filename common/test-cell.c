@@ -287,6 +287,35 @@ static void test_cell_result_cut(void) {
         back = roundtrip(&r, NULL);
         assert_int(strlen(back.traceback), ==, PW_CELL_TRACEBACK_MAX - 2);
         cell_result_done(&back);
+
+        /* The bound is the escaped form's: an escape is never split, and what it cuts is gone. */
+        value[PW_CELL_VALUE_MAX - 1] = '\\'; /* escaped, it would end at MAX + 1 */
+        value[PW_CELL_VALUE_MAX] = '\0';
+        back = roundtrip(&r, NULL);
+        assert_int(strlen(back.value), ==, PW_CELL_VALUE_MAX - 1);
+        assert_se(back.value_truncated);
+        cell_result_done(&back);
+        value[PW_CELL_VALUE_MAX - 3] = '\n'; /* one escape, the last byte is over */
+        value[PW_CELL_VALUE_MAX - 1] = 'v';
+        back = roundtrip(&r, NULL);
+        assert_int(strlen(back.value), ==, PW_CELL_VALUE_MAX - 1);
+        assert_se(back.value[PW_CELL_VALUE_MAX - 3] == '\n');
+        cell_result_done(&back);
+        /* A character right after an escape, at the bound: MAX - 5 bytes, "\\n", the euro sign. */
+        memset(value, 'v', PW_CELL_VALUE_MAX);
+        value[PW_CELL_VALUE_MAX - 5] = '\n';
+        memcpy(value + PW_CELL_VALUE_MAX - 4, "\xe2\x82\xac", 3);
+        value[PW_CELL_VALUE_MAX - 1] = '\0';
+        back = roundtrip(&r, NULL);
+        assert_streq(back.value, value);
+        assert_se(!back.value_truncated);
+        cell_result_done(&back);
+        /* One escape more: the euro sign is left out whole. */
+        value[PW_CELL_VALUE_MAX - 6] = '\\';
+        back = roundtrip(&r, NULL);
+        assert_int(strlen(back.value), ==, PW_CELL_VALUE_MAX - 4);
+        assert_se(back.value_truncated);
+        cell_result_done(&back);
 }
 
 /* Every text at its bound, made of the bytes escaping doubles, and the longest numbers: the frame
@@ -325,8 +354,12 @@ static void test_cell_result_worst_case(void) {
         assert_int(n, <=, PW_CELL_RESULT_MAX);
         assert_int(cell_result_parse(p, n, &back), ==, 0);
         assert_int(back.cell, ==, UINT64_MAX);
-        assert_int(strlen(back.value), ==, PW_CELL_VALUE_MAX);
-        assert_int(strlen(back.traceback), ==, PW_CELL_TRACEBACK_MAX);
+        /* The bounds are the escaped form's: half as many backslashes or newlines. */
+        assert_int(strlen(back.value), ==, PW_CELL_VALUE_MAX / 2);
+        assert_int(strlen(back.error_type), ==, PW_CELL_ERROR_TYPE_MAX / 2);
+        assert_int(strlen(back.error_message), ==, PW_CELL_ERROR_MESSAGE_MAX / 2);
+        assert_int(strlen(back.traceback), ==, PW_CELL_TRACEBACK_MAX / 2);
+        assert_se(back.value_truncated);
         assert_se(back.files_skipped == UINT64_MAX && back.wall_ms == UINT64_MAX - 1);
         /* message= and files_note= are cut as RESULT's, with "...". */
         assert_se(strlen(back.message) < 4096 && strcmp(back.message + strlen(back.message) - 3, "...") == 0);

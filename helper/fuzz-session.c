@@ -34,6 +34,15 @@ static bool within(const char *s, size_t max) {
         return !s || strlen(s) <= max;
 }
 
+/* The CELL_RESULT texts' bounds are of their escaped form. */
+static bool fits(const char *s, size_t max) {
+        size_t n = 0;
+
+        for (; s && *s; s++)
+                n += *s == '\\' || *s == '\n' ? 2 : 1;
+        return n <= max;
+}
+
 /* A CELL payload decodes to flags and code that encode to the same bytes. */
 static void fuzz_cell_frame(const uint8_t *data, size_t size) {
         _cleanup_(buffer_done) Buffer b = {};
@@ -96,17 +105,16 @@ static void fuzz_cell_result(const uint8_t *data, size_t size) {
         check(h.length == b.size - PW_FRAME_HEADER_SIZE && h.length <= PW_CELL_RESULT_MAX);
         r = cell_result_parse(b.data + PW_FRAME_HEADER_SIZE, h.length, &c);
         check(r == 0 || r == -ENOMEM);
-        if (r == 0 && within(a.value, PW_CELL_VALUE_MAX) && within(a.error_type, PW_CELL_ERROR_TYPE_MAX) &&
-            within(a.error_message, PW_CELL_ERROR_MESSAGE_MAX) &&
-            within(a.traceback, PW_CELL_TRACEBACK_MAX) && within(a.message, 2048) &&
-            within(a.files_note, 512))
+        if (r == 0 && fits(a.value, PW_CELL_VALUE_MAX) && fits(a.error_type, PW_CELL_ERROR_TYPE_MAX) &&
+            fits(a.error_message, PW_CELL_ERROR_MESSAGE_MAX) && fits(a.traceback, PW_CELL_TRACEBACK_MAX) &&
+            within(a.message, 2048) && within(a.files_note, 512))
                 check_cell_result_again(&a, &c);
         if (r == 0) {
                 /* Cut or not, every text is within its bound now. */
-                check(within(c.value, PW_CELL_VALUE_MAX) && within(c.error_type, PW_CELL_ERROR_TYPE_MAX));
-                check(within(c.error_message, PW_CELL_ERROR_MESSAGE_MAX));
-                check(within(c.traceback, PW_CELL_TRACEBACK_MAX));
-                check(!a.value || within(a.value, PW_CELL_VALUE_MAX) || c.value_truncated);
+                check(fits(c.value, PW_CELL_VALUE_MAX) && fits(c.error_type, PW_CELL_ERROR_TYPE_MAX));
+                check(fits(c.error_message, PW_CELL_ERROR_MESSAGE_MAX));
+                check(fits(c.traceback, PW_CELL_TRACEBACK_MAX));
+                check(!a.value || fits(a.value, PW_CELL_VALUE_MAX) || c.value_truncated);
         }
         cell_result_done(&c);
         cell_result_done(&a);
