@@ -3,34 +3,59 @@
 # _runner() calls _session() after GO. The runner becomes the supervisor: it keeps the channel,
 # writes each cell's input files, collects its files, and forks at once the kernel, the process
 # that runs the cells in one __main__ namespace. The two talk over a private socket pair, frames
-# of a uint32 length, then: supervisor -> kernel "uint32 cell number, code"; kernel -> supervisor
-# b"S" (the cell's SIGINT is armed: an interrupt may be sent from now on) and b"R" + the
-# CH_CELL_RESULT payload. SIGINT reaches the kernel only between its b"S" and b"R", so a stale
-# interrupt never lands between cells or in the next one. Imports are few and lazy: what only an
-# error, a file or a collection needs is imported there.
-def _session(ch, cwd, bounds, stdin, inputs, split, fail, kill_all):
+# of a uint32 length: supervisor -> kernel "uint32 cell number, code", kernel -> supervisor the
+# CH_CELL_RESULT payload; and the kernel writes one byte into the "armed" pipe as each cell's
+# SIGINT handler is in place. SIGINT reaches the kernel only between that byte and the result, so
+# an interrupt is never lost at a cell's start nor lands between cells or in the next one; the
+# supervisor reads the pipe only when it has an interrupt to send (no wake-up per cell). Imports
+# are few and lazy: what only an error, a file or a collection needs is imported there.
+def _session(ch, cwd, bounds, stdin, inputs, fail, kill_all):
     import _signal, _socket, select
     FILE, FILE_DATA, STOP, CELL, INTERRUPT, END, CELL_RESULT = 5, 6, 8, 9, 10, 11, 0x86
     sup, ker = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    armed_r, armed_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         ch.s.detach()
         os.dup2(stdin, 0)  # the job's stdin: at EOF, the helper closed it
         os.close(stdin)
         os.close(cwd)
+        os.close(armed_r)
         sup.close()
-        _kernel(_Link(ker))  # returns never; SystemExit ends the interpreter as the cell asked
+        _kernel(_Link(ker), armed_w)  # returns never; SystemExit ends the interpreter as the cell asked
     ker.close()
     os.close(stdin)
+    os.close(armed_w)
+    os.set_blocking(armed_r, False)
+
+    def broken(what):
+        kill_all()  # the kernel with the runner
+        fail(what)
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # no KeyboardInterrupt traceback of the runner's
     link = _Link(sup)
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
         pidfd = None  # a kernel before 5.3: poll
-    files = _InputFiles(cwd, inputs, split, fail)
-    cell = None  # the running cell: [number, collect, started, interrupt asked]
+    files = _InputFiles(cwd, inputs, broken)
+    cell = None  # the running cell: [number, collect, interrupt asked]
+    sent = armed = 0  # cells the kernel was given, and armed so far (the pipe's bytes read)
     ending = False
+
+    def read_armed():
+        nonlocal armed
+        try:
+            armed += len(os.read(armed_r, 65536))
+        except BlockingIOError:
+            pass
+
+    def interrupt():
+        # SIGINT now if the kernel armed the running cell; else once it does (cell[2]: armed_r is
+        # watched meanwhile). Each cell arms once: its byte.
+        read_armed()
+        cell[2] = armed < sent
+        if not cell[2]:
+            os.kill(pid, _signal.SIGINT)
 
     def finish(stop):
         # CH_STOP or the channel's end (stop: the kernel is killed), the kernel's end (waited for:
@@ -43,6 +68,8 @@ def _session(ch, cwd, bounds, stdin, inputs, split, fail, kill_all):
 
     def result(payload):
         nonlocal cell
+        if sent % 16384 == 0:
+            read_armed()  # the pipe never fills
         if cell[1]:
             try:
                 _collect(ch, cwd, bounds, None, inputs, remember=True)
@@ -55,55 +82,51 @@ def _session(ch, cwd, bounds, stdin, inputs, split, fail, kill_all):
             os._exit(0)
 
     def on_channel(kind, payload):
-        nonlocal cell, ending
+        nonlocal cell, ending, sent
         if kind == STOP:
             finish(True)
         if files.current is not None and kind != FILE_DATA:
-            fail("channel message %#x inside an input file's data" % kind)
+            broken("channel message %#x inside an input file's data" % kind)
         if kind in (FILE, FILE_DATA, CELL) and cell is not None:
-            fail("channel message %#x while cell %d runs" % (kind, cell[0]))
+            broken("channel message %#x while cell %d runs" % (kind, cell[0]))
         if kind == FILE:
             files.begin(payload)
         elif kind == FILE_DATA:
             files.data(payload)
         elif kind == CELL:
             if len(payload) < 8:
-                fail("a CELL message of %d bytes" % len(payload))
-            cell = [int.from_bytes(payload[4:8], "little"), bool(payload[0] & 1), False, False]
+                broken("a CELL message of %d bytes" % len(payload))
+            cell = [int.from_bytes(payload[4:8], "little"), bool(payload[0] & 1), False]
             if files.error:
                 result(_result_text("error", error=("pyward.InputFileError", files.error)))
                 files.error = None
             else:
                 link.send(payload[4:])
+                sent += 1
         elif kind == INTERRUPT:
-            if cell is not None and cell[2]:
-                os.kill(pid, _signal.SIGINT)
-            elif cell is not None:
-                cell[3] = True  # sent once the kernel has armed it
+            if cell is not None and not cell[2]:  # none runs, or its interrupt waits for it already
+                interrupt()
         elif kind == END:
             if cell is None:
                 kill_all()
                 os._exit(0)
             ending = True
         else:
-            fail("channel message %#x in a session" % kind)
+            broken("channel message %#x in a session" % kind)
 
     while True:
-        watch = [0, sup.fileno()] + ([] if pidfd is None else [pidfd])
+        watch = [0, sup.fileno()] + ([] if pidfd is None else [pidfd]) + ([armed_r] if cell and cell[2] else [])
         ready = select.select(watch, [], [], None if pidfd is not None else 0.05)[0]
+        if armed_r in ready:
+            interrupt()
         if sup.fileno() in ready:
             if not link.recv():
                 finish(False)  # the kernel ended (SystemExit, os._exit, a signal)
             m = link.parse()
             while m is not None:
                 if cell is None:
-                    fail("the kernel spoke while no cell ran")
-                if m[:1] == b"S":
-                    cell[2] = True
-                    if cell[3]:
-                        os.kill(pid, _signal.SIGINT)
-                else:
-                    result(m[1:])
+                    broken("the kernel spoke while no cell ran")
+                result(m)
                 m = link.parse()
         if 0 in ready:
             ch.recv()
@@ -123,17 +146,18 @@ class _Link:
     def __init__(self, s):
         self.s = s
         self.buf = bytearray()
+        self.rbuf = memoryview(bytearray(65536))  # kept: no allocation (and mmap) per read
 
     def send(self, payload):
         self.s.sendall(len(payload).to_bytes(4, "little") + payload)
 
     def recv(self):
         try:
-            data = self.s.recv(1 << 20)
+            n = self.s.recv_into(self.rbuf)
         except OSError:
-            data = b""
-        self.buf += data
-        return len(data) > 0
+            n = 0
+        self.buf += self.rbuf[:n]
+        return n > 0
 
     def parse(self):
         if len(self.buf) < 4:
@@ -158,8 +182,8 @@ class _InputFiles:
     # directory: a file of the same path is replaced (unlinked first: a link at the last component
     # is removed, never followed; the new file is made with O_EXCL | O_NOFOLLOW), directories on
     # the way are made or entered without following a link. A failure is the next cell's error.
-    def __init__(self, cwd, inputs, split, fail):
-        self.cwd, self.inputs, self.split, self.fail = cwd, inputs, split, fail
+    def __init__(self, cwd, inputs, fail):
+        self.cwd, self.inputs, self.fail = cwd, inputs, fail
         self.current = None  # [path, fd or None, bytes left, mode, size, sha256]
         self.error = None
 
@@ -169,7 +193,9 @@ class _InputFiles:
             self.fail("a FILE message of %d bytes" % len(payload))
         size = int.from_bytes(payload[4:12], "little")
         path = payload[12:]
-        parts = self.split(path)
+        parts = path.split(b"/")
+        if not path or path.startswith(b"/") or b"\0" in path or any(p in (b"", b".", b"..") for p in parts):
+            self.fail("an invalid input path %r" % os.fsdecode(path))
         mode = 0o700 if payload[0] & 1 else 0o600
         self.current = [path, None, size, mode, size, hashlib.sha256()]
         d = self.cwd
@@ -230,7 +256,7 @@ class _InputFiles:
         if c[1] is not None:
             os.close(c[1])
             self.inputs[c[0]] = (c[3], c[4], c[5].digest())
-def _kernel(link):
+def _kernel(link, armed):
     # The cells, one at a time, in one __main__ namespace, as the REPL runs them: a last expression
     # statement's repr() is the value (and builtins._ is set), tracebacks start at the cell's code.
     import _ast, _signal, builtins
@@ -242,7 +268,7 @@ def _kernel(link):
     main = type(sys)("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
-    ns, sources = main.__dict__, {}
+    ns, sources = main.__dict__, []  # the cells' (name, source) not yet in linecache
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(line_buffering=True)  # a cell's output streams as it prints
@@ -261,9 +287,9 @@ def _kernel(link):
                 pass  # an interrupt of the cell that had just ended
 
     def run(src, name):
-        sources[name] = src
+        sources.append((name, src))
         if "linecache" in sys.modules:
-            _lines(sources)
+            _lines(sources)  # user code may print a traceback itself
         tree = compile(src, name, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], _ast.Expr) else None
         exec(compile(tree, name, "exec", dont_inherit=True), ns)
@@ -275,6 +301,7 @@ def _kernel(link):
                 return text
         return None
 
+    me = os.getpid()
     disarm()
     while True:
         m = link.read()
@@ -286,7 +313,7 @@ def _kernel(link):
         try:
             try:
                 _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-                link.send(b"S")
+                os.write(armed, b"S")
                 value = run(src, name)
             finally:
                 disarm()
@@ -294,6 +321,8 @@ def _kernel(link):
             raise
         except BaseException as e:
             error = _error(e, _kernel.__code__.co_filename, sources)
+        if os.getpid() != me:
+            os._exit(0)  # a child the cell forked came back out of it: only the kernel answers
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
             try:
                 stream.flush()  # all of the cell's output before its result
@@ -304,15 +333,16 @@ def _kernel(link):
         else:
             report = _result_text("error", error=error)
         try:
-            link.send(b"R" + report)
+            link.send(report)
         except OSError:
             os._exit(0)  # the supervisor is gone
 def _lines(sources):
-    # The cells' sources for the tracebacks' lines, as linecache keeps code it has no file for.
+    # The cells' sources for the tracebacks' lines, as linecache keeps code it has no file for
+    # (no mtime: checkcache() leaves them); each cell's once.
     import linecache
-    for name, src in sources.items():
-        if name not in linecache.cache:
-            linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    for name, src in sources:
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    sources.clear()
 def _error(e, runner_file, sources):
     # (error_type, error_message, traceback) of an exception, the runner's frames left out.
     import traceback

@@ -35,13 +35,19 @@ def _runner():
             except OSError as e:
                 fail("fd 0 is not the runner channel: %s" % e.strerror)
             self.buf = bytearray()
+            self.rbuf = None
             self.off = 0
             self.fds = []
             self.eof = False
 
         def recv(self):
+            # Into one buffer kept for all reads: a fresh one each time would be mapped and
+            # unmapped again by malloc at every message of a session.
+            if self.rbuf is None:
+                self.rbuf = bytearray(262144)
             try:
-                data, anc, _, _ = self.s.recvmsg(262144, _socket.CMSG_SPACE(4 * 16), _socket.MSG_CMSG_CLOEXEC)
+                n, anc, _, _ = self.s.recvmsg_into([self.rbuf], _socket.CMSG_SPACE(4 * 16), _socket.MSG_CMSG_CLOEXEC)
+                data = memoryview(self.rbuf)[:n]
             except OSError:
                 data, anc = b"", []  # ECONNRESET: the helper is gone, as at EOF
             fds = []
@@ -190,7 +196,7 @@ def _runner():
         stdin = ch.take_fd(m[2])
         if stdin is None:
             fail("GO came without the job's stdin")
-        _session(ch, cwd, bounds, stdin, inputs, split, fail, kill_all)  # returns only in the kernel
+        _session(ch, cwd, bounds, stdin, inputs, fail, kill_all)  # returns only in the kernel
         return None
     collect = bool(go & GO_COLLECT)
     path = os.path.join(os.getcwd(), os.fsdecode(filename))
