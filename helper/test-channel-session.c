@@ -399,6 +399,61 @@ static void test_parse_cuts(void) {
         assert_se(streq(why, "CH_CELL_RESULT over its bound"));
 }
 
+/* What the real runner sent in a session (tests/fuzz/channel/make-runner-seeds.py): the reader and
+ * the parser take it, so runner-session.py, channel.c and channel-session.c agree. */
+static void test_the_runners_session(void) {
+        _cleanup_(channel_reader_freep) ChannelReader *r = NULL;
+        _cleanup_(buffer_done) Buffer b = {};
+        char path[4096], got[4096] = "";
+        uint8_t chunk[4096];
+        size_t n, off = 2, len = 0; /* after the fuzzer's two bytes */
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/tests/fuzz/channel/seed-runner-session", SRCDIR);
+        f = fopen(path, "rbe");
+        assert_se(f);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                assert_se(buffer_append(&b, chunk, n) == 0);
+        fclose(f);
+        assert_se(channel_reader_new(&wide, CHANNEL_MODE_SESSION, &r) == 0);
+        channel_reader_cell_start(r);
+        for (;;) {
+                const char *why = NULL;
+                ChannelEvent ev;
+                ssize_t k = channel_reader_feed(r, b.data + off, b.size - off, &ev, &why);
+                CellResult c;
+
+                assert_se(k >= 0);
+                off += (size_t) k;
+                if (ev.type == CHANNEL_EVENT_NONE)
+                        break;
+                if (ev.type == CHANNEL_EVENT_FILE)
+                        len += snprintf(got + len, sizeof(got) - len, "F %.*s;", (int) ev.path_size, ev.path);
+                else if (ev.type == CHANNEL_EVENT_SKIPPED)
+                        len += snprintf(got + len, sizeof(got) - len, "S%d;", ev.reason);
+                if (ev.type != CHANNEL_EVENT_CELL_RESULT)
+                        continue;
+                assert_se(channel_cell_result_parse(ev.data, ev.data_size, &c, &why) == 0);
+                len += snprintf(got + len, sizeof(got) - len, "%s %s %s;",
+                                c.status == CELL_OK ? "ok" : "error", c.value ? c.value : "-",
+                                c.error_type ? c.error_type : "-");
+                if (c.error_type && streq(c.error_type, "ZeroDivisionError"))
+                        assert_se(strncmp(c.traceback,
+                                          "Traceback (most recent call last):\n  File \"<cell 3>\"",
+                                          50) == 0);
+                result_free(&c);
+                channel_reader_cell_start(r);
+        }
+        assert_int(off, ==, b.size);
+        /* in.txt was sent: not returned; a link is told of at every collection. */
+        if (!streq(got,
+                   "ok - -;ok 42 -;error - ZeroDivisionError;error - KeyboardInterrupt;S1;F out.txt;ok - -;S1;"
+                   "ok 'caf\xc3\xa9\\ncaf\xc3\xa9\\ncaf\xc3\xa9\\n' -;")) {
+                fprintf(stderr, "got %s\n", got);
+                assert_se(false);
+        }
+}
+
 int main(void) {
         test_cell_append();
         test_request_session();
@@ -406,5 +461,6 @@ int main(void) {
         test_reader_violations();
         test_parse();
         test_parse_cuts();
+        test_the_runners_session();
         return 0;
 }

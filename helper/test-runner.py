@@ -541,6 +541,7 @@ class Session:
         for t in self.threads:
             t.start()
         self.buf = bytearray()
+        self.raw = bytearray()  # all the runner sent on the channel
         self.n = 0
         self.helper.sendall(request(b"", bounds=bounds))
         self.helper.sendmsg([go(GO_SESSION)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [in_r]))])
@@ -583,6 +584,7 @@ class Session:
             if not b:
                 raise EOFError("the runner closed the channel")
             self.buf.extend(b)
+            self.raw.extend(b)
 
     def cell(self, code, flags=0, files=()):
         self.send_cell(code, flags, files)
@@ -739,6 +741,13 @@ class Sessions(unittest.TestCase):
         time.sleep(0.1)
         s.send(STOP)
         self.assertEqual(s.close(), (-9, 0))
+
+    def test_end_after_the_running_cell(self):
+        s = self.s
+        s.send_cell(b"import time\ntime.sleep(0.3)\n'done'")
+        s.send(END)
+        self.assertEqual(s.result()[1], {"status": "ok", "value": "'done'"})
+        self.assertEqual(s.close(), (0, 0))
 
     def test_end_kills_what_is_left(self):
         s = self.s
