@@ -26,6 +26,16 @@ typedef enum ConnState {
         CONN_LINGER, /* RESULT written and our side shut down; discarding input until the client closes */
 } ConnState;
 
+/* A session's input files for its next cell, as they arrive (connection-session.c). */
+typedef struct CellInput {
+        RequestFile *files;
+        size_t n_files, n_allocated;
+        uint64_t n_sent, bytes_sent; /* all that was announced, kept or not */
+        uint64_t data_left;          /* FILE_DATA bytes the last FILE still announces */
+        bool discarding;             /* the last file is over a bound: its bytes are dropped */
+        char *over;                  /* the bound broken, for the cell's CELL_RESULT; NULL: none */
+} CellInput;
+
 struct Connection {
         sd_event *event;
         int fd;
@@ -53,6 +63,7 @@ struct Connection {
         char job_id[33];
         Run *run;
         JobTimes times;
+        CellInput cell_in;
 };
 
 /* connection.c */
@@ -69,3 +80,10 @@ void connection_client_gone(Connection *c, const char *why);
 void connection_request_complete(Connection *c);
 void connection_protocol_error(Connection *c, const char *fmt, ...) _printf_(2, 3);
 void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void *payload);
+/* The Run's callbacks, shared with a session's (connection-session.c). */
+extern const RunOps connection_run_ops;
+
+/* connection-session.c */
+void connection_handle_session_frame(Connection *c, const FrameHeader *h, const void *payload);
+void connection_run_cell_result(void *userdata, const CellResult *result);
+void cell_input_done(CellInput *in);

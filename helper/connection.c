@@ -145,6 +145,8 @@ void connection_finish(Connection *c, JobStatus status, const char *fmt, ...) {
                 r.files_reported = true;
                 r.files_note = strdup("the job did not run: no files are collected");
         }
+        if (c->run && c->request->session)
+                r.cells_reported = true; /* cells=0 */
         if (status == JOB_REJECTED)
                 log_notice("Rejected request of UID %u: %s", (unsigned) c->peer.uid, r.message ?: "");
         else
@@ -407,6 +409,7 @@ Connection *connection_free(Connection *c) {
                 return NULL;
         journal_log_job_end(c->job_id);
         c->run = run_free(c->run);
+        cell_input_done(&c->cell_in);
         sd_bus_flush_close_unref(c->bus);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->deadline);

@@ -86,6 +86,14 @@ const char *job_unit(const Job *j) {
         return j->unit;
 }
 
+const char *job_unit_path(const Job *j) {
+        return j->unit_path;
+}
+
+bool job_is_running(const Job *j) {
+        return j->state == JOB_STATE_RUNNING;
+}
+
 void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit) {
         *ret_exec = j->exec_start_usec;
         *ret_exit = j->exec_exit_usec;

@@ -42,6 +42,11 @@ void job_set_stop_grace(Job *j, uint64_t usec);
 bool job_grace_ran_out(const Job *j);
 bool job_is_done(const Job *j);
 const char *job_unit(const Job *j);
+/* The unit's D-Bus object path, for a caller's own reads of its properties (a session's per-cell
+ * CPU, run-session.c). */
+const char *job_unit_path(const Job *j);
+/* Running: the manager has the unit and it is not down yet. */
+bool job_is_running(const Job *j);
 /* When the job's main process was exec()ed and when it exited (CLOCK_MONOTONIC usec, from the
  * manager; 0 if unknown), valid once done() was called. For the helper's timing fields. */
 void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit);

@@ -135,7 +135,7 @@ static void test_request_and_files(void) {
 
         assert_se(sd_event_new(&e) >= 0);
         assert_se(pipe2(pipefd, O_CLOEXEC) == 0);
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         assert_se(run_channel_send_request(c, &req, pipefd[0]) == 0);
         close(pipefd[0]);
 
@@ -211,7 +211,7 @@ static void test_cut_inside_a_file(void) {
         size_t n;
 
         assert_se(sd_event_new(&e) >= 0);
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         for (unsigned i = 0; i < PW_SKIPPED_LISTED_MAX + 20; i++)
                 ch_skipped(job_fd, FILE_SKIP_FIFO, "f");
         ch_file(job_fd, 0600, 200000, "big");
@@ -263,7 +263,7 @@ static void test_violation(void) {
         int job_fd = -EBADF;
 
         assert_se(sd_event_new(&e) >= 0);
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         ch_send(job_fd, CH_CODE, "x", 1); /* a helper -> runner type */
         loop(e, &s);
         run_channel_finish(c);
@@ -276,7 +276,7 @@ static void test_violation(void) {
 
         c = run_channel_free(c);
         s = (Sink) {};
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         close(job_fd);
         run_channel_finish(c);
         loop(e, &s);
@@ -295,7 +295,7 @@ static void test_info(void) {
         int job_fd = -EBADF;
 
         assert_se(sd_event_new(&e) >= 0);
-        assert_se(run_channel_new(e, limits_default, true, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_DISCOVER, &ops, &s, &job_fd, &c) == 0);
         ch_send(job_fd, CH_INFO, "python=3.11.2\n", 14);
         close(job_fd);
         run_channel_finish(c);
