@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The runner channel (channel.h): the helper's encoder of the request it hands the runner, the
  * bounded, checking decoder of everything the runner says (the job's one door into the helper),
- * and the non-blocking writer that passes the job's stdin by SCM_RIGHTS with CH_GO's first byte. */
+ * and the non-blocking writer that passes the job's stdin by SCM_RIGHTS with CH_GO's first byte.
+ * A session's own messages and the CH_CELL_RESULT parser are in channel-session.c. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "byteorder.h"
+#include "channel-internal.h"
 #include "channel.h"
 
 #define CH_BOUNDS_SIZE 40 /* 5 x uint64 */
@@ -19,7 +21,7 @@
 
 /* --- helper -> runner ------------------------------------------------------------------------- */
 
-static int message_append(Buffer *b, uint16_t type, const void *payload, size_t length) {
+int channel_message_append(Buffer *b, uint16_t type, const void *payload, size_t length) {
         uint8_t header[PW_FRAME_HEADER_SIZE];
         int r;
 
@@ -34,7 +36,7 @@ static int message_append(Buffer *b, uint16_t type, const void *payload, size_t 
         return 0;
 }
 
-static int file_append(Buffer *b, const RequestFile *f) {
+int channel_file_append(Buffer *b, const RequestFile *f) {
         uint8_t payload[PW_FILE_HEADER_SIZE + PW_PATH_MAX];
         size_t n = strlen(f->path);
         int r;
@@ -46,10 +48,10 @@ static int file_append(Buffer *b, const RequestFile *f) {
         le32_store(payload, f->executable ? PW_FILE_EXECUTABLE : 0);
         le64_store(payload + 4, f->size);
         memcpy(payload + PW_FILE_HEADER_SIZE, f->path, n);
-        r = message_append(b, CH_FILE, payload, PW_FILE_HEADER_SIZE + n);
+        r = channel_message_append(b, CH_FILE, payload, PW_FILE_HEADER_SIZE + n);
         for (uint64_t off = 0; r >= 0 && off < f->size; off += PW_CHUNK_MAX) {
                 uint64_t chunk = f->size - off < PW_CHUNK_MAX ? f->size - off : PW_CHUNK_MAX;
-                r = message_append(b, CH_FILE_DATA, f->data + off, (size_t) chunk);
+                r = channel_message_append(b, CH_FILE_DATA, f->data + off, (size_t) chunk);
         }
         return r;
 }
@@ -63,31 +65,35 @@ static int request_messages_append(Buffer *b, const Request *req, const ChannelB
         size_t go_offset;
         int r;
 
-        r = message_append(b, CH_CODE, req->code, req->code ? req->code_size : 0);
+        /* A session's cells come later (channel_cell_append()): GO opens it with nothing. */
+        if ((go_flags & CH_GO_SESSION) &&
+            ((req->code && req->code_size > 0) || req->n_args > 0 || req->n_files > 0))
+                return -EINVAL;
+        r = channel_message_append(b, CH_CODE, req->code, req->code ? req->code_size : 0);
         if (r < 0)
                 return r;
-        r = message_append(b, CH_FILENAME, filename, strlen(filename));
+        r = channel_message_append(b, CH_FILENAME, filename, strlen(filename));
         if (r < 0)
                 return r;
         for (size_t i = 0; i < req->n_args; i++) {
-                r = message_append(b, CH_ARG, req->argv[i], strlen(req->argv[i]));
+                r = channel_message_append(b, CH_ARG, req->argv[i], strlen(req->argv[i]));
                 if (r < 0)
                         return r;
         }
         for (size_t i = 0; i < ELEMENTSOF(bv); i++)
                 le64_store(payload + 8 * i, bv[i]);
-        r = message_append(b, CH_BOUNDS, payload, CH_BOUNDS_SIZE);
+        r = channel_message_append(b, CH_BOUNDS, payload, CH_BOUNDS_SIZE);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < req->n_files; i++) {
-                r = file_append(b, &req->files[i]);
+                r = channel_file_append(b, &req->files[i]);
                 if (r < 0)
                         return r;
         }
         go_offset = b->size;
         le32_store(payload, CH_VERSION);
         le32_store(payload + 4, go_flags);
-        r = message_append(b, CH_GO, payload, CH_GO_SIZE);
+        r = channel_message_append(b, CH_GO, payload, CH_GO_SIZE);
         if (r < 0)
                 return r;
         *ret_go_offset = go_offset;
@@ -106,7 +112,7 @@ int channel_request_append(Buffer *b, const Request *req, const ChannelBounds *b
 }
 
 int channel_stop_append(Buffer *b) {
-        return message_append(b, CH_STOP, NULL, 0);
+        return channel_message_append(b, CH_STOP, NULL, 0);
 }
 
 /* --- runner -> helper ------------------------------------------------------------------------- */
@@ -118,11 +124,13 @@ typedef enum ReaderState {
         READER_FILE_END,  /* a file's last byte was passed on: FILE_END is due, without bytes */
         READER_INFO,      /* a discovery run: CH_INFO next */
         READER_DONE,      /* after CH_DONE or CH_INFO: nothing more may come */
+        READER_IDLE,      /* a session between cells: nothing may come until the next cell starts */
         READER_BROKEN,    /* a violation was reported: everything is refused */
 } ReaderState;
 
 struct ChannelReader {
         ChannelBounds bounds;
+        ChannelMode mode;
         ReaderState state;
         const char *why; /* the violation, once BROKEN */
 
@@ -148,8 +156,23 @@ int channel_reader_new(const ChannelBounds *bounds, ChannelMode mode, ChannelRea
         if (!r)
                 return -ENOMEM;
         r->bounds = *bounds;
-        r->state = mode == CHANNEL_MODE_DISCOVER ? READER_INFO : READER_FILES;
-        r->payload_max = mode == CHANNEL_MODE_DISCOVER ? CH_INFO_MAX : PW_CHUNK_MAX;
+        r->mode = mode;
+        switch (mode) {
+        case CHANNEL_MODE_JOB:
+                r->state = READER_FILES;
+                r->payload_max = PW_CHUNK_MAX;
+                break;
+        case CHANNEL_MODE_DISCOVER:
+                r->state = READER_INFO;
+                r->payload_max = CH_INFO_MAX;
+                break;
+        case CHANNEL_MODE_SESSION:
+                r->state = READER_IDLE;
+                r->payload_max = PW_CHUNK_MAX > CH_CELL_RESULT_MAX ? PW_CHUNK_MAX : CH_CELL_RESULT_MAX;
+                break;
+        default:
+                return -EINVAL;
+        }
         r->payload = malloc(r->payload_max);
         if (!r->payload)
                 return -ENOMEM;
@@ -166,6 +189,16 @@ ChannelReader *channel_reader_free(ChannelReader *r) {
 
 bool channel_reader_done(const ChannelReader *r) {
         return r->state == READER_DONE;
+}
+
+void channel_reader_cell_start(ChannelReader *r) {
+        /* Only between cells: a second start before the cell's result changes nothing, and a
+         * broken reader stays broken. */
+        if (r->mode != CHANNEL_MODE_SESSION || r->state != READER_IDLE)
+                return;
+        r->files = r->files_bytes = 0;
+        r->last_path_size = 0; /* each cell's files are a walk of their own */
+        r->state = READER_FILES;
 }
 
 /* The header's checks, before a byte of its payload is kept: framing, then whether this type may
@@ -186,13 +219,22 @@ static const char *header_check(ChannelReader *r) {
         case CH_SKIPPED:       lo = PW_SKIPPED_HEADER_SIZE; hi = PW_SKIPPED_HEADER_SIZE + PW_PATH_MAX; break;
         case CH_DONE:          lo = hi = CH_DONE_SIZE; break;
         case CH_INFO:          lo = 0; hi = CH_INFO_MAX; break;
+        case CH_CELL_RESULT:   lo = 0; hi = CH_CELL_RESULT_MAX; break;
         default:               return "an unknown message type";
         }
         /* clang-format on */
         if (r->length < lo || r->length > hi)
                 return "a message length out of its type's bounds";
 
+        if (r->mode == CHANNEL_MODE_SESSION && (r->type == CH_DONE || r->type == CH_INFO))
+                return "CH_DONE or CH_INFO in a session";
+        if (r->mode != CHANNEL_MODE_SESSION && r->type == CH_CELL_RESULT)
+                return "CH_CELL_RESULT outside a session";
+
         switch (r->state) {
+        case READER_IDLE:
+                return r->type == CH_CELL_RESULT ? "CH_CELL_RESULT without a cell"
+                                                 : "a message between a session's cells";
         case READER_FILES:
                 if (r->type == CH_INFO)
                         return "CH_INFO outside a discovery run";
@@ -326,6 +368,13 @@ static const char *message_handle(ChannelReader *r, ChannelEvent *ev) {
                                        .data = r->payload,
                                        .data_size = r->length };
                 r->state = READER_DONE;
+                return NULL;
+        case CH_CELL_RESULT:
+                /* Unparsed: channel_cell_result_parse() is the helper's next step. */
+                *ev = (ChannelEvent) { .type = CHANNEL_EVENT_CELL_RESULT,
+                                       .data = r->payload,
+                                       .data_size = r->length };
+                r->state = READER_IDLE;
                 return NULL;
         default:
                 return "an unknown message type";

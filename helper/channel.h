@@ -72,11 +72,15 @@ typedef enum ChannelType {
                                   * order), package=NAME VERSION (sorted by normalized name, the
                                   * first of each name on sys.path), packages_omitted=N (only if
                                   * some did not fit) */
+        CH_CELL_RESULT = 0x86,   /* session: 0..CH_CELL_RESULT_MAX bytes of key=value lines escaped
+                                  * as RESULT's (channel_cell_result_parse()): status=ok|error,
+                                  * value=, value_truncated=1, error_type=, error_message=,
+                                  * traceback=; each key at most once */
 } ChannelType;
 
-#define CH_GO_COLLECT 0x1U  /* return the output files after the code */
-#define CH_GO_DISCOVER 0x2U /* run no code: answer CH_INFO about the interpreter */
-#define CH_GO_SESSION 0x4U  /* a session: cells follow (CH_CELL) */
+#define CH_GO_COLLECT 0x1U   /* return the output files after the code */
+#define CH_GO_DISCOVER 0x2U  /* run no code: answer CH_INFO about the interpreter */
+#define CH_GO_SESSION 0x4U   /* a session: cells follow (CH_CELL) */
 #define CH_CELL_COLLECT 0x1U /* CH_CELL: return the files after the cell */
 
 typedef struct ChannelBounds {
@@ -105,13 +109,13 @@ int channel_end_append(Buffer *b);
 /* --- runner -> helper ------------------------------------------------------------------------- */
 
 typedef enum ChannelEventType {
-        CHANNEL_EVENT_NONE,      /* more bytes needed */
-        CHANNEL_EVENT_FILE,      /* a file begins: path, mode, size (valid, within the bounds) */
-        CHANNEL_EVENT_FILE_DATA, /* data, data_size bytes of the current file */
-        CHANNEL_EVENT_FILE_END,  /* the current file is complete */
-        CHANNEL_EVENT_SKIPPED,   /* reason, path (NULL if path_size is 0); from the runner or the bounds */
-        CHANNEL_EVENT_DONE,      /* the runner's end of files; count: entries it left out unlisted */
-        CHANNEL_EVENT_INFO,      /* data, data_size: the CH_INFO payload, unparsed */
+        CHANNEL_EVENT_NONE,        /* more bytes needed */
+        CHANNEL_EVENT_FILE,        /* a file begins: path, mode, size (valid, within the bounds) */
+        CHANNEL_EVENT_FILE_DATA,   /* data, data_size bytes of the current file */
+        CHANNEL_EVENT_FILE_END,    /* the current file is complete */
+        CHANNEL_EVENT_SKIPPED,     /* reason, path (NULL if path_size is 0); from the runner or the bounds */
+        CHANNEL_EVENT_DONE,        /* the runner's end of files; count: entries it left out unlisted */
+        CHANNEL_EVENT_INFO,        /* data, data_size: the CH_INFO payload, unparsed */
         CHANNEL_EVENT_CELL_RESULT, /* data, data_size: the CH_CELL_RESULT payload, unparsed (parse
                                     * it with channel_cell_result_parse()); a session's cell ended */
 } ChannelEventType;
@@ -139,8 +143,8 @@ typedef enum ChannelMode {
 
 /* A reader that enforces bounds itself: a FILE_OUT over files_out, files_out_bytes or
  * file_out_size, or deeper than depth, becomes a CHANNEL_EVENT_SKIPPED with the helper's reason
- * and its data is dropped; the runner's word is never needed to keep a bound. info: whether CH_INFO
- * is allowed (a discovery run) instead of files. */
+ * and its data is dropped; the runner's word is never needed to keep a bound. mode: what may come
+ * (a session's reader starts between cells: call channel_reader_cell_start() before each cell). */
 int channel_reader_new(const ChannelBounds *bounds, ChannelMode mode, ChannelReader **ret);
 ChannelReader *channel_reader_free(ChannelReader *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelReader *, channel_reader_free);
@@ -152,7 +156,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ChannelReader *, channel_reader_free);
  * a call with size 0 returns it, or NONE. The loop: until NONE, feed what is left.
  * A violation of the framing, the order or a payload's syntax returns -EBADMSG with a static
  * reason in *ret_why (may be NULL); the reader then refuses everything (-EBADMSG again). At most
- * one message's payload is buffered (PW_CHUNK_MAX, or CH_INFO_MAX for a discovery run). Event
+ * one message's payload is buffered (PW_CHUNK_MAX, CH_INFO_MAX for a discovery run, and in a
+ * session the larger of PW_CHUNK_MAX and CH_CELL_RESULT_MAX; a length over the type's bound is a
+ * violation before any byte of it is kept). Event
  * pointers point into the reader's buffer, valid until the next call. The helper's own bounds are
  * checked in this order: depth, file_out_size (never above PW_FILE_OUT_SIZE_MAX), files_out (never
  * above PW_FILES_COUNT_MAX), files_out_bytes; only FILE events count towards them. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer entry point for the runner channel's reader: the bytes a job's runner sends the helper.
- * The first byte chooses the reader (bit 0: discovery) and the bounds (bits 1-3), the second seeds
- * the split sizes; the rest goes through channel_reader_feed() once whole and once in pieces. Both
+ * The first byte chooses the reader (bit 0: discovery, bit 4: a session, whose cells start before
+ * the first byte and after each CELL_RESULT) and the bounds (bits 1-3), the second seeds the split
+ * sizes; the rest goes through channel_reader_feed() once whole and once in pieces. Both
  * must give the same events, and every event must keep the reader's promises (channel.h). */
 
 #include <stdint.h>
@@ -52,16 +53,18 @@ static void check_path(const char *p, size_t n, uint64_t depth) {
         check(components <= PW_PATH_DEPTH_MAX && components - 1 <= depth);
 }
 
-static Run run_reader(const ChannelBounds *bounds, bool info, const uint8_t *data, size_t size,
+static Run run_reader(const ChannelBounds *bounds, ChannelMode mode, const uint8_t *data, size_t size,
                       uint8_t seed) {
         _cleanup_(channel_reader_freep) ChannelReader *r = NULL;
         Run run = { .hash = 14695981039346656037ULL };
         uint64_t files = 0, bytes = 0, left = 0, x = seed | 0x100U;
-        bool in_file = false;
+        bool in_file = false, info = mode == CHANNEL_MODE_DISCOVER, session = mode == CHANNEL_MODE_SESSION;
         size_t off = 0;
 
-        if (channel_reader_new(bounds, info, &r) < 0)
+        if (channel_reader_new(bounds, mode, &r) < 0)
                 abort();
+        if (session)
+                channel_reader_cell_start(r);
         while (true) {
                 size_t piece = size - off;
                 ChannelEvent ev;
@@ -123,12 +126,20 @@ static Run run_reader(const ChannelBounds *bounds, bool info, const uint8_t *dat
                         mix(&run, ev.path, ev.path_size);
                         break;
                 case CHANNEL_EVENT_DONE:
-                        check(!info && !in_file && channel_reader_done(r));
+                        check(!info && !session && !in_file && channel_reader_done(r));
                         mix(&run, &ev.count, sizeof(ev.count));
                         break;
                 case CHANNEL_EVENT_INFO:
                         check(info && ev.data_size <= CH_INFO_MAX && channel_reader_done(r));
                         mix(&run, ev.data, ev.data_size);
+                        break;
+                case CHANNEL_EVENT_CELL_RESULT:
+                        check(session && !in_file && ev.data_size <= CH_CELL_RESULT_MAX &&
+                              !channel_reader_done(r));
+                        mix(&run, ev.data, ev.data_size);
+                        /* The next cell: its own bounds. */
+                        files = bytes = 0;
+                        channel_reader_cell_start(r);
                         break;
                 default:
                         abort();
@@ -138,15 +149,15 @@ static Run run_reader(const ChannelBounds *bounds, bool info, const uint8_t *dat
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const ChannelBounds *bounds;
+        ChannelMode mode;
         Run whole, split;
-        bool info;
 
         if (size < 2)
                 return 0;
-        info = data[0] & 1;
+        mode = data[0] & 0x10 ? CHANNEL_MODE_SESSION : data[0] & 1 ? CHANNEL_MODE_DISCOVER : CHANNEL_MODE_JOB;
         bounds = &bounds_table[(data[0] >> 1) & 7];
-        whole = run_reader(bounds, info, data + 2, size - 2, 0);
-        split = run_reader(bounds, info, data + 2, size - 2, data[1] ? data[1] : 1);
+        whole = run_reader(bounds, mode, data + 2, size - 2, 0);
+        split = run_reader(bounds, mode, data + 2, size - 2, data[1] ? data[1] : 1);
         /* However the bytes are split: the same events, and a violation found in the same message. */
         check(whole.failed == split.failed && whole.events == split.events && whole.hash == split.hash);
         return 0;

@@ -425,7 +425,7 @@ static void bad_flags(Buffer *b) {
         b->data[2] = 1;
 }
 static void bad_type(Buffer *b) {
-        msg(b, 0x86, "", 0);
+        msg(b, 0x87, "", 0);
 }
 static void helper_type(Buffer *b) {
         msg(b, CH_STOP, "", 0);
