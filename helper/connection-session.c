@@ -159,7 +159,8 @@ static void session_cell(Connection *c, const void *payload, size_t size) {
         if (in.over)
                 r = run_cell_refuse(c->run, "pyward.FilesInLimit", in.over);
         else if (code_size > c->profile->code_max) {
-                if (asprintf(&m, "code of %zu bytes exceeds the maximum of %" PRIu64 " bytes of profile \"%s\"",
+                if (asprintf(&m,
+                             "code of %zu bytes exceeds the maximum of %" PRIu64 " bytes of profile \"%s\"",
                              code_size, c->profile->code_max, c->profile->name) < 0)
                         m = NULL;
                 r = run_cell_refuse(c->run, "pyward.CodeLimit", m ?: "the cell's code is too large");
@@ -205,7 +206,8 @@ void connection_handle_session_frame(Connection *c, const FrameHeader *h, const 
         case FRAME_ACTION_LATE_STDIN:
         case FRAME_ACTION_VIOLATION:
                 if (frame_type_to_string(h->type))
-                        connection_protocol_error(c, "protocol error after REQUEST_END: a %s frame in a session",
+                        connection_protocol_error(c,
+                                                  "protocol error after REQUEST_END: a %s frame in a session",
                                                   frame_type_to_string(h->type));
                 else
                         connection_protocol_error(c,

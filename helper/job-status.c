@@ -115,8 +115,9 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
                 return set_message(r, "the session was idle too long");
         case JOB_STOP_CELL_GRACE:
                 r->status = JOB_TIMEOUT;
-                return set_message(r, "a cell did not end within its grace after its interrupt: the "
-                                      "session's state is lost");
+                return set_message(r,
+                                   "a cell did not end within its grace after its interrupt: the "
+                                   "session's state is lost");
         case JOB_STOP_CANCEL:
         case JOB_STOP_DISCONNECT:
                 r->status = JOB_KILLED;

@@ -142,7 +142,8 @@ static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
         log_info("Session %s: cell %" PRIu64 " did not end within %s of its interrupt; ending the session.",
                  r->p.job_id, r->session.cell, t);
         session_set_end(r, JOB_TIMEOUT,
-                        "cell %" PRIu64 " did not end within %s of its interrupt: the session's state is lost",
+                        "cell %" PRIu64
+                        " did not end within %s of its interrupt: the session's state is lost",
                         r->session.cell, t);
         run_stop(r, JOB_STOP_CELL_GRACE);
         return 0;
@@ -167,7 +168,8 @@ static void cell_interrupt(Run *r, const char *fmt, ...) {
         va_end(ap);
         timer_off(&s->wall_timer);
         timer_off(&s->cpu_timer);
-        log_info("Session %s: interrupting cell %" PRIu64 " (%s).", r->p.job_id, s->cell, s->cell_message ?: "");
+        log_info("Session %s: interrupting cell %" PRIu64 " (%s).", r->p.job_id, s->cell,
+                 s->cell_message ?: "");
         q = run_channel_send_interrupt(r->channel);
         if (q < 0)
                 log_warning_errno(q, "Failed to send CH_INTERRUPT to session %s: %m", r->p.job_id);
@@ -402,8 +404,8 @@ void run_session_cell_result(Run *r, const void *data, size_t size) {
         q = channel_cell_result_parse(data, size, &s->pending, &why);
         if (q < 0) {
                 /* The runner (or what the code made of it) broke its word: the cell failed. */
-                log_warning("Session %s: the runner's result of cell %" PRIu64 " is invalid (%s).", r->p.job_id,
-                            s->cell, why ?: strerror(-q));
+                log_warning("Session %s: the runner's result of cell %" PRIu64 " is invalid (%s).",
+                            r->p.job_id, s->cell, why ?: strerror(-q));
                 cell_result_done(&s->pending);
                 s->pending = (CellResult) {
                         .status = CELL_ERROR,

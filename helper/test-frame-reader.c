@@ -127,8 +127,8 @@ static void test_after_request(void) {
                 assert_int(frame_after_request(late[i], false, true), ==, FRAME_ACTION_VIOLATION);
         }
         /* The session's frames are violations in a job. */
-        static const uint16_t session_only[] = { FRAME_CELL, FRAME_INTERRUPT, FRAME_SESSION_END, FRAME_SESSION,
-                                                 FRAME_CELL_RESULT };
+        static const uint16_t session_only[] = { FRAME_CELL, FRAME_INTERRUPT, FRAME_SESSION_END,
+                                                 FRAME_SESSION, FRAME_CELL_RESULT };
         for (size_t i = 0; i < ELEMENTSOF(session_only); i++)
                 assert_int(frame_after_request(session_only[i], false, false), ==, FRAME_ACTION_VIOLATION);
 }
@@ -144,9 +144,9 @@ static void test_after_session_request(void) {
         assert_int(frame_after_request(FRAME_STDIN, true, false), ==, FRAME_ACTION_VIOLATION);
         assert_int(frame_after_request(FRAME_STDIN_EOF, true, false), ==, FRAME_ACTION_VIOLATION);
         /* Request frames, the helper's frames, unknown types. */
-        static const uint16_t bad[] = { FRAME_HELLO,   FRAME_CODE,   FRAME_SESSION,     FRAME_LIMIT,
-                                        FRAME_COLLECT, FRAME_RESULT, FRAME_CELL_RESULT, FRAME_REQUEST_END,
-                                        0x7777 };
+        static const uint16_t bad[] = { FRAME_HELLO,       FRAME_CODE,        FRAME_SESSION,
+                                        FRAME_LIMIT,       FRAME_COLLECT,     FRAME_RESULT,
+                                        FRAME_CELL_RESULT, FRAME_REQUEST_END, 0x7777 };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 assert_int(frame_after_request(bad[i], true, false), ==, FRAME_ACTION_VIOLATION);
 }
