@@ -26,9 +26,13 @@ const char *frame_type_to_string(uint16_t type) {
         case FRAME_FILE_DATA:     return "FILE_DATA";
         case FRAME_COLLECT:       return "COLLECT";
         case FRAME_DISCOVER:      return "DISCOVER";
+        case FRAME_SESSION:       return "SESSION";
         case FRAME_STDIN:         return "STDIN";
         case FRAME_STDIN_EOF:     return "STDIN_EOF";
         case FRAME_CANCEL:        return "CANCEL";
+        case FRAME_CELL:          return "CELL";
+        case FRAME_INTERRUPT:     return "INTERRUPT";
+        case FRAME_SESSION_END:   return "SESSION_END";
         case FRAME_ACCEPTED:      return "ACCEPTED";
         case FRAME_STDOUT:        return "STDOUT";
         case FRAME_STDERR:        return "STDERR";
@@ -37,6 +41,7 @@ const char *frame_type_to_string(uint16_t type) {
         case FRAME_FILE_OUT_DATA: return "FILE_OUT_DATA";
         case FRAME_FILE_SKIPPED:  return "FILE_SKIPPED";
         case FRAME_PROFILE_INFO:  return "PROFILE_INFO";
+        case FRAME_CELL_RESULT:   return "CELL_RESULT";
         default:                  return NULL;
         }
         /* clang-format on */
@@ -58,11 +63,16 @@ bool frame_type_bounds(uint16_t type, uint32_t *ret_min, uint32_t *ret_max) {
         case FRAME_FILE_OUT:      lo = PW_FILE_HEADER_SIZE + 1; hi = PW_FILE_HEADER_SIZE + PW_PATH_MAX; break;
         case FRAME_FILE_SKIPPED:  lo = PW_SKIPPED_HEADER_SIZE; hi = PW_SKIPPED_HEADER_SIZE + PW_PATH_MAX; break;
         case FRAME_PROFILE_INFO:  lo = 1; hi = PW_PROFILE_INFO_MAX; break;
+        case FRAME_CELL:          lo = PW_CELL_HEADER_SIZE; hi = PW_CODE_MAX; break;
+        case FRAME_CELL_RESULT:   hi = PW_CELL_RESULT_MAX; break;
         case FRAME_REQUEST_END:
         case FRAME_COLLECT:
         case FRAME_DISCOVER:
+        case FRAME_SESSION:
         case FRAME_STDIN_EOF:
-        case FRAME_CANCEL:        hi = 0; break;
+        case FRAME_CANCEL:
+        case FRAME_INTERRUPT:
+        case FRAME_SESSION_END:   hi = 0; break;
         case FRAME_STDIN:
         case FRAME_FILE_DATA:
         case FRAME_FILE_OUT_DATA:

@@ -50,13 +50,16 @@
 #define PW_PROFILE_INFO_MAX (256U * 1024U) /* one PROFILE_INFO frame */
 
 /* Sessions (pyward-protocol(7) "SESSIONS"): one interpreter, a series of cells. */
-#define PW_CELL_HEADER_SIZE 4                /* CELL: uint32 flags (PW_CELL_*), then the code */
-#define PW_CELL_COLLECT 0x1U                 /* return the files the cell made or changed */
-#define PW_CELL_VALUE_MAX (16U * 1024U)      /* a CELL_RESULT's value= (repr), cut beyond */
-#define PW_CELL_ERROR_TYPE_MAX 256U          /* error_type= (e.g. "ZeroDivisionError") */
+#define PW_CELL_HEADER_SIZE 4                  /* CELL: uint32 flags (PW_CELL_*), then the code */
+#define PW_CELL_COLLECT 0x1U                   /* return the files the cell made or changed */
+#define PW_CELL_VALUE_MAX (16U * 1024U)        /* a CELL_RESULT's value= (repr), cut beyond */
+#define PW_CELL_ERROR_TYPE_MAX 256U            /* error_type= (e.g. "ZeroDivisionError") */
 #define PW_CELL_ERROR_MESSAGE_MAX (4U * 1024U) /* error_message= (str() of the exception) */
-#define PW_CELL_TRACEBACK_MAX (32U * 1024U)  /* traceback= (the text, from the cell's code down) */
-#define PW_CELL_RESULT_MAX (64U * 1024U)     /* one CELL_RESULT frame, and the runner's CH_CELL_RESULT */
+#define PW_CELL_TRACEBACK_MAX (32U * 1024U)    /* traceback= (the text, from the cell's code down) */
+/* One CELL_RESULT frame, and the runner's CH_CELL_RESULT: room for every text at its bound even
+ * when escaping doubles each byte (a repr full of backslashes, a traceback of newlines), so that a
+ * record is never refused for its size (common/cell.c checks the sum at compile time). */
+#define PW_CELL_RESULT_MAX (128U * 1024U)
 
 typedef enum FrameType {
         /* client -> helper; the request is HELLO first, then any of CODE (exactly once), FILENAME
@@ -125,7 +128,7 @@ typedef enum LimitKey {
         LIMIT_SESSION_CPU_TIME = 16,  /* microseconds of CPU, the whole session */
         LIMIT_SESSION_IDLE_TIME = 17, /* microseconds between a CELL_RESULT and the next CELL */
         LIMIT_SESSION_CELLS = 18,     /* cells, count */
-        LIMIT_CELL_GRACE = 19,        /* microseconds an interrupted cell has to end before the session does */
+        LIMIT_CELL_GRACE = 19, /* microseconds an interrupted cell has to end before the session does */
         _LIMIT_MAX,
         _LIMIT_INVALID = -EINVAL, /* makes the enum signed, so "< 0" works on a returned error */
 } LimitKey;
@@ -136,9 +139,6 @@ LimitKey limit_key_from_string(const char *s); /* or -EINVAL */
  * depth, where 0 means none; every other limit must be greater than 0. */
 bool limit_key_allows_zero(LimitKey k);
 
-/* Why an output file was left out: FILE_SKIPPED's first field; "symlink", "fifo", ... on the wire
- * of the result and in the clients. Decided by the runner (untrusted: it is data) or by the helper
- * (a bound it enforces itself: COUNT, BYTES, SIZE, DEPTH, TIME, NAME). */
 /* A session's cell result (FRAME_CELL_RESULT), pyward-protocol(7) "SESSIONS". */
 typedef enum CellStatus {
         CELL_OK,          /* the cell's code ran to its end */
@@ -152,13 +152,15 @@ typedef enum CellStatus {
 const char *cell_status_to_string(CellStatus s); /* "ok", "error", "interrupted", or NULL */
 CellStatus cell_status_from_string(const char *s);
 
-/* The record, keys in this order: cell= (1-based), status=, value= (only if the cell ended with
- * an expression statement whose value is not None: its repr(), cut to PW_CELL_VALUE_MAX bytes),
- * value_truncated=1 (only if cut), error_type=, error_message=, traceback= (only for error and
- * interrupted), message= (only if set: e.g. why it was interrupted), wall_ms=, cpu_ms= (empty if
- * unknown), and only if the cell sent PW_CELL_COLLECT: files_out=, files_out_bytes=,
- * files_skipped=, files_note= (only if set). Each text is cut to its bound above (at a UTF-8
- * character boundary where it is UTF-8). */
+/* The record, "key=value" lines escaped as RESULT's, keys in this order: cell= (1-based),
+ * status=, value= (only if the cell ended with an expression statement whose value is not None:
+ * its repr(), cut to PW_CELL_VALUE_MAX bytes), value_truncated=1 (only if cut), error_type=,
+ * error_message=, traceback= (these three only for error and interrupted, empty if unknown),
+ * message= (only if set: e.g. why it was interrupted), wall_ms=, cpu_ms= (empty if unknown), and
+ * only if the cell sent PW_CELL_COLLECT: files_out=, files_out_bytes=, files_skipped=,
+ * files_note= (only if set). value, error_type, error_message and traceback are cut to their
+ * bounds above (at a UTF-8 character boundary where the text is UTF-8, with no marker);
+ * message= and files_note= as RESULT's message= and files_note= (with "..."). */
 typedef struct CellResult {
         uint64_t cell;
         CellStatus status;
@@ -172,21 +174,31 @@ typedef struct CellResult {
         char *files_note;
 } CellResult;
 
-/* A whole CELL frame (client): flags, then the code. -EMSGSIZE over PW_CODE_MAX - 4 bytes. */
+/* An empty CellResult: no texts, wall_ms and cpu_ms unknown. */
+#define CELL_RESULT_INIT ((CellResult) { .wall_ms = RESULT_UNSET, .cpu_ms = RESULT_UNSET })
+
+/* A whole CELL frame (client): flags, then the code. -EMSGSIZE over PW_CODE_MAX - 4 bytes,
+ * -EINVAL for an unknown flag or NULL code of a non-zero size, -ENOMEM. */
 int cell_frame_append(Buffer *b, uint32_t flags, const char *code, size_t code_size);
-/* Decodes a CELL payload (helper): -EBADMSG if shorter than PW_CELL_HEADER_SIZE or a flag is
- * unknown; the code points into the payload. */
+/* Decodes a CELL payload (helper): -EBADMSG if shorter than PW_CELL_HEADER_SIZE, longer than
+ * PW_CODE_MAX, or a flag is unknown; the code points into the payload (not NUL-terminated, and
+ * not checked: the interpreter judges it, as a job's CODE). */
 int cell_frame_parse(const void *payload, size_t size, uint32_t *ret_flags, const char **ret_code,
                      size_t *ret_code_size);
 
-void cell_result_done(CellResult *r);
+void cell_result_done(CellResult *r); /* frees the texts and leaves CELL_RESULT_INIT */
 /* A whole CELL_RESULT frame at the end of a growing buffer (all or nothing; the texts cut to their
- * bounds). 0, -ENOMEM. */
+ * bounds, value_truncated=1 if the value was; never over PW_CELL_RESULT_MAX). 0, -ENOMEM, -EINVAL
+ * (cell 0, an unknown status). */
 int cell_result_append(Buffer *b, const CellResult *r);
-/* Parses a CELL_RESULT payload (client side; unknown keys ignored; cell= and status= required).
- * 0, -EBADMSG, -ENOMEM. */
+/* Parses a CELL_RESULT payload (client side; unknown keys ignored, a key twice or a bad value is
+ * -EBADMSG; cell= and status= required; an empty text is NULL but for value=, which is "" then).
+ * 0, -EBADMSG, -ENOMEM; *ret untouched on failure. */
 int cell_result_parse(const void *payload, size_t size, CellResult *ret);
 
+/* Why an output file was left out: FILE_SKIPPED's first field; "symlink", "fifo", ... on the wire
+ * of the result and in the clients. Decided by the runner (untrusted: it is data) or by the helper
+ * (a bound it enforces itself: COUNT, BYTES, SIZE, DEPTH, TIME, NAME). */
 typedef enum FileSkipReason {
         FILE_SKIP_SYMLINK = 1, /* a symbolic link: never followed */
         FILE_SKIP_FIFO = 2,
@@ -283,13 +295,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 int request_add_frame(Request *r, uint16_t type, const void *payload, size_t length, char *error_buf,
                       size_t error_buf_size);
 
-/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), CODE (not if
- * r->discover), FILENAME if set, each ARG, PROFILE if set, each LIMIT set in key order, each file
- * (FILE, then its `size` bytes of data in FILE_DATA chunks of PW_CHUNK_MAX), COLLECT if set,
- * DISCOVER if set, REQUEST_END; r->complete, data_size and files_bytes are ignored. The strings
+/* The request's encoder: HELLO (r->version, or PW_PROTOCOL_VERSION if 0), SESSION if
+ * r->session, CODE (not if r->discover or r->session), FILENAME if set, each ARG, PROFILE if
+ * set, each LIMIT set in key order, each file (FILE, then its `size` bytes of data in FILE_DATA
+ * chunks of PW_CHUNK_MAX), COLLECT if set, DISCOVER if set, REQUEST_END; r->complete, data_size and files_bytes are ignored. The strings
  * and files may be borrowed (the CLI's argv): this only reads them. Appends all or nothing.
  * 0, -ENOMEM, -EMSGSIZE if a field is over its frame's bound, -EINVAL for a file whose path
- * breaks file_path_valid() or whose data is NULL. */
+ * breaks file_path_valid() or whose data is NULL, and for a session with code, a FILENAME, ARGs,
+ * files, COLLECT or DISCOVER. */
 int request_append(Buffer *b, const Request *r);
 /* The fixed-size payloads of HELLO and LIMIT, for request_append() and for tests. */
 void hello_payload_format(uint8_t buf[static PW_HELLO_SIZE], uint32_t version);

@@ -11,6 +11,9 @@
 
 /* A value longer than this (a result's "message") is cut, with a marker, so the record fits. */
 #define PW_RESULT_MESSAGE_MAX 2048
+/* files_note= (RESULT's and CELL_RESULT's) is a short sentence of the helper's; cut shorter, so
+ * the new keys never make a record that fit before too large. */
+#define PW_RESULT_NOTE_MAX 512
 
 /* A growing text buffer, always NUL-terminated; allocation failure sticks (oom). */
 typedef struct RecordBuf {

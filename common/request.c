@@ -325,9 +325,44 @@ static int request_check_files(const Request *r, char *error_buf, size_t error_b
 
 /* ---- the request's frames ------------------------------------------------------------------ */
 
+/* What a SESSION request may not hold (its code and files come after REQUEST_END, in cells): the
+ * first such frame seen, or NULL. */
+static const char *request_first_job_content(const Request *r) {
+        if (r->code)
+                return "CODE";
+        if (r->filename)
+                return "FILENAME";
+        if (r->n_args > 0)
+                return "ARG";
+        if (r->n_files > 0)
+                return "FILE";
+        if (r->collect)
+                return "COLLECT";
+        if (r->discover)
+                return "DISCOVER";
+        return NULL;
+}
+
+static bool frame_is_job_content(uint16_t type) {
+        switch (type) {
+        case FRAME_CODE:
+        case FRAME_FILENAME:
+        case FRAME_ARG:
+        case FRAME_FILE:
+        case FRAME_FILE_DATA:
+        case FRAME_COLLECT:
+        case FRAME_DISCOVER:
+                return true;
+        default:
+                return false;
+        }
+}
+
 /* A DISCOVER request holds HELLO, DISCOVER and REQUEST_END only: the first other frame seen, or
  * NULL. */
 static const char *request_first_content(const Request *r) {
+        if (r->session)
+                return "SESSION";
         if (r->code)
                 return "CODE";
         if (r->filename)
@@ -373,8 +408,8 @@ static int request_check_frame(const Request *r, uint16_t type, size_t length, c
         return 0;
 }
 
-/* The order rules of files and DISCOVER: FILE_DATA right after its FILE, nothing else in a
- * DISCOVER request. */
+/* The order rules of files, DISCOVER and SESSION: FILE_DATA right after its FILE, nothing else in
+ * a DISCOVER request, no code, files or arguments in a SESSION request (in either order). */
 static int request_check_sequence(const Request *r, uint16_t type, char *error_buf, size_t error_buf_size) {
         const RequestFile *f = request_pending_file(r);
         char shown[PW_PATH_SHOWN_MAX];
@@ -391,6 +426,17 @@ static int request_check_sequence(const Request *r, uint16_t type, char *error_b
                            "%s frame in a DISCOVER request, which holds HELLO, DISCOVER and REQUEST_END "
                            "only",
                            frame_type_to_string(type));
+        if (r->session && frame_is_job_content(type))
+                return ERR(-EBADMSG,
+                           "a SESSION request has no %s: it holds HELLO, SESSION, PROFILE, LIMIT and "
+                           "REQUEST_END only (each cell's code and files follow REQUEST_END)",
+                           frame_type_to_string(type));
+        content = type == FRAME_SESSION ? request_first_job_content(r) : NULL;
+        if (content)
+                return ERR(-EBADMSG,
+                           "SESSION frame after %s: a SESSION request has no %s (it holds HELLO, SESSION, "
+                           "PROFILE, LIMIT and REQUEST_END only)",
+                           content, content);
         content = type == FRAME_DISCOVER ? request_first_content(r) : NULL;
         if (content)
                 return ERR(-EBADMSG,
@@ -471,8 +517,14 @@ int request_add_frame(Request *r, uint16_t type, const void *payload, size_t len
                 r->discover = true; /* a second one: request_check_sequence() */
                 return 0;
 
+        case FRAME_SESSION:
+                if (r->session)
+                        return ERR(-EBADMSG, "duplicate SESSION frame");
+                r->session = true;
+                return 0;
+
         case FRAME_REQUEST_END:
-                if (!r->code && !r->discover)
+                if (!r->code && !r->discover && !r->session)
                         return ERR(-EBADMSG, "REQUEST_END without CODE: the request has no code");
                 q = request_check_files(r, error_buf, error_buf_size);
                 if (q < 0)
@@ -480,7 +532,7 @@ int request_add_frame(Request *r, uint16_t type, const void *payload, size_t len
                 r->complete = true;
                 return 1;
 
-        default: /* STDIN, STDIN_EOF, CANCEL */
+        default: /* STDIN, STDIN_EOF, CANCEL; a session's CELL, INTERRUPT, SESSION_END */
                 return ERR(-EBADMSG, "%s frame before REQUEST_END: the request is not complete yet",
                            frame_type_to_string(type));
         }
@@ -516,9 +568,15 @@ int request_append(Buffer *b, const Request *r) {
 
         if (!r->code && r->code_size > 0)
                 return -EINVAL;
+        /* What the decoder would refuse of a session is not encoded. */
+        if (r->session &&
+            (r->code || r->filename || r->n_args > 0 || r->n_files > 0 || r->collect || r->discover))
+                return -EINVAL;
         hello_payload_format(v, r->version != 0 ? r->version : PW_PROTOCOL_VERSION);
         q = frame_append(b, FRAME_HELLO, v, PW_HELLO_SIZE);
-        if (q >= 0 && !r->discover)
+        if (q >= 0 && r->session)
+                q = frame_append(b, FRAME_SESSION, NULL, 0);
+        if (q >= 0 && !r->discover && !r->session)
                 q = frame_append(b, FRAME_CODE, r->code, r->code_size);
         if (q >= 0 && r->filename)
                 q = frame_append(b, FRAME_FILENAME, r->filename, strlen(r->filename));

@@ -11,10 +11,6 @@
 #include "protocol.h"
 #include "record.h"
 
-/* files_note= is a short sentence of the helper's; cut shorter, so the new keys never make a
- * record that fit before too large. */
-#define PW_RESULT_NOTE_MAX 512
-
 static const char *const job_status_table[_JOB_STATUS_MAX] = {
         [JOB_OK] = "ok",
         [JOB_EXIT] = "exit",

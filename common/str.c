@@ -19,6 +19,37 @@ char *memdup_str(const void *p, size_t n) {
         return s;
 }
 
+/* The length of the UTF-8 sequence lead byte c starts (2..4), or 0 if c cannot start one. */
+static size_t utf8_lead_length(unsigned char c) {
+        if (c >= 0xc2 && c <= 0xdf)
+                return 2;
+        if (c >= 0xe0 && c <= 0xef)
+                return 3;
+        if (c >= 0xf0 && c <= 0xf4)
+                return 4;
+        return 0;
+}
+
+size_t utf8_boundary_cut(const char *p, size_t n, size_t max) {
+        const unsigned char *s = (const unsigned char *) p;
+        size_t lead = max, len;
+
+        if (n <= max)
+                return n;
+        /* At most 3 continuation bytes back to the lead byte of the character at max. */
+        while (lead > 0 && max - lead < 3 && (s[lead] & 0xc0) == 0x80)
+                lead--;
+        if (lead == max)
+                return max; /* s[max] starts a character (or is not UTF-8) */
+        len = utf8_lead_length(s[lead]);
+        if (len == 0 || lead + len <= max || lead + len > n)
+                return max;
+        for (size_t i = lead + 1; i < lead + len; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return max;
+        return lead;
+}
+
 char **strv_free(char **l) {
         if (!l)
                 return NULL;

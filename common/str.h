@@ -14,6 +14,11 @@
 /* A NUL-terminated copy of n bytes at p (which need not be NUL-terminated); NULL on OOM. */
 char *memdup_str(const void *p, size_t n);
 
+/* Where to cut n bytes at p to keep at most max: max itself, or, if a UTF-8 character (a valid,
+ * complete sequence) straddles max, the start of that character. Bytes that are not UTF-8 are cut
+ * where they are. n when n <= max. */
+size_t utf8_boundary_cut(const char *p, size_t n, size_t max);
+
 char **strv_free(char **l);
 static inline void strv_freep(char ***l) {
         strv_free(*l);

@@ -52,6 +52,11 @@ static void test_header_bounds(void) {
                 { FRAME_FILE_OUT_DATA, 1, PW_CHUNK_MAX },
                 { FRAME_FILE_SKIPPED, PW_SKIPPED_HEADER_SIZE, PW_SKIPPED_HEADER_SIZE + PW_PATH_MAX },
                 { FRAME_PROFILE_INFO, 1, PW_PROFILE_INFO_MAX },
+                { FRAME_SESSION, 0, 0 },
+                { FRAME_CELL, PW_CELL_HEADER_SIZE, PW_CODE_MAX },
+                { FRAME_INTERRUPT, 0, 0 },
+                { FRAME_SESSION_END, 0, 0 },
+                { FRAME_CELL_RESULT, 0, PW_CELL_RESULT_MAX },
         };
         static const struct {
                 uint16_t type;
@@ -67,6 +72,11 @@ static void test_header_bounds(void) {
                 { FRAME_PROFILE_INFO, "PROFILE_INFO" },
                 { FRAME_HELLO, "HELLO" },
                 { FRAME_RESULT, "RESULT" },
+                { FRAME_SESSION, "SESSION" },
+                { FRAME_CELL, "CELL" },
+                { FRAME_INTERRUPT, "INTERRUPT" },
+                { FRAME_SESSION_END, "SESSION_END" },
+                { FRAME_CELL_RESULT, "CELL_RESULT" },
         };
         FrameHeader h;
 
@@ -89,15 +99,16 @@ static void test_header_bounds(void) {
         /* Unknown types, and ret untouched on failure. */
         h = (FrameHeader) { .type = 42, .length = 42 };
         assert_int(header(0, 0, 0, &h), ==, -EBADMSG);
-        assert_int(header(0x000C, 0, 0, &h), ==, -EBADMSG);
-        assert_int(header(0x0013, 0, 0, &h), ==, -EBADMSG);
+        assert_int(header(0x000D, 0, 0, &h), ==, -EBADMSG);
+        assert_int(header(0x0016, 0, 0, &h), ==, -EBADMSG);
         assert_int(header(0x0100, 0, 0, &h), ==, -EBADMSG);
-        assert_int(header(0x0109, 0, 0, &h), ==, -EBADMSG);
+        assert_int(header(0x010A, 0, 0, &h), ==, -EBADMSG);
         assert_int(header(0xffff, 0, 0, &h), ==, -EBADMSG);
         assert_int(h.type, ==, 42);
         assert_int(h.length, ==, 42);
-        assert_se(!frame_type_to_string(0x000C));
-        assert_se(!frame_type_to_string(0x0109));
+        assert_se(!frame_type_to_string(0x000D));
+        assert_se(!frame_type_to_string(0x0016));
+        assert_se(!frame_type_to_string(0x010A));
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 assert_streq(frame_type_to_string(names[i].type), names[i].name);
 }

@@ -59,13 +59,17 @@ static void test_profile_info_text(void) {
                           strlen("name=default\ninterpreter=/usr/bin/python3\npython=3.11.2\nnetwork=none\n"
                                  "limit.memory.default=1\nlimit.memory.max=1001\nlimit.tasks.default=2\n")) ==
                   0);
-        assert_se(memmem(text, size,
-                         "\nlimit.files-out-time.default=14\nlimit.files-out-time.max=1014\n"
-                         "package=numpy 1.24.2\npackage=odd\\\\name\\n 1\npackages_omitted=0\n"
-                         "note=\n",
-                         strlen("\nlimit.files-out-time.default=14\nlimit.files-out-time.max=1014\n"
-                                "package=numpy 1.24.2\npackage=odd\\\\name\\n 1\npackages_omitted=0\n"
-                                "note=\n")));
+#define TAIL                                                                     \
+        "\nlimit.files-out-time.default=14\nlimit.files-out-time.max=1014\n"     \
+        "limit.session-wall-time.default=15\nlimit.session-wall-time.max=1015\n" \
+        "limit.session-cpu-time.default=16\nlimit.session-cpu-time.max=1016\n"   \
+        "limit.session-idle-time.default=17\nlimit.session-idle-time.max=1017\n" \
+        "limit.session-cells.default=18\nlimit.session-cells.max=1018\n"         \
+        "limit.cell-grace.default=19\nlimit.cell-grace.max=1019\n"               \
+        "package=numpy 1.24.2\npackage=odd\\\\name\\n 1\npackages_omitted=0\n"   \
+        "note=\n"
+        assert_se(memmem(text, size, TAIL, strlen(TAIL)));
+#undef TAIL
         assert_se(memcmp(text + size - 6, "note=\n", 6) == 0);
 }
 

@@ -240,8 +240,10 @@ static void test_request_limits(void) {
 }
 
 static void test_request_order(void) {
-        static const uint16_t after_only[] = { FRAME_STDIN, FRAME_STDIN_EOF, FRAME_CANCEL };
-        static const uint16_t helper_only[] = { FRAME_ACCEPTED, FRAME_STDOUT, FRAME_STDERR, FRAME_RESULT };
+        static const uint16_t after_only[] = { FRAME_STDIN, FRAME_STDIN_EOF, FRAME_CANCEL, FRAME_INTERRUPT,
+                                               FRAME_SESSION_END };
+        static const uint16_t helper_only[] = { FRAME_ACCEPTED, FRAME_STDOUT, FRAME_STDERR, FRAME_RESULT,
+                                                FRAME_CELL_RESULT };
         _cleanup_(request_freep) Request *r = hello_request();
 
         for (size_t i = 0; i < ELEMENTSOF(after_only); i++) {
@@ -253,6 +255,9 @@ static void test_request_order(void) {
                 assert_int(add(r, helper_only[i], "x", 1), ==, -EBADMSG);
                 assert_se(strstr(err, "a frame the helper sends"));
         }
+        /* A CELL (a session's, after REQUEST_END) before the request is complete. */
+        assert_int(add(r, FRAME_CELL, "\0\0\0\0x", 5), ==, -EBADMSG);
+        assert_streq(err, "CELL frame before REQUEST_END: the request is not complete yet");
         assert_int(add(r, 0x0042, NULL, 0), ==, -EBADMSG);
         assert_streq(err, "unknown frame type 0x0042");
         assert_int(add(r, FRAME_REQUEST_END, "x", 1), ==, -EMSGSIZE);
@@ -265,11 +270,15 @@ static void test_request_order(void) {
 }
 
 static void test_limit_keys(void) {
+        /* clang-format off */
         static const char *const names[] = {
-                NULL,        "memory",          "tasks",         "cpu-quota",       "cpu-time",
-                "wall-time", "output",          "disk",          "files-in",        "files-in-bytes",
-                "files-out", "files-out-bytes", "file-out-size", "files-out-depth", "files-out-time",
+                NULL,                "memory",           "tasks",             "cpu-quota",
+                "cpu-time",          "wall-time",        "output",            "disk",
+                "files-in",          "files-in-bytes",   "files-out",         "files-out-bytes",
+                "file-out-size",     "files-out-depth",  "files-out-time",    "session-wall-time",
+                "session-cpu-time",  "session-idle-time", "session-cells",    "cell-grace",
         };
+        /* clang-format on */
 
         assert_int(ELEMENTSOF(names), ==, _LIMIT_MAX);
         for (int k = 1; k < _LIMIT_MAX; k++) {

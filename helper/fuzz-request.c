@@ -40,7 +40,7 @@ static void check_reencode(const Request *req) {
                 off += h.length;
         }
         check(r == 1 && again->code_size == req->code_size && again->n_args == req->n_args);
-        check(str_eq(again->code, req->code)); /* NULL in a DISCOVER request */
+        check(str_eq(again->code, req->code)); /* NULL in a DISCOVER or SESSION request */
         check(req->code_size == 0 || memcmp(again->code, req->code, req->code_size) == 0);
         check(str_eq(again->filename, req->filename) && str_eq(again->profile, req->profile));
         for (size_t i = 0; i < req->n_args; i++)
@@ -57,6 +57,7 @@ static void check_reencode(const Request *req) {
                 check(f->size == 0 || memcmp(a->data, f->data, f->size) == 0);
         }
         check(again->collect == req->collect && again->discover == req->discover);
+        check(again->session == req->session);
 }
 
 /* What a complete request holds, whatever the bytes were. */
@@ -64,10 +65,14 @@ static void check_complete(const Request *req) {
         uint64_t bytes = 0;
 
         check(req->complete && req->version == PW_PROTOCOL_VERSION);
-        /* A DISCOVER request holds nothing but itself; any other has its code. */
+        /* A DISCOVER request holds nothing but itself; a SESSION request no code, files or
+         * arguments; any other has its code. */
+        check(!(req->discover && req->session));
         if (req->discover)
                 check(!req->code && !req->filename && req->n_args == 0 && !req->profile &&
                       req->n_files == 0 && !req->collect);
+        else if (req->session)
+                check(!req->code && !req->filename && req->n_args == 0 && req->n_files == 0 && !req->collect);
         else
                 check(req->code && strlen(req->code) == req->code_size);
         check(req->n_args <= PW_ARGS_MAX);

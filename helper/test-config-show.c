@@ -106,7 +106,27 @@ static void test_show_builtin(void) {
                 "# built-in default\n"
                 "FilesOutTimeMaxSec=5s\n"
                 "# built-in default\n"
-                "DefaultFilesOutTimeSec=2s\n";
+                "DefaultFilesOutTimeSec=2s\n"
+                "# built-in default\n"
+                "SessionWallTimeMaxSec=24h\n"
+                "# built-in default\n"
+                "DefaultSessionWallTimeSec=1h\n"
+                "# built-in default\n"
+                "SessionCPUTimeMaxSec=1h\n"
+                "# built-in default\n"
+                "DefaultSessionCPUTimeSec=10min\n"
+                "# built-in default\n"
+                "SessionIdleTimeMaxSec=1h\n"
+                "# built-in default\n"
+                "DefaultSessionIdleTimeSec=5min\n"
+                "# built-in default\n"
+                "SessionCellsMax=100000\n"
+                "# built-in default\n"
+                "DefaultSessionCells=10000\n"
+                "# built-in default\n"
+                "CellGraceMaxSec=30s\n"
+                "# built-in default\n"
+                "DefaultCellGraceSec=2s\n";
         char *out = NULL;
         size_t size = 0;
         Config *c;
