@@ -151,6 +151,11 @@ int job_result_format(const JobResult *r, char **ret, size_t *ret_size) {
                 record_add_str(&b, "\n");
                 record_add_line(&b, "files_note", r->files_note, PW_RESULT_NOTE_MAX);
         }
+        if (r->cells_reported) {
+                record_add_str(&b, "cells=");
+                record_add_number(&b, r->cells);
+                record_add_str(&b, "\n");
+        }
         if (r->profiles_reported) {
                 record_add_str(&b, "profiles=");
                 record_add_number(&b, r->profiles);
@@ -183,6 +188,7 @@ enum {
         RK_FILES_OUT_BYTES,
         RK_FILES_SKIPPED,
         RK_FILES_NOTE,
+        RK_CELLS,
         RK_PROFILES,
         _RK_MAX,
 };
@@ -203,6 +209,7 @@ static const char *const result_keys[_RK_MAX] = {
         [RK_FILES_OUT_BYTES] = "files_out_bytes",
         [RK_FILES_SKIPPED] = "files_skipped",
         [RK_FILES_NOTE] = "files_note",
+        [RK_CELLS] = "cells",
         [RK_PROFILES] = "profiles",
 };
 
@@ -217,9 +224,8 @@ static int job_result_set(JobResult *r, int k, const char *value) {
                 [RK_FILES_NOTE] = &r->files_note,
         };
         uint64_t *counts[_RK_MAX] = {
-                [RK_FILES_OUT] = &r->files_out,
-                [RK_FILES_OUT_BYTES] = &r->files_out_bytes,
-                [RK_FILES_SKIPPED] = &r->files_skipped,
+                [RK_FILES_OUT] = &r->files_out,         [RK_FILES_OUT_BYTES] = &r->files_out_bytes,
+                [RK_FILES_SKIPPED] = &r->files_skipped, [RK_CELLS] = &r->cells,
                 [RK_PROFILES] = &r->profiles,
         };
         uint64_t u;
@@ -227,6 +233,8 @@ static int job_result_set(JobResult *r, int k, const char *value) {
 
         if (k >= RK_FILES_OUT && k <= RK_FILES_NOTE)
                 r->files_reported = true;
+        else if (k == RK_CELLS)
+                r->cells_reported = true;
         else if (k == RK_PROFILES)
                 r->profiles_reported = true;
         switch (k) {
@@ -267,6 +275,7 @@ static int job_result_set(JobResult *r, int k, const char *value) {
         case RK_FILES_OUT:
         case RK_FILES_OUT_BYTES:
         case RK_FILES_SKIPPED:
+        case RK_CELLS:
         case RK_PROFILES:
                 /* Counts: always written; empty (as an unknown value would be) reads as 0. */
                 if (*value != '\0' && record_parse_u64(value, counts[k]) < 0)

@@ -362,6 +362,7 @@ static void test_result_compatible(void) {
                 .files_skipped = 1,
                 .files_note = (char *) "not written",
                 .profiles = 2,
+                .cells = 4,
         };
         _cleanup_free_ char *text = NULL;
         JobResult p = {};
@@ -371,9 +372,9 @@ static void test_result_compatible(void) {
         assert_int(n, ==, sizeof(today) - 1);
         assert_se(memcmp(text, today, n) == 0);
         assert_int(job_result_parse(text, n, &p), ==, 0);
-        assert_se(!p.files_reported && !p.profiles_reported);
+        assert_se(!p.files_reported && !p.profiles_reported && !p.cells_reported);
         assert_se(p.files_out == 0 && p.files_out_bytes == 0 && p.files_skipped == 0 && !p.files_note);
-        assert_se(p.profiles == 0);
+        assert_se(p.profiles == 0 && p.cells == 0);
         job_result_done(&p);
 }
 
@@ -467,6 +468,67 @@ static void test_result_files(void) {
         }
 }
 
+/* A session's RESULT: cells= after today's keys (and after files_*, before profiles=, should a
+ * record ever hold them all). */
+static void test_result_cells(void) {
+        JobResult r = {
+                .status = JOB_TIMEOUT,
+                .exit_code = -1,
+                .signal = SIGKILL,
+                .wall_ms = 300000,
+                .cpu_ms = 12,
+                .memory_peak_bytes = RESULT_UNSET,
+                .message = (char *) "the session was idle for 300 s",
+                .cells_reported = true,
+                .cells = 7,
+        };
+        _cleanup_free_ char *text = NULL, *text2 = NULL;
+        JobResult p = {};
+        size_t n, n2;
+
+        assert_int(job_result_format(&r, &text, &n), ==, 0);
+        assert_streq(
+                text,
+                "status=timeout\nexit_code=\nsignal=SIGKILL\nwall_ms=300000\ncpu_ms=12\nmemory_peak_bytes=\n"
+                "memory_peak_reason=\nunit=\ninvocation_id=\njob=\n"
+                "message=the session was idle for 300 s\ncells=7\n");
+        assert_int(job_result_parse(text, n, &p), ==, 0);
+        assert_se(p.cells_reported && !p.files_reported && !p.profiles_reported);
+        assert_int(p.cells, ==, 7);
+        assert_streq(p.message, r.message);
+        job_result_done(&p);
+
+        /* No cell ran: cells=0 is still written; and the order beside the other optional keys. */
+        r.cells = 0;
+        r.files_reported = true;
+        r.profiles_reported = true;
+        r.profiles = 1;
+        assert_int(job_result_format(&r, &text2, &n2), ==, 0);
+        assert_se(strstr(text2, "\nfiles_skipped=0\nfiles_note=\ncells=0\nprofiles=1\n"));
+        assert_int(job_result_parse(text2, n2, &p), ==, 0);
+        assert_se(p.cells_reported && p.cells == 0 && p.files_reported && p.profiles_reported);
+        job_result_done(&p);
+
+        /* The decoder: strict numbers, once; empty reads as 0 as the other counts do. */
+        assert_int(job_result_parse("status=ok\ncells=\n", strlen("status=ok\ncells=\n"), &p), ==, 0);
+        assert_se(p.cells_reported && p.cells == 0);
+        job_result_done(&p);
+        assert_int(job_result_parse("status=ok\ncells=18446744073709551615\n",
+                                    strlen("status=ok\ncells=18446744073709551615\n"), &p),
+                   ==, 0);
+        assert_se(p.cells == UINT64_MAX);
+        job_result_done(&p);
+        assert_int(job_result_parse("status=ok\ncells=x\n", strlen("status=ok\ncells=x\n"), &p), ==,
+                   -EBADMSG);
+        assert_int(job_result_parse("status=ok\ncells=01\n", strlen("status=ok\ncells=01\n"), &p), ==,
+                   -EBADMSG);
+        assert_int(job_result_parse("status=ok\ncells=-1\n", strlen("status=ok\ncells=-1\n"), &p), ==,
+                   -EBADMSG);
+        assert_int(job_result_parse("status=ok\ncells=1\ncells=1\n", strlen("status=ok\ncells=1\ncells=1\n"),
+                                    &p),
+                   ==, -EBADMSG);
+}
+
 static void test_accepted(void) {
         /* man/pyward-protocol.7's example, header included. */
         static const char expected[] =
@@ -503,6 +565,7 @@ int main(void) {
         test_result_append();
         test_result_compatible();
         test_result_files();
+        test_result_cells();
         test_accepted();
         return 0;
 }

@@ -179,6 +179,7 @@ static void fuzz_result(const uint8_t *data, size_t size) {
                 check(a.files_out == b.files_out && a.files_out_bytes == b.files_out_bytes);
                 check(a.files_skipped == b.files_skipped && str_eq(a.files_note, b.files_note));
                 check(a.profiles == b.profiles);
+                check(a.cells_reported == b.cells_reported && a.cells == b.cells);
                 job_result_done(&b);
         } else
                 check(r == -EMSGSIZE || r == -ENOMEM || !str_short(a.message) || !str_short(a.unit) ||

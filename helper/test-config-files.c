@@ -41,6 +41,17 @@ static void test_builtin_defaults(void) {
         assert_int(p->limit_max[LIMIT_OUTPUT], ==, 16ULL << 20);
         assert_int(p->limit_default[LIMIT_DISK], ==, 64ULL << 20);
         assert_int(p->limit_max[LIMIT_DISK], ==, 256ULL << 20);
+        /* A session's: 24h/1h, 1h/10min, 1h/5min, 100000/10000 cells, 30s/2s grace. */
+        assert_int(p->limit_max[LIMIT_SESSION_WALL_TIME], ==, 24ULL * 3600 * 1000000);
+        assert_int(p->limit_default[LIMIT_SESSION_WALL_TIME], ==, 3600ULL * 1000000);
+        assert_int(p->limit_max[LIMIT_SESSION_CPU_TIME], ==, 3600ULL * 1000000);
+        assert_int(p->limit_default[LIMIT_SESSION_CPU_TIME], ==, 600ULL * 1000000);
+        assert_int(p->limit_max[LIMIT_SESSION_IDLE_TIME], ==, 3600ULL * 1000000);
+        assert_int(p->limit_default[LIMIT_SESSION_IDLE_TIME], ==, 300ULL * 1000000);
+        assert_int(p->limit_max[LIMIT_SESSION_CELLS], ==, 100000);
+        assert_int(p->limit_default[LIMIT_SESSION_CELLS], ==, 10000);
+        assert_int(p->limit_max[LIMIT_CELL_GRACE], ==, 30000000);
+        assert_int(p->limit_default[LIMIT_CELL_GRACE], ==, 2000000);
         assert_se(!p->read_only_paths && !p->syscall_allow && !p->syscall_deny);
         assert_se(!p->allow_users && !p->allow_groups);
         assert_se(!config_find_profile(c, "numpy"));

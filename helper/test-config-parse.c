@@ -93,6 +93,63 @@ static void test_every_key(void) {
         config_free(c);
 }
 
+/* The session's limits (pyward-protocol(7) SESSIONS): five pairs like the others. */
+static void test_session_keys(void) {
+        Config *c;
+        const Profile *p;
+
+        clean_root();
+        write_file("/etc/pyward/pyward.conf",
+                   "[Profile]\n"
+                   "SessionWallTimeMaxSec=2d\n"
+                   "DefaultSessionWallTimeSec=3h\n"
+                   "SessionCPUTimeMaxSec=2h\n"
+                   "DefaultSessionCPUTimeSec=1min\n"
+                   "SessionIdleTimeMaxSec=10min\n"
+                   "DefaultSessionIdleTimeSec=30s\n"
+                   "SessionCellsMax=1000000\n"
+                   "DefaultSessionCells=1\n"
+                   "CellGraceMaxSec=1min\n"
+                   "DefaultCellGraceSec=500ms\n");
+        c = load_ok();
+        p = profile(c, NULL);
+        assert_int(p->limit_max[LIMIT_SESSION_WALL_TIME], ==, 48ULL * 3600 * 1000000);
+        assert_int(p->limit_default[LIMIT_SESSION_WALL_TIME], ==, 3ULL * 3600 * 1000000);
+        assert_int(p->limit_max[LIMIT_SESSION_CPU_TIME], ==, 2ULL * 3600 * 1000000);
+        assert_int(p->limit_default[LIMIT_SESSION_CPU_TIME], ==, 60000000);
+        assert_int(p->limit_max[LIMIT_SESSION_IDLE_TIME], ==, 600000000);
+        assert_int(p->limit_default[LIMIT_SESSION_IDLE_TIME], ==, 30000000);
+        assert_int(p->limit_max[LIMIT_SESSION_CELLS], ==, 1000000);
+        assert_int(p->limit_default[LIMIT_SESSION_CELLS], ==, 1);
+        assert_int(p->limit_max[LIMIT_CELL_GRACE], ==, 60000000);
+        assert_int(p->limit_default[LIMIT_CELL_GRACE], ==, 500000);
+        /* A job's limits are untouched by them. */
+        assert_int(p->limit_max[LIMIT_WALL_TIME], ==, 300000000);
+        config_free(c);
+
+        parse_fails("[Profile]\nSessionWallTimeMaxSec=8d\n",
+                    "/t.conf:2: SessionWallTimeMaxSec=8d: out of range (1ms..168h)");
+        parse_fails("[Profile]\nSessionCPUTimeMaxSec=0\n", "/t.conf:2: SessionCPUTimeMaxSec=0: out of range");
+        parse_fails("[Profile]\nDefaultSessionIdleTimeSec=500us\n",
+                    "/t.conf:2: DefaultSessionIdleTimeSec=500us: out of range (1ms..168h)");
+        parse_fails("[Profile]\nSessionCellsMax=0\n",
+                    "/t.conf:2: SessionCellsMax=0: out of range (1..1000000)");
+        parse_fails("[Profile]\nDefaultSessionCells=1000001\n",
+                    "/t.conf:2: DefaultSessionCells=1000001: out of range (1..1000000)");
+        parse_fails("[Profile]\nSessionCellsMax=1e3\n", "/t.conf:2: SessionCellsMax=1e3: expected a number");
+        parse_fails("[Profile]\nCellGraceMaxSec=61s\n",
+                    "/t.conf:2: CellGraceMaxSec=61s: out of range (1ms..1min)");
+        /* A default above its maximum, the built-in one or the file's. */
+        parse_fails(
+                "[Profile]\nDefaultSessionIdleTimeSec=2h\n",
+                "/t.conf:2: DefaultSessionIdleTimeSec=2h exceeds SessionIdleTimeMaxSec=1h (built-in default) "
+                "in profile default");
+        parse_fails("[Profile]\nSessionCellsMax=10\n",
+                    "/t.conf:2: DefaultSessionCells=10000 exceeds SessionCellsMax=10 (/t.conf:2)");
+        parse_fails("[Profile]\nCellGraceMaxSec=1s\n",
+                    "/t.conf:2: DefaultCellGraceSec=2s exceeds CellGraceMaxSec=1s (/t.conf:2)");
+}
+
 static void test_errors_syntax(void) {
         clean_root();
         parse_fails("[Access]\nAllowUsers root\n", "/t.conf:2: expected a [Section] or Key=value");
@@ -279,9 +336,14 @@ static void test_parse_string_edges(void) {
 
 int main(void) {
         static void (*const tests[])(void) = {
-                test_every_key,          test_errors_syntax,           test_errors_values,
-                test_errors_paths,       test_errors_syscalls_and_ids, test_errors_reported,
+                test_every_key,
+                test_errors_syntax,
+                test_errors_values,
+                test_errors_paths,
+                test_errors_syscalls_and_ids,
+                test_errors_reported,
                 test_parse_string_edges,
+                test_session_keys,
         };
 
         return test_config_main(tests, ELEMENTSOF(tests));
