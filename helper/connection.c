@@ -108,7 +108,8 @@ void connection_send_result(Connection *c, const JobResult *r) {
 
         if (c->run)
                 run_exec_timestamps(c->run, &c->times.exec, &c->times.exit);
-        journal_job_result(c->job_id, &c->peer, profile_name(c), r, &c->times);
+        journal_job_result(c->job_id, &c->peer, profile_name(c), r, &c->times,
+                           c->request && c->request->session);
         c->state = CONN_CLOSING;
         c->deadline = sd_event_source_disable_unref(c->deadline);
         if (c->client_gone) {

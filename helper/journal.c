@@ -90,7 +90,7 @@ void journal_job_started(const char *job_id, const Peer *peer, const char *profi
 }
 
 void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
-                        const JobTimes *t) {
+                        const JobTimes *t, bool session) {
         int prio = r->status == JOB_ERROR ? LOG_ERR : r->status == JOB_REJECTED ? LOG_NOTICE : LOG_INFO;
         const char *status = job_status_to_string(r->status) ?: "?";
 
@@ -118,7 +118,7 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
                                "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
                                "PYWARD_MAC=%s", mac_layers_started(),
-                               SESSION_FIELD(r->cells_reported),
+                               SESSION_FIELD(session),
                                "PYWARD_CELLS=%" PRIu64, r->cells,
                                NULL);
         /* clang-format on */

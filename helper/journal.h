@@ -27,10 +27,10 @@ void journal_log_job_end(const char *job_id);
 /* The first of a job's two records, so a job is on record even if the helper dies before it ends. */
 void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit,
                          bool session);
-/* The second: the status, with the timing fields; a session's (r->cells_reported) with
- * PYWARD_KIND=session and PYWARD_CELLS=. */
+/* The second: the status, with the timing fields; a session's with PYWARD_KIND=session and
+ * PYWARD_CELLS= (r->cells). */
 void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
-                        const JobTimes *t);
+                        const JobTimes *t, bool session);
 /* A session's cell ended: one record per cell (PYWARD_EVENT=cell). */
 void journal_cell(const char *job_id, uid_t uid, const char *unit, const CellResult *c);
 /* The client took no output for `timespan`; the helper gives up on it. */

@@ -94,6 +94,7 @@ void run_session_init(Run *r) {
                 .cpu_base_nsec = UINT64_MAX,
                 .cpu_last_nsec = UINT64_MAX,
                 .end_status = _JOB_STATUS_INVALID,
+                .pending = CELL_RESULT_INIT,
         };
 }
 
@@ -322,21 +323,18 @@ int run_cell(Run *r, const RequestFile *files, size_t n_files, uint32_t flags, c
 
 int run_cell_refuse(Run *r, const char *error_type, const char *error_message) {
         RunSession *s = &r->session;
-        CellResult c;
+        CellResult c = CELL_RESULT_INIT;
         int q;
 
         q = cell_check_can_start(r);
         if (q < 0)
                 return q;
         s->cell = ++s->cells;
-        c = (CellResult) {
-                .cell = s->cell,
-                .status = CELL_ERROR,
-                .error_type = (char *) error_type,
-                .error_message = (char *) error_message,
-                .wall_ms = 0,
-                .cpu_ms = 0,
-        };
+        c.cell = s->cell;
+        c.status = CELL_ERROR;
+        c.error_type = (char *) error_type;
+        c.error_message = (char *) error_message;
+        c.wall_ms = c.cpu_ms = 0;
         timer_off(&s->idle_timer);
         if (r->ops->cell_result)
                 r->ops->cell_result(r->userdata, &c);
@@ -407,11 +405,9 @@ void run_session_cell_result(Run *r, const void *data, size_t size) {
                 log_warning("Session %s: the runner's result of cell %" PRIu64 " is invalid (%s).",
                             r->p.job_id, s->cell, why ?: strerror(-q));
                 cell_result_done(&s->pending);
-                s->pending = (CellResult) {
-                        .status = CELL_ERROR,
-                        .error_type = strdup("pyward.RunnerError"),
-                        .error_message = strdup(why ?: "the runner's cell result is invalid"),
-                };
+                s->pending.status = CELL_ERROR;
+                s->pending.error_type = strdup("pyward.RunnerError");
+                s->pending.error_message = strdup(why ?: "the runner's cell result is invalid");
         }
         s->pending.cell = s->cell;
         s->pending.wall_ms = (now_usec(r) - s->cell_start_usec) / 1000U;
@@ -447,8 +443,7 @@ static void cell_report(Run *r) {
         s->cells++;
         if (r->ops->cell_result)
                 r->ops->cell_result(r->userdata, c);
-        cell_result_done(c);
-        *c = (CellResult) {};
+        cell_result_done(c); /* CELL_RESULT_INIT again */
         cell_after_result(r);
 }
 
