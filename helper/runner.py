@@ -6,7 +6,8 @@
 # forks: the child runs the code as __main__ exactly as "python3 FILE ARGS" would (the code after
 # _runner() below); the parent waits for it (and for CH_STOP), returns the files the code left
 # when GO asked for them (CH_FILE_OUT, CH_SKIPPED, CH_DONE), and exits with the child's status.
-# Discovery (GO's DISCOVER): one CH_INFO about the interpreter, exit 0.
+# Discovery (GO's DISCOVER): one CH_INFO about the interpreter, exit 0. A session (GO's SESSION):
+# _session() of runner-session.py, which embed-runner.py puts before this file.
 # Imports are kept few (a warm runner is started ahead of its job): what only collection or
 # discovery needs is imported there. Nothing here may write to fd 1 or 2 but a runner error.
 import os, sys
@@ -14,7 +15,7 @@ def _runner():
     import _signal, _socket, select
     CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
     FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO = range(0x81, 0x86)
-    GO_COLLECT, GO_DISCOVER = 1, 2
+    GO_COLLECT, GO_DISCOVER, GO_SESSION = 1, 2, 4
     CHUNK = 65536
 
     def fail(what):
@@ -185,6 +186,12 @@ def _runner():
         from importlib import metadata
         ch.send(INFO, _info(metadata))
         os._exit(0)
+    if go & GO_SESSION:
+        stdin = ch.take_fd(m[2])
+        if stdin is None:
+            fail("GO came without the job's stdin")
+        _session(ch, cwd, bounds, stdin, inputs, split, fail, kill_all)  # returns only in the kernel
+        return None
     collect = bool(go & GO_COLLECT)
     path = os.path.join(os.getcwd(), os.fsdecode(filename))
     try:
@@ -266,11 +273,13 @@ def _exit_as(status):
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
-def _collect(ch, cwd, bounds, main_name, inputs):
+def _collect(ch, cwd, bounds, main_name, inputs, remember=False):
     # Returns the regular files under the working directory that the code made or changed, in
     # the order of their paths' bytes (a depth-first walk, each directory's entries sorted with
     # directories as "NAME/", which is that order), never following a link or opening anything
     # but what fstat() then confirms is a regular file. Returns the entries left out unlisted.
+    # remember (a session): each file returned joins inputs, so that it is not returned again
+    # unless it changes.
     import stat, time
     FILE_OUT, FILE_OUT_DATA, SKIPPED = 0x81, 0x82, 0x83
     SYMLINK, FIFO, SOCKET, DEVICE, OTHER, SIZE, COUNT, BYTES, DEPTH, TIME, NAME, UNREADABLE = range(1, 13)
@@ -351,11 +360,17 @@ def _collect(ch, cwd, bounds, main_name, inputs):
             ch.send(FILE_OUT, header)
             for off in range(0, size, CHUNK):
                 ch.send(FILE_OUT_DATA, data[off:off + CHUNK])
+            if remember:
+                import hashlib
+                inputs[path] = (mode, size, hashlib.sha256(data).digest())
         else:
             # Too large to hold: streamed as announced; should it shrink all the same (nothing of
             # the job runs any more), the rest is zeros and a CH_SKIPPED "unreadable" follows.
             ch.send(FILE_OUT, header)
-            short, off = False, 0
+            short, off, h = False, 0, None
+            if remember:
+                import hashlib
+                h = hashlib.sha256()
             while off < size:
                 try:
                     chunk = os.pread(fd, min(CHUNK, size - off), off)
@@ -364,9 +379,13 @@ def _collect(ch, cwd, bounds, main_name, inputs):
                 if not chunk:
                     short, chunk = True, bytes(min(CHUNK, size - off))
                 ch.send(FILE_OUT_DATA, chunk)
+                if h is not None:
+                    h.update(chunk)
                 off += len(chunk)
             if short:
                 skip(UNREADABLE, path)
+            elif remember:
+                inputs[path] = (mode, size, h.digest())
         returned += 1
         returned_bytes += size
 
@@ -453,7 +472,7 @@ def _info(metadata):
         out += b"packages_omitted=%d\n" % omitted
     return out
 _p = _runner()
-del _runner, _exit_as, _collect, _info
+del _runner, _exit_as, _collect, _info, _session, _Link, _InputFiles, _kernel, _lines, _error, _result_text
 import runpy
 try:
     runpy.run_path(_p, run_name="__main__")

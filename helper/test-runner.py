@@ -5,6 +5,7 @@
 # process of its user on CH_STOP and before collecting (os.kill(-1)): so that it reaches nothing
 # of ours, it always runs as the init's child in a PID namespace of its own (unshare(1)); where
 # none can be made, only the tests that cannot reach os.kill(-1) run, and never as root.
+# The runner is runner-session.py and RUNNER.PY, in that order, as embed-runner.py joins them.
 # Usage: test-runner.py RUNNER.PY [unittest arguments]
 import array
 import ctypes
@@ -18,11 +19,14 @@ import threading
 import time
 import unittest
 
-RUNNER = open(sys.argv.pop(1), encoding="utf-8").read()
+_runner_path = sys.argv.pop(1)
+RUNNER = "".join(open(os.path.join(os.path.dirname(_runner_path), name) if name else _runner_path,
+                      encoding="utf-8").read() for name in ("runner-session.py", None))
 
-CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
-FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO = range(0x81, 0x86)
-GO_COLLECT, GO_DISCOVER = 1, 2
+CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP, CELL, INTERRUPT, END = range(1, 12)
+FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO, CELL_RESULT = range(0x81, 0x87)
+GO_COLLECT, GO_DISCOVER, GO_SESSION = 1, 2, 4
+CELL_COLLECT = 1
 SYMLINK, FIFO, SOCKET, DEVICE, OTHER, SIZE, COUNT, BYTES, DEPTH, TIME, NAME, UNREADABLE = range(1, 13)
 WIDE = (100, 16 << 20, 16 << 20, 16, 5_000_000)
 
@@ -90,6 +94,19 @@ class Result:
     pass
 
 
+def cell_result(p):
+    # A CH_CELL_RESULT payload -> dict, checked as strictly as channel_cell_result_parse() does.
+    out = {}
+    assert len(p) <= 65536 and (not p or p.endswith(b"\n")) and b"\0" not in p, p
+    for line in p.decode().split("\n")[:-1]:
+        key, value = line.split("=", 1)
+        assert key in ("status", "value", "value_truncated", "error_type", "error_message", "traceback"), key
+        assert key not in out, key
+        out[key] = value.replace("\\\\", "\0").replace("\\n", "\n").replace("\0", "\\")
+    assert out["status"] in ("ok", "error"), out
+    return out
+
+
 def parse_channel(data):
     # The runner's messages as (kind, ...) tuples, the framing and FILE_OUT sizes checked.
     out, i, current = [], 0, None
@@ -117,6 +134,8 @@ def parse_channel(data):
             out.append(("DONE", int.from_bytes(p, "little")))
         elif kind == INFO:
             out.append(("INFO", p))
+        elif kind == CELL_RESULT:
+            out.append(("RESULT", cell_result(p)))
         else:
             raise AssertionError("unknown message %#x" % kind)
     assert current is None, "a file's data incomplete"
@@ -496,6 +515,292 @@ class Discovery(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)))
         self.assertTrue(all(len(p.split(" ")) == 2 for p in packages), packages)
         self.assertEqual(len(lines), 1 + len(sitedirs) + len(packages))
+
+class Session:
+    """The runner in session mode, the test playing the helper: cell() sends a cell (and its
+    input files) and returns (the runner's messages for it, its result dict)."""
+
+    def __init__(self, bounds=WIDE, prepare=None):
+        if NAMESPACE is None:
+            raise unittest.SkipTest("no PID namespace for the runner's os.kill(-1)")
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = os.path.realpath(self.tmp.name)
+        if prepare:
+            prepare(self.dir)
+        self.helper, job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        in_r, in_w = os.pipe()
+        self.report_r, report_w = os.pipe()
+        argv = NAMESPACE + [sys.executable, "-I", "-c", INIT, RUNNER, str(report_w)]
+        self.p = subprocess.Popen(argv, stdin=job.fileno(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  cwd=self.dir, pass_fds=(report_w,), preexec_fn=lambda: os.umask(0o022))
+        job.close()
+        os.close(report_w)
+        self.stdout, self.stderr = bytearray(), bytearray()
+        self.threads = [threading.Thread(target=self._drain, args=(self.p.stdout, self.stdout)),
+                        threading.Thread(target=self._drain, args=(self.p.stderr, self.stderr))]
+        for t in self.threads:
+            t.start()
+        self.buf = bytearray()
+        self.n = 0
+        self.helper.sendall(request(b"", bounds=bounds))
+        self.helper.sendmsg([go(GO_SESSION)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [in_r]))])
+        os.close(in_r)
+        os.close(in_w)  # as the helper does in a session: the cells' stdin is at EOF
+
+    @staticmethod
+    def _drain(f, out):
+        while True:
+            b = f.read1(65536)
+            if not b:
+                return
+            out.extend(b)
+
+    def send_cell(self, code, flags=0, files=()):
+        self.n += 1
+        out = b""
+        for path, data, executable in files:
+            out += message(FILE, (1 if executable else 0).to_bytes(4, "little") + len(data).to_bytes(8, "little") + path)
+            out += b"".join(message(FILE_DATA, data[i:i + 65536]) for i in range(0, len(data), 65536))
+        self.helper.sendall(out + message(CELL, flags.to_bytes(4, "little") + self.n.to_bytes(4, "little") + code))
+
+    def result(self, timeout=60):
+        # The runner's messages up to and including the next CH_CELL_RESULT.
+        self.helper.settimeout(timeout)
+        while True:
+            i, n = 0, None
+            msgs = []
+            while len(self.buf) - i >= 8:
+                n = int.from_bytes(self.buf[i + 4:i + 8], "little")
+                if len(self.buf) - i < 8 + n:
+                    break
+                kind = int.from_bytes(self.buf[i:i + 2], "little")
+                i += 8 + n
+                if kind == CELL_RESULT:
+                    msgs = parse_channel(bytes(self.buf[:i]))
+                    del self.buf[:i]
+                    return msgs[:-1], msgs[-1][1]
+            b = self.helper.recv(1 << 20)
+            if not b:
+                raise EOFError("the runner closed the channel")
+            self.buf.extend(b)
+
+    def cell(self, code, flags=0, files=()):
+        self.send_cell(code, flags, files)
+        return self.result()
+
+    def send(self, kind):
+        self.helper.sendall(message(kind))
+
+    def wait_stdout(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while text not in self.stdout and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return text in self.stdout
+
+    def close(self, timeout=60):
+        """Waits for the runner's end: (returncode, processes left), as run() reports them."""
+        try:
+            self.p.wait(timeout=timeout)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+        for t in self.threads:
+            t.join(timeout=60)
+        self.p.stdout.close()
+        self.p.stderr.close()
+        rest = b""
+        self.helper.settimeout(5)
+        try:
+            while True:
+                b = self.helper.recv(1 << 20)
+                if not b:
+                    break
+                rest += b
+        except OSError:
+            pass
+        self.helper.close()
+        self.rest = bytes(self.buf) + rest
+        report = os.read(self.report_r, 100).split()
+        os.close(self.report_r)
+        self.tmp.cleanup()
+        status = int(report[0])
+        return (-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)), int(report[1])
+
+
+class Sessions(unittest.TestCase):
+    def setUp(self):
+        self.s = Session()
+
+    def tearDown(self):
+        if self.s.p.poll() is None:
+            self.s.send(STOP)
+            self.s.close()
+
+    def end(self):
+        self.s.send(END)
+        return self.s.close()
+
+    def test_state_value_and_end(self):
+        s = self.s
+        self.assertEqual(s.cell(b"x = 41\nimport math\n"), ([], {"status": "ok"}))
+        self.assertEqual(s.cell(b"x + 1")[1], {"status": "ok", "value": "42"})
+        self.assertEqual(s.cell(b"_ * 2, math.pi > 3")[1]["value"], "(84, True)")  # _ as the REPL sets it
+        self.assertEqual(s.cell(b"print('hi')\nNone")[1], {"status": "ok"})  # None: no value
+        self.assertTrue(s.wait_stdout(b"hi\n"))
+        self.assertEqual(s.cell(b"'a\\nb\\\\' + chr(0)")[1]["value"], r"'a\nb\\\x00'")
+        self.assertEqual(s.cell(b"import sys\n__name__, sys.argv, input.__name__")[1]["value"],
+                         "('__main__', [''], 'input')")
+        r = s.cell(b"input()")[1]
+        self.assertEqual((r["status"], r["error_type"]), ("error", "EOFError"))
+        self.assertEqual(s.cell(b"'x' * 100000")[1], {"status": "ok", "value": "'" + "x" * 16383,
+                                                      "value_truncated": "1"})
+        self.assertEqual(s.cell(b"[n for n in globals() if not n.startswith('__')]")[1]["value"],
+                         "['x', 'math', 'sys']")  # nothing of the runner's
+        self.assertEqual(self.end(), (0, 0))
+        self.assertEqual(s.stderr, b"")
+
+    def test_traceback_starts_at_the_cell(self):
+        s = self.s
+        s.cell(b"def f(n):\n    return 1 / n\n")
+        r = s.cell(b"y = 1\nf(0)\n")[1]
+        self.assertEqual((r["status"], r["error_type"], r["error_message"]),
+                         ("error", "ZeroDivisionError", "division by zero"))
+        self.assertTrue(r["traceback"].startswith('Traceback (most recent call last):\n  File "<cell 2>", line 2, '
+                                                  'in <module>\n    f(0)\n'), r["traceback"])
+        self.assertIn('File "<cell 1>", line 2, in f\n    return 1 / n\n', r["traceback"])
+        self.assertTrue(r["traceback"].endswith("ZeroDivisionError: division by zero\n"), r["traceback"])
+        self.assertNotIn("<string>", r["traceback"])
+        r = s.cell(b"def broken(:\n")[1]
+        self.assertEqual(r["error_type"], "SyntaxError")
+        self.assertTrue(r["traceback"].startswith('  File "<cell 3>", line 1\n    def broken(:\n'), r["traceback"])
+        r = s.cell(b"import json\njson.loads('{')")[1]
+        self.assertEqual(r["error_type"], "json.decoder.JSONDecodeError")
+        self.assertTrue(r["traceback"].startswith('Traceback (most recent call last):\n  File "<cell 4>", line 2'))
+        r = s.cell(b"class E(Exception):\n    pass\nraise E('x' * 10000)")[1]
+        self.assertEqual((r["error_type"], len(r["error_message"])), ("E", 4096))
+        self.assertEqual(s.cell(b"y")[1]["value"], "1")  # the state survived the errors
+        self.assertEqual(self.end(), (0, 0))
+
+    def test_interrupt(self):
+        s = self.s
+        s.cell(b"n = 1")
+        for code in (b"while True: pass\n", b"import time\ntime.sleep(1000)\n"):
+            s.send_cell(code)
+            time.sleep(0.2)
+            s.send(INTERRUPT)
+            r = s.result()[1]
+            self.assertEqual((r["status"], r["error_type"]), ("error", "KeyboardInterrupt"), r)
+            self.assertTrue(r["traceback"].startswith('Traceback (most recent call last):\n  File "<cell'), r)
+        # At once after the cell: never lost, whatever the kernel was doing.
+        s.send_cell(b"while True: pass\n")
+        s.send(INTERRUPT)
+        self.assertEqual(s.result()[1]["error_type"], "KeyboardInterrupt")
+        # Between cells: ignored, and not kept for the next cell.
+        s.send(INTERRUPT)
+        time.sleep(0.1)
+        self.assertEqual(s.cell(b"import time\ntime.sleep(0.2)\nn + 1")[1], {"status": "ok", "value": "2"})
+        self.assertEqual(self.end(), (0, 0))
+
+    def test_cell_catching_the_interrupt_keeps_running(self):
+        s = self.s
+        s.send_cell(b"import time\nwhile True:\n    try:\n        print('ready', flush=True)\n        time.sleep(1000)\n"
+                    b"    except KeyboardInterrupt:\n        print('caught', flush=True)\n")
+        self.assertTrue(s.wait_stdout(b"ready\n"))
+        s.send(INTERRUPT)
+        self.assertTrue(s.wait_stdout(b"caught\n"))
+        s.helper.settimeout(0.5)
+        with self.assertRaises(socket.timeout):  # no result: the runner waits; the helper's grace decides
+            s.helper.recv(1)
+        s.send(STOP)
+        code, left = s.close()
+        self.assertEqual((code, left), (-9, 0))
+
+    def test_system_exit(self):
+        s = self.s
+        s.cell(b"import atexit\natexit.register(print, 'bye')\n")
+        s.send_cell(b"raise SystemExit(3)")
+        self.assertEqual(s.close(), (3, 0))
+        self.assertEqual(s.stdout, b"bye\n")
+        self.assertEqual(s.rest, b"")  # no CELL_RESULT
+
+    def test_system_exit_message_and_kernel_death(self):
+        s = self.s
+        s.send_cell(b"import sys\nsys.exit('gone')")
+        self.assertEqual(s.close(), (1, 0))
+        self.assertEqual(s.stderr, b"gone\n")
+        self.s = s = Session()
+        s.send_cell(b"import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+        self.assertEqual(s.close(), (-9, 0))
+
+    def test_stop_kills_everything(self):
+        s = self.s
+        s.cell(b"import subprocess\np = subprocess.Popen(['sleep', '1000'])\n")
+        s.send_cell(b"import time\ntime.sleep(1000)")
+        time.sleep(0.1)
+        s.send(STOP)
+        self.assertEqual(s.close(), (-9, 0))
+
+    def test_end_kills_what_is_left(self):
+        s = self.s
+        s.cell(b"import subprocess\np = subprocess.Popen(['sleep', '1000'])\n")
+        self.assertEqual(self.end(), (0, 0))
+
+    def test_input_files_replace(self):
+        s = self.s
+        self.assertEqual(s.cell(b"open('a.txt').read()", files=[(b"a.txt", b"one", False)])[1]["value"], "'one'")
+        s.cell(b"import os\nos.symlink('/etc/passwd', 'link')\nos.mkdir('d')")
+        r = s.cell(b"import os, stat\n(open('a.txt').read(), open('link').read(), oct(os.stat('x/run').st_mode), "
+                   b"open('d/f').read(), os.path.islink('link'))",
+                   files=[(b"a.txt", b"two", False), (b"link", b"not through", False), (b"x/run", b"#!", True),
+                          (b"d/f", b"", False)])[1]
+        self.assertEqual(r, {"status": "ok", "value": "('two', 'not through', '0o100700', '', False)"})
+        with open("/etc/passwd", "rb") as f:
+            self.assertNotEqual(f.read(), b"not through")
+        # A file that cannot be written: that cell is an error and runs nothing; the session goes on.
+        r = s.cell(b"print('never')", files=[(b"d", b"a directory is there", False), (b"ok", b"1", False)])[1]
+        self.assertEqual((r["status"], r["error_type"]), ("error", "pyward.InputFileError"), r)
+        self.assertTrue(r["error_message"].startswith("cannot write input file 'd': "), r)
+        s.cell(b"import os\nos.symlink('/tmp', 'tmplink')")
+        r = s.cell(b"print('never')", files=[(b"tmplink/x", b"x", False)])[1]
+        self.assertEqual(r["error_type"], "pyward.InputFileError")
+        self.assertEqual(s.cell(b"open('ok').read()")[1]["value"], "'1'")
+        self.assertEqual(self.end(), (0, 0))
+        self.assertNotIn(b"never", s.stdout)
+
+    def test_collect_new_and_changed_only(self):
+        s = self.s
+        files_of_cell = lambda m: [(x[1], x[2], x[3]) for x in m if x[0] == "FILE"]
+        m, r = s.cell(b"open('out.txt', 'w').write('1')", flags=CELL_COLLECT, files=[(b"in.txt", b"in", False)])
+        self.assertEqual((files_of_cell(m), r), ([(b"out.txt", 0o644, b"1")], {"status": "ok", "value": "1"}))
+        m, r = s.cell(b"open('new.txt', 'w').write('n')", flags=CELL_COLLECT)
+        self.assertEqual(files_of_cell(m), [(b"new.txt", 0o644, b"n")])  # out.txt was returned: not again
+        m, r = s.cell(b"open('out.txt', 'w').write('2')\nopen('in.txt', 'a').write('+')\nimport os\n"
+                      b"os.chmod('new.txt', 0o600)\nos.symlink('out.txt', 'l')")
+        m, r = s.cell(b"", flags=CELL_COLLECT)
+        self.assertEqual(files_of_cell(m), [(b"in.txt", 0o600, b"in+"), (b"new.txt", 0o600, b"n"),
+                                            (b"out.txt", 0o644, b"2")])
+        self.assertEqual([x for x in m if x[0] == "SKIPPED"], [("SKIPPED", SYMLINK, b"l")])
+        m, r = s.cell(b"import json", flags=CELL_COLLECT, files=[(b"sent.txt", b"s", False)])
+        self.assertEqual(files_of_cell(m), [])  # what was sent is known too
+        self.assertEqual(self.end(), (0, 0))
+
+    def test_runner_overhead_per_cell(self):
+        # Not an assertion: the round trip of a trivial cell, less running it in-process.
+        s, n = self.s, 300
+        for _ in range(20):
+            s.cell(b"x = 1")
+        start = time.perf_counter()
+        for _ in range(n):
+            s.cell(b"x = 1")
+        trip = (time.perf_counter() - start) / n
+        ns = {}
+        start = time.perf_counter()
+        for _ in range(n):
+            exec(compile(b"x = 1", "<cell>", "exec"), ns)
+        local = (time.perf_counter() - start) / n
+        print("\nrunner overhead of a trivial cell: %.0f us (round trip %.0f us, in-process %.0f us)"
+              % ((trip - local) * 1e6, trip * 1e6, local * 1e6), file=sys.stderr)
+        self.assertEqual(self.end(), (0, 0))
 
 
 if __name__ == "__main__":
