@@ -237,6 +237,8 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 j->active_enter_usec = active_enter;
                 job_arm_wall_timer(j);
                 job_ask_main_pid(j);
+                if (j->event_cb)
+                        j->event_cb(j, JOB_EVENT_ACTIVE, j->userdata);
         }
         log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
                   job_id, j->start_job_done ? "done" : "pending");

@@ -21,6 +21,8 @@ typedef enum JobEvent {
         JOB_EVENT_DONE,       /* the result is complete (also when starting failed); sent exactly once */
         JOB_EVENT_WINDING_UP, /* a limit stopped the job and it has its stop grace (job_set_stop_grace())
                                * to end itself before it is killed; at most once */
+        JOB_EVENT_ACTIVE,     /* the unit became active (Type=exec: the job's execve() is done, its
+                               * sandbox built): its clocks run from now; at most once */
 } JobEvent;
 typedef void (*job_event_func_t)(Job *j, JobEvent ev, void *userdata);
 

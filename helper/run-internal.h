@@ -35,6 +35,7 @@ typedef struct RunSession {
         bool interrupted;   /* the helper interrupted the running cell */
         char *cell_message; /* why it was interrupted, for its CELL_RESULT */
         bool end_asked;     /* SESSION_END while a cell ran: CH_END after its result */
+        bool active;        /* the unit is active: before, a cell's clocks wait for it */
         bool synced;        /* the running cell's output is emitted up to its channel messages */
         bool syncing;       /* relay_sync() is under way for the channel */
         bool sync_call;     /* inside run_session_sync(): RELAY_SYNCED resumes nothing then */
@@ -84,8 +85,9 @@ struct Run {
 /* run-session.c */
 void run_session_init(Run *r);
 void run_session_done(Run *r);
-/* The unit started: the idle timer runs. */
-void run_session_started(Run *r);
+/* The unit is active (its sandbox built, the runner exec()ed): a cell's clocks, or the idle
+ * timer, run from now. */
+void run_session_active(Run *r);
 /* The channel's hooks (RunChannelOps.sync, .cell_result) and the relay's RELAY_SYNCED. */
 bool run_session_sync(Run *r);
 void run_session_synced(Run *r);

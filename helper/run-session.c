@@ -129,11 +129,6 @@ static void arm_idle(Run *r) {
                 (void) arm(r, &r->session.idle_timer, r->p.limits[LIMIT_SESSION_IDLE_TIME], on_idle);
 }
 
-void run_session_started(Run *r) {
-        if (r->session.state == SESSION_IDLE && !r->session.idle_timer)
-                arm_idle(r);
-}
-
 static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
         Run *r = userdata;
         char t[32];
@@ -249,6 +244,35 @@ static int on_cpu_timer(sd_event_source *source, uint64_t usec, void *userdata) 
 
 /* --- cells ------------------------------------------------------------------------------------- */
 
+/* A cell's clocks start when its CH_CELL is queued, or, for a cell sent while the unit was still
+ * being set up (the first, pipelined after REQUEST_END), when the unit is active: the sandbox's
+ * setup is not the cell's time. */
+static void cell_clocks_start(Run *r) {
+        RunSession *s = &r->session;
+
+        s->cell_start_usec = now_usec(r);
+        if (r->p.limits[LIMIT_WALL_TIME] > 0)
+                (void) arm(r, &s->wall_timer, r->p.limits[LIMIT_WALL_TIME], on_wall);
+        /* The base: the last value read (the previous cell's end: the interpreter is idle in
+         * between), or a read now for the first cell. */
+        if (s->cpu_base_nsec == UINT64_MAX)
+                (void) cpu_read(r);
+        if (r->p.limits[LIMIT_CPU_TIME] > 0)
+                (void) arm(r, &s->cpu_timer, CELL_CPU_POLL_USEC, on_cpu_timer);
+}
+
+void run_session_active(Run *r) {
+        RunSession *s = &r->session;
+
+        if (s->active)
+                return;
+        s->active = true;
+        if (s->state == SESSION_CELL)
+                cell_clocks_start(r);
+        else if (s->state == SESSION_IDLE && !s->idle_timer)
+                arm_idle(r); /* from the moment a cell could run */
+}
+
 static int cell_check_can_start(const Run *r) {
         if (!r->p.session)
                 return -EINVAL;
@@ -283,7 +307,7 @@ static void cell_after_result(Run *r) {
                 session_send_end(r);
         } else if (s->end_asked)
                 session_send_end(r);
-        else if (r->state == RUN_RUNNING)
+        else if (r->state == RUN_RUNNING && s->active)
                 arm_idle(r);
 }
 
@@ -308,16 +332,10 @@ int run_cell(Run *r, const RequestFile *files, size_t n_files, uint32_t flags, c
         free(s->cell_message);
         s->cell_message = NULL;
         timer_off(&s->idle_timer);
-        s->cell_start_usec = now_usec(r);
-        if (r->p.limits[LIMIT_WALL_TIME] > 0)
-                (void) arm(r, &s->wall_timer, r->p.limits[LIMIT_WALL_TIME], on_wall);
-        /* The base: the last value read (the previous cell's end: the interpreter is idle in
-         * between), or a read now for the first cell. */
         s->cpu_base_nsec = s->cpu_last_nsec;
-        if (s->cpu_base_nsec == UINT64_MAX)
-                (void) cpu_read(r);
-        if (r->p.limits[LIMIT_CPU_TIME] > 0)
-                (void) arm(r, &s->cpu_timer, CELL_CPU_POLL_USEC, on_cpu_timer);
+        s->cell_start_usec = now_usec(r); /* again once the unit is active, if it is not yet */
+        if (s->active)
+                cell_clocks_start(r);
         return 0;
 }
 

@@ -177,8 +177,6 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
         case JOB_EVENT_STARTED:
                 r->p.times->start = journal_now_usec();
                 r->ops->started(r->userdata, job_unit(j));
-                if (r->p.session)
-                        run_session_started(r);
                 break;
         case JOB_EVENT_DONE:
                 r->state = RUN_DRAINING;
@@ -187,6 +185,10 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
                  * result. */
                 relay_finish(r->relay);
                 run_channel_finish(r->channel);
+                break;
+        case JOB_EVENT_ACTIVE:
+                if (r->p.session)
+                        run_session_active(r);
                 break;
         case JOB_EVENT_WINDING_UP:
                 /* A limit stopped it and it has files to hand back: the runner ends the code and
