@@ -8,6 +8,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "cell-input.h"
 #include "config.h"
 #include "connection.h"
 #include "frame-reader.h"
@@ -25,16 +26,6 @@ typedef enum ConnState {
         CONN_CLOSING,
         CONN_LINGER, /* RESULT written and our side shut down; discarding input until the client closes */
 } ConnState;
-
-/* A session's input files for its next cell, as they arrive (connection-session.c). */
-typedef struct CellInput {
-        RequestFile *files;
-        size_t n_files, n_allocated;
-        uint64_t n_sent, bytes_sent; /* all that was announced, kept or not */
-        uint64_t data_left;          /* FILE_DATA bytes the last FILE still announces */
-        bool discarding;             /* the last file is over a bound: its bytes are dropped */
-        char *over;                  /* the bound broken, for the cell's CELL_RESULT; NULL: none */
-} CellInput;
 
 struct Connection {
         sd_event *event;
@@ -63,7 +54,7 @@ struct Connection {
         char job_id[33];
         Run *run;
         JobTimes times;
-        CellInput cell_in;
+        CellInput cell_in; /* a session's next cell's input files */
 };
 
 /* connection.c */
@@ -86,4 +77,3 @@ extern const RunOps connection_run_ops;
 /* connection-session.c */
 void connection_handle_session_frame(Connection *c, const FrameHeader *h, const void *payload);
 void connection_run_cell_result(void *userdata, const CellResult *result);
-void cell_input_done(CellInput *in);

@@ -125,6 +125,8 @@ void connection_request_complete(Connection *c) {
 #endif
         if (!connection_admit(c))
                 return;
+        if (c->request->session)
+                cell_input_init(&c->cell_in, c->limits[LIMIT_FILES_IN], c->limits[LIMIT_FILES_IN_BYTES]);
         r = run_new(c->event, c->bus,
                     &(RunParams) {
                             .job_id = c->job_id,

@@ -9,125 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "connection-internal.h"
 #include "job.h"
 #include "journal.h"
 #include "log.h"
 
-void cell_input_done(CellInput *in) {
-        for (size_t i = 0; i < in->n_files; i++) {
-                free(in->files[i].path);
-                free(in->files[i].data);
-        }
-        free(in->files);
-        free(in->over);
-        *in = (CellInput) {};
-}
+/* FILE, FILE_DATA: cell-input.c decides; what it refuses is a protocol error. */
+static void session_file_frame(Connection *c, uint16_t type, const void *payload, size_t size) {
+        char error[256] = "";
+        int r;
 
-/* The bound a file breaks, in the words of admission's messages, or NULL. */
-static char *cell_input_over(const Connection *c, const CellInput *in) {
-        static const LimitKey keys[] = { LIMIT_FILES_IN, LIMIT_FILES_IN_BYTES };
-        char *m = NULL;
-
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-                LimitKey k = keys[i];
-                uint64_t v = k == LIMIT_FILES_IN ? in->n_sent : in->bytes_sent;
-                char value[FORMAT_VALUE_MAX], max[FORMAT_VALUE_MAX];
-
-                if (v <= c->limits[k])
-                        continue;
-                config_format_limit(k, v, value, sizeof(value));
-                config_format_limit(k, c->limits[k], max, sizeof(max));
-                if (asprintf(&m, "the cell's input files: %s=%s exceeds the limit %s of the session",
-                             limit_key_to_string(k), value, max) < 0)
-                        return NULL;
-                return m;
-        }
-        return NULL;
-}
-
-static void session_file(Connection *c, const void *payload, size_t size) {
-        CellInput *in = &c->cell_in;
-        char shown[PW_PATH_SHOWN_MAX];
-        const char *path, *why;
-        size_t path_size;
-        uint32_t flags;
-        uint64_t file_size;
-        RequestFile f = {};
-
-        if (in->data_left > 0) {
-                connection_protocol_error(c,
-                                          "protocol error in the session: a FILE frame before the last "
-                                          "file's %" PRIu64 " bytes of FILE_DATA",
-                                          in->data_left);
-                return;
-        }
-        if (file_header_parse(payload, size, &flags, &file_size, &path, &path_size, &why) < 0) {
-                connection_protocol_error(c, "protocol error in the session: an input file: %s", why);
-                return;
-        }
-        file_path_escape(path, path_size, shown, sizeof(shown));
-        if (flags & ~PW_FILE_EXECUTABLE) {
-                connection_protocol_error(c,
-                                          "protocol error in the session: input file '%s': unknown flags "
-                                          "0x%" PRIx32,
-                                          shown, flags);
-                return;
-        }
-        /* Counted whether kept or not; the data of a file over a bound is read and dropped, so
-         * memory stays within the admitted files-in-bytes. */
-        in->n_sent++;
-        in->bytes_sent = file_size > UINT64_MAX - in->bytes_sent ? UINT64_MAX : in->bytes_sent + file_size;
-        in->data_left = file_size;
-        in->discarding = true;
-        if (!in->over)
-                in->over = cell_input_over(c, in);
-        if (in->over)
-                return;
-        if (in->n_files == in->n_allocated) {
-                size_t n = in->n_allocated < 4 ? 4 : 2 * in->n_allocated;
-                RequestFile *l = realloc(in->files, n * sizeof(RequestFile));
-
-                if (!l)
-                        goto oom;
-                in->files = l;
-                in->n_allocated = n;
-        }
-        f.path = strndup(path, path_size);
-        f.data = file_size > 0 ? malloc(file_size) : NULL; /* bounded: within files-in-bytes */
-        if (!f.path || (file_size > 0 && !f.data)) {
-                free(f.path);
-                free(f.data);
-                goto oom;
-        }
-        f.size = file_size;
-        f.executable = flags & PW_FILE_EXECUTABLE;
-        in->files[in->n_files++] = f;
-        in->discarding = false;
-        return;
-oom:
-        log_oom();
-        connection_protocol_error(c, "the helper ran out of memory for the cell's input files");
-}
-
-static void session_file_data(Connection *c, const void *payload, size_t size) {
-        CellInput *in = &c->cell_in;
-        RequestFile *f;
-
-        if (size > in->data_left) {
-                connection_protocol_error(c,
-                                          "protocol error in the session: a FILE_DATA frame of %zu bytes "
-                                          "beyond its file (%" PRIu64 " bytes to come)",
-                                          size, in->data_left);
-                return;
-        }
-        in->data_left -= size;
-        if (in->discarding)
-                return;
-        f = &in->files[in->n_files - 1];
-        memcpy(f->data + f->data_size, payload, size);
-        f->data_size += size;
+        r = type == FRAME_FILE ? cell_input_file(&c->cell_in, payload, size, error, sizeof(error))
+                               : cell_input_data(&c->cell_in, payload, size, error, sizeof(error));
+        if (r == -ENOMEM) {
+                log_oom();
+                connection_protocol_error(c, "the helper ran out of memory for the cell's input files");
+        } else if (r < 0)
+                connection_protocol_error(c, "protocol error in the session: %s", error);
 }
 
 static void session_cell(Connection *c, const void *payload, size_t size) {
@@ -135,15 +33,13 @@ static void session_cell(Connection *c, const void *payload, size_t size) {
         const char *code;
         size_t code_size;
         uint32_t flags;
-        char *m = NULL;
+        char *m = NULL, error[256] = "";
         int r;
 
-        c->cell_in = (CellInput) {};
-        if (in.data_left > 0) {
-                connection_protocol_error(c,
-                                          "protocol error in the session: a CELL frame before the last "
-                                          "file's %" PRIu64 " bytes of FILE_DATA",
-                                          in.data_left);
+        /* The files sent so far are this cell's; the next cell's start again. */
+        cell_input_init(&c->cell_in, in.files_max, in.bytes_max);
+        if (cell_input_check_complete(&in, error, sizeof(error)) < 0) {
+                connection_protocol_error(c, "protocol error in the session: %s", error);
                 return;
         }
         if (run_cell_running(c->run)) {
@@ -181,10 +77,8 @@ void connection_handle_session_frame(Connection *c, const FrameHeader *h, const 
                 return;
         switch (a) {
         case FRAME_ACTION_FILE:
-                session_file(c, payload, h->length);
-                break;
         case FRAME_ACTION_FILE_DATA:
-                session_file_data(c, payload, h->length);
+                session_file_frame(c, h->type, payload, h->length);
                 break;
         case FRAME_ACTION_CELL:
                 session_cell(c, payload, h->length);
