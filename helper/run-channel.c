@@ -156,6 +156,8 @@ static void channel_broke(RunChannel *c, const char *why) {
         /* The runner's further writes fail (EPIPE) instead of blocking it; CH_STOP can still go. */
         (void) shutdown(c->fd, SHUT_RD);
         channel_end(c);
+        if (c->mode == CHANNEL_MODE_SESSION && !c->finishing && c->ops->broken)
+                c->ops->broken(c->userdata, c->broken);
 }
 
 static void handle_event(RunChannel *c, const ChannelEvent *ev) {

@@ -31,6 +31,8 @@ typedef struct RunChannelOps {
         bool (*sync)(void *userdata);
         /* A session's CH_CELL_RESULT payload (untrusted, unparsed, at most CH_CELL_RESULT_MAX). */
         void (*cell_result)(void *userdata, const void *data, size_t size);
+        /* A session's channel broke (why: static): no cell can report any more. May be NULL. */
+        void (*broken)(void *userdata, const char *why);
 } RunChannelOps;
 
 typedef struct RunChannel RunChannel;

@@ -92,6 +92,8 @@ void run_session_active(Run *r);
 bool run_session_sync(Run *r);
 void run_session_synced(Run *r);
 void run_session_cell_result(Run *r, const void *data, size_t size);
+/* The runner broke the channel: no cell can report any more, the session is stopped. */
+void run_session_broken(Run *r, const char *why);
 /* The job is down: a result not reported yet goes out now; the RESULT gets cells= and the
  * session's own message. */
 void run_session_finish(Run *r, JobResult *result);

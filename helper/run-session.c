@@ -465,6 +465,15 @@ static void cell_report(Run *r) {
         cell_after_result(r);
 }
 
+void run_session_broken(Run *r, const char *why) {
+        log_warning("Session %s: the runner broke its channel (%s); stopping the session.", r->p.job_id, why);
+        session_set_end(r, JOB_KILLED,
+                        "the session's runner broke its channel (%s): the session's state is lost", why);
+        cell_timers_off(&r->session);
+        timer_off(&r->session.idle_timer);
+        run_stop(r, JOB_STOP_PROTOCOL);
+}
+
 void run_session_finish(Run *r, JobResult *result) {
         RunSession *s = &r->session;
 

@@ -159,6 +159,10 @@ static void channel_cell_result(void *userdata, const void *data, size_t size) {
         run_session_cell_result(userdata, data, size);
 }
 
+static void channel_broken(void *userdata, const char *why) {
+        run_session_broken(userdata, why);
+}
+
 static const RunChannelOps channel_ops = {
         .emit = relay_emit,
         .can_emit = relay_can_emit,
@@ -166,6 +170,7 @@ static const RunChannelOps channel_ops = {
         .drained = channel_drained,
         .sync = channel_sync,
         .cell_result = channel_cell_result,
+        .broken = channel_broken,
 };
 
 /* --- the job ----------------------------------------------------------------------------------- */

@@ -26,6 +26,7 @@ typedef struct Sink {
         char cell[64];      /* the last CH_CELL_RESULT payload */
         unsigned n_results; /* cell_result() calls */
         size_t frames_at_result;
+        unsigned broken; /* a session's broken() calls */
 } Sink;
 
 static int sink_emit(void *userdata, uint16_t type, const void *data, size_t size) {
@@ -73,6 +74,11 @@ static void sink_cell_result(void *userdata, const void *data, size_t size) {
         s->frames_at_result = s->n_frames;
 }
 
+static void sink_broken(void *userdata, const char *why) {
+        assert_se(why);
+        ((Sink *) userdata)->broken++;
+}
+
 static const RunChannelOps ops = {
         .emit = sink_emit,
         .can_emit = sink_can_emit,
@@ -80,6 +86,7 @@ static const RunChannelOps ops = {
         .drained = sink_drained,
         .sync = sink_sync,
         .cell_result = sink_cell_result,
+        .broken = sink_broken,
 };
 
 /* One runner -> helper message. */
@@ -293,6 +300,7 @@ static void test_violation(void) {
         run_channel_finish(c);
         loop(e, &s);
         assert_se(s.drained && s.n_frames == 0);
+        assert_int(s.broken, ==, 0); /* a job goes on: only a session is stopped */
         assert_se(run_channel_result(c, JOB_OK, false, &r) == 0);
         assert_se(r.files_note && strncmp(r.files_note, "the runner broke the channel: ", 30) == 0);
         job_result_done(&r);
@@ -448,6 +456,7 @@ static void test_session(void) {
         ch_send(job_fd, CH_CELL_RESULT, "status=ok\n", 10);
         loop_a_while(e);
         assert_int(s.n_results, ==, 2);
+        assert_int(s.broken, ==, 1);
         assert_se(run_channel_cell_files(c, &r) == 0);
         assert_se(r.files_note && strncmp(r.files_note, "the runner broke the channel: ", 30) == 0);
         cell_result_done(&r);
