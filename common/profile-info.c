@@ -10,7 +10,7 @@
 #include "protocol.h"
 #include "record.h"
 
-/* "limit." NAME ".default": the longest limit name is 15 bytes. */
+/* "limit." NAME ".default": the longest limit name is 17 bytes ("session-wall-time"). */
 #define LIMIT_KEY_MAX 40
 /* The longest "packages_omitted=N\n" (20 digits). */
 #define OMITTED_LINE_MAX (sizeof("packages_omitted=") + 20)

@@ -361,8 +361,6 @@ static bool frame_is_job_content(uint16_t type) {
 /* A DISCOVER request holds HELLO, DISCOVER and REQUEST_END only: the first other frame seen, or
  * NULL. */
 static const char *request_first_content(const Request *r) {
-        if (r->session)
-                return "SESSION";
         if (r->code)
                 return "CODE";
         if (r->filename)

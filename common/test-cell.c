@@ -243,7 +243,7 @@ static void test_cell_result_cut(void) {
         _cleanup_free_ char *value = text_of(PW_CELL_VALUE_MAX + 10, 'v');
         _cleanup_free_ char *type = text_of(PW_CELL_ERROR_TYPE_MAX + 1, 't');
         _cleanup_free_ char *msg = text_of(PW_CELL_ERROR_MESSAGE_MAX + 1, 'm');
-        _cleanup_free_ char *tb = text_of(PW_CELL_TRACEBACK_MAX + 1, 'b');
+        _cleanup_free_ char *tb = text_of(PW_CELL_TRACEBACK_MAX + 4, 'b');
         CellResult r = CELL_RESULT_INIT, back;
 
         r.cell = 2;

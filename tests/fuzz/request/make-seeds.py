@@ -8,6 +8,7 @@ import struct
 HELLO, CODE, FILENAME, ARG, PROFILE, LIMIT, REQUEST_END = range(1, 8)
 STDIN, STDIN_EOF, CANCEL = 0x10, 0x11, 0x12
 FILE, FILE_DATA, COLLECT, DISCOVER = 0x08, 0x09, 0x0A, 0x0B
+SESSION, CELL, INTERRUPT, SESSION_END, CELL_RESULT = 0x0C, 0x13, 0x14, 0x15, 0x109
 ACCEPTED, STDOUT, STDERR, RESULT = 0x101, 0x102, 0x103, 0x104
 FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED, PROFILE_INFO = 0x105, 0x106, 0x107, 0x108
 EXECUTABLE = 0x1
@@ -135,6 +136,23 @@ seeds = {
     b"memory_peak_reason=\nunit=\ninvocation_id=\njob=\nmessage=\nfiles_out=2\nfiles_out_bytes=10\n"
     b"files_skipped=1\nfiles_note=the collection's time ran out\n",
     "result-profiles": b"status=ok\nprofiles=3\n",
+    # Sessions (pyward-protocol(7) SESSIONS): the request, what it refuses in either order, and
+    # the session's RESULT.
+    "session": hello() + f(SESSION) + f(PROFILE, "default") + limit(5, 10_000_000) + limit(18, 10)
+    + limit(19, 2_000_000) + END,
+    "session-minimal": hello() + f(SESSION) + END,
+    "session-code": hello() + f(SESSION) + CODE_PASS + END,
+    "code-session": hello() + CODE_PASS + f(SESSION) + END,
+    "session-discover": hello() + f(SESSION) + f(DISCOVER) + END,
+    "discover-session": hello() + f(DISCOVER) + f(SESSION) + END,
+    "session-twice": hello() + f(SESSION) + f(SESSION) + END,
+    "session-collect": hello() + f(SESSION) + f(COLLECT) + END,
+    "session-file": hello() + f(SESSION) + file("f", "x") + END,
+    "session-cell-early": hello() + f(SESSION) + f(CELL, b"\0\0\0\0pass") + END,
+    "session-end-early": hello() + f(SESSION) + f(INTERRUPT) + f(SESSION_END) + END,
+    "session-cell-result": hello() + f(SESSION) + f(CELL_RESULT, "cell=1\nstatus=ok\n") + END,
+    "result-cells": b"status=ok\nexit_code=0\nsignal=\nwall_ms=5\ncpu_ms=1\nmemory_peak_bytes=\n"
+    b"memory_peak_reason=\nunit=\ninvocation_id=\njob=\nmessage=\ncells=3\n",
 }
 
 here = os.path.dirname(os.path.abspath(__file__))
