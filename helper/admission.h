@@ -37,7 +37,8 @@ int profile_resolve_limits(const Profile *p, const Request *req, uint64_t ret_li
  * With a request: profile, code size, limits, then the input files against the effective
  * files-in and files-in-bytes. A DISCOVER request names no profile and has no code: only the slot
  * rule applies to it (Admission.profile stays NULL); which profiles its answer lists is
- * admission_profile_usable()'s.
+ * admission_profile_usable()'s. A SESSION request is admitted as a job without code (one slot
+ * for the whole session); its limits 15..19 are resolved as every other key.
  * The connect check is not repeated with a request: it is made once, before the request is read. */
 typedef struct AdmissionInput {
         const Config *config;

@@ -202,7 +202,7 @@ static void discovery_finished(void *userdata, const JobResult *result) {
 
         /* The run's own record beside its "started" one: `journalctl PYWARD_JOB=ID` has both. */
         run_exec_timestamps(d->c->run, &d->times.exec, &d->times.exit);
-        journal_job_result(d->run_id, &d->c->peer, e->profile->name, result, &d->times);
+        journal_job_result(d->run_id, &d->c->peer, e->profile->name, result, &d->times, false);
         if (result->status != JOB_OK || !e->info.python) {
                 discover_info_done(&e->info);
                 if (result->status != JOB_OK)

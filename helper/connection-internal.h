@@ -8,6 +8,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "cell-input.h"
 #include "config.h"
 #include "connection.h"
 #include "frame-reader.h"
@@ -53,6 +54,7 @@ struct Connection {
         char job_id[33];
         Run *run;
         JobTimes times;
+        CellInput cell_in; /* a session's next cell's input files */
 };
 
 /* connection.c */
@@ -69,3 +71,9 @@ void connection_client_gone(Connection *c, const char *why);
 void connection_request_complete(Connection *c);
 void connection_protocol_error(Connection *c, const char *fmt, ...) _printf_(2, 3);
 void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void *payload);
+/* The Run's callbacks, shared with a session's (connection-session.c). */
+extern const RunOps connection_run_ops;
+
+/* connection-session.c */
+void connection_handle_session_frame(Connection *c, const FrameHeader *h, const void *payload);
+void connection_run_cell_result(void *userdata, const CellResult *result);

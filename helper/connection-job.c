@@ -67,7 +67,7 @@ static void run_finished(void *userdata, const JobResult *result) {
         connection_send_result(c, &r);
 }
 
-static const RunOps run_ops = {
+const RunOps connection_run_ops = {
         .emit = run_emit,
         .can_emit = run_can_emit,
         .stdin_idle = run_stdin_idle,
@@ -75,6 +75,7 @@ static const RunOps run_ops = {
         .job_done = run_job_done,
         .failed = run_failed,
         .finished = run_finished,
+        .cell_result = connection_run_cell_result,
 };
 
 /* --- the request ------------------------------------------------------------------------------- */
@@ -124,6 +125,8 @@ void connection_request_complete(Connection *c) {
 #endif
         if (!connection_admit(c))
                 return;
+        if (c->request->session)
+                cell_input_init(&c->cell_in, c->limits[LIMIT_FILES_IN], c->limits[LIMIT_FILES_IN_BYTES]);
         r = run_new(c->event, c->bus,
                     &(RunParams) {
                             .job_id = c->job_id,
@@ -132,8 +135,9 @@ void connection_request_complete(Connection *c) {
                             .limits = c->limits,
                             .request = c->request,
                             .times = &c->times,
+                            .session = c->request->session,
                     },
-                    &run_ops, c, &c->run);
+                    &connection_run_ops, c, &c->run);
         if (r < 0) {
                 connection_finish(c, JOB_ERROR, "could not start the job: %s", strerror(-r));
                 return;
@@ -163,7 +167,11 @@ void connection_protocol_error(Connection *c, const char *fmt, ...) {
 void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void *payload) {
         int r;
 
-        switch (frame_after_request(h->type, c->stdin_eof)) {
+        if (c->request->session) {
+                connection_handle_session_frame(c, h, payload);
+                return;
+        }
+        switch (frame_after_request(h->type, false, c->stdin_eof)) {
         case FRAME_ACTION_STDIN:
                 r = run_write_stdin(c->run, payload, h->length);
                 if (r < 0)
@@ -183,6 +191,11 @@ void connection_handle_job_frame(Connection *c, const FrameHeader *h, const void
                         run_stop(c->run, JOB_STOP_CANCEL);
                 }
                 break;
+        case FRAME_ACTION_FILE:
+        case FRAME_ACTION_FILE_DATA:
+        case FRAME_ACTION_CELL:
+        case FRAME_ACTION_INTERRUPT:
+        case FRAME_ACTION_SESSION_END: /* a session's, never a job's */
         case FRAME_ACTION_VIOLATION:
                 if (frame_type_to_string(h->type))
                         connection_protocol_error(c,

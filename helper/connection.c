@@ -108,7 +108,8 @@ void connection_send_result(Connection *c, const JobResult *r) {
 
         if (c->run)
                 run_exec_timestamps(c->run, &c->times.exec, &c->times.exit);
-        journal_job_result(c->job_id, &c->peer, profile_name(c), r, &c->times);
+        journal_job_result(c->job_id, &c->peer, profile_name(c), r, &c->times,
+                           c->request && c->request->session);
         c->state = CONN_CLOSING;
         c->deadline = sd_event_source_disable_unref(c->deadline);
         if (c->client_gone) {
@@ -145,6 +146,8 @@ void connection_finish(Connection *c, JobStatus status, const char *fmt, ...) {
                 r.files_reported = true;
                 r.files_note = strdup("the job did not run: no files are collected");
         }
+        if (c->run && c->request->session)
+                r.cells_reported = true; /* cells=0 */
         if (status == JOB_REJECTED)
                 log_notice("Rejected request of UID %u: %s", (unsigned) c->peer.uid, r.message ?: "");
         else
@@ -407,6 +410,7 @@ Connection *connection_free(Connection *c) {
                 return NULL;
         journal_log_job_end(c->job_id);
         c->run = run_free(c->run);
+        cell_input_done(&c->cell_in);
         sd_bus_flush_close_unref(c->bus);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->deadline);

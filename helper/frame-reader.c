@@ -75,7 +75,28 @@ void frame_reader_done(FrameReader *reader) {
         frame_reader_next(reader);
 }
 
-FrameAction frame_after_request(uint16_t type, bool stdin_eof) {
+static FrameAction session_frame(uint16_t type) {
+        switch (type) {
+        case FRAME_FILE:
+                return FRAME_ACTION_FILE;
+        case FRAME_FILE_DATA:
+                return FRAME_ACTION_FILE_DATA;
+        case FRAME_CELL:
+                return FRAME_ACTION_CELL;
+        case FRAME_INTERRUPT:
+                return FRAME_ACTION_INTERRUPT;
+        case FRAME_SESSION_END:
+                return FRAME_ACTION_SESSION_END;
+        case FRAME_CANCEL:
+                return FRAME_ACTION_CANCEL;
+        default: /* STDIN and STDIN_EOF too: a cell's stdin is at EOF */
+                return FRAME_ACTION_VIOLATION;
+        }
+}
+
+FrameAction frame_after_request(uint16_t type, bool session, bool stdin_eof) {
+        if (session)
+                return session_frame(type);
         switch (type) {
         case FRAME_STDIN:
                 return stdin_eof ? FRAME_ACTION_LATE_STDIN : FRAME_ACTION_STDIN;

@@ -30,11 +30,17 @@ void frame_reader_done(FrameReader *reader);
 /* What the helper does with a frame that comes after REQUEST_END, while the job runs (before it,
  * request_add_frame() decides): the one place that says which frames may come then. */
 typedef enum FrameAction {
-        FRAME_ACTION_STDIN,      /* to the job's stdin */
-        FRAME_ACTION_STDIN_EOF,  /* close the job's stdin */
-        FRAME_ACTION_CANCEL,     /* stop the job */
-        FRAME_ACTION_LATE_STDIN, /* STDIN after STDIN_EOF: a protocol error, ends the job */
-        FRAME_ACTION_VIOLATION,  /* anything else: a protocol error, ends the job */
+        FRAME_ACTION_STDIN,       /* to the job's stdin */
+        FRAME_ACTION_STDIN_EOF,   /* close the job's stdin */
+        FRAME_ACTION_CANCEL,      /* stop the job */
+        FRAME_ACTION_LATE_STDIN,  /* STDIN after STDIN_EOF: a protocol error, ends the job */
+        FRAME_ACTION_VIOLATION,   /* anything else: a protocol error, ends the job */
+        FRAME_ACTION_FILE,        /* session: an input file of the next cell */
+        FRAME_ACTION_FILE_DATA,   /* session: its bytes */
+        FRAME_ACTION_CELL,        /* session: the next cell */
+        FRAME_ACTION_INTERRUPT,   /* session: interrupt the running cell */
+        FRAME_ACTION_SESSION_END, /* session: end once no cell runs */
 } FrameAction;
 
-FrameAction frame_after_request(uint16_t type, bool stdin_eof);
+/* session: the request was a SESSION (cells follow; STDIN and STDIN_EOF are violations then). */
+FrameAction frame_after_request(uint16_t type, bool session, bool stdin_eof);

@@ -109,6 +109,15 @@ int job_outcome_to_result(const UnitOutcome *o, JobResult *r) {
                 /* The connection replaces this with the frame and the problem it saw. */
                 r->status = JOB_KILLED;
                 return set_message(r, "protocol error after REQUEST_END; the job was stopped");
+        case JOB_STOP_IDLE:
+                /* The session (run-session.c) replaces these with the times it used. */
+                r->status = JOB_TIMEOUT;
+                return set_message(r, "the session was idle too long");
+        case JOB_STOP_CELL_GRACE:
+                r->status = JOB_TIMEOUT;
+                return set_message(r,
+                                   "a cell did not end within its grace after its interrupt: the "
+                                   "session's state is lost");
         case JOB_STOP_CANCEL:
         case JOB_STOP_DISCONNECT:
                 r->status = JOB_KILLED;

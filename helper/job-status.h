@@ -16,6 +16,8 @@ typedef enum JobStopReason {
         JOB_STOP_CPU_LIMIT,    /* cpu-limit */
         JOB_STOP_TIMEOUT,      /* timeout: the helper's own wall-clock timer */
         JOB_STOP_PROTOCOL,     /* the client broke the protocol after REQUEST_END: killed */
+        JOB_STOP_IDLE,         /* session: no CELL within session-idle-time: timeout */
+        JOB_STOP_CELL_GRACE,   /* session: an interrupted cell outlived cell-grace: timeout */
 } JobStopReason;
 
 /* What the manager told us about the finished unit, plus what we know ourselves. */

@@ -86,6 +86,14 @@ const char *job_unit(const Job *j) {
         return j->unit;
 }
 
+const char *job_unit_path(const Job *j) {
+        return j->unit_path;
+}
+
+bool job_is_running(const Job *j) {
+        return j->state == JOB_STATE_RUNNING;
+}
+
 void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit) {
         *ret_exec = j->exec_start_usec;
         *ret_exit = j->exec_exit_usec;
@@ -229,6 +237,8 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 j->active_enter_usec = active_enter;
                 job_arm_wall_timer(j);
                 job_ask_main_pid(j);
+                if (j->event_cb)
+                        j->event_cb(j, JOB_EVENT_ACTIVE, j->userdata);
         }
         log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
                   job_id, j->start_job_done ? "done" : "pending");

@@ -21,6 +21,8 @@ typedef enum JobEvent {
         JOB_EVENT_DONE,       /* the result is complete (also when starting failed); sent exactly once */
         JOB_EVENT_WINDING_UP, /* a limit stopped the job and it has its stop grace (job_set_stop_grace())
                                * to end itself before it is killed; at most once */
+        JOB_EVENT_ACTIVE,     /* the unit became active (Type=exec: the job's execve() is done, its
+                               * sandbox built): its clocks run from now; at most once */
 } JobEvent;
 typedef void (*job_event_func_t)(Job *j, JobEvent ev, void *userdata);
 
@@ -42,6 +44,11 @@ void job_set_stop_grace(Job *j, uint64_t usec);
 bool job_grace_ran_out(const Job *j);
 bool job_is_done(const Job *j);
 const char *job_unit(const Job *j);
+/* The unit's D-Bus object path, for a caller's own reads of its properties (a session's per-cell
+ * CPU, run-session.c). */
+const char *job_unit_path(const Job *j);
+/* Running: the manager has the unit and it is not down yet. */
+bool job_is_running(const Job *j);
 /* When the job's main process was exec()ed and when it exited (CLOCK_MONOTONIC usec, from the
  * manager; 0 if unknown), valid once done() was called. For the helper's timing fields. */
 void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit);

@@ -67,7 +67,12 @@ static long peak_rss_kb(void) {
         return kb;
 }
 
-void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit) {
+/* A session's records end with these fields; a job's list ends at the NULL in their place (the
+ * arguments after it are never read), so its records stay as they were. */
+#define SESSION_FIELD(session) ((session) ? "PYWARD_KIND=session" : NULL)
+
+void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit,
+                         bool session) {
         /* clang-format off */
         (void) sd_journal_send("MESSAGE=Starting pyward job %s for UID %u (profile %s) as %s.", job_id,
                                (unsigned) peer->uid, profile, unit,
@@ -79,12 +84,13 @@ void journal_job_started(const char *job_id, const Peer *peer, const char *profi
                                "PYWARD_UNIT=%s", unit,
                                "PYWARD_PROFILE=%s", profile,
                                "PYWARD_MAC=%s", mac_layers_started(),
+                               SESSION_FIELD(session),
                                NULL);
         /* clang-format on */
 }
 
 void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
-                        const JobTimes *t) {
+                        const JobTimes *t, bool session) {
         int prio = r->status == JOB_ERROR ? LOG_ERR : r->status == JOB_REJECTED ? LOG_NOTICE : LOG_INFO;
         const char *status = job_status_to_string(r->status) ?: "?";
 
@@ -112,6 +118,32 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
                                "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
                                "PYWARD_MAC=%s", mac_layers_started(),
+                               SESSION_FIELD(session),
+                               "PYWARD_CELLS=%" PRIu64, r->cells,
+                               NULL);
+        /* clang-format on */
+}
+
+void journal_cell(const char *job_id, uid_t uid, const char *unit, const CellResult *c) {
+        const char *status = cell_status_to_string(c->status) ?: "?";
+        char wall[32] = "", cpu[32] = "";
+
+        if (c->wall_ms != RESULT_UNSET)
+                (void) snprintf(wall, sizeof(wall), "%" PRIu64, c->wall_ms);
+        if (c->cpu_ms != RESULT_UNSET)
+                (void) snprintf(cpu, sizeof(cpu), "%" PRIu64, c->cpu_ms);
+        /* clang-format off */
+        (void) sd_journal_send("MESSAGE=Job %s cell %" PRIu64 ": %s (%s ms)", job_id, c->cell, status,
+                               wall[0] ? wall : "?",
+                               "PRIORITY=%i", LOG_INFO,
+                               "PYWARD_EVENT=cell",
+                               "PYWARD_JOB=%s", job_id,
+                               "PYWARD_UID=%u", (unsigned) uid,
+                               "PYWARD_UNIT=%s", unit ?: "",
+                               "PYWARD_CELL=%" PRIu64, c->cell,
+                               "PYWARD_CELL_STATUS=%s", status,
+                               "PYWARD_WALL_MS=%s", wall,
+                               "PYWARD_CPU_MS=%s", cpu,
                                NULL);
         /* clang-format on */
 }

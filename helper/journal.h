@@ -3,6 +3,7 @@
  * PYWARD_JOB=, and the job's records (started, its status, a client that stopped reading). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,9 +25,13 @@ void journal_log_job_begin(const char *job_id);
 void journal_log_job_end(const char *job_id);
 
 /* The first of a job's two records, so a job is on record even if the helper dies before it ends. */
-void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit);
-/* The second: the status, with the timing fields. */
+void journal_job_started(const char *job_id, const Peer *peer, const char *profile, const char *unit,
+                         bool session);
+/* The second: the status, with the timing fields; a session's with PYWARD_KIND=session and
+ * PYWARD_CELLS= (r->cells). */
 void journal_job_result(const char *job_id, const Peer *peer, const char *profile, const JobResult *r,
-                        const JobTimes *t);
+                        const JobTimes *t, bool session);
+/* A session's cell ended: one record per cell (PYWARD_EVENT=cell). */
+void journal_cell(const char *job_id, uid_t uid, const char *unit, const CellResult *c);
 /* The client took no output for `timespan`; the helper gives up on it. */
 void journal_write_stall(const char *job_id, uid_t uid, const char *timespan);

@@ -18,6 +18,7 @@ typedef struct RelayStream {
         uint16_t frame_type;
         uint64_t emitted;
         bool eof;
+        bool sync_pending; /* relay_sync(): not read until empty yet */
 } RelayStream;
 
 struct Relay {
@@ -36,6 +37,7 @@ struct Relay {
         bool finishing;
         bool drained;
         bool capped;
+        bool syncing;
         uint8_t chunk[PW_CHUNK_MAX];
 };
 
@@ -57,6 +59,14 @@ static void stream_close(RelayStream *s) {
         s->source = sd_event_source_disable_unref(s->source);
         s->fd = safe_close(s->fd);
         s->eof = true;
+        s->sync_pending = false;
+}
+
+static void relay_check_synced(Relay *r) {
+        if (!r->syncing || r->out[0].sync_pending || r->out[1].sync_pending)
+                return;
+        r->syncing = false;
+        r->ops->event(r->userdata, RELAY_SYNCED);
 }
 
 static void relay_check_drained(Relay *r) {
@@ -82,6 +92,7 @@ static void stream_pump(Relay *r, RelayStream *s) {
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN) {
+                                s->sync_pending = false;
                                 /* After the job is gone nothing more can arrive. */
                                 if (r->finishing)
                                         stream_close(s);
@@ -118,6 +129,7 @@ static void stream_pump(Relay *r, RelayStream *s) {
                 }
         }
         relay_check_drained(r);
+        relay_check_synced(r);
 }
 
 static int on_output(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -262,4 +274,12 @@ void relay_finish(Relay *r) {
         stdin_close(r);
         relay_resume(r);
         relay_check_drained(r);
+}
+
+void relay_sync(Relay *r) {
+        r->syncing = true;
+        for (size_t i = 0; i < ELEMENTSOF(r->out); i++)
+                r->out[i].sync_pending = !r->out[i].eof;
+        relay_resume(r);
+        relay_check_synced(r);
 }

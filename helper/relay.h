@@ -14,6 +14,7 @@ typedef enum RelayEvent {
         RELAY_STDIN_IDLE,   /* the queued stdin data is written: the connection may read more */
         RELAY_OUTPUT_LIMIT, /* a stream went over its cap: exactly the cap was emitted */
         RELAY_DRAINED,      /* after relay_finish(): everything the job wrote has been emitted */
+        RELAY_SYNCED,       /* after relay_sync(): what was in the pipes then has been emitted */
 } RelayEvent;
 
 typedef struct RelayOps {
@@ -42,3 +43,7 @@ void relay_close_stdin(Relay *r);
 void relay_resume(Relay *r);
 /* The job is gone: read what is left in the pipes (never blocks), then report RELAY_DRAINED. */
 void relay_finish(Relay *r);
+/* A session's cell ended: read stdout and stderr until each is empty (EAGAIN) or closed,
+ * emitting as always (backpressure, the output cap), then report RELAY_SYNCED, possibly from
+ * within this call. So everything the cell wrote precedes its CELL_RESULT. */
+void relay_sync(Relay *r);

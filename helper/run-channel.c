@@ -23,7 +23,7 @@ struct RunChannel {
         const RunChannelOps *ops;
         void *userdata;
         ChannelBounds bounds;
-        bool discover;
+        ChannelMode mode;
 
         int fd;
         sd_event_source *source;
@@ -51,6 +51,10 @@ struct RunChannel {
         bool pad_skip; /* the FILE_SKIPPED after the zeros is owed */
 
         uint64_t files_out, files_out_bytes, skipped, skipped_listed;
+        /* A session: the same counts for the running cell (the listing cap is per cell too),
+         * and whether its output was synced before its first message. */
+        uint64_t cell_files_out, cell_files_out_bytes, cell_skipped;
+        bool cell_synced;
 };
 
 static const uint8_t zeros[PW_CHUNK_MAX];
@@ -105,6 +109,7 @@ static void emit_skipped(RunChannel *c, FileSkipReason reason, const char *path,
         _cleanup_(buffer_done) Buffer b = {};
 
         c->skipped++;
+        c->cell_skipped++;
         if (c->skipped_listed >= PW_SKIPPED_LISTED_MAX - (cut ? 0 : 1))
                 return; /* counted only */
         if (file_skipped_append(&b, reason, path, path_size) < 0 || emit_built(c, &b) < 0) {
@@ -151,6 +156,8 @@ static void channel_broke(RunChannel *c, const char *why) {
         /* The runner's further writes fail (EPIPE) instead of blocking it; CH_STOP can still go. */
         (void) shutdown(c->fd, SHUT_RD);
         channel_end(c);
+        if (c->mode == CHANNEL_MODE_SESSION && !c->finishing && c->ops->broken)
+                c->ops->broken(c->userdata, c->broken);
 }
 
 static void handle_event(RunChannel *c, const ChannelEvent *ev) {
@@ -176,6 +183,8 @@ static void handle_event(RunChannel *c, const ChannelEvent *ev) {
                 c->in_file = false;
                 c->files_out++;
                 c->files_out_bytes += c->size;
+                c->cell_files_out++;
+                c->cell_files_out_bytes += c->size;
                 break;
         case CHANNEL_EVENT_SKIPPED:
                 emit_skipped(c, ev->reason, ev->path, ev->path_size, false);
@@ -185,7 +194,9 @@ static void handle_event(RunChannel *c, const ChannelEvent *ev) {
                 c->skipped += ev->count;
                 break;
         case CHANNEL_EVENT_CELL_RESULT:
-                break; /* sessions: not read yet */
+                if (c->ops->cell_result)
+                        c->ops->cell_result(c->userdata, ev->data, ev->data_size);
+                break;
         case CHANNEL_EVENT_INFO:
                 c->done = true;
                 if (c->ops->info)
@@ -240,6 +251,15 @@ static void channel_pump(RunChannel *c) {
                         channel_update_io(c);
                         return;
                 }
+                if (c->in_off < c->in_size && c->mode == CHANNEL_MODE_SESSION && !c->cell_synced) {
+                        /* The cell's first message: its output first. */
+                        if (c->ops->sync && !c->ops->sync(c->userdata)) {
+                                c->paused = true;
+                                channel_update_io(c);
+                                return;
+                        }
+                        c->cell_synced = true;
+                }
                 if (c->in_off < c->in_size) {
                         n = channel_reader_feed(c->reader, c->in + c->in_off, c->in_size - c->in_off, &ev,
                                                 &why);
@@ -293,7 +313,7 @@ static int on_channel(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-int run_channel_new(sd_event *e, const uint64_t *limits, bool discover, const RunChannelOps *ops,
+int run_channel_new(sd_event *e, const uint64_t *limits, ChannelMode mode, const RunChannelOps *ops,
                     void *userdata, int *ret_job_fd, RunChannel **ret) {
         _cleanup_(run_channel_freep) RunChannel *c = NULL;
         int sv[2], q;
@@ -304,7 +324,7 @@ int run_channel_new(sd_event *e, const uint64_t *limits, bool discover, const Ru
         c->event = sd_event_ref(e);
         c->ops = ops;
         c->userdata = userdata;
-        c->discover = discover;
+        c->mode = mode;
         c->fd = -EBADF;
         c->bounds = (ChannelBounds) {
                 .files_out = limits[LIMIT_FILES_OUT],
@@ -321,7 +341,7 @@ int run_channel_new(sd_event *e, const uint64_t *limits, bool discover, const Ru
                 safe_close(sv[1]);
                 return -errno;
         }
-        q = channel_reader_new(&c->bounds, discover, &c->reader);
+        q = channel_reader_new(&c->bounds, mode, &c->reader);
         if (q >= 0)
                 q = channel_writer_new(c->fd, &c->writer);
         if (q >= 0)
@@ -353,8 +373,10 @@ int run_channel_send_request(RunChannel *c, const Request *req, int stdin_fd) {
         size_t go = 0;
         int q;
 
-        if (c->discover)
+        if (c->mode == CHANNEL_MODE_DISCOVER)
                 flags |= CH_GO_DISCOVER;
+        else if (c->mode == CHANNEL_MODE_SESSION)
+                flags |= CH_GO_SESSION;
         else if (req->collect)
                 flags |= CH_GO_COLLECT;
         q = channel_request_append(&b, req, &c->bounds, flags, &go);
@@ -381,6 +403,63 @@ void run_channel_stop(RunChannel *c) {
         c->write_pending = true;
         channel_flush(c);
         channel_update_io(c);
+}
+
+static int channel_queue(RunChannel *c, Buffer *b) {
+        int q;
+
+        if (c->finishing)
+                return -ESHUTDOWN;
+        q = channel_writer_queue(c->writer, b, -EBADF, 0);
+        if (q < 0)
+                return q;
+        c->write_pending = true;
+        channel_flush(c);
+        channel_update_io(c);
+        return 0;
+}
+
+int run_channel_send_cell(RunChannel *c, const RequestFile *files, size_t n_files, uint32_t ch_flags,
+                          uint64_t cell, const char *code, size_t code_size) {
+        _cleanup_(buffer_done) Buffer b = {};
+        int q;
+
+        q = channel_cell_append(&b, files, n_files, ch_flags, cell, code, code_size);
+        if (q < 0)
+                return q;
+        channel_reader_cell_start(c->reader);
+        c->cell_files_out = c->cell_files_out_bytes = c->cell_skipped = 0;
+        c->skipped_listed = 0;
+        c->cell_synced = false;
+        return channel_queue(c, &b);
+}
+
+int run_channel_send_interrupt(RunChannel *c) {
+        _cleanup_(buffer_done) Buffer b = {};
+        int q;
+
+        q = channel_interrupt_append(&b);
+        return q < 0 ? q : channel_queue(c, &b);
+}
+
+int run_channel_send_end(RunChannel *c) {
+        _cleanup_(buffer_done) Buffer b = {};
+        int q;
+
+        q = channel_end_append(&b);
+        return q < 0 ? q : channel_queue(c, &b);
+}
+
+int run_channel_cell_files(const RunChannel *c, CellResult *r) {
+        r->files_reported = true;
+        r->files_out = c->cell_files_out;
+        r->files_out_bytes = c->cell_files_out_bytes;
+        r->files_skipped = c->cell_skipped;
+        free(r->files_note);
+        r->files_note = NULL;
+        if (c->broken && asprintf(&r->files_note, "the runner broke the channel: %s", c->broken) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
 void run_channel_resume(RunChannel *c) {

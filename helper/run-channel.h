@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "channel.h"
 #include "macro.h"
 #include "protocol.h"
 
@@ -24,13 +25,22 @@ typedef struct RunChannelOps {
         void (*info)(void *userdata, const void *data, size_t size);
         /* After run_channel_finish(): everything the runner wrote has been read and emitted. */
         void (*drained)(void *userdata);
+        /* A session (CHANNEL_MODE_SESSION): before the first message of a cell is read, whether
+         * the cell's stdout and stderr are emitted so far; false: the channel waits for
+         * run_channel_resume(). So a cell's output precedes its files and its result. */
+        bool (*sync)(void *userdata);
+        /* A session's CH_CELL_RESULT payload (untrusted, unparsed, at most CH_CELL_RESULT_MAX). */
+        void (*cell_result)(void *userdata, const void *data, size_t size);
+        /* A session's channel broke (why: static): no cell can report any more. May be NULL. */
+        void (*broken)(void *userdata, const char *why);
 } RunChannelOps;
 
 typedef struct RunChannel RunChannel;
 
 /* The socketpair: *ret_job_fd gets the runner's end (blocking, for the unit's stdin), which the
- * caller hands to the manager and then closes. discover: a discovery run (CH_INFO, no files). */
-int run_channel_new(sd_event *e, const uint64_t *limits, bool discover, const RunChannelOps *ops,
+ * caller hands to the manager and then closes. mode: a job, a discovery run (CH_INFO, no files)
+ * or a session (GO with CH_GO_SESSION; per cell files and CH_CELL_RESULT). */
+int run_channel_new(sd_event *e, const uint64_t *limits, ChannelMode mode, const RunChannelOps *ops,
                     void *userdata, int *ret_job_fd, RunChannel **ret);
 RunChannel *run_channel_free(RunChannel *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(RunChannel *, run_channel_free);
@@ -40,8 +50,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RunChannel *, run_channel_free);
 int run_channel_send_request(RunChannel *c, const Request *req, int stdin_fd);
 /* A limit stopped the job: CH_STOP, the runner's signal to end the code and return the files. */
 void run_channel_stop(RunChannel *c);
-/* The client can take output again. */
+/* The client can take output again (or, in a session, the cell's output is synced). */
 void run_channel_resume(RunChannel *c);
+/* A session's messages: a cell (its files, then CH_CELL; the per-cell file counts start again),
+ * CH_INTERRUPT, CH_END. 0, or a negative errno (-ENOMEM, -EMSGSIZE, -EINVAL from the encoder). */
+int run_channel_send_cell(RunChannel *c, const RequestFile *files, size_t n_files, uint32_t ch_flags,
+                          uint64_t cell, const char *code, size_t code_size);
+int run_channel_send_interrupt(RunChannel *c);
+int run_channel_send_end(RunChannel *c);
+/* The running cell's files so far (CH_CELL_COLLECT): counts and, if the channel broke, a note
+ * (allocated). Sets files_reported, files_* of *r. */
+int run_channel_cell_files(const RunChannel *c, CellResult *r);
 /* The job is gone: read what is left (never blocks), then report drained(). */
 void run_channel_finish(RunChannel *c);
 

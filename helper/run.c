@@ -20,33 +20,7 @@
 #include "run-channel.h"
 #include "run.h"
 
-typedef enum RunState {
-        RUN_STARTING,
-        RUN_RUNNING,
-        RUN_DRAINING,
-        RUN_OVER,
-} RunState;
-
-struct Run {
-        sd_event *event;
-        sd_bus *bus;
-        RunParams p;
-        const RunOps *ops;
-        void *userdata;
-        RunState state;
-        JobStopReason pending_stop; /* asked for before the Job existed */
-
-        JobUserPick *pick;
-        int user_fd; /* the job user held (policy.h) */
-        char user[JOB_USER_NAME_MAX];
-        sd_bus_slot *slot_subscribe, *slot_version;
-        unsigned manager_version;
-
-        Relay *relay;
-        RunChannel *channel;
-        bool relay_drained, channel_drained;
-        Job *job;
-};
+#include "run-internal.h"
 
 int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, void *userdata, Run **ret) {
         Run *r;
@@ -61,6 +35,14 @@ int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, voi
         r->userdata = userdata;
         r->state = RUN_STARTING;
         r->user_fd = -EBADF;
+        memcpy(r->unit_limits, p->limits, sizeof(r->unit_limits));
+        if (p->session) {
+                /* The unit, RuntimeMaxSec=, LimitCPU= and the job's own timers are the whole
+                 * session's; each cell's wall and CPU time are run-session.c's. */
+                r->unit_limits[LIMIT_WALL_TIME] = p->limits[LIMIT_SESSION_WALL_TIME];
+                r->unit_limits[LIMIT_CPU_TIME] = p->limits[LIMIT_SESSION_CPU_TIME];
+        }
+        run_session_init(r);
         *ret = r;
         return 0;
 }
@@ -68,6 +50,7 @@ int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, voi
 Run *run_free(Run *r) {
         if (!r)
                 return NULL;
+        run_session_done(r);
         job_free(r->job);
         relay_free(r->relay);
         run_channel_free(r->channel);
@@ -117,7 +100,9 @@ static void run_check_over(Run *r) {
                 return;
         r->state = RUN_OVER;
         result = job_result(r->job);
-        if (r->p.request->collect && !r->p.discover &&
+        if (r->p.session)
+                run_session_finish(r, result);
+        if (r->p.request->collect && !r->p.discover && !r->p.session &&
             run_channel_result(r->channel, result->status, job_grace_ran_out(r->job), result) < 0)
                 log_oom();
         r->ops->finished(r->userdata, result);
@@ -137,6 +122,9 @@ static void relay_event(void *userdata, RelayEvent ev) {
         case RELAY_DRAINED:
                 r->relay_drained = true;
                 run_check_over(r);
+                break;
+        case RELAY_SYNCED:
+                run_session_synced(r);
                 break;
         }
 }
@@ -163,11 +151,26 @@ static void channel_drained(void *userdata) {
         run_check_over(r);
 }
 
+static bool channel_sync(void *userdata) {
+        return run_session_sync(userdata);
+}
+
+static void channel_cell_result(void *userdata, const void *data, size_t size) {
+        run_session_cell_result(userdata, data, size);
+}
+
+static void channel_broken(void *userdata, const char *why) {
+        run_session_broken(userdata, why);
+}
+
 static const RunChannelOps channel_ops = {
         .emit = relay_emit,
         .can_emit = relay_can_emit,
         .info = channel_info,
         .drained = channel_drained,
+        .sync = channel_sync,
+        .cell_result = channel_cell_result,
+        .broken = channel_broken,
 };
 
 /* --- the job ----------------------------------------------------------------------------------- */
@@ -187,6 +190,10 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
                  * result. */
                 relay_finish(r->relay);
                 run_channel_finish(r->channel);
+                break;
+        case JOB_EVENT_ACTIVE:
+                if (r->p.session)
+                        run_session_active(r);
                 break;
         case JOB_EVENT_WINDING_UP:
                 /* A limit stopped it and it has files to hand back: the runner ends the code and
@@ -212,7 +219,11 @@ static int run_start_job(Run *r) {
         q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &relay_ops, r, job_fds, &r->relay);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the job's stdio: %m");
-        q = run_channel_new(r->event, r->p.limits, r->p.discover, &channel_ops, r, &channel_fd, &r->channel);
+        q = run_channel_new(r->event, r->p.limits,
+                            r->p.discover  ? CHANNEL_MODE_DISCOVER
+                            : r->p.session ? CHANNEL_MODE_SESSION
+                                           : CHANNEL_MODE_JOB,
+                            &channel_ops, r, &channel_fd, &r->channel);
         if (q < 0) {
                 for (size_t i = 0; i < 3; i++)
                         safe_close(job_fds[i]);
@@ -222,6 +233,9 @@ static int run_start_job(Run *r) {
         q = run_channel_send_request(r->channel, r->p.request, job_fds[0]);
         job_fds[0] = safe_close(job_fds[0]);
         job_fds[0] = channel_fd;
+        /* A session's cells read no stdin: the runner's copy of the pipe is at EOF at once. */
+        if (r->p.session)
+                relay_close_stdin(r->relay);
         if (q >= 0)
                 q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
         if (q >= 0 && r->p.request->collect && !r->p.discover)
@@ -235,20 +249,20 @@ static int run_start_job(Run *r) {
                                 .uid = r->p.peer->uid,
                                 .user = r->user,
                                 .profile = r->p.profile,
-                                .limits = r->p.limits,
+                                .limits = r->unit_limits,
                                 .request = r->p.request,
                                 .job_fds = job_fds,
                                 .discover = r->p.discover,
                         },
                         &host);
-                q = job_start(r->job, &spec, r->p.limits[LIMIT_CPU_TIME], on_job_event, r);
+                q = job_start(r->job, &spec, r->unit_limits[LIMIT_CPU_TIME], on_job_event, r);
         }
         /* The message holds its own copies; ours would keep the pipes open after the job is gone. */
         for (size_t i = 0; i < 3; i++)
                 safe_close(job_fds[i]);
         if (q < 0)
                 return log_error_errno(q, "Failed to start the job: %m");
-        journal_job_started(r->p.job_id, r->p.peer, r->p.profile->name, job_unit(r->job));
+        journal_job_started(r->p.job_id, r->p.peer, r->p.profile->name, job_unit(r->job), r->p.session);
         r->state = RUN_RUNNING;
         if (r->pending_stop != JOB_STOP_NONE)
                 (void) job_stop(r->job, r->pending_stop);

@@ -35,6 +35,9 @@ typedef struct RunOps {
         /* A discovery run (RunParams.discover): the runner's CH_INFO payload, unparsed and
          * untrusted (at most CH_INFO_MAX bytes), before finished(). May be NULL otherwise. */
         void (*info)(void *userdata, const void *data, size_t size);
+        /* A session's cell ended (RunParams.session): its result, after every STDOUT, STDERR and
+         * FILE_OUT frame of the cell was emitted. May be NULL otherwise. */
+        void (*cell_result)(void *userdata, const CellResult *result);
 } RunOps;
 
 /* What the run is of; everything must outlive the Run. */
@@ -46,6 +49,8 @@ typedef struct RunParams {
         const Request *request;
         JobTimes *times; /* bus and start are filled in */
         bool discover;   /* run no code: the runner reports its interpreter (RunOps.info) */
+        bool session;    /* a session: no code, cells follow (run_cell()); the unit's wall and
+                          * CPU limits are the session's, the cells' are the helper's timers */
 } RunParams;
 
 typedef struct Run Run;
@@ -70,3 +75,19 @@ void run_close_stdin(Run *r);
 void run_resume(Run *r);
 /* The manager's execve() and exit times of the job's main process (0: unknown). */
 void run_exec_timestamps(const Run *r, uint64_t *ret_exec, uint64_t *ret_exit);
+
+/* A session's cell: its input files (complete; copied into the channel), PW_CELL_* flags, its
+ * code. Only while no cell runs: -EBUSY otherwise, -ESHUTDOWN once the session ends. Its result
+ * comes by RunOps.cell_result(). */
+int run_cell(Run *r, const RequestFile *files, size_t n_files, uint32_t flags, const char *code,
+             size_t code_size);
+/* INTERRUPT: the running cell gets SIGINT (KeyboardInterrupt); nothing if none runs. */
+void run_interrupt(Run *r);
+/* SESSION_END: the runner exits 0 once no cell runs (at once, or after the running cell). */
+void run_end_session(Run *r);
+/* A cell runs (or its result is on its way). */
+bool run_cell_running(const Run *r);
+/* A cell the helper answers itself, running nothing (its input files broke the per-cell
+ * bounds): a CELL_RESULT status=error with error_type and error_message, counted as a cell. The
+ * same preconditions and errors as run_cell(). */
+int run_cell_refuse(Run *r, const char *error_type, const char *error_message);

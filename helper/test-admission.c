@@ -28,6 +28,7 @@ typedef struct Row {
         size_t n_files;       /* input files sent */
         uint64_t files_bytes; /* and their bytes */
         bool discover;        /* a DISCOVER request */
+        bool session;         /* a SESSION request: no code; its cells come later */
         int slot;             /* ADMISSION_SLOT_UNTRIED or slot_acquire()'s outcome */
         AdmissionVerdict verdict;
         JobStatus status;
@@ -148,6 +149,37 @@ static const Row rows[] = {
         { "a discovery at the slot limit", 1000, { 1000 }, 1, .discover = true, .slot = -EBUSY,
           .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
           .message = "UID 1000 already runs 2 jobs, the maximum (JobsPerUser=)" },
+
+        /* A SESSION is admitted as a job: the same profile, limit and slot rules (one slot for the
+         * whole session), no code of its own; its limits 15..19 resolved as the others. */
+        { "a session, before the slot", 1000, { 1000 }, 1, .session = true, .slot = ADMISSION_SLOT_UNTRIED,
+          .verdict = ADMISSION_NEED_SLOT },
+        { "a session, with a slot", 1000, { 1000 }, 1, .session = true, .slot = 0,
+          .verdict = ADMISSION_ADMITTED },
+        { "a session at the slot limit", 1000, { 1000 }, 1, .session = true, .slot = -EBUSY,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "UID 1000 already runs 2 jobs, the maximum (JobsPerUser=)" },
+        { "a session of a profile it may not use", 1000, { 1000, 100 }, 2, .profile = "team", .session = true,
+          .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "UID 1000 may not use profile \"team\"" },
+        { "a session of an unknown profile", 1000, { 1000 }, 1, .profile = "numpy", .session = true, .slot = 0,
+          .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED, .message = "unknown profile \"numpy\"" },
+        { "a session's idle time lowered", 1000, { 1000 }, 1, .session = true,
+          .limit = LIMIT_SESSION_IDLE_TIME, .value = 1000000, .slot = 0, .verdict = ADMISSION_ADMITTED },
+        { "a session's cells at their maximum", 1000, { 1000 }, 1, .session = true, .limit = LIMIT_SESSION_CELLS,
+          .value = 100000, .slot = 0, .verdict = ADMISSION_ADMITTED },
+        { "a session's cells over their maximum", 1000, { 1000 }, 1, .session = true,
+          .limit = LIMIT_SESSION_CELLS, .value = UINT64_MAX, .slot = 0, .verdict = ADMISSION_REFUSED,
+          .status = JOB_REJECTED, .message = "session-cells=100001 exceeds the maximum 100000 of profile default" },
+        { "a session's wall time over its maximum", 1000, { 1000 }, 1, .session = true,
+          .limit = LIMIT_SESSION_WALL_TIME, .value = UINT64_MAX, .slot = 0, .verdict = ADMISSION_REFUSED,
+          .status = JOB_REJECTED, .message = "session-wall-time=24h 1us exceeds the maximum 24h of profile default" },
+        { "a cell's grace over its maximum", 1000, { 1000 }, 1, .session = true, .limit = LIMIT_CELL_GRACE,
+          .value = UINT64_MAX, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = "cell-grace=30s 1us exceeds the maximum 30s of profile default" },
+        { "each limit of a session above its maximum", 1000, { 1000 }, 1, .session = true, .limit = ALL,
+          .value = UINT64_MAX, .slot = 0, .verdict = ADMISSION_REFUSED, .status = JOB_REJECTED,
+          .message = NULL /* "KEY=..." */ },
 };
 /* clang-format on */
 
@@ -157,7 +189,8 @@ static void check_row(const Config *c, const Row *row, LimitKey k) {
                         .code_size = row->code_size,
                         .n_files = row->n_files,
                         .files_bytes = row->files_bytes,
-                        .discover = row->discover };
+                        .discover = row->discover,
+                        .session = row->session };
         const Profile *p;
         Admission a;
         char expected[ADMISSION_MESSAGE_MAX] = "";

@@ -109,28 +109,52 @@ static void test_bad_headers(void) {
 }
 
 static void test_after_request(void) {
-        assert_int(frame_after_request(FRAME_STDIN, false), ==, FRAME_ACTION_STDIN);
-        assert_int(frame_after_request(FRAME_STDIN, true), ==, FRAME_ACTION_LATE_STDIN);
-        assert_int(frame_after_request(FRAME_STDIN_EOF, false), ==, FRAME_ACTION_STDIN_EOF);
-        assert_int(frame_after_request(FRAME_CANCEL, true), ==, FRAME_ACTION_CANCEL);
+        assert_int(frame_after_request(FRAME_STDIN, false, false), ==, FRAME_ACTION_STDIN);
+        assert_int(frame_after_request(FRAME_STDIN, false, true), ==, FRAME_ACTION_LATE_STDIN);
+        assert_int(frame_after_request(FRAME_STDIN_EOF, false, false), ==, FRAME_ACTION_STDIN_EOF);
+        assert_int(frame_after_request(FRAME_CANCEL, false, true), ==, FRAME_ACTION_CANCEL);
         /* A request frame once the job runs, a helper's frame, an unknown type: a violation. */
-        assert_int(frame_after_request(FRAME_CODE, false), ==, FRAME_ACTION_VIOLATION);
-        assert_int(frame_after_request(FRAME_RESULT, false), ==, FRAME_ACTION_VIOLATION);
-        assert_int(frame_after_request(0x7777, false), ==, FRAME_ACTION_VIOLATION);
+        assert_int(frame_after_request(FRAME_CODE, false, false), ==, FRAME_ACTION_VIOLATION);
+        assert_int(frame_after_request(FRAME_RESULT, false, false), ==, FRAME_ACTION_VIOLATION);
+        assert_int(frame_after_request(0x7777, false, false), ==, FRAME_ACTION_VIOLATION);
         /* The files' and discovery's request frames are request frames like the others; the
          * helper's new frames never come from a client. */
         static const uint16_t late[] = { FRAME_FILE,         FRAME_FILE_DATA,   FRAME_COLLECT,
                                          FRAME_DISCOVER,     FRAME_FILE_OUT,    FRAME_FILE_OUT_DATA,
                                          FRAME_FILE_SKIPPED, FRAME_PROFILE_INFO };
         for (size_t i = 0; i < ELEMENTSOF(late); i++) {
-                assert_int(frame_after_request(late[i], false), ==, FRAME_ACTION_VIOLATION);
-                assert_int(frame_after_request(late[i], true), ==, FRAME_ACTION_VIOLATION);
+                assert_int(frame_after_request(late[i], false, false), ==, FRAME_ACTION_VIOLATION);
+                assert_int(frame_after_request(late[i], false, true), ==, FRAME_ACTION_VIOLATION);
         }
+        /* The session's frames are violations in a job. */
+        static const uint16_t session_only[] = { FRAME_CELL, FRAME_INTERRUPT, FRAME_SESSION_END,
+                                                 FRAME_SESSION, FRAME_CELL_RESULT };
+        for (size_t i = 0; i < ELEMENTSOF(session_only); i++)
+                assert_int(frame_after_request(session_only[i], false, false), ==, FRAME_ACTION_VIOLATION);
+}
+
+static void test_after_session_request(void) {
+        assert_int(frame_after_request(FRAME_FILE, true, false), ==, FRAME_ACTION_FILE);
+        assert_int(frame_after_request(FRAME_FILE_DATA, true, false), ==, FRAME_ACTION_FILE_DATA);
+        assert_int(frame_after_request(FRAME_CELL, true, false), ==, FRAME_ACTION_CELL);
+        assert_int(frame_after_request(FRAME_INTERRUPT, true, false), ==, FRAME_ACTION_INTERRUPT);
+        assert_int(frame_after_request(FRAME_SESSION_END, true, false), ==, FRAME_ACTION_SESSION_END);
+        assert_int(frame_after_request(FRAME_CANCEL, true, false), ==, FRAME_ACTION_CANCEL);
+        /* A cell's stdin is at EOF: the client has none to send. */
+        assert_int(frame_after_request(FRAME_STDIN, true, false), ==, FRAME_ACTION_VIOLATION);
+        assert_int(frame_after_request(FRAME_STDIN_EOF, true, false), ==, FRAME_ACTION_VIOLATION);
+        /* Request frames, the helper's frames, unknown types. */
+        static const uint16_t bad[] = { FRAME_HELLO,       FRAME_CODE,        FRAME_SESSION,
+                                        FRAME_LIMIT,       FRAME_COLLECT,     FRAME_RESULT,
+                                        FRAME_CELL_RESULT, FRAME_REQUEST_END, 0x7777 };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int(frame_after_request(bad[i], true, false), ==, FRAME_ACTION_VIOLATION);
 }
 
 int main(void) {
         test_split_and_batched();
         test_bad_headers();
         test_after_request();
+        test_after_session_request();
         return 0;
 }

@@ -88,6 +88,19 @@ int main(void) {
                               .exec_main_status = SIGKILL,
                               .stop_reason = JOB_STOP_PROTOCOL },
               JOB_KILLED, -1, SIGKILL, "protocol error");
+        /* A session's own stops: its idle timer, a cell that outlived its grace after the
+         * interrupt; the first reason wins over a later systemctl stop too. */
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .stop_reason = JOB_STOP_IDLE },
+              JOB_TIMEOUT, -1, SIGKILL, "idle");
+        check((UnitOutcome) { .result = "signal",
+                              .exec_main_code = CLD_KILLED,
+                              .exec_main_status = SIGKILL,
+                              .stop_reason = JOB_STOP_CELL_GRACE,
+                              .stopped_externally = true },
+              JOB_TIMEOUT, -1, SIGKILL, "state is lost");
         /* A CANCEL (or systemctl stop) while the unit still starts cancels the start job: that is
          * the stop's outcome, not a failure to start (seen on 252 under load). */
         check((UnitOutcome) { .result = "signal",

@@ -21,6 +21,12 @@ typedef struct Sink {
         bool blocked; /* can_emit() says no */
         bool drained;
         char info[64];
+        bool sync_ok;       /* a session's sync(): the cell's output is emitted */
+        unsigned syncs;     /* sync() calls */
+        char cell[64];      /* the last CH_CELL_RESULT payload */
+        unsigned n_results; /* cell_result() calls */
+        size_t frames_at_result;
+        unsigned broken; /* a session's broken() calls */
 } Sink;
 
 static int sink_emit(void *userdata, uint16_t type, const void *data, size_t size) {
@@ -51,11 +57,36 @@ static void sink_drained(void *userdata) {
         ((Sink *) userdata)->drained = true;
 }
 
+static bool sink_sync(void *userdata) {
+        Sink *s = userdata;
+
+        s->syncs++;
+        return s->sync_ok;
+}
+
+static void sink_cell_result(void *userdata, const void *data, size_t size) {
+        Sink *s = userdata;
+
+        assert_se(size < sizeof(s->cell));
+        memcpy(s->cell, data, size);
+        s->cell[size] = '\0';
+        s->n_results++;
+        s->frames_at_result = s->n_frames;
+}
+
+static void sink_broken(void *userdata, const char *why) {
+        assert_se(why);
+        ((Sink *) userdata)->broken++;
+}
+
 static const RunChannelOps ops = {
         .emit = sink_emit,
         .can_emit = sink_can_emit,
         .info = sink_info,
         .drained = sink_drained,
+        .sync = sink_sync,
+        .cell_result = sink_cell_result,
+        .broken = sink_broken,
 };
 
 /* One runner -> helper message. */
@@ -135,7 +166,7 @@ static void test_request_and_files(void) {
 
         assert_se(sd_event_new(&e) >= 0);
         assert_se(pipe2(pipefd, O_CLOEXEC) == 0);
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         assert_se(run_channel_send_request(c, &req, pipefd[0]) == 0);
         close(pipefd[0]);
 
@@ -211,7 +242,7 @@ static void test_cut_inside_a_file(void) {
         size_t n;
 
         assert_se(sd_event_new(&e) >= 0);
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         for (unsigned i = 0; i < PW_SKIPPED_LISTED_MAX + 20; i++)
                 ch_skipped(job_fd, FILE_SKIP_FIFO, "f");
         ch_file(job_fd, 0600, 200000, "big");
@@ -263,12 +294,13 @@ static void test_violation(void) {
         int job_fd = -EBADF;
 
         assert_se(sd_event_new(&e) >= 0);
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         ch_send(job_fd, CH_CODE, "x", 1); /* a helper -> runner type */
         loop(e, &s);
         run_channel_finish(c);
         loop(e, &s);
         assert_se(s.drained && s.n_frames == 0);
+        assert_int(s.broken, ==, 0); /* a job goes on: only a session is stopped */
         assert_se(run_channel_result(c, JOB_OK, false, &r) == 0);
         assert_se(r.files_note && strncmp(r.files_note, "the runner broke the channel: ", 30) == 0);
         job_result_done(&r);
@@ -276,7 +308,7 @@ static void test_violation(void) {
 
         c = run_channel_free(c);
         s = (Sink) {};
-        assert_se(run_channel_new(e, limits_default, false, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_JOB, &ops, &s, &job_fd, &c) == 0);
         close(job_fd);
         run_channel_finish(c);
         loop(e, &s);
@@ -295,7 +327,7 @@ static void test_info(void) {
         int job_fd = -EBADF;
 
         assert_se(sd_event_new(&e) >= 0);
-        assert_se(run_channel_new(e, limits_default, true, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_DISCOVER, &ops, &s, &job_fd, &c) == 0);
         ch_send(job_fd, CH_INFO, "python=3.11.2\n", 14);
         close(job_fd);
         run_channel_finish(c);
@@ -304,10 +336,143 @@ static void test_info(void) {
         assert_streq(s.info, "python=3.11.2\n");
 }
 
+/* What the helper wrote to the runner's end so far, as it arrives. */
+static void ch_read_all(sd_event *e, int job_fd, Buffer *got) {
+        for (int i = 0; i < 5; i++) {
+                uint8_t buf[4096];
+                ssize_t k;
+
+                (void) sd_event_run(e, 1000);
+                while ((k = recv(job_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                        assert_se(buffer_append(got, buf, (size_t) k) == 0);
+        }
+}
+
+/* The i-th message in what the runner got: its type, payload and size. */
+static uint8_t ch_at(const Buffer *b, size_t i, const uint8_t **ret_payload, size_t *ret_size) {
+        size_t off = 0;
+
+        for (;;) {
+                size_t len;
+
+                assert_se(off + 8 <= b->size);
+                len = b->data[off + 4] | (b->data[off + 5] << 8) | ((size_t) b->data[off + 6] << 16);
+                if (i-- == 0) {
+                        *ret_payload = b->data + off + 8;
+                        *ret_size = len;
+                        return b->data[off];
+                }
+                off += 8 + len;
+        }
+}
+
+static void loop_a_while(sd_event *e) {
+        for (int i = 0; i < 5; i++)
+                assert_se(sd_event_run(e, 2000) >= 0);
+}
+
+/* A session: GO with CH_GO_SESSION; per cell its files and CH_CELL; the cell's first message
+ * waits for sync() (its output first), files are relayed and counted per cell, CH_CELL_RESULT
+ * goes to cell_result(); a result no cell was sent for breaks the channel. */
+static void test_session(void) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(run_channel_freep) RunChannel *c = NULL;
+        _cleanup_(buffer_done) Buffer got = {};
+        Request req = { .session = true };
+        RequestFile in = { .path = (char *) "in.txt", .data = (uint8_t *) "hi", .size = 2, .data_size = 2 };
+        CellResult r = {};
+        Sink s = {};
+        int job_fd = -EBADF, pipefd[2];
+        const uint8_t *p;
+        size_t n;
+
+        assert_se(sd_event_new(&e) >= 0);
+        assert_se(pipe2(pipefd, O_CLOEXEC) == 0);
+        assert_se(run_channel_new(e, limits_default, CHANNEL_MODE_SESSION, &ops, &s, &job_fd, &c) == 0);
+        assert_se(run_channel_send_request(c, &req, pipefd[0]) == 0);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        ch_read_all(e, job_fd, &got);
+        /* CODE (empty), FILENAME, BOUNDS, GO */
+        assert_int(ch_at(&got, 0, &p, &n), ==, CH_CODE);
+        assert_int(n, ==, 0);
+        assert_int(ch_at(&got, 3, &p, &n), ==, CH_GO);
+        assert_se(n == 8 && p[4] == CH_GO_SESSION);
+        got.size = 0;
+
+        /* Cell 1, with an input file and COLLECT. */
+        assert_se(run_channel_send_cell(c, &in, 1, CH_CELL_COLLECT, 1, "x = 1", 5) == 0);
+        ch_read_all(e, job_fd, &got);
+        assert_int(ch_at(&got, 0, &p, &n), ==, CH_FILE);
+        assert_se(n == 12 + 6 && memcmp(p + 12, "in.txt", 6) == 0);
+        assert_int(ch_at(&got, 1, &p, &n), ==, CH_FILE_DATA);
+        assert_se(n == 2 && memcmp(p, "hi", 2) == 0);
+        assert_int(ch_at(&got, 2, &p, &n), ==, CH_CELL);
+        assert_se(n == 8 + 5 && p[0] == CH_CELL_COLLECT && p[4] == 1 && memcmp(p + 8, "x = 1", 5) == 0);
+        got.size = 0;
+
+        /* Its output is not synced yet: nothing of the runner's is read. */
+        ch_file(job_fd, 0600, 2, "out.txt");
+        ch_send(job_fd, CH_FILE_OUT_DATA, "ok", 2);
+        ch_send(job_fd, CH_CELL_RESULT, "status=ok\n", 10);
+        loop_a_while(e);
+        assert_se(s.syncs >= 1);
+        assert_int(s.n_frames, ==, 0);
+        assert_int(s.n_results, ==, 0);
+        s.sync_ok = true;
+        run_channel_resume(c);
+        loop_a_while(e);
+        assert_int(s.n_results, ==, 1);
+        assert_streq(s.cell, "status=ok\n");
+        assert_int(s.frames_at_result, ==, 2); /* FILE_OUT, FILE_OUT_DATA before the result */
+        assert_int(frame_at(&s, 0, &p, &n), ==, FRAME_FILE_OUT);
+        assert_se(run_channel_cell_files(c, &r) == 0);
+        assert_se(r.files_reported && r.files_out == 1 && r.files_out_bytes == 2 && r.files_skipped == 0);
+        assert_se(!r.files_note);
+
+        /* Cell 2: the counts start again; sync() is asked again for its first message. */
+        s.syncs = 0;
+        assert_se(run_channel_send_cell(c, NULL, 0, 0, 2, "x", 1) == 0);
+        ch_read_all(e, job_fd, &got);
+        assert_int(ch_at(&got, 0, &p, &n), ==, CH_CELL);
+        assert_se(p[0] == 0 && p[4] == 2);
+        got.size = 0;
+        ch_send(job_fd, CH_CELL_RESULT, "status=error\n", 13);
+        loop_a_while(e);
+        assert_int(s.syncs, ==, 1);
+        assert_int(s.n_results, ==, 2);
+        assert_streq(s.cell, "status=error\n");
+        assert_se(run_channel_cell_files(c, &r) == 0);
+        assert_se(r.files_out == 0 && r.files_out_bytes == 0 && !r.files_note);
+
+        /* INTERRUPT and END reach the runner as they are. */
+        assert_se(run_channel_send_interrupt(c) == 0);
+        assert_se(run_channel_send_end(c) == 0);
+        ch_read_all(e, job_fd, &got);
+        assert_int(ch_at(&got, 0, &p, &n), ==, CH_INTERRUPT);
+        assert_int(ch_at(&got, 1, &p, &n), ==, CH_END);
+
+        /* A result without a cell: the channel is broken, and the note says so. */
+        ch_send(job_fd, CH_CELL_RESULT, "status=ok\n", 10);
+        loop_a_while(e);
+        assert_int(s.n_results, ==, 2);
+        assert_int(s.broken, ==, 1);
+        assert_se(run_channel_cell_files(c, &r) == 0);
+        assert_se(r.files_note && strncmp(r.files_note, "the runner broke the channel: ", 30) == 0);
+        cell_result_done(&r);
+        close(job_fd);
+        run_channel_finish(c);
+        loop(e, &s);
+        assert_se(s.drained);
+        assert_se(run_channel_send_end(c) == -ESHUTDOWN);
+        buffer_done(&s.frames);
+}
+
 int main(void) {
         test_request_and_files();
         test_cut_inside_a_file();
         test_violation();
         test_info();
+        test_session();
         return 0;
 }

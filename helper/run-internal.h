@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Run object shared by run.c (a job's life: user, manager, unit, stdio, channel, result) and
+ * run-session.c (a session's cells over that same job: their timers, CPU reads and results). */
+#pragma once
+
+#include "job-user.h"
+#include "job.h"
+#include "relay.h"
+#include "run-channel.h"
+#include "run.h"
+
+typedef enum RunState {
+        RUN_STARTING,
+        RUN_RUNNING,
+        RUN_DRAINING,
+        RUN_OVER,
+} RunState;
+
+/* A session between cells and within one: IDLE -> (run_cell) CELL -> (a limit or INTERRUPT)
+ * INTERRUPTING -> (the runner's CH_CELL_RESULT) REPORTING (output synced, the last CPU read) ->
+ * IDLE; ENDING once CH_END is sent (SESSION_END, the cells limit): nothing more runs. */
+typedef enum SessionState {
+        SESSION_IDLE,
+        SESSION_CELL,
+        SESSION_INTERRUPTING,
+        SESSION_REPORTING,
+        SESSION_ENDING,
+} SessionState;
+
+typedef struct RunSession {
+        SessionState state;
+        uint64_t cells;     /* CELL_RESULTs reported */
+        uint64_t cell;      /* the number of the running (or last) cell */
+        bool collect;       /* the running cell asked for its files */
+        bool interrupted;   /* the helper interrupted the running cell */
+        char *cell_message; /* why it was interrupted, for its CELL_RESULT */
+        bool end_asked;     /* SESSION_END while a cell ran: CH_END after its result */
+        bool active;        /* the unit is active: before, a cell's clocks wait for it */
+        bool synced;        /* the running cell's output is emitted up to its channel messages */
+        bool syncing;       /* relay_sync() is under way for the channel */
+        bool sync_call;     /* inside run_session_sync(): RELAY_SYNCED resumes nothing then */
+        uint64_t cell_start_usec;
+
+        /* The unit's CPUUsageNSec: the base at the cell's start (UINT64_MAX until read), the
+         * latest value read, and the read in flight. */
+        uint64_t cpu_base_nsec, cpu_last_nsec;
+        sd_bus_slot *slot_cpu;
+        bool cpu_final; /* the read in flight is the one at the result */
+
+        sd_event_source *wall_timer, *cpu_timer, *grace_timer, *idle_timer;
+        CellResult pending; /* the runner's CH_CELL_RESULT, completed before it is reported */
+
+        /* The session's end as the helper caused it: the message its RESULT gets if it ends
+         * with end_status. */
+        JobStatus end_status;
+        char *end_message;
+} RunSession;
+
+struct Run {
+        sd_event *event;
+        sd_bus *bus;
+        RunParams p;
+        const RunOps *ops;
+        void *userdata;
+        RunState state;
+        JobStopReason pending_stop; /* asked for before the Job existed */
+        /* What the unit and the job's own timers get: the admitted limits, or for a session
+         * those with LIMIT_WALL_TIME and LIMIT_CPU_TIME replaced by the session's. */
+        uint64_t unit_limits[_LIMIT_MAX];
+
+        JobUserPick *pick;
+        int user_fd; /* the job user held (policy.h) */
+        char user[JOB_USER_NAME_MAX];
+        sd_bus_slot *slot_subscribe, *slot_version;
+        unsigned manager_version;
+
+        Relay *relay;
+        RunChannel *channel;
+        bool relay_drained, channel_drained;
+        Job *job;
+
+        RunSession session;
+};
+
+/* run-session.c */
+void run_session_init(Run *r);
+void run_session_done(Run *r);
+/* The unit is active (its sandbox built, the runner exec()ed): a cell's clocks, or the idle
+ * timer, run from now. */
+void run_session_active(Run *r);
+/* The channel's hooks (RunChannelOps.sync, .cell_result) and the relay's RELAY_SYNCED. */
+bool run_session_sync(Run *r);
+void run_session_synced(Run *r);
+void run_session_cell_result(Run *r, const void *data, size_t size);
+/* The runner broke the channel: no cell can report any more, the session is stopped. */
+void run_session_broken(Run *r, const char *why);
+/* The job is down: a result not reported yet goes out now; the RESULT gets cells= and the
+ * session's own message. */
+void run_session_finish(Run *r, JobResult *result);
