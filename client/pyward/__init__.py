@@ -79,6 +79,41 @@ connect(socket_path=None, connect_timeout=CONNECT_TIMEOUT) -> socket   the conne
   (non-blocking, retried as above); await connect_async(...) is the same for asyncio code, whose
   event loop keeps running during the backoff.
 
+await arun(code, **run's keywords) -> Result    run() for asyncio (cancel: an asyncio.Event or a
+  threading.Event; cancelling the task closes the connection, which stops the job).
+
+Sessions: one sandboxed interpreter that keeps its globals, imports and files between cells
+(pyward-protocol(7) "SESSIONS"):
+
+    with pyward.Session(profile="default", memory=256 << 20, timeout=10) as s:
+        s.run("x = 41")
+        r = s.run("x + 1", on_stdout=sys.stdout.buffer.write)
+        r.value         # "42": the repr of a final expression, as the REPL shows it
+
+Session(profile=None, *, memory=None, tasks=None, disk=None, output_max=None, timeout=None,
+        cpu_time=None, session_timeout=None, session_cpu_time=None, idle_timeout=None, cells=None,
+        grace=None, cpu_quota=None, socket_path=None, connect_timeout=CONNECT_TIMEOUT,
+        client_timeout=None)
+  timeout, cpu_time: each cell's wall and CPU seconds (a cell over one is interrupted: status
+  "interrupted", the session goes on); memory, tasks, disk, output_max, cpu_quota: the whole
+  session's; session_timeout, session_cpu_time: seconds in all; idle_timeout: seconds between a
+  cell's result and the next cell; cells: how many; grace: seconds an interrupted cell has to end
+  before the session does (its state is then lost). Connects and waits for the helper's ACCEPTED
+  (.job, .unit, .accepted); a refused request raises SessionEnded.
+  .run(code, *, files=None, collect=False, on_stdout=None, on_stderr=None) -> CellResult
+  .interrupt()   interrupt the running cell (KeyboardInterrupt in it); any thread, signal handlers
+  .close() -> Result   SESSION_END, then the final Result (also on leaving the with block, .result);
+                 Result.cells is the number of cells that ran
+  CellResult: cell (1, 2, ...), status ("ok", "error", "interrupted"), ok, value (str or None),
+  value_truncated, error_type, error_message, traceback (from the cell's own code, as Python
+  prints it), message (the helper's note), stdout, stderr (bytes), wall_ms, cpu_ms; with
+  collect=True files, file_modes, skipped, files_out, files_out_bytes, files_skipped, files_note
+  and write_files(dir), as Result's.
+  SessionEnded (an Exception; .result the final Result): the session ended instead of answering,
+  e.g. "timeout: the session was idle for 300 s", "exit: exit code 3", "oom".
+AsyncSession(same keywords): `async with`, `await s.run(...)`, `s.interrupt()`, `await s.close()`.
+python3 -m pyward.interactive [options]: a prompt over a Session, as `pyward -i` (pyward(1)).
+
 Low level (for tests of bad input; see pyward-protocol(7)):
   frame(type, payload=b"", flags=0, length=None) -> bytes     one frame, any header you like
   hello(version=1), limit(key, value) -> bytes                payload helpers
@@ -90,16 +125,20 @@ Low level (for tests of bad input; see pyward-protocol(7)):
   read_frame(sock) -> (type, payload) or None at a clean end of stream; validates the header
   read_frames(sock) -> iterator of (type, payload) until the end of the stream
   parse_result(payload) -> dict, parse_accepted(payload) -> dict, result_from_record(dict, ...)
+  session_request(profile=None, **Session's limits) -> bytes   HELLO, SESSION, ..., REQUEST_END
+  cell_frame(code, collect=False), cell_frames(code, files=None, collect=False) -> bytes   one cell
+  parse_cell_result(payload) -> dict               a CELL_RESULT, strict as cell_result_parse()
   Constants: HELLO CODE FILENAME ARG PROFILE LIMIT REQUEST_END FILE FILE_DATA COLLECT DISCOVER
   STDIN STDIN_EOF CANCEL ACCEPTED STDOUT STDERR RESULT FILE_OUT FILE_OUT_DATA FILE_SKIPPED
-  PROFILE_INFO; LIMIT_MEMORY .. LIMIT_FILES_OUT_TIME and LIMITS (name -> key); SKIP_REASONS; the bounds
-  HEADER_SIZE CHUNK_MAX CODE_MAX FILENAME_MAX ARG_MAX ARGS_MAX PROFILE_NAME_MAX RESULT_MAX
-  ACCEPTED_MAX; STATUSES.
+  PROFILE_INFO SESSION CELL INTERRUPT SESSION_END CELL_RESULT; LIMIT_MEMORY .. LIMIT_CELL_GRACE
+  and LIMITS (name -> key); SKIP_REASONS; the bounds HEADER_SIZE CHUNK_MAX CODE_MAX FILENAME_MAX
+  ARG_MAX ARGS_MAX PROFILE_NAME_MAX RESULT_MAX ACCEPTED_MAX CELL_* ; STATUSES, CELL_STATUSES.
 """
 
 from ._errors import ProtocolError
 from ._files import FilesWriteError, parse_file_header, parse_skipped, write_files
-from ._records import Profile, Result, parse_accepted, parse_profile_info, parse_result, result_from_record
+from ._records import (Profile, Result, parse_accepted, parse_cell_result, parse_profile_info, parse_result,
+                       result_from_record)
 from ._run import (  # noqa: F401 (re-exported)
                    CONNECT_TIMEOUT, DEFAULT_SOCKET, DiscoverError, connect, connect_async, profiles, profiles_async,
                    run)
@@ -114,10 +153,27 @@ from ._wire import (  # noqa: F401 (re-exported)
                     PATH_DEPTH_MAX, PATH_MAX, PROFILE, PROFILE_INFO, PROFILE_INFO_MAX, PROFILE_NAME_MAX,
                     PROTOCOL_VERSION, REQUEST_END, RESULT, RESULT_FILES_KEYS, RESULT_KEYS, RESULT_MAX,
                     SKIP_REASONS, SKIPPED_LISTED_MAX, STATUSES, STDERR, STDIN, STDIN_EOF, STDOUT, discover_request,
-                    file_frames, frame, hello, limit, parse_header, path_invalid, read_frame, read_frames, request)
+                    file_frames, frame, hello, limit, parse_header, path_invalid, read_frame, read_frames, request,
+                    # sessions
+                    CELL, CELL_CODE_MAX, CELL_COLLECT, CELL_ERROR_MESSAGE_MAX, CELL_ERROR_TYPE_MAX, CELL_HEADER_SIZE,
+                    CELL_RESULT, CELL_RESULT_KEYS, CELL_RESULT_MAX, CELL_STATUSES, CELL_TRACEBACK_MAX,
+                    CELL_VALUE_MAX, INTERRUPT, LIMIT_CELL_GRACE, LIMIT_SESSION_CELLS, LIMIT_SESSION_CPU_TIME,
+                    LIMIT_SESSION_IDLE_TIME, LIMIT_SESSION_WALL_TIME, RESULT_SESSION_KEYS, SESSION, SESSION_END,
+                    cell_frame, cell_frames, session_request)
+from .session import CellResult, Session, SessionEnded
 __all__ = [
     "run", "connect", "connect_async", "Result", "ProtocolError", "frame", "hello", "limit", "request", "read_frame",
     "read_frames", "parse_result", "parse_accepted", "result_from_record", "profiles", "profiles_async",
     "Profile", "DiscoverError", "FilesWriteError", "write_files", "path_invalid", "file_frames",
     "discover_request", "parse_file_header", "parse_skipped", "parse_profile_info",
+    "Session", "CellResult", "SessionEnded", "AsyncSession", "arun", "session_request", "cell_frame",
+    "cell_frames", "parse_cell_result",
 ]
+
+
+def __getattr__(name):
+    # The asyncio parts on first use: `import pyward` does not import asyncio.
+    if name in ("AsyncSession", "arun"):
+        from . import aio
+        return getattr(aio, name)
+    raise AttributeError(f"module 'pyward' has no attribute {name!r}")

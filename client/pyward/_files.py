@@ -189,9 +189,9 @@ class _Collector:
             self.last = None
         return True
 
-    def finish(self, result):
+    def finish(self, result, what="RESULT"):
         if self.pending:
-            raise ProtocolError("pyward: RESULT before the last file's bytes")
+            raise ProtocolError(f"pyward: {what} before the last file's bytes")
         result.files, result.file_modes, result.skipped = self.files, self.file_modes, self.skipped
 
 

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The helper's key=value records (ACCEPTED, RESULT, PROFILE_INFO), parsed as strictly as the C
-# parsers (common/record.c), and what they become: Result, Profile.
+# The helper's key=value records (ACCEPTED, RESULT, PROFILE_INFO, CELL_RESULT), parsed as strictly
+# as the C parsers (common/record.c, common/cell.c), and what they become: Result, Profile.
 import dataclasses
 import signal as _signal
 
 from ._errors import ProtocolError
 from ._files import write_files
-from ._wire import PROFILE_INFO_MAX, RESULT_FILES_KEYS, RESULT_KEYS, RESULT_MAX, STATUSES, LIMITS
+from ._wire import (CELL_ERROR_MESSAGE_MAX, CELL_ERROR_TYPE_MAX, CELL_RESULT_KEYS, CELL_RESULT_MAX, CELL_STATUSES,
+                    CELL_TRACEBACK_MAX, CELL_VALUE_MAX, LIMITS, PROFILE_INFO_MAX, RESULT_FILES_KEYS, RESULT_KEYS,
+                    RESULT_MAX, RESULT_SESSION_KEYS, STATUSES)
+
 
 def _unescape(value):
     out, i = bytearray(), 0
@@ -27,8 +30,10 @@ def _unescape(value):
     return bytes(out)
 
 
-def _parse_record(payload, what):
-    """key=value lines, each ending in \\n; values escaped (\\\\ and \\n). Returns {str: str}."""
+def _parse_record(payload, what, known=None, raw=False):
+    """key=value lines, each ending in \\n; values escaped (\\\\ and \\n). Returns {str: str}
+    ({str: bytes} if raw). A key not in `known` (if given) whose value is badly escaped is left
+    out, as the C parser ignores unknown keys entirely."""
     payload = bytes(payload)
     if b"\0" in payload:
         raise ProtocolError(f"{what} contains a NUL byte")
@@ -43,11 +48,12 @@ def _parse_record(payload, what):
         if k in out:
             raise ProtocolError(f"duplicate key {k!r} in {what}")
         try:
-            out[k] = _unescape(value).decode("utf-8", "replace")
+            v = _unescape(value)
         except ProtocolError:
-            if what == "RESULT" and k not in RESULT_KEYS + RESULT_FILES_KEYS + ("profiles",):
+            if known is not None and k not in known:
                 continue  # unknown keys are ignored entirely, as the C parser does
             raise
+        out[k] = v if raw else v.decode("utf-8", "replace")
     return out
 
 
@@ -56,12 +62,12 @@ def parse_accepted(payload):
     return _parse_record(payload, "ACCEPTED")
 
 
-def _int_or_none(rec, key, hi=2 ** 64 - 2):
+def _int_or_none(rec, key, hi=2 ** 64 - 2, what="RESULT"):
     v = rec.get(key, "")
     if v == "":
         return None
     if not v.isdigit() or not v.isascii() or (len(v) > 1 and v[0] == "0") or int(v) > hi:
-        raise ProtocolError(f"bad {key} value {v!r} in RESULT")
+        raise ProtocolError(f"bad {key} value {v!r} in {what}")
     return int(v)
 
 
@@ -69,7 +75,7 @@ def parse_result(payload):
     """The RESULT record as a dict of the known keys (str, int or None); strict like the C parser."""
     if len(payload) > RESULT_MAX:
         raise ProtocolError("RESULT too large")
-    rec = _parse_record(payload, "RESULT")
+    rec = _parse_record(payload, "RESULT", RESULT_KEYS + RESULT_FILES_KEYS + RESULT_SESSION_KEYS + ("profiles",))
     if rec.get("status") not in STATUSES:
         raise ProtocolError(f"bad or missing status in RESULT: {rec.get('status')!r}")
     sig = rec.get("signal", "") or None
@@ -90,6 +96,55 @@ def parse_result(payload):
         for k in ("files_out", "files_out_bytes", "files_skipped"):
             out[k] = _int_or_none(rec, k)
         out["files_note"] = rec.get("files_note", "") or None
+    # Written only for a session.
+    if "cells" in rec:
+        out["cells"] = _int_or_none(rec, "cells")
+    return out
+
+
+def parse_cell_result(payload):
+    """A CELL_RESULT record as a dict: cell (int >= 1), status ("ok", "error", "interrupted"),
+    value, error_type, error_message, traceback, message (str or None), value_truncated (bool),
+    wall_ms, cpu_ms (int or None), and, only if the record has them (the cell asked to collect),
+    files_out, files_out_bytes, files_skipped (int or None), files_note. Strict as
+    cell_result_parse() in common/cell.c: each text within its bound, unknown keys ignored."""
+    if len(payload) > CELL_RESULT_MAX:
+        raise ProtocolError("CELL_RESULT too large")
+    raw = _parse_record(payload, "CELL_RESULT", CELL_RESULT_KEYS, raw=True)
+    rec = {k: v.decode("utf-8", "replace") for k, v in raw.items()}
+
+    def text(key, bound=CELL_RESULT_MAX):
+        if len(raw.get(key, b"")) > bound:
+            raise ProtocolError(f"CELL_RESULT's {key} is longer than {bound} bytes")
+        return rec.get(key, "") or None
+
+    def number(key):
+        return _int_or_none(rec, key, what="CELL_RESULT")
+
+    cell = number("cell")
+    if not cell:
+        raise ProtocolError(f"bad or missing cell in CELL_RESULT: {rec.get('cell')!r}")
+    if rec.get("status") not in CELL_STATUSES:
+        raise ProtocolError(f"bad or missing status in CELL_RESULT: {rec.get('status')!r}")
+    if rec.get("value_truncated", "") not in ("", "0", "1"):
+        raise ProtocolError(f"bad value_truncated in CELL_RESULT: {rec['value_truncated']!r}")
+    out = {
+        "cell": cell,
+        "status": rec["status"],
+        "value": rec["value"] if "value" in rec else None,
+        "value_truncated": rec.get("value_truncated") == "1",
+        "error_type": text("error_type", CELL_ERROR_TYPE_MAX),
+        "error_message": text("error_message", CELL_ERROR_MESSAGE_MAX),
+        "traceback": text("traceback", CELL_TRACEBACK_MAX),
+        "message": text("message"),
+        "wall_ms": number("wall_ms"),
+        "cpu_ms": number("cpu_ms"),
+    }
+    text("value", CELL_VALUE_MAX)
+    if any(k in rec for k in RESULT_FILES_KEYS):
+        for k in ("files_out", "files_out_bytes", "files_skipped"):
+            out[k] = number(k)
+        out["files_note"] = text("files_note")
     return out
 
 
@@ -191,6 +246,7 @@ class Result:
     files_out_bytes: "int | None" = None
     files_skipped: "int | None" = None
     files_note: "str | None" = None
+    cells: "int | None" = None  # a session's: the number of cells that ran
 
     @property
     def signal_number(self):

@@ -101,18 +101,24 @@ class _ProfileCollector:
         pass
 
 
+def _job_bytes(code, stdin, **kw):
+    """run()'s whole request and its stdin, STDIN_EOF included."""
+    out = bytearray(request(code, **kw))
+    data = _b(stdin) if stdin is not None else b""
+    for i in range(0, len(data), CHUNK_MAX):
+        out += frame(STDIN, data[i:i + CHUNK_MAX])
+    out += frame(STDIN_EOF)
+    return out
+
+
 def run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memory=None,
         tasks=None, cpu_quota=None, cpu_time=None, output_max=None, disk=None, socket_path=None,
         on_stdout=None, on_stderr=None, on_accepted=None, cancel=None, client_timeout=None,
         connect_timeout=CONNECT_TIMEOUT, files=None, collect=False):
     """Runs code through the pyward helper and returns its Result (see the module docstring)."""
-    out = bytearray(request(code, args=args, filename=filename, profile=profile, timeout=timeout,
-                            memory=memory, tasks=tasks, cpu_quota=cpu_quota, cpu_time=cpu_time,
-                            output_max=output_max, disk=disk, files=files, collect=collect))
-    data = _b(stdin) if stdin is not None else b""
-    for i in range(0, len(data), CHUNK_MAX):
-        out += frame(STDIN, data[i:i + CHUNK_MAX])
-    out += frame(STDIN_EOF)
+    out = _job_bytes(code, stdin, args=args, filename=filename, profile=profile, timeout=timeout,
+                     memory=memory, tasks=tasks, cpu_quota=cpu_quota, cpu_time=cpu_time,
+                     output_max=output_max, disk=disk, files=files, collect=collect)
     return _exchange(out, socket_path, connect_timeout, cancel,
                      (on_stdout, on_stderr, on_accepted, client_timeout),
                      _Collector if collect else None)[0]
@@ -173,10 +179,46 @@ class _Dropped(ConnectionError):
     """The connection ended before a single byte came from the helper."""
 
 
+class _JobAnswer:
+    """The helper's frames of one job (or DISCOVER), in order: frame() returns the Result at
+    RESULT, None before it; ProtocolError for what does not belong. run() and arun() share it."""
+
+    def __init__(self, on_stdout, on_stderr, on_accepted, extra=None):
+        self.on_stdout, self.on_stderr, self.on_accepted, self.extra = on_stdout, on_stderr, on_accepted, extra
+        self.stdout, self.stderr = bytearray(), bytearray()
+        self.accepted = None
+
+    def frame(self, ftype, payload):
+        if ftype == STDOUT:
+            self.stdout += payload
+            if self.on_stdout:
+                self.on_stdout(payload)
+        elif ftype == STDERR:
+            self.stderr += payload
+            if self.on_stderr:
+                self.on_stderr(payload)
+        elif ftype == ACCEPTED:
+            if self.accepted is not None:
+                raise ProtocolError("pyward: duplicate ACCEPTED frame")
+            self.accepted = parse_accepted(payload)
+            if self.on_accepted:
+                self.on_accepted(self.accepted)
+        elif ftype == RESULT:
+            rec = parse_result(payload)
+            res = result_from_record(rec, self.stdout, self.stderr, self.accepted)
+            if self.extra is not None:
+                self.extra.finish(res)
+            return res
+        elif self.extra is not None and self.extra.frame(ftype, payload):
+            pass
+        else:
+            raise ProtocolError(f"pyward: unexpected {FRAME_NAMES[ftype]} frame from the helper")
+        return None
+
+
 def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeout, extra=None):
     reader = _Reader()
-    stdout, stderr = bytearray(), bytearray()
-    accepted = None
+    answer = _JobAnswer(on_stdout, on_stderr, on_accepted, extra)
     cancel_sent = False
     sending = True
     heard = False  # any byte from the helper: from then on an end is final, never redialled
@@ -231,31 +273,9 @@ def _run_loop(sock, out, on_stdout, on_stderr, on_accepted, cancel, client_timeo
                                               "pyward: the helper closed the connection without a result")
                     heard = True
                     for ftype, payload in reader.feed(data):
-                        if ftype == STDOUT:
-                            stdout += payload
-                            if on_stdout:
-                                on_stdout(payload)
-                        elif ftype == STDERR:
-                            stderr += payload
-                            if on_stderr:
-                                on_stderr(payload)
-                        elif ftype == ACCEPTED:
-                            if accepted is not None:
-                                raise ProtocolError("pyward: duplicate ACCEPTED frame")
-                            accepted = parse_accepted(payload)
-                            if on_accepted:
-                                on_accepted(accepted)
-                        elif ftype == RESULT:
-                            rec = parse_result(payload)
-                            res = result_from_record(rec, stdout, stderr, accepted)
-                            if extra is not None:
-                                extra.finish(res)
+                        res = answer.frame(ftype, payload)
+                        if res is not None:
                             return res
-                        elif extra is not None and extra.frame(ftype, payload):
-                            pass
-                        else:
-                            raise ProtocolError(f"pyward: unexpected {FRAME_NAMES[ftype]} frame "
-                                                "from the helper")
     finally:
         sel.close()
 

@@ -13,6 +13,9 @@ FILE, FILE_DATA, COLLECT, DISCOVER = 0x0008, 0x0009, 0x000A, 0x000B
 STDIN, STDIN_EOF, CANCEL = 0x0010, 0x0011, 0x0012
 ACCEPTED, STDOUT, STDERR, RESULT = 0x0101, 0x0102, 0x0103, 0x0104
 FILE_OUT, FILE_OUT_DATA, FILE_SKIPPED, PROFILE_INFO = 0x0105, 0x0106, 0x0107, 0x0108
+# Sessions (pyward-protocol(7) "SESSIONS"): the request's SESSION, then per cell FILE... CELL, and
+# INTERRUPT, SESSION_END; the helper answers each cell with its output and a CELL_RESULT.
+SESSION, CELL, INTERRUPT, SESSION_END, CELL_RESULT = 0x000C, 0x0013, 0x0014, 0x0015, 0x0109
 
 FRAME_NAMES = {
     HELLO: "HELLO", CODE: "CODE", FILENAME: "FILENAME", ARG: "ARG", PROFILE: "PROFILE",
@@ -20,19 +23,25 @@ FRAME_NAMES = {
     COLLECT: "COLLECT", DISCOVER: "DISCOVER", STDIN: "STDIN", STDIN_EOF: "STDIN_EOF",
     CANCEL: "CANCEL", ACCEPTED: "ACCEPTED", STDOUT: "STDOUT", STDERR: "STDERR", RESULT: "RESULT",
     FILE_OUT: "FILE_OUT", FILE_OUT_DATA: "FILE_OUT_DATA", FILE_SKIPPED: "FILE_SKIPPED",
-    PROFILE_INFO: "PROFILE_INFO",
+    PROFILE_INFO: "PROFILE_INFO", SESSION: "SESSION", CELL: "CELL", INTERRUPT: "INTERRUPT",
+    SESSION_END: "SESSION_END", CELL_RESULT: "CELL_RESULT",
 }
 
 LIMIT_MEMORY, LIMIT_TASKS, LIMIT_CPU_QUOTA, LIMIT_CPU_TIME, LIMIT_WALL_TIME, LIMIT_OUTPUT, LIMIT_DISK = range(1, 8)
 (LIMIT_FILES_IN, LIMIT_FILES_IN_BYTES, LIMIT_FILES_OUT, LIMIT_FILES_OUT_BYTES, LIMIT_FILE_OUT_SIZE,
  LIMIT_FILES_OUT_DEPTH, LIMIT_FILES_OUT_TIME) = range(8, 15)
+# A session's: in a session, wall-time and cpu-time are each cell's.
+(LIMIT_SESSION_WALL_TIME, LIMIT_SESSION_CPU_TIME, LIMIT_SESSION_IDLE_TIME, LIMIT_SESSION_CELLS,
+ LIMIT_CELL_GRACE) = range(15, 20)
 LIMITS = {
     "memory": LIMIT_MEMORY, "tasks": LIMIT_TASKS, "cpu-quota": LIMIT_CPU_QUOTA,
     "cpu-time": LIMIT_CPU_TIME, "wall-time": LIMIT_WALL_TIME, "output": LIMIT_OUTPUT,
     "disk": LIMIT_DISK, "files-in": LIMIT_FILES_IN, "files-in-bytes": LIMIT_FILES_IN_BYTES,
     "files-out": LIMIT_FILES_OUT, "files-out-bytes": LIMIT_FILES_OUT_BYTES,
     "file-out-size": LIMIT_FILE_OUT_SIZE, "files-out-depth": LIMIT_FILES_OUT_DEPTH,
-    "files-out-time": LIMIT_FILES_OUT_TIME,
+    "files-out-time": LIMIT_FILES_OUT_TIME, "session-wall-time": LIMIT_SESSION_WALL_TIME,
+    "session-cpu-time": LIMIT_SESSION_CPU_TIME, "session-idle-time": LIMIT_SESSION_IDLE_TIME,
+    "session-cells": LIMIT_SESSION_CELLS, "cell-grace": LIMIT_CELL_GRACE,
 }
 
 # FILE_SKIPPED's reasons (FileSkipReason in common/protocol.h).
@@ -62,6 +71,14 @@ FILES_COUNT_MAX = 10000
 FILE_OUT_SIZE_MAX = 1024 * 1024 * 1024
 SKIPPED_LISTED_MAX = 100
 PROFILE_INFO_MAX = 256 * 1024
+CELL_HEADER_SIZE = 4  # CELL: uint32 flags, then the code
+CELL_COLLECT = 0x1  # return the files the cell made or changed
+CELL_VALUE_MAX = 16 * 1024  # CELL_RESULT's value= (a repr), cut beyond
+CELL_ERROR_TYPE_MAX = 256
+CELL_ERROR_MESSAGE_MAX = 4 * 1024
+CELL_TRACEBACK_MAX = 32 * 1024
+CELL_RESULT_MAX = 64 * 1024
+CELL_CODE_MAX = CODE_MAX - CELL_HEADER_SIZE
 
 # Inclusive payload bounds per frame type, as frame_header_parse() in helper/protocol.c.
 FRAME_BOUNDS = {
@@ -71,7 +88,8 @@ FRAME_BOUNDS = {
     STDERR: (1, CHUNK_MAX), RESULT: (0, RESULT_MAX),
     FILE: (12 + 1, 12 + PATH_MAX), FILE_DATA: (1, CHUNK_MAX), COLLECT: (0, 0), DISCOVER: (0, 0),
     FILE_OUT: (12 + 1, 12 + PATH_MAX), FILE_OUT_DATA: (1, CHUNK_MAX), FILE_SKIPPED: (4, 4 + PATH_MAX),
-    PROFILE_INFO: (1, PROFILE_INFO_MAX),
+    PROFILE_INFO: (1, PROFILE_INFO_MAX), SESSION: (0, 0), CELL: (CELL_HEADER_SIZE, CODE_MAX),
+    INTERRUPT: (0, 0), SESSION_END: (0, 0), CELL_RESULT: (1, CELL_RESULT_MAX),
 }
 
 STATUSES = ("ok", "exit", "signal", "timeout", "cpu-limit", "oom", "output-limit", "killed",
@@ -80,6 +98,11 @@ RESULT_KEYS = ("status", "exit_code", "signal", "wall_ms", "cpu_ms", "memory_pea
                "memory_peak_reason", "unit", "invocation_id", "job", "message")
 # Only in the RESULT of a request that sent COLLECT (files_*) or DISCOVER (profiles).
 RESULT_FILES_KEYS = ("files_out", "files_out_bytes", "files_skipped", "files_note")
+# Only in a session's RESULT: the number of cells that ran (CELL_RESULTs sent).
+RESULT_SESSION_KEYS = ("cells",)
+CELL_STATUSES = ("ok", "error", "interrupted")
+CELL_RESULT_KEYS = ("cell", "status", "value", "value_truncated", "error_type", "error_message", "traceback",
+                    "message", "wall_ms", "cpu_ms") + RESULT_FILES_KEYS
 
 
 def _b(x):
@@ -103,18 +126,25 @@ def limit(key, value):
     return frame(LIMIT, struct.pack("<IQ", key, value))
 
 
-def _limit_values(timeout, memory, tasks, cpu_quota, cpu_time, output_max, disk):
-    def usec(seconds):
-        v = round(float(seconds) * 1_000_000)
-        if v <= 0:
-            raise ValueError(f"time limit must be positive, got {seconds!r}")
-        return v
+def _usec(seconds):
+    v = round(float(seconds) * 1_000_000)
+    if v <= 0:
+        raise ValueError(f"time limit must be positive, got {seconds!r}")
+    return v
 
+
+def _limit_values(timeout, memory, tasks, cpu_quota, cpu_time, output_max, disk, session=()):
+    """[(key, raw value)] in key order; `session`: (session_timeout, session_cpu_time, idle_timeout,
+    cells, grace), the session's keys 15..19."""
+    usec = _usec
+    session = tuple(session) + (None,) * (5 - len(session))
     out = []
     for key, value, conv in ((LIMIT_MEMORY, memory, int), (LIMIT_TASKS, tasks, int),
                              (LIMIT_CPU_QUOTA, cpu_quota, int), (LIMIT_CPU_TIME, cpu_time, usec),
                              (LIMIT_WALL_TIME, timeout, usec), (LIMIT_OUTPUT, output_max, int),
-                             (LIMIT_DISK, disk, int)):
+                             (LIMIT_DISK, disk, int), (LIMIT_SESSION_WALL_TIME, session[0], usec),
+                             (LIMIT_SESSION_CPU_TIME, session[1], usec), (LIMIT_SESSION_IDLE_TIME, session[2], usec),
+                             (LIMIT_SESSION_CELLS, session[3], int), (LIMIT_CELL_GRACE, session[4], usec)):
         if value is None:
             continue
         v = conv(value)
@@ -215,6 +245,38 @@ def request(code, args=(), filename=None, profile=None, timeout=None, memory=Non
 def discover_request():
     """The whole request of profiles(): HELLO, DISCOVER, REQUEST_END (nothing follows it)."""
     return hello() + frame(DISCOVER) + frame(REQUEST_END)
+
+
+def session_request(profile=None, *, memory=None, tasks=None, cpu_quota=None, disk=None, output_max=None,
+                    timeout=None, cpu_time=None, session_timeout=None, session_cpu_time=None, idle_timeout=None,
+                    cells=None, grace=None):
+    """The request of a Session: HELLO, SESSION, PROFILE, LIMIT..., REQUEST_END (the order of
+    request_append() in common/request.c). timeout and cpu_time are each cell's (seconds),
+    session_timeout, session_cpu_time, idle_timeout and grace the session's (seconds), cells a
+    count; limits left None are not sent (the profile's defaults apply)."""
+    out = [hello(), frame(SESSION)]
+    if profile is not None:
+        out.append(frame(PROFILE, _b(profile)))
+    for key, v in _limit_values(timeout, memory, tasks, cpu_quota, cpu_time, output_max, disk,
+                                (session_timeout, session_cpu_time, idle_timeout, cells, grace)):
+        out.append(limit(key, v))
+    out.append(frame(REQUEST_END))
+    return b"".join(out)
+
+
+def cell_frame(code, collect=False):
+    """One CELL frame: uint32 flags (CELL_COLLECT), then the code (str as UTF-8, or bytes)."""
+    code = _b(code)
+    if len(code) > CELL_CODE_MAX:
+        raise ValueError(f"the cell's code is {len(code)} bytes: the maximum is {CELL_CODE_MAX}")
+    return frame(CELL, struct.pack("<I", CELL_COLLECT if collect else 0) + code)
+
+
+def cell_frames(code, files=None, collect=False):
+    """What a session sends for one cell: its input files' FILE and FILE_DATA frames, then CELL."""
+    out = [file_frames(p, data, executable) for p, data, executable in _input_files(files)]
+    out.append(cell_frame(code, collect))
+    return b"".join(out)
 
 
 def parse_header(buf):
