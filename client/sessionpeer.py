@@ -38,10 +38,10 @@ def cell_result(n, status, **kw):
     return pyward.frame(pyward.CELL_RESULT, cell_record(n, status, **kw))
 
 
-def session_result(status="ok", cells=0, extra=""):
-    return pyward.frame(pyward.RESULT, (f"status={status}\nexit_code=\nsignal=\nwall_ms=50\ncpu_ms=10\n"
-                                        f"memory_peak_bytes=\nunit=pyward-job-9.service\ninvocation_id=\njob=9\n"
-                                        f"message=\n{extra}cells={cells}\n").encode())
+def session_result(status="ok", cells=0, message="", exit_code="", signal=""):
+    return pyward.frame(pyward.RESULT, (f"status={status}\nexit_code={exit_code}\nsignal={signal}\nwall_ms=50\n"
+                                        f"cpu_ms=10\nmemory_peak_bytes=\nunit=pyward-job-9.service\ninvocation_id=\n"
+                                        f"job=9\nmessage={escape(message)}\ncells={cells}\n").encode())
 
 
 def wait_for(conn, ftype, log):
@@ -93,7 +93,7 @@ class MiniKernel:
 class SessionPeer:
     """Listens on a temporary socket and plays the helper of sessions, `connections` of them one
     after another: the request (kept in .requests), ACCEPTED, then per CELL kernel(n, code, flags,
-    files, conn, log) -> the bytes to answer; SESSION_END -> RESULT. .log: every frame the client
+    files, conn, log) -> the bytes to answer (None: end the connection); SESSION_END -> RESULT. .log: every frame the client
     sent after its request. script(conn, peer) replaces all of that for a connection."""
 
     def __init__(self, kernel=None, script=None, connections=1):
@@ -145,7 +145,10 @@ class SessionPeer:
             elif t == pyward.CELL:
                 n += 1
                 (flags,) = struct.unpack_from("<I", p)
-                conn.sendall(self.kernel(n, p[4:], flags, files, conn, self.log))
+                answer = self.kernel(n, p[4:], flags, files, conn, self.log)
+                if answer is None:
+                    return
+                conn.sendall(answer)
                 files = {}
             elif t == pyward.SESSION_END:
                 conn.sendall(session_result(cells=n))

@@ -61,6 +61,44 @@ OK_RESULT = b"status=ok\nexit_code=0\nsignal=\nwall_ms=5\ncpu_ms=1\nmemory_peak_
             b"memory_peak_reason=none here\nunit=u.service\ninvocation_id=\njob=7\nmessage=\n"
 
 
+# Every public name of the module pyward.py before it became a package (and sessions came):
+# `import pyward` keeps them all.
+OLD_NAMES = """
+ACCEPTED ACCEPTED_MAX ARG ARGS_MAX ARG_MAX CANCEL CHUNK_MAX CODE CODE_MAX COLLECT CONNECT_TIMEOUT
+DEFAULT_SOCKET DISCOVER DiscoverError FILE FILENAME FILENAME_MAX FILES_COUNT_MAX FILES_IN_BYTES_MAX
+FILE_DATA FILE_EXECUTABLE FILE_HEADER FILE_OUT FILE_OUT_DATA FILE_OUT_SIZE_MAX FILE_SKIPPED FRAME_BOUNDS
+FRAME_NAMES FRAME_PAYLOAD_MAX FilesWriteError HEADER HEADER_SIZE HELLO LIMIT LIMITS LIMIT_CPU_QUOTA
+LIMIT_CPU_TIME LIMIT_DISK LIMIT_FILES_IN LIMIT_FILES_IN_BYTES LIMIT_FILES_OUT LIMIT_FILES_OUT_BYTES
+LIMIT_FILES_OUT_DEPTH LIMIT_FILES_OUT_TIME LIMIT_FILE_OUT_SIZE LIMIT_MEMORY LIMIT_OUTPUT LIMIT_TASKS
+LIMIT_WALL_TIME PATH_COMPONENT_MAX PATH_DEPTH_MAX PATH_MAX PROFILE PROFILE_INFO PROFILE_INFO_MAX
+PROFILE_NAME_MAX PROTOCOL_VERSION Profile ProtocolError REQUEST_END RESULT RESULT_FILES_KEYS RESULT_KEYS
+RESULT_MAX Result SKIPPED_LISTED_MAX SKIP_REASONS STATUSES STDERR STDIN STDIN_EOF STDOUT connect
+connect_async discover_request file_frames frame hello limit parse_accepted parse_file_header parse_header
+parse_profile_info parse_result parse_skipped path_invalid profiles profiles_async read_frame read_frames
+request result_from_record run write_files
+""".split()
+
+
+class TestNames(unittest.TestCase):
+    def test_old_names_kept(self):
+        self.assertEqual(len(OLD_NAMES), 94)
+        self.assertEqual([n for n in OLD_NAMES if not hasattr(pyward, n)], [])
+        self.assertTrue(pyward.__file__.endswith(os.path.join("pyward", "__init__.py")))
+        # __all__ as before, plus the sessions; each name in it exists.
+        for n in pyward.__all__:
+            self.assertTrue(hasattr(pyward, n), n)
+        for n in ("Session", "CellResult", "SessionEnded", "AsyncSession", "arun"):
+            self.assertIn(n, pyward.__all__)
+        self.assertEqual((pyward.HELLO, pyward.RESULT, pyward.LIMIT_FILES_OUT_TIME, pyward.CODE_MAX),
+                         (1, 0x104, 14, 1 << 20))
+
+    def test_import_pyward_does_not_import_asyncio(self):
+        code = "import sys; import pyward; print('asyncio' in sys.modules, pyward.AsyncSession.__name__)"
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__))))
+        self.assertEqual(p.stdout, "False AsyncSession\n", p.stderr)
+
+
 class TestFraming(unittest.TestCase):
     def test_man_page_example(self):
         # The bytes of the worked example in pyward-protocol(7).

@@ -336,10 +336,10 @@ class Session:
         try:
             self._usable()
             core = self._core
-            number = core.start(on_stdout, on_stderr, collect)
+            # Interruptible from here on: a Ctrl-C now goes out right after the CELL.
+            self._running_cell = core.start(on_stdout, on_stderr, collect)
             if not self._send_closed:
                 self._out += data
-            self._running_cell = number
             try:
                 self._pump(lambda: core.done is not None or core.result is not None)
             except BaseException:
