@@ -150,6 +150,17 @@ class TestScript(unittest.TestCase):
         self.assertEqual((status, len(s.cells), s.closed), (3, 2, False))
         self.assertEqual(out.err_text, "pyward: session ended: exit: exit code 3\n")
 
+    def test_session_ended_by_exit_0_or_the_cells_limit(self):
+        for message, err in ((None, ""),  # sys.exit(0) in a cell: no news
+                             ("the session reached its limit of 1 cells",
+                              "pyward: session ended: ok: the session reached its limit of 1 cells\n")):
+            def ans(code, n, message=message):
+                raise pyward.SessionEnded(pyward.Result("ok", message=message))
+
+            out = Capture()
+            status = interactive.run_script(FakeSession(ans), io.BytesIO(b"x\n").readlines(), out)
+            self.assertEqual((status, out.err_text), (0, err))
+
     def test_session_ended_at_close(self):
         status, _, out = self.run_script(b"a\n", pyward.Result("killed", signal="SIGKILL", message="stopped"))
         self.assertEqual((status, out.err_text), (137, "pyward: session ended: killed: stopped\n"))

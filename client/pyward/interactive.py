@@ -115,7 +115,9 @@ def run_cell(session, source, output):
 
 
 def _ended(result, output):
-    output.note(f"session ended: {describe_end(result)}")
+    # A cell's sys.exit(0) (or exit()) is no news; a limit's end with status ok has a message.
+    if result.status != "ok" or result.message:
+        output.note(f"session ended: {describe_end(result)}")
     return exit_status(result)
 
 
