@@ -218,6 +218,9 @@ class Session:
         self.result = None
         self._client_timeout = client_timeout
         self._lock = threading.Lock()
+        # Guards the wake-up pipe's fds against interrupt() from another thread while they are
+        # closed (a closed fd's number can be another file's); reentrant, for a signal handler.
+        self._wake_lock = threading.RLock()
         self._sock, self._core, self._out = None, _SessionCore(), bytearray()
         self._broken = self._send_closed = False
         self._running_cell = self._interrupt = 0
@@ -362,10 +365,13 @@ class Session:
         if not n:
             return
         self._interrupt = n
-        try:
-            os.write(self._wake_w, b"\0")
-        except OSError:
-            pass  # full (a wake-up is pending anyway) or closed (the session is over)
+        with self._wake_lock:
+            if self._wake_w < 0:
+                return  # the session is over
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:
+                pass  # full: a wake-up is pending anyway
 
     def close(self):
         """Ends the session (SESSION_END), waits for its RESULT and returns the Result (again on
@@ -396,10 +402,12 @@ class Session:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        for fd in (self._wake_r, self._wake_w):
-            if fd >= 0:
-                os.close(fd)
-        self._wake_r = self._wake_w = -1
+        with self._wake_lock:
+            fds = (self._wake_r, self._wake_w)
+            self._wake_r = self._wake_w = -1
+            for fd in fds:
+                if fd >= 0:
+                    os.close(fd)
 
     def __enter__(self):
         return self
