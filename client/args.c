@@ -30,21 +30,32 @@ static void help(void) {
         printf("Usage: pyward [OPTIONS] -c CODE [ARGS...]\n"
                "       pyward [OPTIONS] FILE [ARGS...]\n"
                "       pyward --list-profiles [--json]\n"
+               "       pyward -i [OPTIONS]\n"
                "\n"
                "Run Python code in a sandboxed, resource-limited systemd unit via the pyward helper.\n"
                "The job's stdout and stderr are streamed to ours; our stdin is forwarded to the job\n"
                "unless it is a terminal.\n"
                "\n"
+               "  -i, --interactive      a session: one interpreter that keeps its state across cells;\n"
+               "                         a Python prompt on a terminal (Ctrl-C interrupts the cell,\n"
+               "                         Ctrl-D ends), else cells read from stdin, separated by lines\n"
+               "                         that are exactly '# %%%%'\n"
                "  -c, --code=CODE        run CODE (instead of FILE)\n"
                "      --filename=NAME    name of the main file inside the job (default: FILE's base\n"
                "                         name, or main.py)\n"
-               "  -t, --timeout=TIME     wall-clock limit, e.g. 10, 500ms, 2min\n"
-               "      --cpu-time=TIME    CPU-time limit, same syntax\n"
+               "  -t, --timeout=TIME     wall-clock limit, e.g. 10, 500ms, 2min (with -i: each cell's)\n"
+               "      --cpu-time=TIME    CPU-time limit, same syntax (with -i: each cell's)\n"
                "  -m, --memory=BYTES     memory limit, e.g. 64M, 1G\n"
                "      --tasks=N          limit on processes and threads\n"
                "      --cpu-quota=PERCENT  CPU share in percent of one CPU (200 = two CPUs)\n"
                "      --output-max=BYTES limit on stdout and on stderr, each\n"
                "      --disk=BYTES       limit on each writable directory\n"
+               "      --session-timeout=TIME  with -i: the session's wall-clock limit\n"
+               "      --session-cpu-time=TIME  with -i: the session's CPU-time limit\n"
+               "      --idle-timeout=TIME  with -i: the longest wait for the next cell\n"
+               "      --cells=N          with -i: the most cells the session runs\n"
+               "      --cell-grace=TIME  with -i: how long an interrupted cell has to end before the\n"
+               "                         session does (its state is then lost)\n"
                "  -p, --profile=NAME     configuration profile (default: default)\n"
                "  -n, --no-stdin         do not forward stdin; the job sees end-of-file at once\n"
                "      --socket=PATH      helper socket (default: $PYWARD_SOCKET or %s)\n"
@@ -64,7 +75,8 @@ static void help(void) {
                "\n"
                "Exit status: the job's exit code; 128+N if it was killed by signal N; 124 on a time or\n"
                "CPU limit; 125 if pyward itself failed, the request was rejected or a file could not be\n"
-               "written under --files-out. See pyward(1).\n",
+               "written under --files-out. With -i: 0; 1 if a cell from stdin failed; else as a job's, if\n"
+               "the session ended otherwise. See pyward(1).\n",
                PYWARD_SOCKET_PATH);
 }
 
@@ -104,6 +116,31 @@ static int add_file(Args *a, const char *arg) {
 }
 REENABLE_WARNING
 
+/* -i runs cells, not a job: the options of a job's code, files and output are refused, and a
+ * session's own limit (session_option, the first one given) needs -i. n_rest: the arguments left
+ * after the options. */
+static int args_check_interactive(const Args *a, int n_rest, const char *session_option) {
+        const char *what = NULL;
+
+        if (!a->interactive)
+                return fail("--%s is for sessions: give -i", session_option);
+        /* clang-format off */
+        if (a->code)               what = "-c";
+        else if (n_rest > 0)       what = "a FILE or arguments";
+        else if (a->filename)      what = "--filename";
+        else if (a->n_files > 0)   what = "--file";
+        else if (a->files_out)     what = "--files-out";
+        else if (a->collect)       what = "--collect";
+        else if (a->json)          what = "--json";
+        else if (a->list_profiles) what = "--list-profiles";
+        else if (a->no_stdin)      what = "--no-stdin";
+        else if (a->quiet)         what = "--quiet";
+        /* clang-format on */
+        if (what)
+                return fail("-i runs cells, not a job: %s is not for it", what);
+        return 0;
+}
+
 void args_done(Args *a) {
         for (size_t i = 0; i < a->n_files; i++) {
                 free(a->files[i].local);
@@ -131,6 +168,11 @@ int args_parse(int argc, char **argv, Args *a) {
                 ARG_COLLECT,
                 ARG_OVERWRITE,
                 ARG_LIST_PROFILES,
+                ARG_SESSION_TIMEOUT,
+                ARG_SESSION_CPU_TIME,
+                ARG_IDLE_TIMEOUT,
+                ARG_CELLS,
+                ARG_CELL_GRACE,
         };
         static const struct option options[] = {
                 { "code", required_argument, NULL, 'c' },
@@ -152,16 +194,23 @@ int args_parse(int argc, char **argv, Args *a) {
                 { "collect", no_argument, NULL, ARG_COLLECT },
                 { "overwrite", no_argument, NULL, ARG_OVERWRITE },
                 { "list-profiles", no_argument, NULL, ARG_LIST_PROFILES },
+                { "interactive", no_argument, NULL, 'i' },
+                { "session-timeout", required_argument, NULL, ARG_SESSION_TIMEOUT },
+                { "session-cpu-time", required_argument, NULL, ARG_SESSION_CPU_TIME },
+                { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
+                { "cells", required_argument, NULL, ARG_CELLS },
+                { "cell-grace", required_argument, NULL, ARG_CELL_GRACE },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
+        const char *session_option = NULL; /* the first limit only a session has */
         bool connect_timeout_set = false;
-        int c;
+        int c, r;
 
         /* "+": stop at the first non-option, so the job's own arguments pass through untouched. */
-        while ((c = getopt_long(argc, argv, "+c:t:m:p:nqh", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+c:t:m:p:inqh", options, NULL)) >= 0) {
                 LimitKey key = 0;
                 int (*parse)(const char *, uint64_t *) = NULL;
 
@@ -195,6 +244,12 @@ int args_parse(int argc, char **argv, Args *a) {
                 case ARG_COLLECT: a->collect = true; break;
                 case ARG_OVERWRITE: a->overwrite = true; break;
                 case ARG_LIST_PROFILES: a->list_profiles = true; break;
+                case 'i': a->interactive = true; break;
+                case ARG_SESSION_TIMEOUT: key = LIMIT_SESSION_WALL_TIME; parse = parse_timespan; break;
+                case ARG_SESSION_CPU_TIME: key = LIMIT_SESSION_CPU_TIME; parse = parse_timespan; break;
+                case ARG_IDLE_TIMEOUT: key = LIMIT_SESSION_IDLE_TIME; parse = parse_timespan; break;
+                case ARG_CELLS: key = LIMIT_SESSION_CELLS; parse = parse_uint; break;
+                case ARG_CELL_GRACE: key = LIMIT_CELL_GRACE; parse = parse_timespan; break;
                 case 'q': a->quiet = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("pyward %s (protocol %d)\n", PACKAGE_VERSION, PW_PROTOCOL_VERSION); return 0;
@@ -202,19 +257,25 @@ int args_parse(int argc, char **argv, Args *a) {
                 }
                 /* clang-format on */
                 if (parse) {
-                        if (parse_positive(parse, optarg, &a->limits[key]) < 0) {
-                                const char *s = options[0].name;
-                                for (const struct option *o = options; o->name; o++)
-                                        if (o->val == c)
-                                                s = o->name;
+                        const char *s = options[0].name;
+
+                        for (const struct option *o = options; o->name; o++)
+                                if (o->val == c)
+                                        s = o->name;
+                        if (parse_positive(parse, optarg, &a->limits[key]) < 0)
                                 return fail("invalid value for --%s: '%s'", s, optarg);
-                        }
                         a->limit_set[key] = true;
+                        if (key >= LIMIT_SESSION_WALL_TIME && !session_option) /* keys 15..19 */
+                                session_option = s;
                 }
         }
         if (a->overwrite && !a->files_out)
                 return fail("--overwrite is for --files-out");
-        if (a->list_profiles) {
+        if (a->interactive || session_option) {
+                r = args_check_interactive(a, argc - optind, session_option);
+                if (r < 0)
+                        return r;
+        } else if (a->list_profiles) {
                 if (a->code || optind < argc || a->n_files > 0 || a->collect || a->filename)
                         return fail("--list-profiles runs no code: give no code, file or arguments");
         } else if (!a->code) {

@@ -39,8 +39,10 @@ typedef struct Args {
         bool collect;          /* --collect or --files-out: send COLLECT */
         bool overwrite;
         bool list_profiles;
+        bool interactive; /* -i: a session, through the Python client's front end */
 } Args;
 
-/* 1: run the job; 0: done (--help, --version); negative: bad usage, already reported. */
+/* 1: run the job (or, with a->interactive, the session); 0: done (--help, --version); negative: bad
+ * usage, already reported. */
 int args_parse(int argc, char **argv, Args *a);
 void args_done(Args *a);

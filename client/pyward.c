@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pyward(1): sends code to the pyward helper socket, streams the job's stdin/stdout/stderr and exits
- * with the job's status. main() and the request; args.c, run.c and json.c do the rest. */
+ * with the job's status. main() and the request; args.c, run.c and json.c do the rest, and
+ * interactive.c hands -i to the Python client. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "cli.h"
 #include "collect.h"
 #include "files-out.h"
+#include "interactive.h"
 #include "json.h"
 #include "protocol.h"
 #include "run.h"
@@ -354,6 +356,11 @@ int main(int argc, char **argv) {
         if (r <= 0) {
                 args_done(&args);
                 return r < 0 ? EXIT_PYWARD : EXIT_SUCCESS;
+        }
+        if (args.interactive) {
+                (void) interactive_exec(&args); /* returns only if it failed, reported */
+                args_done(&args);
+                return EXIT_PYWARD;
         }
 
         /* Our own writes report EPIPE instead; we decide what a closed reader means. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Unit tests of the pyward Python module's own logic: framing bytes, record parsing, and run()'s
-# transport behaviour against a scripted peer. Not a test of the helper (that needs real systemd).
+# transport behaviour against the scripted peers of jobpeers.py; pyward(1)'s are in
+# test-pyward-cli.py, sessions' in test-pyward-session.py. Not a test of the helper.
 import asyncio
 import errno
 import os
@@ -16,49 +17,47 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyward  # noqa: E402
+from jobpeers import (FILES_RESULT, OK_RESULT, PROFILE_BARE, PROFILE_DEFAULT, TODAYS_REQUEST,  # noqa: E402
+                      BusySocket, DroppingPeer, ScriptedPeer, answer_ok, file_out, read_request, skipped,
+                      split_frames)
 
 
-class ScriptedPeer:
-    """Listens on a temporary socket; `script(conn)` plays the helper's side of one connection."""
-
-    def __init__(self, script):
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.dir.name, "sock")
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.listener.listen(1)
-        self.error = None
-        self.thread = threading.Thread(target=self._serve, args=(script,), daemon=True)
-        self.thread.start()
-
-    def _serve(self, script):
-        conn, _ = self.listener.accept()
-        try:
-            script(conn)
-        except Exception as e:  # reported by close()
-            self.error = e
-        finally:
-            conn.close()
-
-    def close(self):
-        self.thread.join(30)
-        self.listener.close()
-        self.dir.cleanup()
-        if self.error:
-            raise self.error
+# Every public name of the module pyward.py before it became a package (and sessions came):
+# `import pyward` keeps them all.
+OLD_NAMES = """
+ACCEPTED ACCEPTED_MAX ARG ARGS_MAX ARG_MAX CANCEL CHUNK_MAX CODE CODE_MAX COLLECT CONNECT_TIMEOUT
+DEFAULT_SOCKET DISCOVER DiscoverError FILE FILENAME FILENAME_MAX FILES_COUNT_MAX FILES_IN_BYTES_MAX
+FILE_DATA FILE_EXECUTABLE FILE_HEADER FILE_OUT FILE_OUT_DATA FILE_OUT_SIZE_MAX FILE_SKIPPED FRAME_BOUNDS
+FRAME_NAMES FRAME_PAYLOAD_MAX FilesWriteError HEADER HEADER_SIZE HELLO LIMIT LIMITS LIMIT_CPU_QUOTA
+LIMIT_CPU_TIME LIMIT_DISK LIMIT_FILES_IN LIMIT_FILES_IN_BYTES LIMIT_FILES_OUT LIMIT_FILES_OUT_BYTES
+LIMIT_FILES_OUT_DEPTH LIMIT_FILES_OUT_TIME LIMIT_FILE_OUT_SIZE LIMIT_MEMORY LIMIT_OUTPUT LIMIT_TASKS
+LIMIT_WALL_TIME PATH_COMPONENT_MAX PATH_DEPTH_MAX PATH_MAX PROFILE PROFILE_INFO PROFILE_INFO_MAX
+PROFILE_NAME_MAX PROTOCOL_VERSION Profile ProtocolError REQUEST_END RESULT RESULT_FILES_KEYS RESULT_KEYS
+RESULT_MAX Result SKIPPED_LISTED_MAX SKIP_REASONS STATUSES STDERR STDIN STDIN_EOF STDOUT connect
+connect_async discover_request file_frames frame hello limit parse_accepted parse_file_header parse_header
+parse_profile_info parse_result parse_skipped path_invalid profiles profiles_async read_frame read_frames
+request result_from_record run write_files
+""".split()
 
 
-def read_request(conn):
-    frames = []
-    while True:
-        t, p = pyward.read_frame(conn)
-        frames.append((t, p))
-        if t == pyward.REQUEST_END:
-            return frames
+class TestNames(unittest.TestCase):
+    def test_old_names_kept(self):
+        self.assertEqual(len(OLD_NAMES), 94)
+        self.assertEqual([n for n in OLD_NAMES if not hasattr(pyward, n)], [])
+        self.assertTrue(pyward.__file__.endswith(os.path.join("pyward", "__init__.py")))
+        # __all__ as before, plus the sessions; each name in it exists.
+        for n in pyward.__all__:
+            self.assertTrue(hasattr(pyward, n), n)
+        for n in ("Session", "CellResult", "SessionEnded", "AsyncSession", "arun"):
+            self.assertIn(n, pyward.__all__)
+        self.assertEqual((pyward.HELLO, pyward.RESULT, pyward.LIMIT_FILES_OUT_TIME, pyward.CODE_MAX),
+                         (1, 0x104, 14, 1 << 20))
 
-
-OK_RESULT = b"status=ok\nexit_code=0\nsignal=\nwall_ms=5\ncpu_ms=1\nmemory_peak_bytes=\n" \
-            b"memory_peak_reason=none here\nunit=u.service\ninvocation_id=\njob=7\nmessage=\n"
+    def test_import_pyward_does_not_import_asyncio(self):
+        code = "import sys; import pyward; print('asyncio' in sys.modules, pyward.AsyncSession.__name__)"
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__))))
+        self.assertEqual(p.stdout, "False AsyncSession\n", p.stderr)
 
 
 class TestFraming(unittest.TestCase):
@@ -206,48 +205,6 @@ class TestRun(unittest.TestCase):
             pyward.run("pass", socket_path="/nonexistent/pyward.sock")
 
 
-# Today's request (before files, COLLECT and DISCOVER existed), byte for byte: a client that sends
-# no new frame must keep producing exactly this.
-TODAYS_REQUEST = bytes.fromhex(
-    "01000000040000000100000002000000080000007072696e742831290300000004000000782e70790400000001000000"
-    "610400000001000000ff050000000100000070060000000c000000010000000000000400000000060000000c00000005"
-    "00000060e3160000000000060000000c0000000700000000100000000000000700000000000000")
-
-
-def split_frames(data):
-    frames, off = [], 0
-    while off < len(data):
-        t, flags, n = struct.unpack_from("<HHI", data, off)
-        assert flags == 0
-        frames.append((t, data[off + 8:off + 8 + n]))
-        off += 8 + n
-    assert off == len(data)
-    return frames
-
-
-def file_out(path, data, mode=0o644, chunk=pyward.CHUNK_MAX):
-    """FILE_OUT and its FILE_OUT_DATA frames, as the helper sends them."""
-    p = os.fsencode(path)
-    out = pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", mode, len(data)) + p)
-    for i in range(0, len(data), chunk):
-        out += pyward.frame(pyward.FILE_OUT_DATA, data[i:i + chunk])
-    return out
-
-
-def skipped(path, reason):
-    return pyward.frame(pyward.FILE_SKIPPED, struct.pack("<I", reason) + os.fsencode(path))
-
-
-FILES_RESULT = OK_RESULT + b"files_out=2\nfiles_out_bytes=5\nfiles_skipped=3\nfiles_note=the collection's time ran out\n"
-
-PROFILE_DEFAULT = (b"name=default\ninterpreter=/usr/bin/python3\npython=3.11.2\nnetwork=none\n"
-                   + b"".join(b"limit.%s.default=%d\nlimit.%s.max=%d\n" % (n.encode(), 10 * k, n.encode(), 20 * k)
-                              for n, k in pyward.LIMITS.items())
-                   + b"package=matplotlib 3.6.3\npackage=numpy 1.24.2\npackages_omitted=2\nnote=\n")
-PROFILE_BARE = b"name=bare\ninterpreter=/opt/\x1b[2Jpy\npython=\nnetwork=loopback\npackages_omitted=0\n" \
-               b"note=discovery failed: exit 1\\nsecond line\nfuture_key=x\n"
-
-
 class TestFilesFraming(unittest.TestCase):
     def test_todays_request_unchanged(self):
         kw = dict(args=["a", b"\xff"], filename="x.py", profile="p", timeout=1.5, memory=64 << 20, disk=4096)
@@ -327,7 +284,7 @@ class TestFilesFraming(unittest.TestCase):
         self.assertEqual(p.packages, {"matplotlib": "3.6.3", "numpy": "1.24.2"})
         self.assertEqual(p.limits["memory"], (10, 20))
         self.assertEqual(p.limits["files-out-time"], (140, 280))
-        self.assertEqual(len(p.limits), 14)
+        self.assertEqual(len(p.limits), len(pyward.LIMITS))  # 19 with the session keys
         b = pyward.parse_profile_info(PROFILE_BARE)
         self.assertEqual((b.python, b.network, b.note, b.limits, b.packages),
                          (None, "loopback", "discovery failed: exit 1\nsecond line", {}, {}))
@@ -533,109 +490,6 @@ class TestProfiles(unittest.TestCase):
         self.assertEqual(len(ps), 2)
 
 
-class BusySocket:
-    """A real listening AF_UNIX socket whose backlog is full: a non-blocking connect() gets EAGAIN,
-    as from pyward.socket while another user floods it. drain() accepts (and drops) the queued
-    connections; then `script`, if any, plays the helper for the next one. refuse=True binds
-    without listen(): connect() gets ECONNREFUSED until listen()."""
-
-    def __init__(self, script=None, refuse=False):
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.dir.name, "sock")
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.fillers = []
-        self.script = script
-        self.error = None
-        self.thread = None
-        if refuse:
-            return
-        self.listener.listen(0)
-        while True:
-            f = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            f.setblocking(False)
-            try:
-                f.connect(self.path)
-            except BlockingIOError:
-                f.close()
-                break
-            self.fillers.append(f)
-        assert self.fillers, "the backlog took no connection at all"
-
-    def drain_after(self, delay):
-        self.thread = threading.Thread(target=self._drain, args=(delay,), daemon=True)
-        self.thread.start()
-
-    def _drain(self, delay):
-        time.sleep(delay)
-        try:
-            if not self.fillers:
-                self.listener.listen(0)
-            for f in self.fillers:
-                self.listener.accept()[0].close()
-                f.close()
-            if self.script:
-                conn, _ = self.listener.accept()
-                with conn:
-                    self.script(conn)
-        except Exception as e:  # reported by close()
-            self.error = e
-
-    def close(self):
-        if self.thread:
-            self.thread.join(30)
-        for f in self.fillers:
-            f.close()
-        self.listener.close()
-        self.dir.cleanup()
-        if self.error:
-            raise self.error
-
-
-class DroppingPeer:
-    """Drops the first `drops` connections as systemd does over MaxConnections=: accepts, and
-    closes once the client's request is in (unread, so the client sees ECONNRESET); then plays
-    `script` for the next one. Records each connection's request bytes."""
-
-    def __init__(self, drops, script=None):
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.dir.name, "sock")
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.listener.listen(8)
-        self.requests = []
-        self.error = None
-        self.thread = threading.Thread(target=self._serve, args=(drops, script), daemon=True)
-        self.thread.start()
-
-    def _serve(self, drops, script):
-        try:
-            for _ in range(drops):
-                conn, _ = self.listener.accept()
-                conn.recv(1, socket.MSG_PEEK)
-                time.sleep(0.05)  # the whole request is in
-                self.requests.append(conn.recv(1 << 20, socket.MSG_PEEK))
-                conn.close()
-            if script:
-                conn, _ = self.listener.accept()
-                with conn:
-                    script(conn)
-        except Exception as e:  # reported by close()
-            self.error = e
-
-    def close(self):
-        self.thread.join(30)
-        self.listener.close()
-        self.dir.cleanup()
-        if self.error:
-            raise self.error
-
-
-def answer_ok(conn):
-    read_request(conn)
-    conn.sendall(pyward.frame(pyward.RESULT, OK_RESULT))
-
-
 class TestConnect(unittest.TestCase):
     def test_backlog_full_gives_eagain(self):
         # The premise of the other tests: the kernel, not our code, says EAGAIN.
@@ -748,287 +602,6 @@ class TestConnect(unittest.TestCase):
         finally:
             busy.close()
         self.assertGreater(len(ticks), 5)  # the backoff did not block the event loop
-
-
-@unittest.skipUnless(os.environ.get("PYWARD_CLI"), "PYWARD_CLI (the pyward binary) not set")
-class TestCliConnect(unittest.TestCase):
-    def cli(self, *args):
-        t0 = time.monotonic()
-        p = subprocess.run([os.environ["PYWARD_CLI"], *args, "-n", "-c", "pass"],
-                           capture_output=True, text=True, timeout=60)
-        return p, time.monotonic() - t0
-
-    def test_waits_for_a_full_backlog(self):
-        busy = BusySocket(answer_ok)
-        busy.drain_after(0.4)
-        try:
-            p, elapsed = self.cli("--socket", busy.path)
-        finally:
-            busy.close()
-        self.assertEqual((p.returncode, p.stderr), (0, ""))
-        self.assertGreaterEqual(elapsed, 0.4)
-
-    def test_gives_up_naming_the_cause(self):
-        busy = BusySocket()
-        try:
-            p, elapsed = self.cli("--socket", busy.path, "--connect-timeout", "500ms")
-        finally:
-            busy.close()
-        self.assertEqual(p.returncode, 125)
-        self.assertIn("Resource temporarily unavailable: the socket's backlog stayed full for 0.5s",
-                      p.stderr)
-        self.assertGreaterEqual(elapsed, 0.5)
-
-    def test_missing_socket_fails_at_once(self):
-        p, elapsed = self.cli("--socket", "/nonexistent/pyward.sock")
-        self.assertEqual(p.returncode, 125)
-        self.assertIn("No such file or directory (is pyward.socket running?)", p.stderr)
-        self.assertLess(elapsed, 1)
-
-    def test_redials_a_dropped_connection(self):
-        peer = DroppingPeer(3, answer_ok)
-        try:
-            p, _ = self.cli("--socket", peer.path)
-        finally:
-            peer.close()
-        self.assertEqual((p.returncode, p.stderr), (0, ""))
-        self.assertEqual(len(peer.requests), 3)
-        self.assertEqual(len(set(peer.requests)), 1)  # the same whole request each time
-
-    def test_bad_value(self):
-        p, _ = self.cli("--connect-timeout", "soon")
-        self.assertEqual(p.returncode, 125)
-        self.assertIn("invalid value for --connect-timeout: 'soon'", p.stderr)
-
-
-def read_until(conn, last):
-    """The client's frames up to and including the first of type `last`, as raw bytes."""
-    data = b""
-    while True:
-        t, p = pyward.read_frame(conn)
-        data += pyward.frame(t, p)
-        if t == last:
-            return data
-
-
-class CliPeer(ScriptedPeer):
-    """A ScriptedPeer that records the CLI's request bytes (up to `last`) and then sends `answer`."""
-
-    def __init__(self, answer, last=pyward.STDIN_EOF):
-        self.request = None
-
-        def script(conn):
-            self.request = read_until(conn, last)
-            conn.sendall(answer)
-        super().__init__(script)
-
-
-@unittest.skipUnless(os.environ.get("PYWARD_CLI"), "PYWARD_CLI (the pyward binary) not set")
-class TestCliFiles(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def cli(self, answer, *args, last=pyward.STDIN_EOF):
-        peer = CliPeer(answer, last)
-        try:
-            p = subprocess.run([os.environ["PYWARD_CLI"], "--socket", peer.path, *args],
-                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-        finally:
-            peer.close()
-        return p, peer.request
-
-    def local(self, name, data, mode=0o644):
-        path = os.path.join(self.dir, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, mode)
-        return path
-
-    def test_no_new_option_sends_todays_bytes(self):
-        p, req = self.cli(pyward.frame(pyward.RESULT, OK_RESULT), "-n", "--filename", "x.py", "-p", "p", "-t", "1.5",
-                          "-m", "64M", "--disk", "4K", "-c", "print(1)", "a", "\udcff")
-        self.assertEqual((p.returncode, p.stderr), (0, b""))
-        self.assertEqual(req, TODAYS_REQUEST[:-8] + pyward.frame(pyward.REQUEST_END) + pyward.frame(pyward.STDIN_EOF))
-
-    def test_file_encoding_matches_the_module(self):
-        data = self.local("data.csv", b"a,b\n1,2\n")
-        tool = self.local("tool.sh", b"#!/bin/sh\necho hi\n", 0o750)
-        big = self.local("big=1.bin", os.urandom(3 * pyward.CHUNK_MAX + 7))  # split at the last '='
-
-        with open(big, "rb") as f:
-            big_bytes = f.read()
-        p, req = self.cli(pyward.frame(pyward.RESULT, FILES_RESULT), "-n", "--file", data, "--file", tool + "=bin/t.sh",
-                          "--file", big + "=sub/big", "--collect", "-c", "pass")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        expected = pyward.request("pass", files={"data.csv": b"a,b\n1,2\n", "bin/t.sh": (b"#!/bin/sh\necho hi\n", True),
-                                                 "sub/big": big_bytes}, collect=True)
-        self.assertEqual(req, expected + pyward.frame(pyward.STDIN_EOF))
-
-    def test_file_errors(self):
-        for args, msg in ((["--file", "/nonexistent/x"], b"cannot open /nonexistent/x"),
-                          (["--file", "x=../y"], b"invalid path '../y' in the job: a '..' component"),
-                          (["--file", "x=/abs"], b"an absolute path"),
-                          (["--file", "dir/"], b"give one with LOCAL=PATH"),
-                          (["--overwrite"], b"--overwrite is for --files-out"),
-                          (["--list-profiles"], b"--list-profiles runs no code")):
-            with self.subTest(args=args):
-                p = subprocess.run([os.environ["PYWARD_CLI"], "--socket", "/nonexistent/s", *args, "-c", "pass"],
-                                   capture_output=True, timeout=60)
-                self.assertEqual(p.returncode, 125)
-                self.assertIn(msg, p.stderr)
-
-    def test_files_out_writes_without_following(self):
-        out = os.path.join(self.dir, "out")
-        victim = self.local("victim", b"precious")
-        os.mkdir(out)
-        os.symlink(victim, os.path.join(out, "planted"))
-        os.symlink(self.dir, os.path.join(out, "linkdir"))
-        answer = (file_out("plot.png", b"\x89PNG" * 40000) + file_out("res/a.csv", b"x,y\n", 0o4755)
-                  + file_out("planted", b"EVIL") + file_out("linkdir/evil", b"EVIL") + file_out(b"n\xffl\n", b"odd")
-                  + skipped("lnk", 1) + skipped("fifo", 2) + pyward.frame(pyward.RESULT, FILES_RESULT))
-        p, req = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
-        self.assertEqual(req[-24:], pyward.frame(pyward.COLLECT) + pyward.frame(pyward.REQUEST_END)
-                         + pyward.frame(pyward.STDIN_EOF))
-        self.assertEqual(p.returncode, 125, p.stderr)  # a file could not be written
-        err = p.stderr.decode()
-        self.assertIn("pyward: cannot write 'planted' in " + out + ": it exists (--overwrite replaces it)", err)
-        self.assertIn("pyward: cannot write 'linkdir/evil' in " + out
-                      + ": 'linkdir' is a symbolic link: not followed", err)
-        self.assertIn("pyward: 2 of 5 files could not be written", err)
-        self.assertIn("pyward: left out 'lnk': symlink\npyward: left out 'fifo': fifo\n", err)
-        self.assertIn("pyward: left out 1 more file\n", err)  # files_skipped=3, two listed
-        self.assertIn("pyward: files: the collection's time ran out", err)
-        with open(victim, "rb") as f:
-            self.assertEqual(f.read(), b"precious")
-        self.assertFalse(os.path.exists(os.path.join(self.dir, "evil")))
-        with open(os.path.join(out, "plot.png"), "rb") as f:
-            self.assertEqual(f.read(), b"\x89PNG" * 40000)
-        self.assertEqual(os.stat(os.path.join(out, "res", "a.csv")).st_mode & 0o7000, 0)
-        with open(os.path.join(os.fsencode(out), b"n\xffl\n"), "rb") as f:
-            self.assertEqual(f.read(), b"odd")
-
-        # Again with --overwrite: the planted link is replaced (its target untouched), the
-        # linked directory still refused; the files written the first time are replaced.
-        p, _ = self.cli(answer, "-n", "-q", "--files-out", out, "--overwrite", "-c", "pass")
-        self.assertEqual(p.returncode, 125)
-        self.assertEqual(p.stderr.decode().count("cannot write"), 1, p.stderr)
-        self.assertNotIn(b"left out", p.stderr)  # -q
-        self.assertFalse(os.path.islink(os.path.join(out, "planted")))
-        with open(victim, "rb") as f:
-            self.assertEqual(f.read(), b"precious")
-
-    def test_cut_file_is_removed(self):
-        import json
-        out = os.path.join(self.dir, "cut")
-        answer = (file_out("a", b"keep") + file_out("big", b"\0" * 70000) + skipped("big", 10)
-                  + pyward.frame(pyward.RESULT, FILES_RESULT))
-        p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(sorted(os.listdir(out)), ["a"])
-        self.assertIn(b"pyward: left out 'big': time", p.stderr)
-        p, _ = self.cli(answer, "-n", "--json", "--collect", "-c", "pass")
-        doc = json.loads(p.stdout)
-        self.assertEqual(doc["files"][1], {"path": "big", "size": 70000, "mode": 0o644, "incomplete": True})
-        self.assertEqual(doc["files"][0]["content_base64"], "a2VlcA==")
-
-    def test_files_out_all_written_keeps_the_job_status(self):
-        out = os.path.join(self.dir, "new")  # made by pyward, 0700
-        answer = file_out("a", b"1") + pyward.frame(pyward.RESULT, b"status=exit\nexit_code=3\nfiles_out=1\n")
-        p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
-        self.assertEqual((p.returncode, p.stderr), (3, b""))
-        self.assertEqual(os.stat(out).st_mode & 0o777, 0o700)
-
-    def test_files_out_directory_unusable(self):
-        f = self.local("file", b"")
-        p = subprocess.run([os.environ["PYWARD_CLI"], "--socket", "/nonexistent/s", "--files-out", f, "-c", "pass"],
-                           capture_output=True, timeout=60)
-        self.assertEqual(p.returncode, 125)
-        self.assertIn(b"cannot open --files-out directory", p.stderr)
-
-    def test_json_collect(self):
-        import json
-        answer = (file_out("plot.png", b"PNG\0data", 0o600) + file_out(b"caf\xe9.bin", b"") + skipped(b"l\xffnk", 1)
-                  + pyward.frame(pyward.RESULT, FILES_RESULT))
-        p, _ = self.cli(answer, "-n", "--json", "--collect", "-c", "pass")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        doc = json.loads(p.stdout)
-        self.assertEqual(doc["files"][0], {"path": "plot.png", "size": 8, "mode": 0o600,
-                                           "content_base64": "UE5HAGRhdGE="})
-        self.assertEqual(doc["files"][1],
-                         {"path_base64": "Y2Fm6S5iaW4=", "size": 0, "mode": 0o644, "content_base64": ""})
-        self.assertEqual(doc["skipped"], [{"path_base64": "bP9uaw==", "reason": "symlink"}])
-        self.assertEqual((doc["files_out"], doc["files_out_bytes"], doc["files_skipped"], doc["files_note"]),
-                         (2, 5, 3, "the collection's time ran out"))
-        self.assertEqual(list(doc)[-1], "pyward_exit_status")
-        self.assertEqual(p.stderr, b"")
-
-    def test_collect_without_json_only_counts(self):
-        answer = file_out("a", b"12") + file_out("b", b"345") + pyward.frame(pyward.RESULT, FILES_RESULT)
-        p, _ = self.cli(answer, "-n", "--collect", "-c", "pass")
-        self.assertEqual(p.returncode, 0)
-        self.assertIn(b"pyward: the job returned 2 files (5 bytes), not written: see --files-out\n", p.stderr)
-        self.assertEqual(os.listdir(self.dir), [])
-
-    def test_json_without_collect_is_todays(self):
-        import json
-        p, _ = self.cli(pyward.frame(pyward.RESULT, OK_RESULT), "-n", "--json", "-c", "pass")
-        doc = json.loads(p.stdout)
-        self.assertEqual(list(doc), ["status", "exit_code", "signal", "stdout", "stderr", "wall_ms", "cpu_ms",
-                                     "memory_peak_bytes", "memory_peak_reason", "unit", "invocation_id", "job",
-                                     "message", "pyward_exit_status"])
-
-    def test_unasked_file_frame_is_a_protocol_error(self):
-        p, _ = self.cli(file_out("a", b"1") + pyward.frame(pyward.RESULT, OK_RESULT), "-n", "-c", "pass")
-        self.assertEqual(p.returncode, 125)
-        self.assertIn(b"protocol error: unexpected FILE_OUT frame", p.stderr)
-
-    def test_collect_protocol_errors(self):
-        res = pyward.frame(pyward.RESULT, FILES_RESULT)
-        for answer in (file_out("x", b"abc")[:-11] + res, pyward.frame(pyward.FILE_OUT_DATA, b"x") + res,
-                       file_out("x", b"abc") + pyward.frame(pyward.FILE_OUT_DATA, b"more") + res,
-                       pyward.frame(pyward.FILE_OUT, struct.pack("<IQ", 0o644, 1) + b"../x") + res,
-                       skipped("x", 13) + res):
-            with self.subTest(answer=answer):
-                out = os.path.join(self.dir, "o")
-                p, _ = self.cli(answer, "-n", "--files-out", out, "-c", "pass")
-                self.assertEqual(p.returncode, 125)
-                self.assertIn(b"protocol error", p.stderr)
-                self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
-
-    def test_list_profiles(self):
-        default = PROFILE_DEFAULT.replace(b"limit.memory.default=10", b"limit.memory.default=67108864")
-        answer = (pyward.frame(pyward.PROFILE_INFO, default) + pyward.frame(pyward.PROFILE_INFO, PROFILE_BARE)
-                  + pyward.frame(pyward.RESULT, b"status=ok\nprofiles=2\n"))
-        p, req = self.cli(answer, "--list-profiles", last=pyward.REQUEST_END)
-        self.assertEqual(req, pyward.discover_request())
-        self.assertEqual(p.returncode, 0, p.stderr)
-        out = p.stdout.decode()
-        self.assertIn("profile default\n  interpreter       /usr/bin/python3\n  python            3.11.2\n", out)
-        self.assertIn("    memory          64M          20\n", out)
-        self.assertIn("    cpu-quota       30%          60%\n", out)
-        self.assertIn("    files-out-time  140us        280us\n", out)
-        self.assertIn("  packages          2 (and 2 not listed)\n    matplotlib 3.6.3\n    numpy 1.24.2\n", out)
-        self.assertIn("\nprofile bare\n", out)
-        self.assertIn("  python            unknown\n", out)
-        self.assertIn("  interpreter       /opt/\\x1b[2Jpy\n", out)  # no escape sequence reaches a terminal
-        self.assertIn("  note              discovery failed: exit 1\n                    second line\n", out)
-
-        import json
-        p, req = self.cli(answer, "--list-profiles", "--json", last=pyward.REQUEST_END)
-        doc = json.loads(p.stdout)
-        self.assertEqual([x["name"] for x in doc["profiles"]], ["default", "bare"])
-        self.assertEqual(doc["profiles"][0]["limits"]["memory"], {"default": 64 << 20, "max": 20})
-        self.assertEqual(doc["profiles"][0]["packages"], {"matplotlib": "3.6.3", "numpy": "1.24.2"})
-        self.assertEqual((doc["profiles"][1]["python"], doc["status"], doc["pyward_exit_status"]), (None, "ok", 0))
-
-        p, _ = self.cli(pyward.frame(pyward.RESULT, b"status=rejected\nmessage=nope\n"), "--list-profiles",
-                        last=pyward.REQUEST_END)
-        self.assertEqual(p.returncode, 125)
-        self.assertIn(b"pyward: request rejected: nope", p.stderr)
 
 
 if __name__ == "__main__":

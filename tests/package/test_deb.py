@@ -18,7 +18,7 @@ DEBS_OLD = os.environ.get("PYWARD_DEBS_OLD", "").split()
 DEBS_NEXT = os.environ.get("PYWARD_DEBS_NEXT", "").split()
 SOCKET = "/run/pyward/pyward.sock"
 HELPER = "/usr/libexec/pyward-helper"
-MODULE = "/usr/lib/python3/dist-packages/pyward.py"
+MODULE = "/usr/lib/python3/dist-packages/pyward/__init__.py"
 CONF = "/etc/pyward/pyward.conf"
 PACKAGES = ("pyward", "python3-pyward")
 
