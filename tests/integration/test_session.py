@@ -88,7 +88,7 @@ class SessionTests(PywardTestCase):
         per cell, streamed; tracebacks from the cell's code; per-cell input files and collect;
         SESSION_END: status ok with cells=100."""
         s = pyward.Session(timeout=30)
-        self.addCleanup(lambda: s.result is None and _quiet_close(s))
+        self.addCleanup(_quiet_close, s)
         self.assertRegex(s.job, r"^[0-9a-f]{32}$")
         self.assertEqual(s.unit, f"pyward-job-{s.job}.service")
         self.assertEqual(job_units(), [s.unit])
@@ -191,7 +191,7 @@ class SessionTests(PywardTestCase):
         (status timeout, the state lost) and leaves nothing behind."""
         limit, grace = 2, 1
         s = pyward.Session(timeout=limit, grace=grace)
-        self.addCleanup(lambda: s.result is None and _quiet_close(s))
+        self.addCleanup(_quiet_close, s)
         uid = self.uid_of(s)
         self.assertCell(s.run("state = [1, 2, 3]"))
 
@@ -237,7 +237,7 @@ class SessionTests(PywardTestCase):
 
     def test_idle_timeout_frees_unit_and_user(self):
         s = pyward.Session(idle_timeout=1)
-        self.addCleanup(lambda: s.result is None and _quiet_close(s))
+        self.addCleanup(_quiet_close, s)
         uid = self.uid_of(s)
         t0 = time.monotonic()
         self.assertTrue(job_user_held(uid))
@@ -261,7 +261,7 @@ class SessionTests(PywardTestCase):
         self.assertEqual(cells_of(res), 3)
 
         s = pyward.Session()
-        self.addCleanup(lambda: s.result is None and _quiet_close(s))
+        self.addCleanup(_quiet_close, s)
         self.assertCell(s.run("import sys"))
         res = self.ended(s, "print('bye', flush=True)\nsys.exit(3)")
         self.assertEqual((res.status, res.exit_code), ("exit", 3), res)
@@ -269,7 +269,7 @@ class SessionTests(PywardTestCase):
 
     def test_systemctl_stop_reports_killed(self):
         s = pyward.Session()
-        self.addCleanup(lambda: s.result is None and _quiet_close(s))
+        self.addCleanup(_quiet_close, s)
         uid = self.uid_of(s)
         up, out = threading.Event(), {}
 
@@ -458,6 +458,9 @@ def exchange_all(data, timeout=30):
 
 
 def _quiet_close(s):
+    """Ends a session a failed test left open (one that ended already is left alone)."""
+    if getattr(s, "result", None) is not None:
+        return
     try:
         s.close()
     except Exception:  # noqa: BLE001 - a cleanup after a failure: the failure is what counts
