@@ -5,7 +5,6 @@
 # Ctrl-C clearing a half-typed line, Ctrl-D ending it (exit status 0); and without a terminal,
 # cells read from a pipe separated by `# %%` lines, with the documented exit statuses.
 import os
-import re
 import shutil
 import subprocess
 import time
