@@ -252,10 +252,11 @@ class SessionTests(PywardTestCase):
         note(f"idle timeout 1 s: the unit stopped {idle:.2f}s after the last cell")
 
     def test_cells_limit_and_sys_exit(self):
-        with pyward.Session(cells=3) as s:
-            for i in range(3):
-                self.assertCell(s.run(f"{i} * 2"), value=str(i * 2))
-            res = self.ended(s, "'one too many'")
+        s = pyward.Session(cells=3)
+        self.addCleanup(_quiet_close, s)
+        for i in range(3):
+            self.assertCell(s.run(f"{i} * 2"), value=str(i * 2))
+        res = self.ended(s, "'one too many'")
         self.assertEqual((res.status, res.exit_code), ("ok", 0), res)
         self.assertIn("the session reached its limit of 3 cells", res.message or "")
         self.assertEqual(cells_of(res), 3)
@@ -378,7 +379,7 @@ class SessionTests(PywardTestCase):
         took = time.monotonic() - t0
         self.assertEqual(errors, {})
         for i in range(n_sessions):
-            want = ["1"] + [repr((i, k - 1)) for k in range(2, n_cells)]
+            want = [repr(len(str(i)))] + [repr((i, k - 1)) for k in range(2, n_cells)]
             want.append(repr((str(i), hashlib.sha256(repr(list(range(2, n_cells))).encode()).hexdigest())))
             self.assertEqual(results[i], (want, "ok", n_cells), f"session {i}")
         self.assertEqual(len(units), n_sessions)
