@@ -755,7 +755,9 @@ class FaultTests(PywardTestCase):
         jobs = {r["job"] for r in results}
         logged = [(rec["_PID"], int(rec["PYWARD_HELPER_PEAK_RSS_KB"])) for rec in soak_result_records(since)
                   if rec.get("PYWARD_JOB") in jobs]
-        self.assertEqual(len(logged), SOAK_JOBS, "a soak job's helper wrote no result record")
+        self.assertEqual(len(logged), SOAK_JOBS, "a soak job's helper wrote no result record (or journald "
+                         f"dropped it: {sh('journalctl', '--disk-usage', check=False).stdout.strip()})"
+                         if len(logged) != SOAK_JOBS else "")
         seen = [kb for _, kb in logged]
         k = max(20, len(seen) // 10)
         first, last = statistics.median(seen[:k]), statistics.median(seen[-k:])
