@@ -91,9 +91,17 @@ def prompt_after(marker, *want):
 
 
 class SessionCliTests(PywardTestCase):
+    tmux = None
+
+    def tearDown(self):
+        # Before the base class looks for units left: the pane's pyward -i holds its session.
+        if self.tmux is not None:
+            self.tmux.close()
+            self.tmux = None
+        super().tearDown()
+
     def test_interactive_on_a_terminal(self):
-        t = Tmux([CLI, "-i", "--timeout=60s"])
-        self.addCleanup(t.close)
+        t = self.tmux = Tmux([CLI, "-i", "--timeout=60s"])
         t.wait(lambda s: s.split("\n")[-1].strip() == PROMPT, "the first prompt")
         self.assertTrue(wait_for(lambda: len(job_units()) == 1, 10), f"one session, one unit: {job_units()}")
 
@@ -105,36 +113,36 @@ class SessionCliTests(PywardTestCase):
         t.type("    return word + ', ' + name")
         t.wait(lambda s: s.split("\n")[-1].strip() == MORE and "return word" in s, "a third continuation prompt")
         t.type("")
-        t.wait(prompt_after("return word + ', ' + name"), "the prompt after the definition")
+        t.wait(prompt_after("... " + "    return word + ', ' + name"), "the prompt after the definition")
 
         t.type("print(greet('pyward'))")
-        t.wait(prompt_after("print(greet('pyward'))", "\nhello, pyward\n"), "the call's output")
+        t.wait(prompt_after(">>> print(greet('pyward'))", "\nhello, pyward\n"), "the call's output")
         t.type("greet('value')")
         t.wait(prompt_after(">>> greet('value')", "\n'hello, value'\n"), "the repr of the value")
 
         # Ctrl-C during a sleep: KeyboardInterrupt shown, the prompt back long before 30 s.
         t.type("import time")
-        t.wait(prompt_after("import time"), "the prompt after the import")
+        t.wait(prompt_after(">>> import time"), "the prompt after the import")
         t.type("time.sleep(30)")
         time.sleep(1.5)
         screen = t.screen()
         self.assertNotEqual(screen.split("\n")[-1].strip(), PROMPT, f"the sleep did not run:\n{screen}")
         sent = time.monotonic()
         t.key("C-c")
-        t.wait(prompt_after("time.sleep(30)", "KeyboardInterrupt"), "KeyboardInterrupt and the prompt", timeout=15)
+        t.wait(prompt_after(">>> time.sleep(30)", "KeyboardInterrupt"), "KeyboardInterrupt and the prompt", timeout=15)
         took = time.monotonic() - sent
         self.assertLess(took, 10)
-        rest = after_last(t.screen(), "time.sleep(30)")
+        rest = after_last(t.screen(), ">>> time.sleep(30)")  # the echo, not the traceback's line
         self.assertRegex(rest, r'File "<cell \d+>"', rest)
         self.assertNotRegex(rest, r"runner|pyward/", rest)
 
         # The state is kept; Ctrl-C at the prompt drops the half-typed line.
         t.type("print(greet('again'))")
-        t.wait(prompt_after("print(greet('again'))", "\nhello, again\n"), "the state kept after Ctrl-C")
+        t.wait(prompt_after(">>> print(greet('again'))", "\nhello, again\n"), "the state kept after Ctrl-C")
         t.run("send-keys", "-t", "pw", "-l", "undefined_name_typed_halfway")
         t.key("C-c")
         t.type("print('cleared')")
-        t.wait(prompt_after("print('cleared')", "\ncleared\n"), "the output after a cleared line")
+        t.wait(prompt_after(">>> print('cleared')", "\ncleared\n"), "the output after a cleared line")
         self.assertNotIn("NameError", t.screen())
 
         # Ctrl-D ends the session: the process exits 0 and the unit goes.
