@@ -12,23 +12,22 @@ is compared with a pyward job unit property by property; nothing is copied by ha
 """
 
 import argparse
-import errno
 import fcntl
 import glob
-import grp
-import ipaddress
 import json
-import math
 import os
 import platform
 import pwd
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
+
+from bench_common import RUN_TIMEOUT, die, log, percentile, ratio, run, summary
+from bench_report import report, targets
+from bench_sandbox import capture_helper_call, exec_argv, props_to_systemd_run, verify_same_sandbox
+from bench_session import measure_session
 
 SOCKET = "/run/pyward/pyward.sock"
 TRIVIAL = "pass"
@@ -48,7 +47,6 @@ FILES_OUT = ("for i in range(10):\n"
              "    with open('out%d.bin' % i, 'wb') as f:\n"
              "        f.write(b'x' * 1048576)\n")
 VARIANTS = ["bare", "bwrap", "systemd-run", "pyward"]
-RUN_TIMEOUT = 60  # seconds for any single job of any variant; over it counts as a failure
 PHASES = [
     # name, start mark, end mark. SPAWN/CLIENT_EXIT: the benchmark starts the pyward CLI / sees it
     # exit; the others are the helper's PYWARD_T_* journal fields (CLOCK_MONOTONIC, usec).
@@ -66,58 +64,6 @@ PHASES = [
 ]
 
 
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    log(f"error: {msg}")
-    sys.exit(1)
-
-
-def run(cmd, timeout=30, check=True, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and r.returncode != 0:
-        die(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
-    return r
-
-
-def percentile(values, p):
-    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
-    s = sorted(values)
-    k = max(0, math.ceil(p / 100 * len(s)) - 1)
-    return s[k]
-
-
-def summary(values):
-    if not values:
-        return None
-    return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90),
-            "p99": percentile(values, 99), "min": min(values), "max": max(values),
-            "mean": sum(values) / len(values)}
-
-
-def ms(x):
-    return "n/a" if x is None else f"{x * 1000:.1f}"
-
-
-def ratio(a, b):
-    return None if not a or not b else a / b
-
-
-def fmt_ratio(x):
-    return "n/a" if x is None else f"{x:.2f}x"
-
-
-def table(rows, header):
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    out = []
-    for n, r in enumerate([header] + rows):
-        cells = [str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(r)]
-        out.append("  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
 
 
 # --- the machine --------------------------------------------------------------------------------
@@ -158,219 +104,6 @@ def wait_socket(timeout=30):
             die(f"{SOCKET} does not exist: is pyward.socket running?")
         time.sleep(0.1)
 
-
-# --- the helper's properties, captured and converted for systemd-run ---------------------------
-
-# D-Bus properties that systemd-run sets itself, or that only make sense for the helper's own job.
-SKIP_PROPS = {
-    "ExecStartEx": "systemd-run passes the command line itself (same interpreter and arguments)",
-    "ExecStart": "systemd-run passes the command line itself",
-    "StandardInputFileDescriptor": "systemd-run --pipe passes its own stdio",
-    "StandardOutputFileDescriptor": "systemd-run --pipe passes its own stdio",
-    "StandardErrorFileDescriptor": "systemd-run --pipe passes its own stdio",
-    "AddRef": "systemd-run --wait sets AddRef itself",
-    "Description": "cosmetic",
-}
-# D-Bus names whose unit file (systemd-run -p) name differs, with a value converter.
-USEC_PROPS = {"RuntimeMaxUSec": "RuntimeMaxSec", "TimeoutStopUSec": "TimeoutStopSec",
-              "RuntimeRandomizedExtraUSec": "RuntimeRandomizedExtraSec"}
-UINT64_MAX = 2**64 - 1
-
-
-def capture_helper_call():
-    """Runs one pyward job while busctl monitor records the helper's StartTransientUnit() call;
-    returns (unit name, [(property, dbus type, value)], {auxiliary unit: {property: value}})."""
-    mon = subprocess.Popen(
-        ["busctl", "monitor", "--json=short",
-         "--match=type='method_call',interface='org.freedesktop.systemd1.Manager',"
-         "member='StartTransientUnit'"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.0)  # busctl must have become a monitor before the call goes out
-        r = run(["pyward", "-q", "-n", "-c", "pass"], timeout=RUN_TIMEOUT, check=False)
-        if r.returncode != 0:
-            die(f"a pyward job failed while capturing the helper's properties: {r.stderr.strip()}")
-        time.sleep(0.5)
-    finally:
-        mon.send_signal(signal.SIGINT)
-        try:
-            out, err = mon.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            mon.kill()
-            out, err = mon.communicate()
-    for line in out.splitlines():
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if msg.get("member") != "StartTransientUnit":
-            continue
-        data = msg["payload"]["data"]
-        props = [(p[0], p[1]["type"], p[1]["data"]) for p in data[2]]
-        aux = {a[0]: {p[0]: p[1]["data"] for p in a[1]} for a in data[3]}
-        return data[0], props, aux
-    die(f"busctl monitor saw no StartTransientUnit call of the helper (busctl: {err.strip()[:300]})")
-
-
-def _strv(v):
-    for s in v:
-        if any(c.isspace() or c in "\"'\\" for c in s):
-            die(f"cannot pass {s!r} through systemd-run -p (quoting not implemented)")
-    return " ".join(v)
-
-
-def _addresses(v):
-    out = []
-    for family, addr, prefix in v:
-        ip = ipaddress.ip_address(bytes(addr))
-        out.append(f"{ip}/{prefix}")
-    return " ".join(out)
-
-
-def props_to_systemd_run(props, aux):
-    """Converts the helper's a(sv) to systemd-run options. Unknown properties are an error, so a
-    change of the helper shows up here instead of silently diverging."""
-    args, skipped, limits = [], {}, {}
-    if aux:
-        die(f"the helper creates auxiliary units this benchmark cannot mirror: {sorted(aux)}")
-    for name, sig, v in props:
-        if name in SKIP_PROPS:
-            skipped[name] = SKIP_PROPS[name]
-            continue
-        if name in ("Requires", "Wants", "After", "Before", "BindsTo") and sig == "as":
-            # The helper's unit (there is no helper under systemd-run) is dropped; any other
-            # dependency is passed on.
-            v = [u for u in v if not u.startswith("pyward@")]
-            if not v:
-                skipped[name] = "only the job's helper unit, which does not exist under systemd-run"
-                continue
-        if name in ("BindPaths", "BindReadOnlyPaths") and sig == "a(ssbt)":
-            items = []
-            for src, dst, ignore, flags in v:
-                items.append(f"{'-' if ignore else ''}{src}:{dst}:{'rbind' if flags & 16384 else 'norbind'}")
-            args.append(f"{name}={_strv(items)}")
-            continue
-        if name.startswith("Limit"):
-            base = name[:-4] if name.endswith("Soft") else name
-            limits.setdefault(base, {})["soft" if name.endswith("Soft") else "hard"] = v
-            continue
-        if sig == "b":
-            args.append(f"{name}={'yes' if v else 'no'}")
-        elif sig == "s":
-            args.append(f"{name}={v}")
-        elif name in USEC_PROPS:
-            args.append(f"{USEC_PROPS[name]}={'infinity' if v == UINT64_MAX else f'{v}us'}")
-        elif name == "CPUQuotaPerSecUSec":
-            if v != UINT64_MAX:
-                args.append(f"CPUQuota={v / 10000:g}%")
-        elif name == "UMask":
-            args.append(f"UMask={v:04o}")
-        elif name == "SystemCallErrorNumber":
-            args.append(f"SystemCallErrorNumber={errno.errorcode.get(v, str(v))}")
-        elif name == "KillSignal":
-            args.append(f"KillSignal={signal.Signals(v).name}")
-        elif name in ("RestrictNamespaces",):
-            if v != 0:
-                die(f"{name}={v}: only 0 (no namespace allowed) is converted")
-            args.append(f"{name}=yes")
-        elif name in ("CapabilityBoundingSet", "AmbientCapabilities"):
-            if v != 0:
-                die(f"{name}={v}: only the empty set is converted")
-            args.append(f"{name}=")
-        elif sig in ("t", "u", "i", "x"):
-            args.append(f"{name}={'infinity' if v == UINT64_MAX else v}")
-        elif sig == "as":
-            args.append(f"{name}={_strv(v)}")
-        elif sig == "(bas)":
-            allow, items = v
-            args.append(f"{name}={'' if allow else '~'}{_strv(items)}")
-        elif sig == "a(iayu)":
-            args.append(f"{name}={_addresses(v)}")
-        elif sig == "a(ss)":
-            args.append(f"{name}=" + " ".join(f"{p}:{o}" for p, o in v))
-        else:
-            die(f"the helper sets {name} (type {sig}), which this benchmark cannot convert yet")
-    for base, sh in limits.items():
-        hard = sh.get("hard", sh.get("soft"))
-        soft = sh.get("soft", hard)
-        conv = lambda x: "infinity" if x == UINT64_MAX else str(x)  # noqa: E731
-        args.append(f"{base}={conv(soft)}:{conv(hard)}" if soft != hard else f"{base}={conv(hard)}")
-    out = []
-    for a in args:
-        out += ["-p", a]
-    return out, skipped
-
-
-def exec_argv(props):
-    """The interpreter and its arguments from the helper's ExecStartEx (before -c BOOTSTRAP)."""
-    for name, _sig, v in props:
-        if name in ("ExecStartEx", "ExecStart"):
-            path, argv = v[0][0], v[0][1]
-            return path, argv[1:argv.index("-c")]
-    die("the helper's call has no ExecStartEx/ExecStart")
-
-
-# Properties compared between a running pyward job unit and a running systemd-run unit.
-COMPARE = [
-    "User", "Group", "DynamicUser", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
-    "PrivateNetwork", "PrivateIPC", "PrivateUsers", "PrivatePIDs", "ProtectProc", "ProcSubset",
-    "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
-    "ProtectClock", "ProtectHostname", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID",
-    "LockPersonality", "NoNewPrivileges", "MemoryDenyWriteExecute", "CapabilityBoundingSet",
-    "AmbientCapabilities", "RemoveIPC", "RestrictAddressFamilies", "IPAddressDeny", "IPAddressAllow",
-    "InaccessiblePaths", "BindReadOnlyPaths", "TemporaryFileSystem", "SystemCallFilter",
-    "SystemCallArchitectures", "SystemCallErrorNumber", "Slice", "MemoryAccounting", "MemoryMax",
-    "MemorySwapMax", "TasksMax", "CPUQuotaPerSecUSec", "RuntimeMaxUSec", "LimitDATA", "LimitDATASoft",
-    "LimitNPROC", "LimitNPROCSoft", "LimitFSIZE", "LimitNOFILE", "LimitNOFILESoft", "LimitCORE",
-    "LimitCPU", "LimitCPUSoft", "KillMode", "KillSignal", "TimeoutStopUSec", "Environment",
-    "WorkingDirectory", "UMask", "Type", "CollectMode",
-]
-
-
-def show(unit):
-    r = run(["systemctl", "show", unit, "-p", ",".join(COMPARE)], check=False)
-    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
-
-
-def wait_unit_running(pattern, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = run(["systemctl", "list-units", "--plain", "--no-legend", "--state=running", pattern],
-                  check=False).stdout.split()
-        if out:
-            return out[0]
-        time.sleep(0.05)
-    return None
-
-
-def verify_same_sandbox(sd_run_args, py, pyargs):
-    """Runs a sleeping job each way and compares the two units' properties."""
-    code = "import time; time.sleep(3)"
-    pw = subprocess.Popen(["pyward", "-q", "-n", "-c", code], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-    pw_unit = wait_unit_running("pyward-job-*.service")
-    pw_props = show(pw_unit) if pw_unit else {}
-    sr = subprocess.Popen(["systemd-run", "--pipe", "--wait", "--quiet", "--unit=pyward-bench-check",
-                           *sd_run_args, "--", py, *pyargs, "-c", code],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
-    sr_unit = wait_unit_running("pyward-bench-check.service")
-    sr_props = show(sr_unit) if sr_unit else {}
-    pw.wait(timeout=RUN_TIMEOUT)
-    _, sr_err = sr.communicate(timeout=RUN_TIMEOUT)
-    if not pw_unit:
-        die("no running pyward job unit seen while comparing properties")
-    if not sr_unit or sr.returncode != 0:
-        die(f"systemd-run with the helper's properties failed ({sr.returncode}): {sr_err.strip()}")
-    # Each pyward job takes a user of the pool at random: the captured call named one, this job
-    # another. Both must be pool users; which one does not matter.
-    def same(k):
-        a, b = pw_props.get(k), sr_props.get(k)
-        if k in ("User", "Group"):
-            return a == b or all(v and re.fullmatch(r"pyward-job[0-9]+", v) for v in (a, b))
-        return a == b
-
-    return {k: {"pyward": pw_props.get(k), "systemd-run": sr_props.get(k)} for k in COMPARE if not same(k)}
 
 
 # --- the four ways to run one job ---------------------------------------------------------------
@@ -736,100 +469,6 @@ def measure_memory(n, since_usec):
             "socket": dict(l.split("=", 1) for l in sock.split() if "=" in l)}
 
 
-# --- report --------------------------------------------------------------------------------------
-
-def report(res):
-    m, lat = res["machine"], res["latency"]
-    lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
-             f"Python {m['python']} ({m['virtualization']})",
-             f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
-             f"{res['params']['runs']} interleaved runs per cell", ""]
-    rows = []
-    for job in JOBS:
-        for v in VARIANTS:
-            cell = lat.get(job, {}).get(v)
-            if cell is None:
-                rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", ""])
-                continue
-            s = cell["seconds"] or {}
-            rows.append([f"{job:8} {v}", ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
-                         str(cell["failures"])])
-    lines += ["Latency (ms)", table(rows, ["job / variant", "p50", "p90", "p99", "failures"]), ""]
-    rrows = [[k, fmt_ratio(res["ratios"][k].get("trivial")), fmt_ratio(res["ratios"][k].get("real"))]
-             for k in res["ratios"]]
-    lines += ["Ratios of p50", table(rrows, ["ratio", "trivial", "real job"]), ""]
-    ph = res.get("phases")
-    if ph:
-        prow = [[n, ms(v["p50"]), ms(v["p90"])] for n, v in ph["phases"].items()]
-        prow.append(["sum of p50s / p50 of total", ms(sum(v["p50"] for v in ph["phases"].values())),
-                     ms(ph["total_p50"])])
-        lines += [f"Where pyward's time goes (trivial job, {ph['matched_runs']} runs, ms)",
-                  table(prow, ["phase", "p50", "p90"]), ""]
-    else:
-        lines += ["Where pyward's time goes: n/a (the helper logs no PYWARD_T_* timing fields)", ""]
-    th = res.get("throughput")
-    if th:
-        trow = [[v["clients"], f"{v['jobs_per_second']:.1f}", v["jobs"], v["failures"],
-                 ms((v["latency"] or {}).get("p50")), f"{v['seconds']:.0f}"] for v in th.values()]
-        lines += ["Throughput (trivial job, pyward CLI, one UID per client)",
-                  table(trow, ["clients", "jobs/s", "jobs", "failures", "p50 ms", "s"]), ""]
-    sc = res.get("scale")
-    if sc:
-        w = sc["window"]
-        lines += [f"Scale: {sc['jobs']} sequential jobs, {sc['failures']} failures; p50 jobs 1-{w}: "
-                  f"{ms(sc['first_p50'])} ms, jobs {sc['jobs'] - w + 1}-{sc['jobs']}: {ms(sc['last_p50'])} ms "
-                  f"({fmt_ratio(sc['last_over_first'])})",
-                  f"  controls, same windows: bare Python {fmt_ratio(sc['control_bare']['last_over_first'])}, "
-                  f"systemd-run (every 10th job) {fmt_ratio(sc['control_systemd_run']['last_over_first'])}",
-                  "  leftovers afterwards: " + ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items())
-                  + f" (slot files before the run: {sc['slot_files_before']}; reused, one per UID and slot)", ""]
-    co = res.get("collect")
-    if co:
-        crow = [[k, ms((v["seconds"] or {}).get("p50")), ms((v["seconds"] or {}).get("p90")), str(v["failures"])]
-                for k, v in co.items() if k not in ("adds_p50", "return_adds_p50")]
-        lines += ["Returning files (10 x 1 MiB in the working directory; pyward CLI)",
-                  table(crow, ["job", "p50", "p90", "failures"]),
-                  f"  writing and returning the files adds {ms(co['adds_p50'])} ms to the trivial job's p50; "
-                  f"returning them alone (--collect against the same job without it) {ms(co.get('return_adds_p50'))} ms",
-                  ""]
-    mem = res.get("memory")
-    if mem:
-        s, lg = mem["helper_vmhwm_kb_sampled"], mem["helper_peak_rss_kb_logged"]
-        lines.append("Memory: helper peak RSS per connection: "
-                     + (f"p50 {s['p50']} KiB, max {s['max']} KiB (VmHWM sampled, {s['n']} helpers)" if s else "n/a")
-                     + (f"; VmHWM logged by the helper p50 {lg['p50']} KiB, max {lg['max']} KiB ({lg['n']} helpers)" if lg else ""))
-        lines.append(f"idle (no connection): {mem['idle_processes']} processes in pyward units, "
-                     f"socket {mem['socket'].get('ActiveState', '?')}")
-        lines.append("")
-    t = res["targets"]
-    lines.append("Targets (reported, not tests):")
-    for k, v in t.items():
-        lines.append(f"  {'MET ' if v['met'] else 'MISS' if v['met'] is False else 'n/a '} {k}: {v['value']}")
-    return "\n".join(lines)
-
-
-def targets(res):
-    r = res["ratios"]["pyward / systemd-run"].get("trivial")
-    th = res.get("throughput", {}).get("16")
-    sc = res.get("scale")
-    co = res.get("collect")
-    return {
-        "pyward p50 <= 1.15x systemd-run (trivial job)": {
-            "value": fmt_ratio(r), "met": None if r is None else r <= 1.15},
-        "0 failures at concurrency 16": {
-            "value": "n/a" if not th else f"{th['failures']} failures",
-            "met": None if not th else th["failures"] == 0},
-        "late jobs p50 <= 1.1x early jobs": {
-            "value": "n/a" if not sc else fmt_ratio(sc["last_over_first"]),
-            "met": None if not sc or sc["last_over_first"] is None else sc["last_over_first"] <= 1.1},
-        "returning 10 x 1 MiB adds <= 50 ms to a trivial job's p50": {
-            "value": "n/a" if not co or co["adds_p50"] is None else f"{co['adds_p50'] * 1000:.1f} ms",
-            "met": None if not co or co["adds_p50"] is None else co["adds_p50"] <= 0.050},
-        "no leftovers after the scale run": {
-            "value": "n/a" if not sc else ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items()),
-            "met": None if not sc else not any(v for k, v in sc["leftover_counts"].items()
-                                                if k != "slot_files")},
-    }
 
 
 def main():
@@ -842,6 +481,10 @@ def main():
     ap.add_argument("--collect-runs", type=int, default=50,
                     help="interleaved runs per cell of the files measurement (default 50; 0: none)")
     ap.add_argument("--memory-runs", type=int, default=10, help="helpers whose peak RSS is sampled")
+    ap.add_argument("--session-runs", type=int, default=500,
+                    help="interleaved rounds of the trivial cells over one session (default 500; 0: none)")
+    ap.add_argument("--session-first-runs", type=int, default=30,
+                    help="sessions whose first cell is timed, beside as many one-shot jobs (default 30)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     args = ap.parse_args()
     if os.getuid() != 0:
@@ -898,6 +541,9 @@ def main():
         log(f"collect: {args.collect_runs} rounds of 3 jobs")
         res["collect"] = measure_collect(args.collect_runs)
 
+    if args.session_runs:
+        res["session"] = measure_session(args.session_runs, args.session_first_runs)
+
     if levels:
         users = make_users(max(levels))
         res["throughput"] = measure_throughput(runner, levels, args.duration, users)
@@ -908,7 +554,7 @@ def main():
     res["elapsed_seconds"] = time.time() - started
     res["machine"]["loadavg_at_end"] = os.getloadavg()
 
-    print(report(res), flush=True)
+    print(report(res, VARIANTS), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1, default=str)

@@ -18,6 +18,7 @@ import unittest
 SOCKET_PATH = "/run/pyward/pyward.sock"
 CLI = "/usr/bin/pyward"
 SLOT_DIR = "/run/pyward/slots"
+DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 JOB_USER_PREFIX = "pyward-job"  # the pool of users jobs run as: pyward-job0, pyward-job1, ...
 
 
@@ -378,3 +379,101 @@ def files_of(frames):
     if cur is not None:
         raise AssertionError(f"the frames ended inside file {cur[0]!r}")
     return files, skipped
+
+
+# --- sessions (pyward-protocol(7) "SESSIONS"): raw frames, for what pyward.Session never sends,
+# and what a session must not leave behind ------------------------------------------------------
+
+SESSION, CELL, INTERRUPT, SESSION_END = 0xC, 0x13, 0x14, 0x15
+CELL_RESULT = 0x109
+PW_CELL_COLLECT = 0x1
+PW_CELL_VALUE_MAX = 16 * 1024
+SESSION_LIMITS = {"session_wall_time": 15, "session_cpu_time": 16, "session_idle_time": 17,
+                  "session_cells": 18, "cell_grace": 19}
+
+
+def session_request(profile=None, limits=None, extra=b""):
+    """HELLO, SESSION, PROFILE?, LIMIT* (raw wire values by name, job and session keys), extra
+    (frames a session request must not have), REQUEST_END."""
+    out = pyward.hello(1) + frame(SESSION)
+    if profile is not None:
+        out += frame(PROFILE, profile)
+    for k, v in (limits or {}).items():
+        out += pyward.limit(LIMITS.get(k) or FILE_LIMITS.get(k) or SESSION_LIMITS[k], v)
+    return out + extra + frame(REQUEST_END)
+
+
+def cell_frame(code, collect=False):
+    return frame(CELL, struct.pack("<I", PW_CELL_COLLECT if collect else 0) + code.encode())
+
+
+def frames_until(it, ftype):
+    """Frames from the iterator it up to and including the first of type ftype (or RESULT, or
+    EOF): a cell's frames, then its CELL_RESULT."""
+    out = []
+    for t, p in it:
+        out.append((t, p))
+        if t in (ftype, RESULT):
+            break
+    return out
+
+
+def job_user_processes():
+    """Processes running as any user of the job pool."""
+    uids = {str(u) for u in job_users()}
+    out = sh("ps", "-eo", "uid=,pid=,args=").stdout
+    return [line for line in out.splitlines() if line.split() and line.split()[0] in uids]
+
+
+def _slot_files_held():
+    held = set()
+    for path in glob.glob(f"{SLOT_DIR}/*") + glob.glob(f"{SLOT_DIR}/conns/*"):
+        if not os.path.isfile(path):
+            continue
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.add(path)
+        finally:
+            os.close(fd)
+    return held
+
+
+def leftovers_snapshot():
+    """What finished jobs must not leave behind, as comparable sets: mounts, the units' private
+    and transient files, files under /run/pyward other than the reused slot lock files (and the
+    /etc trees and discovery cache, prepared once for all jobs), slot files still locked, job
+    users still held and processes of the job users."""
+    with open("/proc/1/mountinfo") as f:
+        mounts = {" ".join(line.split()[3:5]) for line in f}
+    files = set()
+    # The jobs' and the helpers' units only: pyward-etc-view.service (PrivateTmp=) runs whenever a
+    # test adds a user, and its private directories while it runs are no job's leftovers.
+    for unit in ("pyward-job-", "pyward@"):
+        for pattern in (f"/tmp/systemd-private-*-{unit}*", f"/var/tmp/systemd-private-*-{unit}*",
+                        f"/run/systemd/propagate/{unit}*", f"/var/lib/private/{unit}*",
+                        f"/run/systemd/transient/{unit}*"):
+            files.update(glob.glob(pattern))
+    for root, dirs, names in os.walk("/run/pyward"):
+        if root == "/run/pyward":
+            dirs[:] = [d for d in dirs if d not in ("etc-view", "discovery")]
+        if root in (SLOT_DIR, f"{SLOT_DIR}/conns"):
+            continue
+        files.update(os.path.join(root, n) for n in names if os.path.join(root, n) != SOCKET_PATH)
+    return {"mounts": mounts, "files": files, "slots_held": _slot_files_held(),
+            "job_users_held": job_users_held(), "processes": set(job_user_processes())}
+
+
+def leftovers_since(before, timeout=10):
+    """What is in leftovers_snapshot() now and was not in before (waits up to timeout for it to
+    settle to nothing): {} when nothing is left."""
+    def diff():
+        now = leftovers_snapshot()
+        return {k: sorted(now[k] - before[k]) for k in now if now[k] - before[k]}
+    deadline = time.monotonic() + timeout
+    while True:
+        d = diff()
+        if not d or time.monotonic() >= deadline:
+            return d
+        time.sleep(0.1)

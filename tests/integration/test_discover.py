@@ -60,6 +60,9 @@ def remove_cache():
             pass
 
 
+SESSION_LIMITS = ("session-wall-time", "session-cpu-time", "session-idle-time", "session-cells", "cell-grace")
+
+
 class DiscoverTest(PywardTestCase):
     def setUp(self):
         super().setUp()
@@ -117,8 +120,17 @@ class DiscoverTest(PywardTestCase):
         self.assertEqual(profiles["numpy"]["interpreter"], f"{VENV}/bin/python3")
         self.assertEqual(profiles["numpy"]["network"], "none")
         # Every limit, with the profile's default and maximum (pyward.conf(5)'s built-ins).
-        self.assertEqual(len(profiles["default"]["limits"]), 14, profiles["default"]["limits"])
+        self.assertEqual(len(profiles["default"]["limits"]), 19, profiles["default"]["limits"])
         self.assertEqual(profiles["default"]["limits"]["files-out-depth"], {"default": 16, "max": 16})
+        # The session limits (15..19, issue #15): each cell's wall and CPU time are wall-time and
+        # cpu-time; these bound the whole session.
+        us = 1000000
+        self.assertEqual({k: profiles["default"]["limits"].get(k) for k in SESSION_LIMITS},
+                         {"session-wall-time": {"default": 3600 * us, "max": 24 * 3600 * us},
+                          "session-cpu-time": {"default": 600 * us, "max": 3600 * us},
+                          "session-idle-time": {"default": 300 * us, "max": 3600 * us},
+                          "session-cells": {"default": 10000, "max": 100000},
+                          "cell-grace": {"default": 2 * us, "max": 30 * us}})
 
     def test_list_profiles_then_from_the_cache(self):
         uid = self.client.uid

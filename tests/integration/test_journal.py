@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The helper's journal records (issue #23), field by field: an ok job, one that exits 3, one
-# stopped by its wall-clock limit and a rejected request, sent through the real socket by a client
+# stopped by its wall-clock limit, a rejected request and a session of three cells (issue #15: one
+# record per cell, PYWARD_KIND=session and PYWARD_CELLS=), sent through the real socket by a client
 # of its own UID, against what that client saw (its UID and PID, ACCEPTED, RESULT, its clock), the
 # manager's own records of the unit, the MAC layers of this host, and pyward-helper(8)'s list of
 # fields: a field the helper writes and the page does not list (or the other way round) fails.
@@ -12,14 +13,16 @@ import os
 import re
 import signal
 
-from pwlib import (SOCKET_PATH, PywardTestCase, TempUser, ensure_group, job_journal, note,
-                   parse_kv, request_frames, sh, wait_for)
+from pwlib import (SESSION_END, SOCKET_PATH, PywardTestCase, TempUser, cell_frame, ensure_group, frame,
+                   job_journal, note, parse_kv, request_frames, session_request, sh, wait_for)
 
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 PROFILE = "pwtest-journal"
 MAN_GLOB = "/usr/share/man/man8/pyward-helper.8*"
-KINDS = {"started", "result", "write-stall", "log"}
-ACCEPTED, RESULT = 0x101, 0x104
+KINDS = {"started", "result", "write-stall", "cell", "log"}
+ACCEPTED, RESULT, CELL_RESULT = 0x101, 0x104, 0x109
+# Only in the started and result records of a session (a one-shot job's have neither).
+SESSION_ONLY = {"PYWARD_KIND", "PYWARD_CELLS"}
 T_HELPER = ["ACCEPT", "CONFIG", "REQUEST", "BUS", "START", "RESULT"]  # the helper's, in order
 T_ALL = ["ACCEPT", "CONFIG", "REQUEST", "BUS", "START", "EXEC", "EXIT", "RESULT"]
 LOG_INFO, LOG_NOTICE, LOG_ERR = "6", "5", "3"
@@ -31,32 +34,47 @@ REQUESTS = {
     "timeout": ("import time\ntime.sleep(30)\n", PROFILE, {"wall_time": 300_000}),
     "rejected": ("print('never')\n", PROFILE, {"wall_time": 10**13}),
 }
+# The session: its cells, one at a time, then SESSION_END; each cell's status.
+SESSION_CELLS = [("x = 1", "ok"), ("1 / 0", "error"), ("x + 1", "ok")]
+ALL = list(REQUESTS) + ["session"]
 
-# Runs as the client's user: sends each request (hex, from stdin) on a connection of its own and
-# prints, per request, its PID, its CLOCK_MONOTONIC (us) around the exchange, and the frames.
+# Runs as the client's user: sends each request (hex, from stdin) on a connection of its own, then
+# (a session) each cell, waiting for its CELL_RESULT, and the end; prints, per request, its PID,
+# its CLOCK_MONOTONIC (us) around the exchange, and the frames.
 CLIENT = r"""
 import json, os, socket, struct, sys, time
+def frames(s, buf, until=None):
+    out = []
+    while True:
+        while len(buf) >= 8:
+            t, _, n = struct.unpack("<HHI", bytes(buf[:8]))
+            if len(buf) < 8 + n:
+                break
+            out.append([t, bytes(buf[8:8 + n]).decode(errors="replace")])
+            del buf[:8 + n]
+            if until is not None and t in (until, 0x104):
+                return out
+        b = s.recv(65536)
+        if not b:
+            return out
+        buf += b
 out = []
 for req in json.load(sys.stdin):
     before = time.monotonic_ns() // 1000
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
     s.connect(%r)
-    s.sendall(bytes.fromhex(req))
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
+    s.sendall(bytes.fromhex(req["request"]))
+    buf, got = bytearray(), []
+    for cell in req["cells"]:
+        s.sendall(bytes.fromhex(cell))
+        got += frames(s, buf, 0x109)
+    if req["end"]:
+        s.sendall(bytes.fromhex(req["end"]))
+    got += frames(s, buf)
     s.close()
     after = time.monotonic_ns() // 1000
-    frames = []
-    while data:
-        t, _, n = struct.unpack("<HHI", data[:8])
-        frames.append([t, data[8:8 + n].decode(errors="replace")])
-        data = data[8 + n:]
-    out.append({"pid": os.getpid(), "before": before, "after": after, "frames": frames})
+    out.append({"pid": os.getpid(), "before": before, "after": after, "frames": got})
 print(json.dumps(out))
 """ % SOCKET_PATH
 
@@ -130,7 +148,7 @@ def with_result(records):
 
 def kind_of(rec):
     if "PYWARD_EVENT" in rec:
-        return "write-stall"
+        return "cell" if rec["PYWARD_EVENT"] == "cell" else "write-stall"
     if rec.get("PYWARD_STATUS") == "started":
         return "started"
     if "PYWARD_STATUS" in rec:
@@ -155,20 +173,23 @@ class JournalTests(PywardTestCase):
             f.write(f'[Profile "{PROFILE}"]\nNetwork=none\n')
         try:
             with TempUser("pwjournal", groups=["pyward"]) as u:
-                reqs = [request_frames(code, profile=prof, limits=lim, stdin=b"").hex()
-                        for code, prof, lim in REQUESTS.values()]
+                reqs = [{"request": request_frames(code, profile=prof, limits=lim, stdin=b"").hex(),
+                         "cells": [], "end": ""} for code, prof, lim in REQUESTS.values()]
+                reqs.append({"request": session_request().hex(), "end": frame(SESSION_END).hex(),
+                             "cells": [cell_frame(code).hex() for code, _ in SESSION_CELLS]})
                 p = u.run(["python3", "-c", CLIENT], input=json.dumps(reqs).encode(), timeout=60)
                 self.assertEqual(p.returncode, 0, p.stderr)
                 uid = u.uid
         finally:
             os.unlink(dropin)
         runs = {}
-        for name, out in zip(REQUESTS, json.loads(p.stdout)):
+        for name, out in zip(ALL, json.loads(p.stdout)):
             frames = out["frames"]
             self.assertTrue(frames and frames[-1][0] == RESULT, (name, frames))
             acc = [parse_kv(pl.encode()) for t, pl in frames if t == ACCEPTED]
             runs[name] = dict(out, uid=uid, accepted=acc[0] if acc else None,
-                              result=parse_kv(frames[-1][1].encode()))
+                              result=parse_kv(frames[-1][1].encode()),
+                              cells=[parse_kv(pl.encode()) for t, pl in frames if t == CELL_RESULT])
         for name, r in runs.items():
             job = r["result"]["job"]
             # The RESULT is sent after its record; journald may store it a moment later.
@@ -183,13 +204,17 @@ class JournalTests(PywardTestCase):
     def test_statuses_as_requested(self):
         """The requests ended as meant to, with ACCEPTED for the jobs and none for the rejection."""
         want = {"ok": ("ok", "0", False), "exit": ("exit", "3", False), "timeout": ("timeout", "", True),
-                "rejected": ("rejected", "", False)}
+                "rejected": ("rejected", "", False), "session": ("ok", "0", False)}
         for name, r in self.runs.items():
             with self.subTest(name):
                 res = r["result"]
                 self.assertEqual((res["status"], res["exit_code"], bool(res["signal"])), want[name], res)
                 self.assertEqual(r["accepted"] is None, name == "rejected", r["accepted"])
         self.assertIn("wall-time", self.runs["rejected"]["result"]["message"])
+        session = self.runs["session"]
+        self.assertEqual([(c["cell"], c["status"]) for c in session["cells"]],
+                         [(str(i), st) for i, (_, st) in enumerate(SESSION_CELLS, 1)], session["cells"])
+        self.assertEqual(session["result"].get("cells"), str(len(SESSION_CELLS)), session["result"])
 
     def test_one_connection_one_helper(self):
         """A connection's records: one result, one started record for a job (none for a
@@ -200,8 +225,13 @@ class JournalTests(PywardTestCase):
                 self.assertEqual(kinds.count("result"), 1, kinds)
                 self.assertEqual(kinds.count("started"), 0 if name == "rejected" else 1, kinds)
                 self.assertNotIn("write-stall", kinds)
+                self.assertEqual(kinds.count("cell"), len(SESSION_CELLS) if name == "session" else 0, kinds)
                 if name != "rejected":
                     self.assertLess(kinds.index("started"), kinds.index("result"), kinds)
+                cells = [i for i, k in enumerate(kinds) if k == "cell"]
+                if cells:  # between the session's started and result records
+                    self.assertLess(kinds.index("started"), cells[0], kinds)
+                    self.assertLess(cells[-1], kinds.index("result"), kinds)
                 self.assertEqual({x["_PID"] for x in r["records"]}, {r["records"][0]["_PID"]})
                 self.assertRegex(r["records"][0]["_SYSTEMD_UNIT"], r"^pyward@.*\.service$")
                 self.assertEqual({x["PYWARD_JOB"] for x in r["records"]}, {r["result"]["job"]})
@@ -215,18 +245,22 @@ class JournalTests(PywardTestCase):
                 kind = kind_of(rec)
                 got = {k for k in rec if k.startswith("PYWARD_")}
                 seen |= got
+                want = fields_of(kind, self.doc)
+                if name != "session":
+                    want -= SESSION_ONLY
                 with self.subTest(name=name, kind=kind, message=rec.get("MESSAGE")):
-                    self.assertEqual(got, fields_of(kind, self.doc))
+                    self.assertEqual(got, want)
+        self.assertLessEqual(SESSION_ONLY, set(self.doc), "pyward-helper(8) does not list the session fields")
         # Only the write-stall record's own fields are not written here (30 s of a stalled client:
         # test_limits_rlimit makes one).
         only_stall = {f for f, k in self.doc.items() if k == {"write-stall"}}
         self.assertEqual(set(self.doc) - seen, only_stall)
 
     def test_started_record(self):
-        for name in ("ok", "exit", "timeout"):
+        for name in ("ok", "exit", "timeout", "session"):
             r = self.runs[name]
             res, job, uid = r["result"], r["result"]["job"], r["uid"]
-            profile = REQUESTS[name][1] or "default"
+            profile = (REQUESTS[name][1] if name in REQUESTS else None) or "default"
             with self.subTest(name):
                 (rec,) = self.records(name, "started")
                 unit = f"pyward-job-{job}.service"
@@ -235,13 +269,17 @@ class JournalTests(PywardTestCase):
                         "PYWARD_STATUS": "started", "PYWARD_UNIT": unit, "PYWARD_PROFILE": profile,
                         "PYWARD_MAC": expected_mac(), "PRIORITY": LOG_INFO,
                         "MESSAGE": f"Starting pyward job {job} for UID {uid} (profile {profile}) as {unit}."}
+                if name == "session":
+                    want["PYWARD_KIND"] = "session"
+                    self.assertRegex(rec.get("MESSAGE", ""), rf"^Starting pyward (job|session) {job} for UID {uid} ")
+                    del want["MESSAGE"]
                 self.assertEqual({k: rec.get(k) for k in want}, want)
                 self.assertEqual(res["unit"], unit)
 
     def test_result_record(self):
         for name, r in self.runs.items():
             res, job, uid = r["result"], r["result"]["job"], r["uid"]
-            profile = REQUESTS[name][1] or "default"
+            profile = (REQUESTS[name][1] if name in REQUESTS else None) or "default"
             ran = name != "rejected"
             with self.subTest(name):
                 (rec,) = self.records(name, "result")
@@ -259,6 +297,11 @@ class JournalTests(PywardTestCase):
                         "PYWARD_SIGNAL": str(signal_number(res["signal"])),
                         "PYWARD_MAC": expected_mac() if ran else "",
                         "PRIORITY": LOG_NOTICE if name == "rejected" else LOG_INFO, "MESSAGE": msg}
+                if name == "session":
+                    want.update(PYWARD_KIND="session", PYWARD_CELLS=str(len(SESSION_CELLS)))
+                    self.assertRegex(rec.get("MESSAGE", ""), rf"^pyward (job|session) {job} for UID {uid} "
+                                                             rf"\(profile default\): ok")
+                    del want["MESSAGE"]
                 self.assertEqual({k: rec.get(k) for k in want}, want)
                 self.assertEqual(res["unit"], want["PYWARD_UNIT"])
                 rss = int(rec["PYWARD_HELPER_PEAK_RSS_KB"])
@@ -266,9 +309,30 @@ class JournalTests(PywardTestCase):
                 self.assertLessEqual(rss, 64 * 1024)  # pyward@.service's MemoryMax=64M
                 note(f"{name}: helper peak RSS {rss} KiB")
 
+    def test_cell_records(self):
+        """One record per cell, in order, with the job, the client's UID, the unit, the cell's
+        number, status, wall and CPU time as its CELL_RESULT said them."""
+        r = self.runs["session"]
+        job, uid = r["result"]["job"], r["uid"]
+        recs = self.records("session", "cell")
+        self.assertEqual(len(recs), len(SESSION_CELLS), recs)
+        for rec, cell, (_, status) in zip(recs, r["cells"], SESSION_CELLS):
+            n = cell["cell"]
+            with self.subTest(cell=n):
+                want = {"PYWARD_EVENT": "cell", "PYWARD_JOB": job, "PYWARD_UID": str(uid),
+                        "PYWARD_UNIT": f"pyward-job-{job}.service", "PYWARD_CELL": n,
+                        "PYWARD_CELL_STATUS": status, "PYWARD_WALL_MS": cell.get("wall_ms", ""),
+                        "PYWARD_CPU_MS": cell.get("cpu_ms", ""),  # empty when unknown, as in the RESULT
+                        "MESSAGE": f"Job {job} cell {n}: {status} ({cell.get('wall_ms') or '?'} ms)"}
+                self.assertRegex(want["PYWARD_WALL_MS"], r"^[0-9]+$", "a cell's wall_ms is always known")
+                self.assertEqual({k: rec.get(k) for k in want}, want)
+                self.assertIn(rec.get("PRIORITY"), list("01234567"), rec)
+        stamps = [int(x["__MONOTONIC_TIMESTAMP"]) for x in recs]
+        self.assertEqual(stamps, sorted(stamps))
+
     def test_invocation_id_is_the_managers(self):
         """PYWARD_INVOCATION_ID is the ID the manager itself logs for the unit (INVOCATION_ID=)."""
-        for name in ("ok", "exit", "timeout"):
+        for name in ("ok", "exit", "timeout", "session"):
             (rec,) = self.records(name, "result")
             unit = rec["PYWARD_UNIT"]
             ids = wait_for(lambda: managers_invocation_ids(unit), 5)

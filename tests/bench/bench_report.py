@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The benchmark's report: its tables and the targets, from the results of one run. Stdlib only.
+import bench_session
+from bench_common import fmt_ratio, ms, table
+
+def report(res, variants):
+    """The tables of one run, as text."""
+    m, lat = res["machine"], res["latency"]
+    lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
+             f"Python {m['python']} ({m['virtualization']})",
+             f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
+             f"{res['params']['runs']} interleaved runs per cell", ""]
+    rows = []
+    for job in res["jobs"]:
+        for v in variants:
+            cell = lat.get(job, {}).get(v)
+            if cell is None:
+                rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", ""])
+                continue
+            s = cell["seconds"] or {}
+            rows.append([f"{job:8} {v}", ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
+                         str(cell["failures"])])
+    lines += ["Latency (ms)", table(rows, ["job / variant", "p50", "p90", "p99", "failures"]), ""]
+    rrows = [[k, fmt_ratio(res["ratios"][k].get("trivial")), fmt_ratio(res["ratios"][k].get("real"))]
+             for k in res["ratios"]]
+    lines += ["Ratios of p50", table(rrows, ["ratio", "trivial", "real job"]), ""]
+    ph = res.get("phases")
+    if ph:
+        prow = [[n, ms(v["p50"]), ms(v["p90"])] for n, v in ph["phases"].items()]
+        prow.append(["sum of p50s / p50 of total", ms(sum(v["p50"] for v in ph["phases"].values())),
+                     ms(ph["total_p50"])])
+        lines += [f"Where pyward's time goes (trivial job, {ph['matched_runs']} runs, ms)",
+                  table(prow, ["phase", "p50", "p90"]), ""]
+    else:
+        lines += ["Where pyward's time goes: n/a (the helper logs no PYWARD_T_* timing fields)", ""]
+    th = res.get("throughput")
+    if th:
+        trow = [[v["clients"], f"{v['jobs_per_second']:.1f}", v["jobs"], v["failures"],
+                 ms((v["latency"] or {}).get("p50")), f"{v['seconds']:.0f}"] for v in th.values()]
+        lines += ["Throughput (trivial job, pyward CLI, one UID per client)",
+                  table(trow, ["clients", "jobs/s", "jobs", "failures", "p50 ms", "s"]), ""]
+    sc = res.get("scale")
+    if sc:
+        w = sc["window"]
+        lines += [f"Scale: {sc['jobs']} sequential jobs, {sc['failures']} failures; p50 jobs 1-{w}: "
+                  f"{ms(sc['first_p50'])} ms, jobs {sc['jobs'] - w + 1}-{sc['jobs']}: {ms(sc['last_p50'])} ms "
+                  f"({fmt_ratio(sc['last_over_first'])})",
+                  f"  controls, same windows: bare Python {fmt_ratio(sc['control_bare']['last_over_first'])}, "
+                  f"systemd-run (every 10th job) {fmt_ratio(sc['control_systemd_run']['last_over_first'])}",
+                  "  leftovers afterwards: " + ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items())
+                  + f" (slot files before the run: {sc['slot_files_before']}; reused, one per UID and slot)", ""]
+    co = res.get("collect")
+    if co:
+        crow = [[k, ms((v["seconds"] or {}).get("p50")), ms((v["seconds"] or {}).get("p90")), str(v["failures"])]
+                for k, v in co.items() if k not in ("adds_p50", "return_adds_p50")]
+        lines += ["Returning files (10 x 1 MiB in the working directory; pyward CLI)",
+                  table(crow, ["job", "p50", "p90", "failures"]),
+                  f"  writing and returning the files adds {ms(co['adds_p50'])} ms to the trivial job's p50; "
+                  f"returning them alone (--collect against the same job without it) {ms(co.get('return_adds_p50'))} ms",
+                  ""]
+    if "session" in res:
+        lines += bench_session.report_lines(res["session"])
+    mem = res.get("memory")
+    if mem:
+        s, lg = mem["helper_vmhwm_kb_sampled"], mem["helper_peak_rss_kb_logged"]
+        lines.append("Memory: helper peak RSS per connection: "
+                     + (f"p50 {s['p50']} KiB, max {s['max']} KiB (VmHWM sampled, {s['n']} helpers)" if s else "n/a")
+                     + (f"; VmHWM logged by the helper p50 {lg['p50']} KiB, max {lg['max']} KiB ({lg['n']} helpers)" if lg else ""))
+        lines.append(f"idle (no connection): {mem['idle_processes']} processes in pyward units, "
+                     f"socket {mem['socket'].get('ActiveState', '?')}")
+        lines.append("")
+    t = res["targets"]
+    lines.append("Targets (reported, not tests):")
+    for k, v in t.items():
+        lines.append(f"  {'MET ' if v['met'] else 'MISS' if v['met'] is False else 'n/a '} {k}: {v['value']}")
+    return "\n".join(lines)
+
+
+def targets(res):
+    r = res["ratios"]["pyward / systemd-run"].get("trivial")
+    th = res.get("throughput", {}).get("16")
+    sc = res.get("scale")
+    co = res.get("collect")
+    out = {
+        "pyward p50 <= 1.15x systemd-run (trivial job)": {
+            "value": fmt_ratio(r), "met": None if r is None else r <= 1.15},
+        "0 failures at concurrency 16": {
+            "value": "n/a" if not th else f"{th['failures']} failures",
+            "met": None if not th else th["failures"] == 0},
+        "late jobs p50 <= 1.1x early jobs": {
+            "value": "n/a" if not sc else fmt_ratio(sc["last_over_first"]),
+            "met": None if not sc or sc["last_over_first"] is None else sc["last_over_first"] <= 1.1},
+        "returning 10 x 1 MiB adds <= 50 ms to a trivial job's p50": {
+            "value": "n/a" if not co or co["adds_p50"] is None else f"{co['adds_p50'] * 1000:.1f} ms",
+            "met": None if not co or co["adds_p50"] is None else co["adds_p50"] <= 0.050},
+        "no leftovers after the scale run": {
+            "value": "n/a" if not sc else ", ".join(f"{k} {v}" for k, v in sc["leftover_counts"].items()),
+            "met": None if not sc else not any(v for k, v in sc["leftover_counts"].items()
+                                                if k != "slot_files")},
+    }
+    if "session" in res:
+        out.update(bench_session.targets(res["session"]))
+    return out
