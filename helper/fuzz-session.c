@@ -12,13 +12,6 @@
 #include "channel.h"
 #include "protocol.h"
 
-/* channel_cell_result_parse() is the runner engineer's (helper/channel-session.c); until it is
- * merged this fuzzer leaves it out. Set to 1 (and list channel-session.c in helper/meson.build's
- * "session" entry) once it is in. */
-#ifndef FUZZ_CHANNEL_CELL_RESULT
-#define FUZZ_CHANNEL_CELL_RESULT 0
-#endif
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(bool b) {
@@ -184,7 +177,6 @@ static void fuzz_session_request(const uint8_t *data, size_t size) {
         }
 }
 
-#if FUZZ_CHANNEL_CELL_RESULT
 /* A runner's CH_CELL_RESULT (untrusted): accepted only with ok or error, each text within its
  * bound; the helper's record built from it always encodes. */
 static void fuzz_channel_cell_result(const uint8_t *data, size_t size) {
@@ -210,14 +202,11 @@ static void fuzz_channel_cell_result(const uint8_t *data, size_t size) {
         check(r < 0 || b.size - PW_FRAME_HEADER_SIZE <= PW_CELL_RESULT_MAX);
         cell_result_done(&c);
 }
-#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_cell_frame(data, size);
         fuzz_cell_result(data, size);
         fuzz_session_request(data, size);
-#if FUZZ_CHANNEL_CELL_RESULT
         fuzz_channel_cell_result(data, size);
-#endif
         return 0;
 }
