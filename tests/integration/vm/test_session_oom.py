@@ -12,7 +12,10 @@ from pwlib import (PywardTestCase, cgroup_controllers, job_user_held, job_units,
                    pyward, systemd_version, wait_for)
 
 MiB = 1024 * 1024
-BOMB = "b = bytearray(512 << 20)\nb[::4096] = b'x' * len(range(0, len(b), 4096))\nprint('survived')\n"
+# 16 MiB at a time, each touched: no single allocation the VM's overcommit could refuse (a
+# MemoryError would be the cell's error, not the session's end); the cgroup's limit stops it.
+BOMB = ("held = []\nfor i in range(64):\n    b = bytearray(16 << 20)\n"
+        "    b[::4096] = b'x' * len(range(0, len(b), 4096))\n    held.append(b)\nprint('survived')\n")
 
 
 class VmSessionOomTests(PywardTestCase):
@@ -33,7 +36,7 @@ class VmSessionOomTests(PywardTestCase):
             self.assertEqual((r.status, r.value), ("ok", str(8 << 20)), r.traceback)
             with self.assertRaises(pyward.SessionEnded) as cm:
                 r = s.run(BOMB)
-                self.fail(f"cell 3 answered: {r.status} {r.value} {r.stdout!r}")
+                self.fail(f"cell 3 answered: {r.status} {r.error_type}: {r.error_message} {r.message} {r.stdout!r}")
         finally:
             if s.result is None:
                 try:
