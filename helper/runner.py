@@ -196,8 +196,7 @@ def _runner():
         stdin = ch.take_fd(m[2])
         if stdin is None:
             fail("GO came without the job's stdin")
-        _session(ch, cwd, bounds, stdin, inputs, fail, kill_all)  # returns only in the kernel
-        return None
+        return _session(ch, cwd, bounds, stdin, inputs, fail, kill_all)  # never: it exits, or SystemExit
     collect = bool(go & GO_COLLECT)
     path = os.path.join(os.getcwd(), os.fsdecode(filename))
     try:
