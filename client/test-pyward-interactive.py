@@ -327,7 +327,9 @@ class TestFrontEnd(unittest.TestCase):
             os.write(fd, b"\x03")  # Ctrl-C: INTERRUPT, the cell reports it
             until(b"KeyboardInterrupt\r\n>>> ")
             seen = b""
-            os.write(fd, b"x = (\x03")  # Ctrl-C at the prompt: the input is dropped
+            os.write(fd, b"x = (")
+            until(b"x = (")  # readline has it (and the terminal): now Ctrl-C at the prompt
+            os.write(fd, b"\x03")  # the input is dropped
             until(b"KeyboardInterrupt\r\n>>> ")
             os.write(fd, b"\x04")  # Ctrl-D
             _, wstatus = os.waitpid(pid, 0)
