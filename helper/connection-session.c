@@ -65,6 +65,8 @@ static void session_cell(Connection *c, const void *payload, size_t size) {
                 r = run_cell(c->run, in.files, in.n_files, flags, code, code_size);
         if (r == -ESHUTDOWN)
                 log_info("Session %s is ending; a CELL frame is ignored.", c->job_id);
+        else if (r == -EAGAIN)
+                connection_protocol_error(c, "protocol error in the session: a CELL frame before ACCEPTED");
         else if (r < 0)
                 connection_protocol_error(c, "the session could not run the cell: %s", strerror(-r));
 }

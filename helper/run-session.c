@@ -276,6 +276,8 @@ void run_session_active(Run *r) {
 static int cell_check_can_start(const Run *r) {
         if (!r->p.session)
                 return -EINVAL;
+        if (r->state == RUN_STARTING)
+                return -EAGAIN; /* before ACCEPTED: pyward-protocol(7) says a client waits for it */
         if (r->state != RUN_RUNNING || !r->channel || r->session.state == SESSION_ENDING)
                 return -ESHUTDOWN;
         if (r->session.state != SESSION_IDLE)
