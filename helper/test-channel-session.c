@@ -288,15 +288,6 @@ static void test_reader_violations(void) {
 
 /* --- channel_cell_result_parse ---------------------------------------------------------------- */
 
-static void result_free(CellResult *c) {
-        free(c->value);
-        free(c->error_type);
-        free(c->error_message);
-        free(c->traceback);
-        free(c->message);
-        free(c->files_note);
-}
-
 static void test_parse(void) {
         static const struct {
                 const char *text;
@@ -343,13 +334,13 @@ static void test_parse(void) {
                         "Traceback (most recent call last):\n  File \"<cell 2>\", line 1, in "
                         "<module>\nZeroDivisionError: division by zero\n"));
         assert_se(c.wall_ms == RESULT_UNSET && c.cpu_ms == RESULT_UNSET && c.message == NULL);
-        result_free(&c);
+        cell_result_done(&c);
 
         const char *t = "status=ok\nvalue='a\\\\b'\nvalue_truncated=1\n";
         assert_se(channel_cell_result_parse(t, strlen(t), &c, NULL) == 0);
         assert_se(c.status == CELL_OK && streq(c.value, "'a\\b'") && c.value_truncated);
         assert_se(!c.error_type && !c.traceback);
-        result_free(&c);
+        cell_result_done(&c);
 }
 
 static void test_parse_cuts(void) {
@@ -366,7 +357,7 @@ static void test_parse_cuts(void) {
         assert_se(channel_cell_result_parse(text, n, &c, NULL) == 0);
         assert_int(strlen(c.value), ==, PW_CELL_VALUE_MAX - 1);
         assert_se(c.value_truncated);
-        result_free(&c);
+        cell_result_done(&c);
 
         /* Exactly at the bound: not cut. */
         n = (size_t) sprintf(text, "status=ok\nvalue=");
@@ -376,7 +367,7 @@ static void test_parse_cuts(void) {
         assert_se(channel_cell_result_parse(text, n, &c, NULL) == 0);
         assert_int(strlen(c.value), ==, PW_CELL_VALUE_MAX);
         assert_se(!c.value_truncated);
-        result_free(&c);
+        cell_result_done(&c);
 
         /* Not UTF-8 (continuation bytes alone): cut where the bound is, kept as they are. */
         n = (size_t) sprintf(text, "status=error\nerror_type=");
@@ -390,7 +381,7 @@ static void test_parse_cuts(void) {
         assert_int(strlen(c.error_type), ==, PW_CELL_ERROR_TYPE_MAX);
         assert_int(strlen(c.traceback), ==, PW_CELL_TRACEBACK_MAX);
         assert_se(streq(c.error_message, "m") && !c.value_truncated); /* only the value's cut is told */
-        result_free(&c);
+        cell_result_done(&c);
 
         /* Over CH_CELL_RESULT_MAX. */
         const char *why = NULL;
@@ -441,7 +432,7 @@ static void test_the_runners_session(void) {
                         assert_se(strncmp(c.traceback,
                                           "Traceback (most recent call last):\n  File \"<cell 3>\"",
                                           50) == 0);
-                result_free(&c);
+                cell_result_done(&c);
                 channel_reader_cell_start(r);
         }
         assert_int(off, ==, b.size);
