@@ -769,8 +769,11 @@ class FaultTests(PywardTestCase):
         self.assertLessEqual(last, first * 1.1 + 256, (first, last))
         self.assertLess(max(seen), HELPER_RSS_MAX_KB)
         self.assertGreater(len(checked), 100, "too few helpers sampled from outside")
-        self.assertEqual({pid: v for pid, v in checked.items() if v[0] > v[1]}, {},
-                         "a helper's logged peak RSS is below what was seen from outside")
+        # A helper logs its peak with its result record and lives on a little (the RESULT's write,
+        # the linger until the client closes): what is seen from outside may exceed the logged
+        # peak by that much (132 KiB seen once), never by a connection's worth of buffers.
+        self.assertEqual({pid: v for pid, v in checked.items() if v[0] > v[1] + 512}, {},
+                         "a helper's logged peak RSS is far below what was seen from outside")
 
     # --- the helper's own seccomp filter -------------------------------------------------------
 

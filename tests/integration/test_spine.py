@@ -144,7 +144,9 @@ class JobTests(PywardTestCase):
         # Wall: the job's own span (the loop and the 1 s sleep, in which no CPU is used) at least,
         # more than its CPU time (one thread, and it slept), and within what the client waited.
         self.assertGreaterEqual(res.wall_ms, int(own["wall_ms"]) - 1, (res.wall_ms, own))
-        self.assertGreaterEqual(res.wall_ms, res.cpu_ms + 900, (res.wall_ms, res.cpu_ms))
+        # The unit's CPU time also holds the sandbox's setup before the execve() wall_ms starts
+        # at (charged to the unit's cgroup: 108 ms of it once on a loaded 252), hence 700, not 1000.
+        self.assertGreaterEqual(res.wall_ms, res.cpu_ms + 700, (res.wall_ms, res.cpu_ms))
         self.assertLessEqual(res.wall_ms, client_ms + 1, (res.wall_ms, client_ms))
 
 
