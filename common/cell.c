@@ -38,12 +38,7 @@ const char *cell_status_to_string(CellStatus s) {
 }
 
 CellStatus cell_status_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < _CELL_STATUS_MAX; i++)
-                if (streq(cell_status_table[i], s))
-                        return i;
-        return -EINVAL;
+        return string_table_lookup(cell_status_table, _CELL_STATUS_MAX, s);
 }
 
 /* ---- CELL --------------------------------------------------------------------------------- */
@@ -288,21 +283,11 @@ int cell_result_parse(const void *payload, size_t size, CellResult *ret) {
                 return error == -EMSGSIZE ? -EBADMSG : error;
 
         for (pos = text; (error = record_next_line(&pos, &key, &value)) > 0;) {
-                int k;
+                int k = record_known_key(cell_result_keys, _CK_MAX, seen, key, value);
 
-                for (k = 0; k < _CK_MAX; k++)
-                        if (streq(cell_result_keys[k], key))
-                                break;
-                if (k == _CK_MAX)
+                if (k == -ENOENT)
                         continue; /* unknown key: a newer helper; ignore it */
-                if (seen[k]) {
-                        error = -EBADMSG;
-                        break;
-                }
-                seen[k] = true;
-                error = record_unescape(value);
-                if (error >= 0)
-                        error = cell_result_set(&r, k, value);
+                error = k < 0 ? k : cell_result_set(&r, k, value);
                 if (error < 0)
                         break;
         }

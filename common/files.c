@@ -26,12 +26,7 @@ const char *file_skip_reason_to_string(FileSkipReason r) {
 }
 
 FileSkipReason file_skip_reason_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int r = 1; r < _FILE_SKIP_MAX; r++)
-                if (streq(file_skip_reason_table[r], s))
-                        return r;
-        return -EINVAL;
+        return string_table_lookup(file_skip_reason_table, _FILE_SKIP_MAX, s); /* [0] has no name */
 }
 
 bool file_path_valid(const char *p, size_t n, const char **ret_why) {

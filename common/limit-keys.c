@@ -36,12 +36,7 @@ const char *limit_key_to_string(LimitKey k) {
 }
 
 LimitKey limit_key_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int k = 1; k < _LIMIT_MAX; k++)
-                if (streq(limit_key_table[k], s))
-                        return k;
-        return -EINVAL;
+        return string_table_lookup(limit_key_table, _LIMIT_MAX, s); /* [0] has no name */
 }
 
 bool limit_key_allows_zero(LimitKey k) {

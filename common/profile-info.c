@@ -206,19 +206,10 @@ int profile_info_parse(const void *payload, size_t size, ProfileInfo *ret) {
                                 break;
                         continue;
                 }
-                for (k = 0; k < _PK_MAX; k++)
-                        if (streq(profile_info_keys[k], key))
-                                break;
-                if (k == _PK_MAX)
+                k = record_known_key(profile_info_keys, _PK_MAX, seen, key, value);
+                if (k == -ENOENT)
                         continue; /* unknown key: a newer helper; ignore it */
-                if (seen[k]) {
-                        error = -EBADMSG;
-                        break;
-                }
-                seen[k] = true;
-                error = record_unescape(value);
-                if (error >= 0)
-                        error = profile_info_set(&p, k, value);
+                error = k < 0 ? k : profile_info_set(&p, k, value);
                 if (error < 0)
                         break;
         }

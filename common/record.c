@@ -158,3 +158,15 @@ int record_next_line(char **pos, char **ret_key, char **ret_value) {
         *ret_value = eq + 1;
         return 1;
 }
+
+int record_known_key(const char *const *keys, size_t n, bool *seen, const char *key, char *value) {
+        int k = string_table_lookup(keys, n, key), r;
+
+        if (k < 0)
+                return -ENOENT;
+        if (seen[k])
+                return -EBADMSG;
+        seen[k] = true;
+        r = record_unescape(value);
+        return r < 0 ? r : k;
+}

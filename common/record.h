@@ -50,3 +50,7 @@ int record_text_dup(const void *payload, size_t size, size_t max, char **ret);
  * set (the value still escaped: an unknown key's value is never looked at), 0 at the end, -EBADMSG
  * for a line without '=' or with an empty key. */
 int record_next_line(char **pos, char **ret_key, char **ret_value);
+/* One line of such a text against the record's known keys[0..n): the key's index, once it is
+ * marked in seen[] and its value unescaped in place; -ENOENT for a key not among them (a newer
+ * peer's: skip it, its value unread), -EBADMSG for a key seen before or a bad escape. */
+int record_known_key(const char *const *keys, size_t n, bool *seen, const char *key, char *value);

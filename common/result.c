@@ -31,12 +31,7 @@ const char *job_status_to_string(JobStatus s) {
 }
 
 JobStatus job_status_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < _JOB_STATUS_MAX; i++)
-                if (streq(job_status_table[i], s))
-                        return i;
-        return -EINVAL;
+        return string_table_lookup(job_status_table, _JOB_STATUS_MAX, s);
 }
 
 /* Our own table rather than sigabbrev_np(), so that helper and client agree whatever their libc. */
@@ -299,7 +294,7 @@ int job_result_parse(const void *payload, size_t size, JobResult *ret) {
         };
         bool seen[_RK_MAX] = {};
         char *pos, *key, *value;
-        int k = -1, error;
+        int k, error;
 
         if (!ret)
                 return -EINVAL;
@@ -308,21 +303,10 @@ int job_result_parse(const void *payload, size_t size, JobResult *ret) {
                 return error;
 
         for (pos = text; (error = record_next_line(&pos, &key, &value)) > 0;) {
-                for (k = 0; k < _RK_MAX; k++)
-                        if (streq(result_keys[k], key))
-                                break;
-                if (k == _RK_MAX)
+                k = record_known_key(result_keys, _RK_MAX, seen, key, value);
+                if (k == -ENOENT)
                         continue; /* unknown key: a newer helper; ignore it */
-                if (seen[k]) {
-                        error = -EBADMSG;
-                        break;
-                }
-                seen[k] = true;
-                error = record_unescape(value);
-                if (error < 0)
-                        break;
-
-                error = job_result_set(&r, k, value);
+                error = k < 0 ? k : job_result_set(&r, k, value);
                 if (error < 0)
                         break;
         }

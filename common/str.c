@@ -105,3 +105,12 @@ char **strv_copy(char *const *l) {
         return TAKE_PTR(c);
 }
 REENABLE_WARNING
+
+int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}

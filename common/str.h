@@ -19,6 +19,10 @@ char *memdup_str(const void *p, size_t n);
  * where they are. n when n <= max. */
 size_t utf8_boundary_cut(const char *p, size_t n, size_t max);
 
+/* The index of s in an enum's name table (table[i] NULL: no name), or -EINVAL: the one lookup behind
+ * every *_from_string() of common/. */
+int string_table_lookup(const char *const *table, size_t n, const char *s);
+
 char **strv_free(char **l);
 static inline void strv_freep(char ***l) {
         strv_free(*l);

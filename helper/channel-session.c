@@ -63,20 +63,6 @@ int channel_end_append(Buffer *b) {
 
 /* --- runner -> helper: CH_CELL_RESULT --------------------------------------------------------- */
 
-/* n, or less so that a cut never splits a UTF-8 sequence (bytes that are not UTF-8 are cut where
- * they are: at most 3 continuation bytes are stepped back over). */
-static size_t utf8_cut(const char *s, size_t n, size_t max) {
-        size_t cut = max;
-
-        if (n <= max)
-                return n;
-        while (cut > 0 && max - cut < 3 && ((unsigned char) s[cut] & 0xC0) == 0x80)
-                cut--;
-        if (((unsigned char) s[cut] & 0xC0) == 0x80)
-                cut = max; /* not UTF-8 after all: the plain cut */
-        return cut;
-}
-
 typedef enum CellKey {
         KEY_STATUS,
         KEY_VALUE,
@@ -118,7 +104,7 @@ static int cell_value_take(CellKey k, const char *v, size_t n, char *texts[stati
         if (record_value_unescape(s) < 0)
                 return -EBADMSG;
         len = strlen(s);
-        cut = cell_keys[k].max > 0 ? utf8_cut(s, len, cell_keys[k].max) : len;
+        cut = cell_keys[k].max > 0 ? utf8_boundary_cut(s, len, cell_keys[k].max) : len;
         if (cut < len) {
                 s[cut] = '\0';
                 *truncated = *truncated || k == KEY_VALUE;
