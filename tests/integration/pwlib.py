@@ -425,19 +425,22 @@ def job_user_processes():
     return [line for line in out.splitlines() if line.split() and line.split()[0] in uids]
 
 
+def flock_held(path):
+    """Whether some process holds flock() on path (a job slot, a connection share) right now:
+    taking it ourselves would block. Opening a missing path raises FileNotFoundError."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _slot_files_held():
-    held = set()
-    for path in glob.glob(f"{SLOT_DIR}/*") + glob.glob(f"{SLOT_DIR}/conns/*"):
-        if not os.path.isfile(path):
-            continue
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.add(path)
-        finally:
-            os.close(fd)
-    return held
+    return {path for path in glob.glob(f"{SLOT_DIR}/*") + glob.glob(f"{SLOT_DIR}/conns/*")
+            if os.path.isfile(path) and flock_held(path)}
 
 
 def leftovers_snapshot():

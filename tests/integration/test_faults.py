@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Faults and load against real systemd: a helper killed mid-job, daemon-reload/-reexec under load,
 # clients that do not read or never ask, connection storms, a soak, and the helper's self-lockdown.
-import fcntl
 import glob
 import json
 import os
@@ -16,7 +15,7 @@ import unittest
 
 from pwlib import (ACCEPTED, CLI, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group,
                    frame, helper_units, job_units, job_user_held, job_users, job_users_held, journalctl, systemd_version,
-                   parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for)
+                   parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for, flock_held)
 
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 # From units/pyward.socket and the built-in [Access] JobsPerUser=.
@@ -103,15 +102,10 @@ def held_shares(uid):
         if path.endswith(".log"):
             continue
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            if flock_held(path):
+                held.append(path)
         except FileNotFoundError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.append(path)
-        finally:
-            os.close(fd)
     return held
 
 

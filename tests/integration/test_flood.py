@@ -2,7 +2,6 @@
 # Issue #18: one user's connection flood must not lock every other user out. User A (or root)
 # floods pyward.socket with a tight reconnect loop holding hundreds of idle connections, alone or
 # beside long jobs up to A's limits; user B meanwhile runs jobs with pyward(1) one after another.
-import fcntl
 import glob
 import json
 import os
@@ -12,7 +11,7 @@ import sys
 import time
 
 from pwlib import (CLI, SLOT_DIR, PywardTestCase, TempUser, ensure_group, helper_units, job_units, processes_of_uid,
-                   sh, systemd_version, wait_for)
+                   flock_held, sh, systemd_version, wait_for)
 
 CONN_DIR = "/run/pyward/slots/conns"
 FLOOD_SECONDS = 30  # at most: the flood ends once B's jobs are done (STOP_PATH), not before min_seconds
@@ -153,18 +152,7 @@ def socket_prop(prop):
 
 def held_files(directory, uid):
     """The slot/share files of uid that some process still holds flock() on."""
-    held = []
-    for path in glob.glob(f"{directory}/{uid}.*"):
-        if path.endswith(".log"):
-            continue
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.append(path)
-        finally:
-            os.close(fd)
-    return held
+    return [path for path in glob.glob(f"{directory}/{uid}.*") if not path.endswith(".log") and flock_held(path)]
 
 
 class TestFlood(PywardTestCase):
