@@ -88,6 +88,9 @@ static void job_fill_result(Job *j, const ServiceProps *p) {
         };
         if (job_outcome_to_result(&o, &j->result) < 0)
                 log_oom();
+        /* Refused after a re-read (job_start_refused()): it never ran, and nobody stopped it. */
+        j->start_refused = o.start_failed && j->load_refused && p->code == 0 && p->start_ts == 0 &&
+                           o.stop_reason == JOB_STOP_NONE && !o.stopped_externally;
         job_fill_usage(j, p);
 }
 

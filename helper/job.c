@@ -86,6 +86,10 @@ const char *job_unit(const Job *j) {
         return j->unit;
 }
 
+bool job_start_refused(const Job *j) {
+        return j->state == JOB_STATE_DONE && j->start_refused;
+}
+
 const char *job_unit_path(const Job *j) {
         return j->unit_path;
 }
@@ -203,12 +207,13 @@ static bool job_unit_is_down(Job *j, const char *active, uint32_t job_id, uint64
 
 static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
-        _cleanup_free_ char *active = NULL;
+        _cleanup_free_ char *active = NULL, *load = NULL;
         uint32_t job_id = 0;
         uint8_t invocation[16] = {};
         uint64_t active_enter = 0, inactive_exit = 0;
         ManagerProp props[] = {
                 { "ActiveState", "s", &active },
+                { "LoadState", "s", &load },
                 { "Job", "(uo)", &job_id },
                 { "InvocationID", "ay", invocation },
                 { "ActiveEnterTimestampMonotonic", "t", &active_enter },
@@ -243,6 +248,11 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         log_debug("Job unit %s: ActiveState=%s, job %" PRIu32 ", start job %s.", j->unit, active ?: "?",
                   job_id, j->start_job_done ? "done" : "pending");
         job_note_invocation(j, invocation);
+        if (load && strcmp(load, "bad-setting") == 0 && !j->load_refused) {
+                j->load_refused = true;
+                log_warning("Job unit %s: the manager re-read it and refused it (LoadState=bad-setting).",
+                            j->unit);
+        }
         if (job_unit_is_down(j, active, job_id, inactive_exit)) {
                 job_set_state(j, JOB_STATE_COLLECTING);
                 return 0;
@@ -361,6 +371,9 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         j->slot_call = sd_bus_slot_unref(j->slot_call);
         e = manager_reply_error(m);
         if (e) {
+                /* A unit of this name still loaded: the one a start before this was refused with
+                 * (job_start_refused()), not collected yet. */
+                j->start_refused = sd_bus_error_has_name(e, "org.freedesktop.systemd1.UnitExists");
                 job_fail(j, -sd_bus_error_get_errno(e), "systemd refused to start the job: %s",
                          e->message ?: e->name);
                 return 0;

@@ -78,6 +78,12 @@ struct Run {
         RunChannel *channel;
         bool relay_drained, channel_drained;
         Job *job;
+        /* The unit's fds (the runner's end of the channel, stdout's and stderr's write ends), kept
+         * until the unit is active in case its start must be made again (run_restart()). */
+        int unit_fds[3];
+        unsigned start_attempts;
+        uint64_t first_refusal_usec;    /* CLOCK_MONOTONIC: the first job_start_refused() */
+        sd_event_source *restart_timer; /* armed: r->job is a refused start's, done */
 
         RunSession session;
 };

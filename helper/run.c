@@ -22,6 +22,17 @@
 
 #include "run-internal.h"
 
+/* A start the manager refused after re-reading the unit is made again this long after the
+ * refusal (the refused unit is collected meanwhile: its name is free), for as long as the
+ * refusals have not gone on for RUN_RESTART_WITHIN_USEC (a manager reloading all the time). */
+#define RUN_RESTART_USEC (200 * 1000U)
+#define RUN_RESTART_WITHIN_USEC (15 * 1000 * 1000U)
+
+static void run_close_unit_fds(Run *r) {
+        for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
+                r->unit_fds[i] = safe_close(r->unit_fds[i]);
+}
+
 int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, void *userdata, Run **ret) {
         Run *r;
 
@@ -35,6 +46,8 @@ int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, voi
         r->userdata = userdata;
         r->state = RUN_STARTING;
         r->user_fd = -EBADF;
+        for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
+                r->unit_fds[i] = -EBADF;
         memcpy(r->unit_limits, p->limits, sizeof(r->unit_limits));
         if (p->session) {
                 /* The unit, RuntimeMaxSec=, LimitCPU= and the job's own timers are the whole
@@ -51,6 +64,8 @@ Run *run_free(Run *r) {
         if (!r)
                 return NULL;
         run_session_done(r);
+        sd_event_source_disable_unref(r->restart_timer);
+        run_close_unit_fds(r);
         job_free(r->job);
         relay_free(r->relay);
         run_channel_free(r->channel);
@@ -175,15 +190,23 @@ static const RunChannelOps channel_ops = {
 
 /* --- the job ----------------------------------------------------------------------------------- */
 
+static bool run_restart(Run *r);
+
 static void on_job_event(Job *j, JobEvent ev, void *userdata) {
         Run *r = userdata;
 
         switch (ev) {
         case JOB_EVENT_STARTED:
+                /* A start made again (run_restart()) is the same job to the client: one ACCEPTED. */
+                if (r->start_attempts > 1)
+                        break;
                 r->p.times->start = journal_now_usec();
                 r->ops->started(r->userdata, job_unit(j));
                 break;
         case JOB_EVENT_DONE:
+                if (run_restart(r))
+                        break;
+                run_close_unit_fds(r);
                 r->state = RUN_DRAINING;
                 r->ops->job_done(r->userdata);
                 /* Whatever the job wrote is in the pipes and the channel now; send it before the
@@ -192,6 +215,9 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
                 run_channel_finish(r->channel);
                 break;
         case JOB_EVENT_ACTIVE:
+                /* The job's process holds its own copies now: ours would keep the pipes open after
+                 * it is gone. */
+                run_close_unit_fds(r);
                 if (r->p.session)
                         run_session_active(r);
                 break;
@@ -205,17 +231,96 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
         }
 }
 
-/* The relay, the runner channel with the request on its way, the unit. */
-static int run_start_job(Run *r) {
+/* The unit: its spec from the request and the kept unit fds, StartTransientUnit(). */
+static int run_start_unit(Run *r) {
         _cleanup_(job_host_done) JobHost host = {};
-        int job_fds[3] = { -EBADF, -EBADF, -EBADF };
-        int channel_fd = -EBADF;
         JobSpec spec;
         int q;
 
         q = job_host_probe(&host);
         if (q < 0)
                 return q;
+        q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
+        if (q < 0)
+                return q;
+        if (r->p.request->collect && !r->p.discover)
+                job_set_stop_grace(r->job, r->p.limits[LIMIT_FILES_OUT_TIME]);
+        spec = job_spec_make(
+                &(JobSpecInput) {
+                        .unit = job_unit(r->job),
+                        .job_id = r->p.job_id,
+                        .manager_version = r->manager_version,
+                        .uid = r->p.peer->uid,
+                        .user = r->user,
+                        .profile = r->p.profile,
+                        .limits = r->unit_limits,
+                        .request = r->p.request,
+                        .job_fds = r->unit_fds,
+                        .discover = r->p.discover,
+                },
+                &host);
+        q = job_start(r->job, &spec, r->unit_limits[LIMIT_CPU_TIME], on_job_event, r);
+        if (q < 0)
+                return q;
+        if (r->start_attempts++ == 0)
+                journal_job_started(r->p.job_id, r->p.peer, r->p.profile->name, job_unit(r->job),
+                                    r->p.session);
+        r->state = RUN_RUNNING;
+        if (r->pending_stop != JOB_STOP_NONE)
+                (void) job_stop(r->job, r->pending_stop);
+        return 0;
+}
+
+static void run_start_failed(Run *r, int q);
+
+static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Run *r = userdata;
+        int q;
+
+        r->restart_timer = sd_event_source_disable_unref(r->restart_timer);
+        r->job = job_free(r->job);
+        q = run_start_unit(r);
+        if (q < 0)
+                run_start_failed(r, q);
+        return 0;
+}
+
+/* The manager refused the unit before anything of the job ran (job_start_refused(): a
+ * daemon-reload while the start job waited, on systemd 252): the same request under a new unit
+ * of the same name, with the same channel and pipes. Returns true if the start is made again. */
+static bool run_restart(Run *r) {
+        uint64_t now = 0;
+        int q;
+
+        if (!job_start_refused(r->job) || r->pending_stop != JOB_STOP_NONE || r->unit_fds[0] < 0)
+                return false;
+        (void) sd_event_now(r->event, CLOCK_MONOTONIC, &now);
+        if (r->first_refusal_usec == 0)
+                r->first_refusal_usec = now;
+        else if (now - r->first_refusal_usec >= RUN_RESTART_WITHIN_USEC) {
+                log_warning("Job %s: the manager refused its unit %u times in %u s; giving up.", r->p.job_id,
+                            r->start_attempts, (unsigned) (RUN_RESTART_WITHIN_USEC / 1000000U));
+                return false;
+        }
+        q = sd_event_add_time_relative(r->event, &r->restart_timer, CLOCK_MONOTONIC, RUN_RESTART_USEC, 0,
+                                       on_restart_timer, r);
+        if (q < 0) {
+                log_warning_errno(q, "Failed to arm the restart timer of job %s: %m", r->p.job_id);
+                return false;
+        }
+        log_warning(
+                "Job %s: the manager refused its unit before it ran (systemd %u re-read it on a "
+                "daemon-reload); starting it again (attempt %u).",
+                r->p.job_id, r->manager_version, r->start_attempts + 1);
+        return true;
+}
+
+/* The relay, the runner channel with the request on its way, the unit. */
+static int run_start_job(Run *r) {
+        int job_fds[3] = { -EBADF, -EBADF, -EBADF };
+        int channel_fd = -EBADF;
+        int q;
+
         q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &relay_ops, r, job_fds, &r->relay);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the job's stdio: %m");
@@ -231,41 +336,19 @@ static int run_start_job(Run *r) {
         }
         /* The stdin pipe reaches the runner with CH_GO, never the manager. */
         q = run_channel_send_request(r->channel, r->p.request, job_fds[0]);
-        job_fds[0] = safe_close(job_fds[0]);
-        job_fds[0] = channel_fd;
+        safe_close(job_fds[0]);
+        r->unit_fds[0] = channel_fd;
+        r->unit_fds[1] = job_fds[1];
+        r->unit_fds[2] = job_fds[2];
         /* A session's cells read no stdin: the runner's copy of the pipe is at EOF at once. */
         if (r->p.session)
                 relay_close_stdin(r->relay);
         if (q >= 0)
-                q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
-        if (q >= 0 && r->p.request->collect && !r->p.discover)
-                job_set_stop_grace(r->job, r->p.limits[LIMIT_FILES_OUT_TIME]);
-        if (q >= 0) {
-                spec = job_spec_make(
-                        &(JobSpecInput) {
-                                .unit = job_unit(r->job),
-                                .job_id = r->p.job_id,
-                                .manager_version = r->manager_version,
-                                .uid = r->p.peer->uid,
-                                .user = r->user,
-                                .profile = r->p.profile,
-                                .limits = r->unit_limits,
-                                .request = r->p.request,
-                                .job_fds = job_fds,
-                                .discover = r->p.discover,
-                        },
-                        &host);
-                q = job_start(r->job, &spec, r->unit_limits[LIMIT_CPU_TIME], on_job_event, r);
-        }
-        /* The message holds its own copies; ours would keep the pipes open after the job is gone. */
-        for (size_t i = 0; i < 3; i++)
-                safe_close(job_fds[i]);
-        if (q < 0)
+                q = run_start_unit(r);
+        if (q < 0) {
+                run_close_unit_fds(r);
                 return log_error_errno(q, "Failed to start the job: %m");
-        journal_job_started(r->p.job_id, r->p.peer, r->p.profile->name, job_unit(r->job), r->p.session);
-        r->state = RUN_RUNNING;
-        if (r->pending_stop != JOB_STOP_NONE)
-                (void) job_stop(r->job, r->pending_stop);
+        }
         return 0;
 }
 
@@ -352,7 +435,7 @@ void run_start(Run *r) {
 /* --- what the connection asks ------------------------------------------------------------------ */
 
 void run_stop(Run *r, JobStopReason reason) {
-        if (r->job) {
+        if (r->job && !r->restart_timer) {
                 (void) job_stop(r->job, reason);
                 return;
         }
@@ -361,7 +444,8 @@ void run_stop(Run *r, JobStopReason reason) {
 }
 
 bool run_is_active(const Run *r) {
-        return r->state == RUN_STARTING || (r->state == RUN_RUNNING && !job_is_done(r->job));
+        return r->state == RUN_STARTING ||
+               (r->state == RUN_RUNNING && (r->restart_timer || !job_is_done(r->job)));
 }
 
 bool run_takes_stdin(const Run *r) {

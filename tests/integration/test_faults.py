@@ -15,7 +15,7 @@ import unittest
 
 from pwlib import (ACCEPTED, CLI, RESULT, STDOUT, PywardTestCase, TempUser, connect, ensure_group,
                    frame, helper_units, job_units, job_user_held, job_users, job_users_held, journalctl, systemd_version,
-                   parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for, flock_held)
+                   parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for, flock_held, note)
 
 DROPIN_DIR = "/etc/pyward/pyward.conf.d"
 # From units/pyward.socket and the built-in [Access] JobsPerUser=.
@@ -500,6 +500,49 @@ class FaultTests(PywardTestCase):
 
     def test_daemon_reexec_while_jobs_run(self):
         self._jobs_across("daemon-reexec")
+
+    def test_daemon_reload_while_jobs_start(self):
+        """daemon-reloads while jobs are being started. systemd 252 cannot read back the
+        ExecStartEx= it writes to a transient unit's file, so a reload before a start job runs
+        refuses the unit (LoadState=bad-setting): the helper starts the job again, and every job
+        runs once and ends ok (a dpkg upgrade's reload made one job in four fail before)."""
+        since = time.time()
+        stop = threading.Event()
+        reloads = []
+
+        def reload_loop():
+            # Back-to-back reloads for 3 s (each start in that time falls into one), then none: a
+            # start refused meanwhile is made again until it finds the manager between reloads.
+            storm = time.monotonic() + 3
+            while not stop.is_set() and time.monotonic() < storm:
+                reloads.append(sh("systemctl", "daemon-reload", check=False).returncode)
+
+        results = {}
+
+        def submit(k):
+            for i in range(k, 24, 3):
+                results[i] = pyward.run(f"print({i} * 7)\n", client_timeout=120)
+
+        threads = [threading.Thread(target=reload_loop)] + [threading.Thread(target=submit, args=(k,))
+                                                            for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads[1:]:
+            t.join(300)
+        stop.set()
+        threads[0].join(60)
+        self.assertGreater(len(reloads), 3, "the reloads did not overlap the starts")
+        self.assertTrue(reloads and set(reloads) == {0}, reloads)
+        got = {i: (r.status, r.exit_code, r.stdout, r.message) for i, r in results.items()}
+        self.assertEqual(got, {i: ("ok", 0, f"{i * 7}\n".encode(), None) for i in range(24)})
+        again = sum("starting it again" in x.get("MESSAGE", "")
+                    for x in journal_records("SYSLOG_IDENTIFIER=pyward-helper", since=since))
+        note(f"{len(reloads)} reloads during 24 jobs; {again} starts made again")
+        # One ACCEPTED and one started record per job, whatever was made again.
+        for r in results.values():
+            recs = job_records(r.job)
+            self.assertEqual(sum(x.get("PYWARD_STATUS") == "started" for x in recs), 1, (r.job, recs))
+        self.assertEqual(wait_for(lambda: job_units() == [], 10), True, job_units())
 
     # --- clients that do not read, or never ask ------------------------------------------------
 
