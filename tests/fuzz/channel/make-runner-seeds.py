@@ -4,8 +4,9 @@
 # a FIFO, a depth skip), seed-runner-info (a discovery) and seed-runner-session (a session's cells:
 # values, an error, an interrupt, a collection), the channel bytes helper/runner.py
 # sent, run by helper/test-runner.py's harness (root or user namespaces: it kills in a PID
-# namespace). test-channel reads them back through the C reader, so the runner and the reader
-# agree. Run from this directory after changing runner.py: python3 make-runner-seeds.py
+# namespace). test-channel-reader and test-channel-session read them back through the C reader, so
+# the runner and the reader agree. Run from this directory after changing runner.py:
+# python3 make-runner-seeds.py
 import os
 import sys
 
