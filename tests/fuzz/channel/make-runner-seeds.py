@@ -3,9 +3,9 @@
 # Writes the seeds made by the real runner: seed-runner-collect (a collection with files, links,
 # a FIFO, a depth skip), seed-runner-info (a discovery) and seed-runner-session (a session's cells:
 # values, an error, an interrupt, a collection), the channel bytes helper/runner.py
-# sent, run by helper/test-runner.py's harness (root or user namespaces: it kills in a PID
-# namespace). test-channel-reader and test-channel-session read them back through the C reader, so
-# the runner and the reader agree. Run from this directory after changing runner.py:
+# sent, run by the runner tests' harness, helper/runnerpeer.py (root or user namespaces: it kills
+# in a PID namespace). test-channel-reader and test-channel-session read them back through the C
+# reader, so the runner and the reader agree. Run from this directory after changing runner.py:
 # python3 make-runner-seeds.py
 import os
 import sys
@@ -14,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER = os.path.join(HERE, "..", "..", "..", "helper")
 sys.argv = [sys.argv[0], os.path.join(HELPER, "runner.py")]
 harness = {"__name__": "harness"}
-exec(compile(open(os.path.join(HELPER, "test-runner.py")).read(), "test-runner.py", "exec"), harness)
+exec(compile(open(os.path.join(HELPER, "runnerpeer.py")).read(), "runnerpeer.py", "exec"), harness)
 raw = []
 parse = harness["parse_channel"]
 harness["parse_channel"] = lambda data: raw.append(data) or parse(data)
