@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Scripted helpers for the unit tests of one-shot jobs (test-pyward.py, test-pyward-cli.py): peers
-# that play the helper's side of a connection on a temporary socket, busy and dropping sockets,
-# and the records and frames they answer with. Not a test of the helper (that needs real systemd).
+# Scripted helpers for the unit tests of one-shot jobs (test-pyward.py, test-pyward-files.py,
+# test-pyward-cli.py): peers that play the helper's side of a connection on a temporary socket,
+# busy and dropping sockets, and the records and frames they answer with. Not a test of the helper
+# (that needs real systemd).
 import os
 import socket
 import struct
@@ -39,6 +40,17 @@ class ScriptedPeer:
         self.dir.cleanup()
         if self.error:
             raise self.error
+
+
+class RunsAgainstPeer:
+    """A TestCase mixin: run_with(script) is pyward.run() against a ScriptedPeer playing script."""
+
+    def run_with(self, script, code="pass", **kw):
+        peer = ScriptedPeer(script)
+        try:
+            return pyward.run(code, socket_path=peer.path, client_timeout=60, **kw)
+        finally:
+            peer.close()
 
 
 def read_request(conn):
