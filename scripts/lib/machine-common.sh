@@ -18,8 +18,8 @@ ROOTFS_PACKAGES=(
         bubblewrap
         tmux
 )
-# And per release: the standard library's own tests (test_compat's library suite), whose package
-# is named for the release's Python.
+# And per release: the standard library's own tests (tests/integration/test_stdlib_suite.py),
+# whose package is named for the release's Python.
 declare -A RELEASE_PACKAGES=(
         [bookworm]=libpython3.11-testsuite
         [trixie]=libpython3.13-testsuite

@@ -191,6 +191,14 @@ def job_users_held():
     return {uid for uid in job_users() if job_user_held(uid)}
 
 
+def bare_user():
+    """A user of the job pool that no helper holds now (the bare runs are that user's only processes)."""
+    for uid in sorted(job_users(), reverse=True):
+        if not job_user_held(uid):
+            return pwd.getpwuid(uid)
+    raise unittest.SkipTest("every user of the job pool is held")
+
+
 def job_units():
     out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*").stdout
     return sorted(line.split()[0] for line in out.splitlines() if line.strip())
