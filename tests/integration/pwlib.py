@@ -451,11 +451,9 @@ def _slot_files_held():
             if os.path.isfile(path) and flock_held(path)}
 
 
-def leftovers_snapshot():
-    """What finished jobs must not leave behind, as comparable sets: mounts, the units' private
-    and transient files, files under /run/pyward other than the reused slot lock files (and the
-    /etc trees and discovery cache, prepared once for all jobs), slot files still locked, job
-    users still held and processes of the job users."""
+def unit_leftovers():
+    """(mounts, the jobs' and the helpers' units' private and transient files) as sets: the part
+    of leftovers_snapshot() that test_soak.py's snapshot has too."""
     with open("/proc/1/mountinfo") as f:
         mounts = {" ".join(line.split()[3:5]) for line in f}
     files = set()
@@ -466,6 +464,15 @@ def leftovers_snapshot():
                         f"/run/systemd/propagate/{unit}*", f"/var/lib/private/{unit}*",
                         f"/run/systemd/transient/{unit}*"):
             files.update(glob.glob(pattern))
+    return mounts, files
+
+
+def leftovers_snapshot():
+    """What finished jobs must not leave behind, as comparable sets: mounts, the units' private
+    and transient files, files under /run/pyward other than the reused slot lock files (and the
+    /etc trees and discovery cache, prepared once for all jobs), slot files still locked, job
+    users still held and processes of the job users."""
+    mounts, files = unit_leftovers()
     for root, dirs, names in os.walk("/run/pyward"):
         if root == "/run/pyward":
             dirs[:] = [d for d in dirs if d not in ("etc-view", "discovery")]
