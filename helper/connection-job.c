@@ -10,6 +10,7 @@
 
 #include "admission.h"
 #include "config-paths.h"
+#include "confine.h"
 #include "connection-discover.h"
 #include "connection-internal.h"
 #include "journal.h"
@@ -120,6 +121,14 @@ void connection_request_complete(Connection *c) {
         if (strcmp(c->request->profile ?: "default", LOCKDOWN_DEBUG_PROFILE) == 0) {
                 r = lockdown_debug_forbidden_syscall();
                 connection_finish(c, JOB_ERROR, "the lockdown did not stop execve(): %s", strerror(-r));
+                return;
+        }
+        /* And show what the helper's confinement denies it (confine.h). */
+        if (strcmp(c->request->profile ?: "default", CONFINE_DEBUG_PROFILE) == 0) {
+                char outcome[1024];
+
+                confine_debug_probe(outcome, sizeof(outcome));
+                connection_finish(c, JOB_ERROR, "confinement: %s", outcome);
                 return;
         }
 #endif

@@ -67,8 +67,15 @@ int job_host_probe(JobHost *ret) {
         JobHost h = {};
         int r;
 
-        if (sd_pid_get_unit(0, &h.helper_unit) < 0)
-                h.helper_unit = NULL; /* run by hand, outside a unit: nothing to bind to */
+        r = sd_pid_get_unit(0, &h.helper_unit);
+        if (r < 0) {
+                /* Run by hand, outside a unit: nothing to bind to. Under systemd it is a bug (the
+                 * helper's Landlock domain once hid /proc/1/cgroup, which this needs): say so. */
+                log_warning_errno(r,
+                                  "Cannot find the helper's own unit; its jobs are not bound to it "
+                                  "(BindsTo=) and outlive a killed helper until their time limit: %m");
+                h.helper_unit = NULL;
+        }
         r = host_hidden_entries("/", &h.hidden_dirs, &h.hidden_other);
         if (r < 0) {
                 job_host_done(&h);

@@ -22,6 +22,10 @@
 #ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
 #define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
 #endif
+#ifndef LANDLOCK_ACCESS_NET_BIND_TCP
+#define LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+#endif
 #ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
 #define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
 #define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
@@ -189,6 +193,9 @@ static int add_rule(int ruleset_fd, const LandlockPath *lp, unsigned abi) {
 int landlock_apply(const LandlockPlan *plan, unsigned abi) {
         struct ruleset_attr attr = {
                 .handled_access_fs = landlock_fs_handled(abi),
+                .handled_access_net = plan->deny_tcp && abi >= 4
+                                              ? LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP
+                                              : 0,
                 .scoped = landlock_scoped(abi),
         };
         /* The attribute up to the last field this ABI knows: older kernels refuse a larger one

@@ -3,6 +3,7 @@
  * command line (the paths, the ABI the helper saw, the program), and applying it to ourselves. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ typedef struct LandlockPlan {
         LandlockPath paths[LANDLOCK_PATHS_MAX];
         size_t n_paths;
         char *const *argv; /* the program and its whole argv, argv[0] its path */
+        bool deny_tcp;     /* ABI >= 4: no TCP bind() or connect() at all (the helper's domain) */
 } LandlockPlan;
 
 /* pyward-landlock [--abi N] [--read P]... [--write P]... [--device P]... [--list P]... -- PROGRAM ARGS...

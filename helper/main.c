@@ -13,11 +13,14 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include "config-paths.h"
 #include "config.h"
+#include "confine.h"
 #include "connection.h"
 #include "door.h"
+#include "landlock-rules.h"
 #include "lockdown.h"
 #include "log.h"
 #include "mac.h"
@@ -98,6 +101,39 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* How the helpers are confined on this kernel (confine.h), and whether the generator's drop-in
+ * agrees with it: -EOPNOTSUPP if helpers would refuse to serve. */
+static int check_confinement(void) {
+        int abi = landlock_abi_probe();
+        bool dropin = access(CONFINE_GENERATOR_DIR "/" CONFINE_DROPIN, F_OK) >= 0;
+
+        if (abi > (int) LANDLOCK_ABI_KNOWN)
+                abi = (int) LANDLOCK_ABI_KNOWN;
+        if (dropin && abi < (int) CONFINE_ABI_MIN) {
+                fprintf(stderr,
+                        "pyward@.service relies on Landlock ABI %u (%s/%s), but the kernel offers %d: "
+                        "helpers refuse to serve until systemctl daemon-reload runs the generator again.\n",
+                        CONFINE_ABI_MIN, CONFINE_GENERATOR_DIR, CONFINE_DROPIN, abi < 0 ? 0 : abi);
+                return -EOPNOTSUPP;
+        }
+        if (dropin)
+                printf("Helpers: Landlock ABI %d in place of pyward@.service's mount, network and IPC "
+                       "namespaces (pyward-helper-generator).\n",
+                       abi);
+        else if (abi >= (int) CONFINE_ABI_MIN)
+                printf("Helpers: pyward@.service's namespaces and Landlock ABI %d; the kernel allows "
+                       "the cheaper confinement: systemctl daemon-reload runs pyward-helper-generator "
+                       "(unless an admin disabled it).\n",
+                       abi);
+        else if (abi > 0)
+                printf("Helpers: pyward@.service's namespaces, Landlock ABI %d under them (ABI %u would "
+                       "let them do without the namespaces).\n",
+                       abi, CONFINE_ABI_MIN);
+        else
+                printf("Helpers: pyward@.service's namespaces; no Landlock on this kernel.\n");
+        return 0;
+}
+
 /* --check-config of the running system (no --root): what the configuration files cannot show. The
  * job users must exist (sysusers.d ran), else every job fails with 217/USER; and pyward.socket
  * should not accept more connections at once than there are job users, else the jobs beyond them
@@ -136,7 +172,7 @@ static int check_system(void) {
                        "in use\". Lower MaxConnections= or build with -Djob-users=%" PRIu32 ".\n",
                        max_connections, (unsigned) JOB_USERS, (unsigned) JOB_USERS, (unsigned) JOB_USERS,
                        max_connections);
-        return missing > 0 ? -ENOENT : 0;
+        return missing > 0 || check_confinement() < 0 ? -ENOENT : 0;
 }
 
 static int run_config_action(void) {
@@ -184,6 +220,11 @@ static int serve(void) {
         }
         /* A client that goes away must not kill us in the middle of a write. */
         (void) signal(SIGPIPE, SIG_IGN);
+        /* Landlock first (confine.h): from here on the helper writes only its slots and the
+         * discovery cache, whether or not its unit has a mount namespace. */
+        r = confine_self(confine_required());
+        if (r < 0)
+                return r;
         /* The door (door.h): a UID over its ConnectionsPerUser= share is refused here, before the
          * bus and before a byte of the request. The share is held until the helper exits. */
         r = door_enter(SD_LISTEN_FDS_START, CONN_DIR, door_share(arg_root), &share_fd);

@@ -432,11 +432,30 @@ print(json.dumps(res))
             print(f"\n    [measured] systemd-analyze security: job {scores['job']}, helper {scores['helper']}",
                   file=sys.stderr)
             self.assertLessEqual(scores["job"], 0.4, outs["job"])
-            self.assertLessEqual(scores["helper"], 0.7, outs["helper"])
+            dropins = sh("systemctl", "show", "-P", "DropInPaths", helpers[0]).stdout
+            if "50-pyward-landlock.conf" not in dropins:
+                self.assertLessEqual(scores["helper"], 0.7, outs["helper"])
+            else:
+                # Landlock in place of the unit's namespaces (pyward-helper-generator): the
+                # analyzer sees only the unit; each line it counts is in the README's scores
+                # table with what the helper does instead, and no other line may appear.
+                self.assertLessEqual(scores["helper"], 2.9, outs["helper"])
+                failing = set(re.findall(r"^✗ (\S+)", outs["helper"], re.M))
+                self.assertLessEqual(failing, HELPER_LANDLOCK_LINES, outs["helper"])
         finally:
             for u in job_units():
                 sh("systemctl", "stop", u, check=False)
             t.join(60)
+
+
+# The analyzer's lines that fail for the helper's unit under the generator's drop-in; the README's
+# scores table explains each with its in-process replacement (Landlock, the lockdown's allowlist).
+HELPER_LANDLOCK_LINES = {
+    "RootDirectory=/RootImage=", "User=/DynamicUser=", "PrivateDevices=", "ProtectKernelLogs=",
+    "ProtectControlGroups=", "ProtectKernelModules=", "PrivateMounts=", "ProtectKernelTunables=",
+    "RestrictAddressFamilies=~AF_UNIX", "ProtectSystem=", "ProtectProc=", "ProcSubset=",
+    "ProtectHome=", "PrivateNetwork=", "PrivateUsers=", "PrivateTmp=", "DeviceAllow=",
+}
 
 
 def pyward_path():

@@ -84,6 +84,10 @@ class DebTests(unittest.TestCase):
         self.assertTrue(os.path.isdir("/run/pyward/slots"), "tmpfiles.d did not run")
         p = sh(HELPER, "--check-config")
         self.assertIn("Configuration OK", p.stdout)
+        # The generator is shipped, and daemon-reload in postinst ran it: on this kernel (the
+        # host's, Landlock ABI >= 6) the helpers do without their namespaces.
+        self.assertIn("/system-generators/pyward-helper-generator", sh("dpkg", "-L", "pyward").stdout)
+        self.assertIn("Helpers: Landlock ABI", p.stdout)
         for page in ("man1/pyward.1", "man5/pyward.conf.5", "man7/pyward-protocol.7", "man8/pyward-helper.8"):
             self.assertTrue(glob.glob(f"/usr/share/man/{page}*"), page)
         self.assertTrue(glob.glob("/usr/share/doc/pyward/examples/*.conf"))
