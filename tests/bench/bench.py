@@ -14,6 +14,7 @@ is compared with a pyward job unit property by property; nothing is copied by ha
 import argparse
 import fcntl
 import glob
+import itertools
 import json
 import os
 import platform
@@ -24,10 +25,11 @@ import sys
 import threading
 import time
 
-from bench_common import RUN_TIMEOUT, die, log, percentile, ratio, run, summary
+from bench_common import RUN_TIMEOUT, cell_results, die, log, percentile, ratio, round_robin, run, summary
 from bench_report import report, targets
-from bench_sandbox import capture_helper_call, exec_argv, props_to_systemd_run, verify_same_sandbox
+from bench_sandbox import capture_helper_call, exec_argv, for_unit, props_to_systemd_run, verify_same_sandbox
 from bench_session import measure_session
+from bench_view import measure_view
 
 SOCKET = "/run/pyward/pyward.sock"
 TRIVIAL = "pass"
@@ -47,6 +49,8 @@ FILES_OUT = ("for i in range(10):\n"
              "    with open('out%d.bin' % i, 'wb') as f:\n"
              "        f.write(b'x' * 1048576)\n")
 VARIANTS = ["bare", "bwrap", "systemd-run", "pyward"]
+# What --only selects; phases come with latency, the view row is bench_view's.
+SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory"]
 PHASES = [
     # name, start mark, end mark. SPAWN/CLIENT_EXIT: the benchmark starts the pyward CLI / sees it
     # exit; the others are the helper's PYWARD_T_* journal fields (CLOCK_MONOTONIC, usec).
@@ -122,17 +126,23 @@ def bwrap_argv():
 
 
 class Runner:
-    def __init__(self, py, pyargs, sd_run_args, bwrap):
+    def __init__(self, py, pyargs, sd_run_args, bwrap, unit):
         self.py, self.pyargs, self.sd_run_args, self.bwrap = py, pyargs, sd_run_args, bwrap
+        self.unit, self.units = unit, itertools.count()  # the captured unit's name; ours
 
-    def argv(self, variant, code):
+    def argv(self, variant, code, sd_run_args=None):
+        """The command of one job; sd_run_args: other properties for systemd-run (bench_view)."""
         python = [self.py, *self.pyargs, "-c", code]
         if variant == "bare":
             return python
         if variant == "bwrap":
             return self.bwrap + python if self.bwrap else None
         if variant == "systemd-run":
-            return ["systemd-run", "--pipe", "--wait", "--quiet", *self.sd_run_args, "--", *python]
+            # A unit name of its own for each job, which its properties name where the helper's
+            # named the captured unit.
+            name = f"pyward-bench-{next(self.units)}.service"
+            sd_run_args = for_unit(self.sd_run_args if sd_run_args is None else sd_run_args, self.unit, name)
+            return ["systemd-run", f"--unit={name}", "--pipe", "--wait", "--quiet", *sd_run_args, "--", *python]
         if variant == "pyward":
             return ["pyward", "-q", "-n", "-c", code]
         raise ValueError(variant)
@@ -162,30 +172,21 @@ class Runner:
 def measure_latency(runner, runs, expect):
     variants = [v for v in VARIANTS if runner.argv(v, TRIVIAL) is not None]
     combos = [(j, v) for j in JOBS for v in variants]
-    samples = {c: [] for c in combos}
-    failures = {c: [] for c in combos}
     pyward_trivial_runs = []
     for c in combos:  # warm-up (page cache, the manager's unit load path), not counted
         for _ in range(3):
             runner.once(runner.argv(c[1], JOBS[c[0]]), expect[c[0]])
-    t_start = time.monotonic()
-    for i in range(runs):
-        k = i % len(combos)
-        for job, variant in combos[k:] + combos[:k]:
-            ok, dt, t0, t1, err = runner.once(runner.argv(variant, JOBS[job]), expect[job])
-            if ok:
-                samples[(job, variant)].append(dt)
-                if job == "trivial" and variant == "pyward":
-                    pyward_trivial_runs.append((t0, t1))
-            else:
-                failures[(job, variant)].append(err)
-        if (i + 1) % max(1, runs // 10) == 0:
-            log(f"latency: {i + 1}/{runs} rounds ({time.monotonic() - t_start:.0f} s)")
+
+    def once(c):
+        r = runner.once(runner.argv(c[1], JOBS[c[0]]), expect[c[0]])
+        if r[0] and c == ("trivial", "pyward"):
+            pyward_trivial_runs.append(r[2:4])
+        return r
+
+    cells = cell_results(*round_robin(combos, runs, once, label="latency"))
     res = {}
-    for job, variant in combos:
-        res.setdefault(job, {})[variant] = {"seconds": summary(samples[(job, variant)]),
-                                            "failures": len(failures[(job, variant)]),
-                                            "errors": failures[(job, variant)][:5]}
+    for (job, variant), cell in cells.items():
+        res.setdefault(job, {})[variant] = cell
     return res, pyward_trivial_runs
 
 
@@ -355,7 +356,7 @@ def measure_scale(runner, n):
     two controls run beside it: bare Python after every job and systemd-run after every tenth, to
     tell a slowdown of pyward from one of the machine (load of other tenants) or of the manager."""
     argv = runner.argv("pyward", TRIVIAL)
-    bare, sdrun = runner.argv("bare", TRIVIAL), runner.argv("systemd-run", TRIVIAL)
+    bare = runner.argv("bare", TRIVIAL)
     lat, fails, ctl_bare, ctl_sdrun = [], [], [], []
     slots_before = len(leftovers()["slot_files"])
     t_start = time.monotonic()
@@ -367,7 +368,7 @@ def measure_scale(runner, n):
         ok, dt, _t0, _t1, _err = Runner.once(bare, b"")
         ctl_bare.append(dt if ok else None)
         if i % 10 == 0:
-            ok, dt, _t0, _t1, _err = Runner.once(sdrun, b"")
+            ok, dt, _t0, _t1, _err = Runner.once(runner.argv("systemd-run", TRIVIAL), b"")
             ctl_sdrun.append(dt if ok else None)
         if (i + 1) % max(1, n // 10) == 0:
             log(f"scale: {i + 1}/{n} jobs ({time.monotonic() - t_start:.0f} s)")
@@ -398,19 +399,7 @@ def measure_collect(runs):
     cells = {"trivial": ["pyward", "-q", "-n", "-c", TRIVIAL],
              "files, not collected": ["pyward", "-q", "-n", "-c", FILES_OUT],
              "files, --collect": ["pyward", "-q", "-n", "--collect", "-c", FILES_OUT]}
-    samples = {k: [] for k in cells}
-    failures = {k: [] for k in cells}
-    names = list(cells)
-    for i in range(runs):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            ok, dt, _t0, _t1, err = Runner.once(cells[name], b"")
-            if ok:
-                samples[name].append(dt)
-            else:
-                failures[name].append(err)
-    res = {k: {"seconds": summary(samples[k]), "failures": len(failures[k]), "errors": failures[k][:5]}
-           for k in cells}
+    res = cell_results(*round_robin(list(cells), runs, lambda name: Runner.once(cells[name], b"")))
     p50 = {k: (res[k]["seconds"] or {}).get("p50") for k in cells}
     t, n, c = p50["trivial"], p50["files, not collected"], p50["files, --collect"]
     # Against the trivial job: writing the files and returning them (the target's measure);
@@ -485,8 +474,15 @@ def main():
                     help="interleaved rounds of the trivial cells over one session (default 500; 0: none)")
     ap.add_argument("--session-first-runs", type=int, default=30,
                     help="sessions whose first cell is timed, beside as many one-shot jobs (default 30)")
+    ap.add_argument("--view-runs", type=int, help="interleaved runs per variant of the view row (default: --runs)")
+    ap.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
+                    help=f"the sections to run, comma-separated (default: all of {','.join(SECTIONS)})")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     args = ap.parse_args()
+    only = set(args.only.split(",")) - {""}
+    if only - set(SECTIONS) or not only:
+        ap.error(f"--only takes sections of {','.join(SECTIONS)}: not {','.join(sorted(only - set(SECTIONS)))}")
+    view_runs = args.runs if args.view_runs is None else args.view_runs
     if os.getuid() != 0:
         die("must run as root inside a test machine")
     for tool in ("pyward", "systemd-run", "busctl", "journalctl"):
@@ -499,7 +495,8 @@ def main():
     wait_socket()
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"runs": args.runs, "duration": args.duration, "concurrency": levels,
-                      "scale": args.scale}, "jobs": JOBS}
+                      "scale": args.scale, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
+           "jobs": JOBS}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 
     unit, props, aux = capture_helper_call()
@@ -508,14 +505,14 @@ def main():
     res.update(interpreter=py, interpreter_args=pyargs, helper_properties=[[n, s, v] for n, s, v in props],
                helper_auxiliary_units=aux,
                systemd_run_args=sd_args, properties_not_passed=skipped)
-    diffs = verify_same_sandbox(sd_args, py, pyargs)
+    diffs = verify_same_sandbox(sd_args, py, pyargs, unit)
     res["property_differences"] = diffs
     if diffs:
         log("the systemd-run unit differs from the pyward job unit in: " + ", ".join(diffs))
     log(f"captured {len(props)} properties from {unit}; systemd-run gets {len(sd_args) // 2} of them")
 
     bw = bwrap_argv()
-    runner = Runner(py, pyargs, sd_args, bw)
+    runner = Runner(py, pyargs, sd_args, bw, unit)
     expect = {}
     for job, code in JOBS.items():
         r = subprocess.run(runner.argv("bare", code), capture_output=True, timeout=RUN_TIMEOUT)
@@ -529,27 +526,31 @@ def main():
             runner.bwrap = None
     res["bwrap"] = runner.bwrap and " ".join(runner.bwrap)
 
-    log(f"latency: {args.runs} rounds of {len(JOBS)} jobs x {len(VARIANTS)} variants")
-    res["latency"], pyward_runs = measure_latency(runner, args.runs, expect)
-    p50 = lambda j, v: ((res["latency"].get(j, {}).get(v) or {}).get("seconds") or {}).get("p50")  # noqa: E731
-    res["ratios"] = {
-        name: {j: ratio(p50(j, a), p50(j, b)) for j in JOBS}
-        for name, a, b in [("pyward / systemd-run", "pyward", "systemd-run"), ("pyward / bare", "pyward", "bare"),
-                           ("bwrap / bare", "bwrap", "bare"), ("systemd-run / bare", "systemd-run", "bare")]}
-    res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
-    if args.collect_runs:
+    if "latency" in only:
+        log(f"latency: {args.runs} rounds of {len(JOBS)} jobs x {len(VARIANTS)} variants")
+        res["latency"], pyward_runs = measure_latency(runner, args.runs, expect)
+        p50 = lambda j, v: ((res["latency"].get(j, {}).get(v) or {}).get("seconds") or {}).get("p50")  # noqa: E731
+        res["ratios"] = {
+            name: {j: ratio(p50(j, a), p50(j, b)) for j in JOBS}
+            for name, a, b in [("pyward / systemd-run", "pyward", "systemd-run"), ("pyward / bare", "pyward", "bare"),
+                               ("bwrap / bare", "bwrap", "bare"), ("systemd-run / bare", "systemd-run", "bare")]}
+        res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
+    if "view" in only and view_runs:
+        res["view"] = measure_view(runner, props, aux, view_runs, TRIVIAL, expect["trivial"])
+    if "collect" in only and args.collect_runs:
         log(f"collect: {args.collect_runs} rounds of 3 jobs")
         res["collect"] = measure_collect(args.collect_runs)
 
-    if args.session_runs:
+    if "session" in only and args.session_runs:
         res["session"] = measure_session(args.session_runs, args.session_first_runs)
 
-    if levels:
+    if "throughput" in only and levels:
         users = make_users(max(levels))
         res["throughput"] = measure_throughput(runner, levels, args.duration, users)
-    if args.scale:
+    if "scale" in only and args.scale:
         res["scale"] = measure_scale(runner, args.scale)
-    res["memory"] = measure_memory(args.memory_runs, since_usec)
+    if "memory" in only:
+        res["memory"] = measure_memory(args.memory_runs, since_usec)
     res["targets"] = targets(res)
     res["elapsed_seconds"] = time.time() - started
     res["machine"]["loadavg_at_end"] = os.getloadavg()

@@ -4,6 +4,7 @@
 import math
 import subprocess
 import sys
+import time
 
 RUN_TIMEOUT = 60  # seconds for any single job of any variant; over it counts as a failure
 
@@ -37,6 +38,31 @@ def summary(values):
     return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90),
             "p99": percentile(values, 99), "min": min(values), "max": max(values),
             "mean": sum(values) / len(values)}
+
+
+def round_robin(cells, runs, once, label=None):
+    """Runs every cell runs times, interleaved round robin with the first cell rotating each round,
+    so that drift on a shared machine hits every cell alike. once(cell) returns (ok, seconds, ...,
+    error); returns ({cell: [seconds]}, {cell: [error]})."""
+    samples, failures = {c: [] for c in cells}, {c: [] for c in cells}
+    t_start = time.monotonic()
+    for i in range(runs):
+        k = i % len(cells)
+        for c in cells[k:] + cells[:k]:
+            ok, dt, *_marks, err = once(c)
+            if ok:
+                samples[c].append(dt)
+            else:
+                failures[c].append(err)
+        if label and (i + 1) % max(1, runs // 10) == 0:
+            log(f"{label}: {i + 1}/{runs} rounds ({time.monotonic() - t_start:.0f} s)")
+    return samples, failures
+
+
+def cell_results(samples, failures):
+    """{cell: {"seconds": summary, "failures": count, "errors": the first five}}"""
+    return {c: {"seconds": summary(samples[c]), "failures": len(failures[c]), "errors": failures[c][:5]}
+            for c in samples}
 
 
 def ms(x):

@@ -2,15 +2,33 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The benchmark's report: its tables and the targets, from the results of one run. Stdlib only.
 import bench_session
+import bench_view
 from bench_common import fmt_ratio, ms, table
 
 def report(res, variants):
     """The tables of one run, as text."""
-    m, lat = res["machine"], res["latency"]
+    m = res["machine"]
     lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
              f"Python {m['python']} ({m['virtualization']})",
              f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
-             f"{res['params']['runs']} interleaved runs per cell", ""]
+             f"{res['params']['runs']} interleaved runs per cell; sections {','.join(res['params']['only'])}",
+             "load average: " + " ".join(f"{x:.2f}" for x in m["loadavg_at_start"]) + " at the start, "
+             + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end", ""]
+    if "latency" in res:
+        lines += latency_lines(res, variants)
+    if "view" in res:
+        lines += bench_view.report_lines(res["view"])
+    lines += later_lines(res)
+    t = res["targets"]
+    lines.append("Targets (reported, not tests):")
+    for k, v in t.items():
+        lines.append(f"  {'MET ' if v['met'] else 'MISS' if v['met'] is False else 'n/a '} {k}: {v['value']}")
+    return "\n".join(lines)
+
+
+def latency_lines(res, variants):
+    """The latency, ratio and phase tables."""
+    lat, lines = res["latency"], []
     rows = []
     for job in res["jobs"]:
         for v in variants:
@@ -34,6 +52,12 @@ def report(res, variants):
                   table(prow, ["phase", "p50", "p90"]), ""]
     else:
         lines += ["Where pyward's time goes: n/a (the helper logs no PYWARD_T_* timing fields)", ""]
+    return lines
+
+
+def later_lines(res):
+    """Throughput, scale, files, sessions and memory."""
+    lines = []
     th = res.get("throughput")
     if th:
         trow = [[v["clients"], f"{v['jobs_per_second']:.1f}", v["jobs"], v["failures"],
@@ -70,15 +94,11 @@ def report(res, variants):
         lines.append(f"idle (no connection): {mem['idle_processes']} processes in pyward units, "
                      f"socket {mem['socket'].get('ActiveState', '?')}")
         lines.append("")
-    t = res["targets"]
-    lines.append("Targets (reported, not tests):")
-    for k, v in t.items():
-        lines.append(f"  {'MET ' if v['met'] else 'MISS' if v['met'] is False else 'n/a '} {k}: {v['value']}")
-    return "\n".join(lines)
+    return lines
 
 
 def targets(res):
-    r = res["ratios"]["pyward / systemd-run"].get("trivial")
+    r = res.get("ratios", {}).get("pyward / systemd-run", {}).get("trivial")
     th = res.get("throughput", {}).get("16")
     sc = res.get("scale")
     co = res.get("collect")
@@ -101,4 +121,6 @@ def targets(res):
     }
     if "session" in res:
         out.update(bench_session.targets(res["session"]))
+    if "view" in res:
+        out.update(bench_view.targets(res["view"]))
     return out

@@ -155,6 +155,12 @@ def props_to_systemd_run(props, aux):
     return out, skipped
 
 
+def for_unit(sd_run_args, captured, unit):
+    """The captured properties for a unit of another name: where they name the helper's unit (on
+    systemd 252 the bind of its own cgroup directory at /sys/fs/cgroup), they name this one."""
+    return [a.replace(captured, unit) for a in sd_run_args]
+
+
 def exec_argv(props):
     """The interpreter and its arguments from the helper's ExecStartEx (before -c BOOTSTRAP)."""
     for name, _sig, v in props:
@@ -197,7 +203,7 @@ def wait_unit_running(pattern, timeout=20):
     return None
 
 
-def verify_same_sandbox(sd_run_args, py, pyargs):
+def verify_same_sandbox(sd_run_args, py, pyargs, captured_unit):
     """Runs a sleeping job each way and compares the two units' properties."""
     code = "import time; time.sleep(3)"
     pw = subprocess.Popen(["pyward", "-q", "-n", "-c", code], stdout=subprocess.DEVNULL,
@@ -205,7 +211,8 @@ def verify_same_sandbox(sd_run_args, py, pyargs):
     pw_unit = wait_unit_running("pyward-job-*.service")
     pw_props = show(pw_unit) if pw_unit else {}
     sr = subprocess.Popen(["systemd-run", "--pipe", "--wait", "--quiet", "--unit=pyward-bench-check",
-                           *sd_run_args, "--", py, *pyargs, "-c", code],
+                           *for_unit(sd_run_args, captured_unit, "pyward-bench-check.service"), "--", py,
+                           *pyargs, "-c", code],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           text=True)
     sr_unit = wait_unit_running("pyward-bench-check.service")
@@ -217,11 +224,15 @@ def verify_same_sandbox(sd_run_args, py, pyargs):
     if not sr_unit or sr.returncode != 0:
         die(f"systemd-run with the helper's properties failed ({sr.returncode}): {sr_err.strip()}")
     # Each pyward job takes a user of the pool at random: the captured call named one, this job
-    # another. Both must be pool users; which one does not matter.
+    # another. Both must be pool users; which one does not matter, nor which /etc tree (the
+    # user's) and own cgroup directory (the unit's) the binds name.
     def same(k):
         a, b = pw_props.get(k), sr_props.get(k)
         if k in ("User", "Group"):
             return a == b or all(v and re.fullmatch(r"pyward-job[0-9]+", v) for v in (a, b))
+        if k == "BindReadOnlyPaths" and a and b:
+            a, b = (re.sub(r"pyward-job-[0-9a-f]+\.service|pyward-bench-check\.service", "UNIT",
+                           re.sub(r"/pyward-job[0-9]+:", "/USER:", v)) for v in (a, b))
         return a == b
 
     return {k: {"pyward": pw_props.get(k), "systemd-run": sr_props.get(k)} for k in COMPARE if not same(k)}
