@@ -94,8 +94,9 @@ int confine_self(bool required) {
         if (r < 0) {
                 if (required)
                         return log_error_errno(r, "Failed to confine the helper with Landlock: %m");
-                log_warning_errno(r, "Failed to confine the helper with Landlock (its unit's namespaces "
-                                     "still hold): %m");
+                log_warning_errno(r,
+                                  "Failed to confine the helper with Landlock (its unit's namespaces "
+                                  "still hold): %m");
                 return 0;
         }
         confined_abi = abi;
@@ -128,7 +129,7 @@ void confine_debug_probe(char *buf, size_t size) {
         int n;
 
         n = snprintf(p, left, "%s; ",
-                     confined_abi == 0 ? "namespaces"
+                     confined_abi == 0    ? "namespaces"
                      : confine_required() ? "landlock in place of namespaces"
                                           : "landlock under namespaces");
         if (n > 0 && (size_t) n < left) {

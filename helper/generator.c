@@ -24,7 +24,8 @@ static const char dropin[] =
         "# the costly part of its activation. See pyward-helper(8), SECURITY. To keep them, disable\n"
         "# the generator: ln -s /dev/null /etc/systemd/system-generators/pyward-helper-generator\n"
         "[Service]\n"
-        "Environment=" CONFINE_ENV "=" CONFINE_ENV_LANDLOCK "\n"
+        "Environment=" CONFINE_ENV "=" CONFINE_ENV_LANDLOCK
+        "\n"
         "# Landlock: writes only in /run/pyward/slots and /run/pyward/discovery\n"
         "ProtectSystem=no\n"
         "ReadWritePaths=\n"
