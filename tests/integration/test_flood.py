@@ -96,6 +96,11 @@ def closed(s, st):
     messages[key] = messages.get(key, 0) + 1
 start = time.monotonic()
 end, min_end, next_check = start + cfg["seconds"], start + cfg["min_seconds"], 0.0
+# With long jobs: they go first, and the idle flood starts once one of them runs (or after 5 s).
+# Begun together, the 8 job connections raced HOLD idle ones for A's 16 connection shares and now
+# and then none won in 30 s (seen once in 2 suites since the helper's activation got 30-45 ms
+# shorter): A starving itself is fair, but then the scenario of the issue did not happen.
+idle_from = start + 5 if cfg["jobs"] else start
 while time.monotonic() < end:
     now = time.monotonic()
     # The test says B is done (and, with long jobs, one of them has started): the flood has served
@@ -106,7 +111,7 @@ while time.monotonic() < end:
             break
     while open_jobs < cfg["jobs"] and opened("job"):
         pass
-    while open_idle < cfg["hold"] and opened("idle"):
+    while (n["jobs_started"] or now >= idle_from) and open_idle < cfg["hold"] and opened("idle"):
         pass
     n["max_open"] = max(n["max_open"], open_idle + open_jobs)
     for key, ev in sel.select(0.001):
