@@ -51,10 +51,10 @@ int confine_self(bool required) {
         unsigned abi;
         int r;
 
-        r = landlock_abi_probe();
+        r = landlock_abi_usable();
         if (r < 0 && required)
                 return log_error_errno(r, "Cannot query Landlock, which this helper's unit relies on: %m");
-        abi = r < 0 ? 0 : (unsigned) r < LANDLOCK_ABI_KNOWN ? (unsigned) r : LANDLOCK_ABI_KNOWN;
+        abi = r < 0 ? 0 : (unsigned) r;
         if (required && abi < CONFINE_ABI_MIN)
                 return log_error_errno(EOPNOTSUPP,
                                        "The unit relies on Landlock ABI %u, the kernel offers %u: "
@@ -106,36 +106,38 @@ int confine_self(bool required) {
 }
 
 #if PYWARD_DEBUG_HOOKS
-/* The outcome of one probe: "ok" or the errno's name-ish text; a file made is removed again. */
-static void probe(char **p, size_t *left, const char *what, const char *path, int flags) {
-        int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-        int e = errno, n;
+/* Appends "TEXT; " to the answer, whole or not at all. */
+static void append(char **p, size_t *left, const char *what, const char *path, const char *text) {
+        int n = path ? snprintf(*p, *left, "%s %s: %s; ", what, path, text)
+                     : snprintf(*p, *left, "%s; ", text);
 
-        if (fd >= 0) {
-                (void) close(fd);
-                if (flags & O_CREAT)
-                        (void) unlinkat(AT_FDCWD, path, 0); /* unlink(): not in the allowlist */
-        }
-        n = snprintf(*p, *left, "%s %s: %s; ", what, path, fd >= 0 ? "ok" : strerror(e));
         if (n > 0 && (size_t) n < *left) {
                 *p += n;
                 *left -= (size_t) n;
         }
 }
 
+/* The outcome of one probe: "ok" or the errno's text; a file made is removed again. */
+static void probe(char **p, size_t *left, const char *what, const char *path, int flags) {
+        int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        int e = errno;
+
+        if (fd >= 0) {
+                (void) close(fd);
+                if (flags & O_CREAT)
+                        (void) unlinkat(AT_FDCWD, path, 0); /* unlink(): not in the allowlist */
+        }
+        append(p, left, what, path, fd >= 0 ? "ok" : strerror(e));
+}
+
 void confine_debug_probe(char *buf, size_t size) {
         char *p = buf;
         size_t left = size;
-        int n;
 
-        n = snprintf(p, left, "%s; ",
-                     confined_abi == 0    ? "namespaces"
-                     : confine_required() ? "landlock in place of namespaces"
-                                          : "landlock under namespaces");
-        if (n > 0 && (size_t) n < left) {
-                p += n;
-                left -= (size_t) n;
-        }
+        append(&p, &left, NULL, NULL,
+               confined_abi == 0    ? "namespaces"
+               : confine_required() ? "landlock in place of namespaces"
+                                    : "landlock under namespaces");
         /* Root-owned places a root process without capabilities could write by its uid alone. */
         probe(&p, &left, "write", "/etc/pyward-confine-test", O_WRONLY | O_CREAT | O_EXCL);
         probe(&p, &left, "write", "/var/lib/pyward-confine-test", O_WRONLY | O_CREAT | O_EXCL);

@@ -57,13 +57,13 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "pyward-helper-generator: expected 1 or 3 directories, got %d\n", argc - 1);
                 return 1;
         }
-        r = landlock_abi_probe();
+        r = landlock_abi_usable();
         if (r < 0) {
                 /* Nothing written: the unit's namespaces stay, the helper applies what it can. */
                 fprintf(stderr, "pyward-helper-generator: cannot query Landlock: %s\n", strerror(-r));
                 return 0;
         }
-        abi = (unsigned) r < LANDLOCK_ABI_KNOWN ? (unsigned) r : LANDLOCK_ABI_KNOWN;
+        abi = (unsigned) r;
         if (abi < CONFINE_ABI_MIN)
                 return 0;
         if (snprintf(path, sizeof(path), "%s/" UNIT_DIR, argv[1]) >= (int) sizeof(path))

@@ -26,12 +26,12 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "pyward-landlock: %s\n", error);
                 return EXIT_USAGE;
         }
-        r = landlock_abi_probe();
+        r = landlock_abi_usable();
         if (r < 0) {
                 fprintf(stderr, "pyward-landlock: cannot query Landlock: %s\n", strerror(-r));
                 return EXIT_LANDLOCK;
         }
-        abi = (unsigned) r < LANDLOCK_ABI_KNOWN ? (unsigned) r : LANDLOCK_ABI_KNOWN;
+        abi = (unsigned) r;
         /* The helper recorded the layers of the job from its own probe of the same kernel: never
          * run with less than it said. Without Landlock at all (abi 0 there too) the job still runs. */
         if (abi < plan.abi_min) {

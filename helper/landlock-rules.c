@@ -171,6 +171,12 @@ int landlock_abi_probe(void) {
         return -errno;
 }
 
+int landlock_abi_usable(void) {
+        int abi = landlock_abi_probe();
+
+        return abi > (int) LANDLOCK_ABI_KNOWN ? (int) LANDLOCK_ABI_KNOWN : abi;
+}
+
 static int add_rule(int ruleset_fd, const LandlockPath *lp, unsigned abi) {
         struct landlock_path_beneath_attr rule = {};
         _cleanup_close_ int fd = -EBADF;

@@ -49,6 +49,8 @@ uint64_t landlock_scoped(unsigned abi);
 /* The kernel's Landlock ABI: > 0, 0 when it has none (not built, disabled at boot), or -errno
  * (refused, e.g. by a seccomp filter). */
 int landlock_abi_probe(void);
+/* The same, capped at LANDLOCK_ABI_KNOWN: the ABI the rules of this file are built for. */
+int landlock_abi_usable(void);
 
 /* Restricts this process (and what it executes) to plan's paths at ABI abi (> 0): opens each path
  * (a missing one gets no rule), adds the rules, sets no_new_privs and restricts itself. */

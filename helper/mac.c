@@ -19,13 +19,13 @@ static int apparmor_state = -1; /* -1: not read yet */
 static char layers_started[64] = "";
 
 void mac_probe_landlock(void) {
-        int r = landlock_abi_probe();
+        int r = landlock_abi_usable();
 
         if (r < 0) {
                 log_warning_errno(r, "Cannot query Landlock; jobs run without it: %m");
                 r = 0;
         }
-        landlock_abi = (unsigned) r < LANDLOCK_ABI_KNOWN ? (unsigned) r : LANDLOCK_ABI_KNOWN;
+        landlock_abi = (unsigned) r;
 }
 
 unsigned mac_landlock_abi(void) {

@@ -104,11 +104,9 @@ static int parse_argv(int argc, char *argv[]) {
 /* How the helpers are confined on this kernel (confine.h), and whether the generator's drop-in
  * agrees with it: -EOPNOTSUPP if helpers would refuse to serve. */
 static int check_confinement(void) {
-        int abi = landlock_abi_probe();
+        int abi = landlock_abi_usable();
         bool dropin = access(CONFINE_GENERATOR_DIR "/" CONFINE_DROPIN, F_OK) >= 0;
 
-        if (abi > (int) LANDLOCK_ABI_KNOWN)
-                abi = (int) LANDLOCK_ABI_KNOWN;
         if (dropin && abi < (int) CONFINE_ABI_MIN) {
                 fprintf(stderr,
                         "pyward@.service relies on Landlock ABI %u (%s/%s), but the kernel offers %d: "
