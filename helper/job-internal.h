@@ -54,7 +54,8 @@ struct Job {
         JobStopReason stop_reason;
         bool refresh_again;
         bool load_refused; /* LoadState= was seen "bad-setting": the manager re-read the unit and refused it */
-        bool start_refused; /* see job_start_refused() */
+        bool start_refused;         /* see job_start_refused() */
+        bool start_rejected_by_bus; /* see job_start_rejected_by_bus() */
         uint64_t exec_start_usec, exec_exit_usec;
         uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve() */
         int pidfd;                  /* the main process, once it is known for certain; else -EBADF */

@@ -90,6 +90,10 @@ bool job_start_refused(const Job *j) {
         return j->state == JOB_STATE_DONE && j->start_refused;
 }
 
+bool job_start_rejected_by_bus(const Job *j) {
+        return job_start_refused(j) && j->start_rejected_by_bus;
+}
+
 const char *job_unit_path(const Job *j) {
         return j->unit_path;
 }
@@ -374,6 +378,9 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 /* A unit of this name still loaded: the one a start before this was refused with
                  * (job_start_refused()), not collected yet. */
                 j->start_refused = sd_bus_error_has_name(e, "org.freedesktop.systemd1.UnitExists");
+                /* Not delivered (the manager's queue was full, a storm of starts): it created nothing. */
+                if (manager_error_is_bus_rejection(e))
+                        j->start_refused = j->start_rejected_by_bus = true;
                 job_fail(j, -sd_bus_error_get_errno(e), "systemd refused to start the job: %s",
                          e->message ?: e->name);
                 return 0;

@@ -55,8 +55,11 @@ void job_exec_timestamps(const Job *j, uint64_t *ret_exec, uint64_t *ret_exit);
 /* Once done: the manager refused the unit before its process existed, having re-read it from
  * /run/systemd/transient (LoadState=bad-setting: systemd 252 cannot read back the ExecStartEx= it
  * wrote there, so a daemon-reload while a start job waits fails that start), or a new unit of
- * this name was refused because the refused one was not collected yet. Nothing of the job ran:
- * the caller may start it again under a new Job (run.c). */
+ * this name was refused because the refused one was not collected yet, or the bus did not
+ * deliver the start (job_start_rejected_by_bus()). Nothing of the job ran: the caller may start it
+ * again under a new Job (run.c). */
 bool job_start_refused(const Job *j);
+/* Of those, the start the bus did not deliver: the manager's queue was full (a storm of starts). */
+bool job_start_rejected_by_bus(const Job *j);
 /* The result, valid once done() was called; the caller may take strings out of it. */
 JobResult *job_result(Job *j);

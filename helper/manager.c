@@ -49,6 +49,14 @@ int manager_reply_errno(sd_bus_message *reply) {
         return e ? -sd_bus_error_get_errno(e) : 0;
 }
 
+bool manager_error_is_bus_rejection(const sd_bus_error *e) {
+        /* dbus-daemon's answer for a call it did not deliver because a queue was over its limit:
+         * "Rejected: destination has a full message queue" (the manager's queue holds at most
+         * max_outgoing_unix_fds, 64 on the system bus, of the fds that calls bring: each job's start
+         * brings 3), or the caller has too many replies pending. The manager never saw the call. */
+        return e && sd_bus_error_has_name(e, SD_BUS_ERROR_LIMITS_EXCEEDED);
+}
+
 bool manager_error_is_transient(const sd_bus_error *e) {
         /* clang-format off */
         static const char *const names[] = {
@@ -57,6 +65,7 @@ bool manager_error_is_transient(const sd_bus_error *e) {
                 SD_BUS_ERROR_SERVICE_UNKNOWN,
                 SD_BUS_ERROR_TIMEOUT,
                 "org.freedesktop.DBus.Error.TimedOut",
+                SD_BUS_ERROR_LIMITS_EXCEEDED,    /* manager_error_is_bus_rejection() */
         };
         /* clang-format on */
 

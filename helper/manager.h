@@ -22,8 +22,11 @@ int manager_open(sd_event *e, sd_bus **ret);
 /* The error of a method reply (NULL if it is none), and its negative errno (0 if none). */
 const sd_bus_error *manager_reply_error(sd_bus_message *reply);
 int manager_reply_errno(sd_bus_message *reply);
-/* The manager is away for a moment (daemon-reexec, or busy beyond the reply timeout): the call is
- * worth repeating. Anything else is an answer. */
+/* The bus refused to deliver the call (a full queue): nothing of it reached the manager, and the
+ * same call can be made again. */
+bool manager_error_is_bus_rejection(const sd_bus_error *e);
+/* The manager is away for a moment (daemon-reexec, or busy beyond the reply timeout), or the bus
+ * did not deliver the call: the call is worth repeating. Anything else is an answer. */
 bool manager_error_is_transient(const sd_bus_error *e);
 
 /* Manager methods. Each callback gets the reply (or the error) like any sd-bus reply handler. */

@@ -87,6 +87,19 @@ int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd) {
         return -EBUSY;
 }
 
+int start_token_acquire(const char *dir, unsigned n, int *ret_fd) {
+        for (unsigned k = 0; k < n; k++) {
+                char path[256];
+                int r;
+
+                (void) snprintf(path, sizeof(path), "%s/start.%u", dir, k);
+                r = open_locked(path, ret_fd);
+                if (r != -EBUSY)
+                        return r;
+        }
+        return -EBUSY;
+}
+
 int job_user_try(const char *dir, unsigned k, char prev[static JOB_USER_FILE_MAX], int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         char path[256];

@@ -29,6 +29,15 @@ int peer_from_socket(int fd, Peer *ret);
  * -EBUSY: all n are taken. */
 int slot_acquire(const char *dir, uid_t uid, uint64_t n, int *ret_fd);
 
+/* Starts in flight, host-wide: a helper holds one of START_TOKENS files DIR/start.<k> with flock()
+ * from its StartTransientUnit() call to the manager's reply. dbus-daemon queues at most
+ * max_outgoing_unix_fds (64 on the system bus) of the fds that calls bring for one receiver, and
+ * turns away every call for the manager beyond them, its own replies to the manager's calls too
+ * (the manager then waits 25 s for an answer that never comes); each start brings 3 fds, so 16
+ * starts in flight stay below that with room for everybody else's. -EBUSY: all are taken. */
+#define START_TOKENS 16U
+int start_token_acquire(const char *dir, unsigned n, int *ret_fd);
+
 /* The users jobs run as: JOB_USERS static users JOB_USER_PREFIX<k> (units/pyward.sysusers.in). A
  * helper holds user k for the length of its job with flock() on DIR/user.<k>; the file names the
  * job's unit, so that the next taker can tell whether that unit (and so anything running as the

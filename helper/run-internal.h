@@ -84,6 +84,9 @@ struct Run {
         unsigned start_attempts;
         uint64_t first_refusal_usec;    /* CLOCK_MONOTONIC: the first job_start_refused() */
         sd_event_source *restart_timer; /* armed: r->job is a refused start's, done */
+        int start_token_fd;             /* held from StartTransientUnit() to its reply (policy.h) */
+        sd_event_source *token_timer;   /* armed: the first start waits for a token */
+        uint64_t token_wait_since;      /* CLOCK_MONOTONIC: since when the start waits; 0: not */
 
         RunSession session;
 };

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-id128.h>
 
 #include "config-paths.h"
 #include "job-spec.h"
@@ -16,15 +17,17 @@
 #include "job.h"
 #include "log.h"
 #include "manager.h"
+#include "policy.h"
 #include "relay.h"
 #include "run-channel.h"
 #include "run.h"
 
 #include "run-internal.h"
 
-/* A start the manager refused after re-reading the unit is made again this long after the
- * refusal (the refused unit is collected meanwhile: its name is free), for as long as the
- * refusals have not gone on for RUN_RESTART_WITHIN_USEC (a manager reloading all the time). */
+/* A start the manager refused after re-reading the unit, or the bus did not deliver, is made again
+ * about this long after the refusal (the refused unit is collected meanwhile: its name is free),
+ * for as long as the refusals have not gone on for RUN_RESTART_WITHIN_USEC (a manager reloading
+ * all the time, a bus full for that long). */
 #define RUN_RESTART_USEC (200 * 1000U)
 #define RUN_RESTART_WITHIN_USEC (15 * 1000 * 1000U)
 
@@ -46,6 +49,7 @@ int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, voi
         r->userdata = userdata;
         r->state = RUN_STARTING;
         r->user_fd = -EBADF;
+        r->start_token_fd = -EBADF;
         for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
                 r->unit_fds[i] = -EBADF;
         memcpy(r->unit_limits, p->limits, sizeof(r->unit_limits));
@@ -65,6 +69,8 @@ Run *run_free(Run *r) {
                 return NULL;
         run_session_done(r);
         sd_event_source_disable_unref(r->restart_timer);
+        sd_event_source_disable_unref(r->token_timer);
+        safe_close(r->start_token_fd);
         run_close_unit_fds(r);
         job_free(r->job);
         relay_free(r->relay);
@@ -197,6 +203,7 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
 
         switch (ev) {
         case JOB_EVENT_STARTED:
+                r->start_token_fd = safe_close(r->start_token_fd);
                 /* A start made again (run_restart()) is the same job to the client: one ACCEPTED. */
                 if (r->start_attempts > 1)
                         break;
@@ -204,6 +211,7 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
                 r->ops->started(r->userdata, job_unit(j));
                 break;
         case JOB_EVENT_DONE:
+                r->start_token_fd = safe_close(r->start_token_fd);
                 if (run_restart(r))
                         break;
                 run_close_unit_fds(r);
@@ -273,16 +281,95 @@ static int run_start_unit(Run *r) {
 
 static void run_start_failed(Run *r, int q);
 
+/* START_TOKEN_WAIT_USEC, give or take half of it: how long a start waits before it asks for a
+ * start token again. */
+#define START_TOKEN_WAIT_USEC (10 * 1000U)
+
+static uint64_t run_token_delay_usec(void) {
+        sd_id128_t id;
+
+        if (sd_id128_randomize(&id) < 0)
+                return START_TOKEN_WAIT_USEC;
+        return START_TOKEN_WAIT_USEC / 2 + id.qwords[0] % START_TOKEN_WAIT_USEC;
+}
+
+/* True if the start may be made now: this Run holds one of the START_TOKENS, or the tokens cannot
+ * be had at all (their directory is not there: starting beats failing). */
+static bool run_has_start_token(Run *r) {
+        uint64_t now = 0;
+        int q;
+
+        if (r->start_token_fd >= 0)
+                return true;
+        q = start_token_acquire(SLOT_DIR, START_TOKENS, &r->start_token_fd);
+        if (q == -EBUSY) {
+                if (r->token_wait_since == 0) {
+                        (void) sd_event_now(r->event, CLOCK_MONOTONIC, &r->token_wait_since);
+                        log_debug("Job %s: %u starts are in flight; waiting for one of them.", r->p.job_id,
+                                  START_TOKENS);
+                }
+                return false;
+        }
+        if (q < 0)
+                log_warning_errno(q, "Job %s: cannot take a start token in %s (%m); starting without one.",
+                                  r->p.job_id, SLOT_DIR);
+        if (r->token_wait_since > 0) {
+                (void) sd_event_now(r->event, CLOCK_MONOTONIC, &now);
+                log_debug("Job %s: waited %" PRIu64 " ms for a start token.", r->p.job_id,
+                          (now - r->token_wait_since) / 1000U);
+                r->token_wait_since = 0;
+        }
+        return true;
+}
+
+static int run_start_unit_when_free(Run *r);
+
+static int on_token_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Run *r = userdata;
+        int q;
+
+        r->token_timer = sd_event_source_disable_unref(r->token_timer);
+        q = run_start_unit_when_free(r);
+        if (q < 0) {
+                run_close_unit_fds(r);
+                run_start_failed(r, q);
+        }
+        return 0;
+}
+
+/* The first start of the unit, once a start token is held. */
+static int run_start_unit_when_free(Run *r) {
+        if (!run_has_start_token(r))
+                return sd_event_add_time_relative(r->event, &r->token_timer, CLOCK_MONOTONIC,
+                                                  run_token_delay_usec(), 0, on_token_timer, r);
+        return run_start_unit(r);
+}
+
 static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Run *r = userdata;
         int q;
 
         r->restart_timer = sd_event_source_disable_unref(r->restart_timer);
+        if (!run_has_start_token(r)) {
+                q = sd_event_add_time_relative(r->event, &r->restart_timer, CLOCK_MONOTONIC,
+                                               run_token_delay_usec(), 0, on_restart_timer, r);
+                if (q >= 0)
+                        return 0;
+        }
         r->job = job_free(r->job);
         q = run_start_unit(r);
         if (q < 0)
                 run_start_failed(r, q);
         return 0;
+}
+
+/* RUN_RESTART_USEC, give or take half of it. */
+static uint64_t run_restart_delay_usec(void) {
+        sd_id128_t id;
+
+        if (sd_id128_randomize(&id) < 0)
+                return RUN_RESTART_USEC;
+        return RUN_RESTART_USEC / 2 + id.qwords[0] % RUN_RESTART_USEC;
 }
 
 /* The manager refused the unit before anything of the job ran (job_start_refused(): a
@@ -302,16 +389,23 @@ static bool run_restart(Run *r) {
                             r->start_attempts, (unsigned) (RUN_RESTART_WITHIN_USEC / 1000000U));
                 return false;
         }
-        q = sd_event_add_time_relative(r->event, &r->restart_timer, CLOCK_MONOTONIC, RUN_RESTART_USEC, 0,
-                                       on_restart_timer, r);
+        /* Spread out: the starts the bus turned away together must not all come back together. */
+        q = sd_event_add_time_relative(r->event, &r->restart_timer, CLOCK_MONOTONIC, run_restart_delay_usec(),
+                                       0, on_restart_timer, r);
         if (q < 0) {
                 log_warning_errno(q, "Failed to arm the restart timer of job %s: %m", r->p.job_id);
                 return false;
         }
-        log_warning(
-                "Job %s: the manager refused its unit before it ran (systemd %u re-read it on a "
-                "daemon-reload); starting it again (attempt %u).",
-                r->p.job_id, r->manager_version, r->start_attempts + 1);
+        if (job_start_rejected_by_bus(r->job))
+                log_notice(
+                        "Job %s: the bus did not deliver its start (the manager's queue was full); "
+                        "starting it again (attempt %u).",
+                        r->p.job_id, r->start_attempts + 1);
+        else
+                log_warning(
+                        "Job %s: the manager refused its unit before it ran (systemd %u re-read it on a "
+                        "daemon-reload); starting it again (attempt %u).",
+                        r->p.job_id, r->manager_version, r->start_attempts + 1);
         return true;
 }
 
@@ -344,7 +438,7 @@ static int run_start_job(Run *r) {
         if (r->p.session)
                 relay_close_stdin(r->relay);
         if (q >= 0)
-                q = run_start_unit(r);
+                q = run_start_unit_when_free(r);
         if (q < 0) {
                 run_close_unit_fds(r);
                 return log_error_errno(q, "Failed to start the job: %m");
