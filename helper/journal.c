@@ -12,6 +12,13 @@
 #include "log.h"
 #include "mac.h"
 
+static uint64_t helper_t_main, helper_t_bus_open;
+
+void journal_note_helper_start(uint64_t main_usec, uint64_t bus_open_usec) {
+        helper_t_main = main_usec;
+        helper_t_bus_open = bus_open_usec;
+}
+
 uint64_t journal_now_usec(void) {
         struct timespec ts;
 
@@ -108,6 +115,8 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_PROFILE=%s", profile,
                                "PYWARD_EXIT_CODE=%d", r->exit_code,
                                "PYWARD_SIGNAL=%d", r->signal,
+                               "PYWARD_T_MAIN=%" PRIu64, helper_t_main,
+                               "PYWARD_T_BUS_OPEN=%" PRIu64, helper_t_bus_open,
                                "PYWARD_T_ACCEPT=%" PRIu64, t->accept,
                                "PYWARD_T_CONFIG=%" PRIu64, t->config,
                                "PYWARD_T_REQUEST=%" PRIu64, t->request,

@@ -18,6 +18,9 @@ typedef struct JobTimes {
 } JobTimes;
 
 uint64_t journal_now_usec(void);
+/* The helper process' own marks, before any connection exists: main() entered, the bus opened.
+ * Every result record carries them (PYWARD_T_MAIN=, PYWARD_T_BUS_OPEN=). */
+void journal_note_helper_start(uint64_t main_usec, uint64_t bus_open_usec);
 
 /* From now on every log line goes to the journal with PYWARD_JOB=job_id (falling back to stderr);
  * job_id must stay valid until journal_log_job_end(job_id). */

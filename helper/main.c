@@ -20,6 +20,7 @@
 #include "confine.h"
 #include "connection.h"
 #include "door.h"
+#include "journal.h"
 #include "landlock-rules.h"
 #include "lockdown.h"
 #include "log.h"
@@ -201,7 +202,7 @@ static int run_config_action(void) {
         return 0;
 }
 
-static int serve(void) {
+static int serve(uint64_t t_main) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(connection_freep) Connection *c = NULL;
@@ -238,6 +239,7 @@ static int serve(void) {
         r = manager_open(e, &bus);
         if (r < 0)
                 log_error_errno(r, "Failed to connect to the system bus: %m");
+        journal_note_helper_start(t_main, journal_now_usec());
         /* Loads the configuration too: after this, only the request is left to read. */
         r = connection_new(e, SD_LISTEN_FDS_START, arg_root, bus, &c);
         if (r < 0)
@@ -256,6 +258,8 @@ static int serve(void) {
 }
 
 int main(int argc, char *argv[]) {
+        /* The first mark of the connection's timing fields: the activation ends here. */
+        uint64_t t_main = journal_now_usec();
         int r;
 
         /* Debug logging for one instance: systemctl edit pyward@.service, Environment=PYWARD_LOG_LEVEL=debug */
@@ -267,6 +271,6 @@ int main(int argc, char *argv[]) {
                 return r < 0 ? 2 : 0;
         if (arg_action != ACTION_SERVE)
                 return run_config_action();
-        r = serve();
+        r = serve(t_main);
         return r < 0 ? 1 : r;
 }

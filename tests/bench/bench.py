@@ -53,19 +53,29 @@ VARIANTS = ["bare", "bwrap", "systemd-run", "pyward"]
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory"]
 PHASES = [
     # name, start mark, end mark. SPAWN/CLIENT_EXIT: the benchmark starts the pyward CLI / sees it
-    # exit; the others are the helper's PYWARD_T_* journal fields (CLOCK_MONOTONIC, usec).
-    ("client start, connect, helper activation", "SPAWN", "ACCEPT"),
+    # exit; the others are the helper's PYWARD_T_* journal fields (CLOCK_MONOTONIC, usec), each
+    # named for what lies between the two marks (pyward-helper(8), JOURNAL FIELDS).
+    ("client start, connect, activation, helper exec", "SPAWN", "MAIN"),
+    ("helper set-up: Landlock, door, bus socket", "MAIN", "BUS_OPEN"),
+    ("connection state", "BUS_OPEN", "ACCEPT"),
     ("config load", "ACCEPT", "CONFIG"),
-    ("request read", "CONFIG", "REQUEST"),
-    ("bus connect, Subscribe, Version", "REQUEST", "BUS"),
+    ("lockdown, request read", "CONFIG", "REQUEST"),
+    ("admission, job user, bus auth + Hello, Subscribe, Version", "REQUEST", "BUS"),
     ("StartTransientUnit round trip", "BUS", "START"),
     # The manager stamps ExecMainStartTimestamp when it forks the main process, so "EXEC" is the
     # fork: the sandbox (namespaces, tmpfs mounts, seccomp, user) is set up in the next phase.
-    ("start job to fork", "START", "EXEC"),
+    # START and EXEC have no fixed order (the reply travels through the bus while the manager
+    # forks): this phase may be negative by a few ms, and only this one.
+    ("start reply to fork", "START", "EXEC"),
     ("sandbox setup + Python run", "EXEC", "EXIT"),
     ("exit to result ready (unit state, GetAll)", "EXIT", "RESULT"),
     ("result to client exit", "RESULT", "CLIENT_EXIT"),
 ]
+# The phases whose marks come from two processes with no fixed order (see above).
+UNORDERED_PHASES = {"start reply to fork"}
+# The phases tile the client's run, so that they add up to it: each starts where the last ended.
+assert [p[1] for p in PHASES[1:]] == [p[2] for p in PHASES[:-1]], "PHASES leave a gap"
+assert PHASES[0][1] == "SPAWN" and PHASES[-1][2] == "CLIENT_EXIT", "PHASES do not span the run"
 
 
 
@@ -195,7 +205,7 @@ def journal_records(since_monotonic_usec):
     identifier: --unit=pyward@* expands to one term per helper instance, thousands after the scale
     run, and took over 120 s."""
     r = run(["journalctl", "-b", "-o", "json", "--no-pager", "--output-fields=" + ",".join(
-        ["PYWARD_JOB", "PYWARD_STATUS", "PYWARD_T_ACCEPT", "PYWARD_T_REQUEST", "PYWARD_T_CONFIG",
+        ["PYWARD_JOB", "PYWARD_STATUS", "PYWARD_T_MAIN", "PYWARD_T_BUS_OPEN", "PYWARD_T_ACCEPT", "PYWARD_T_REQUEST", "PYWARD_T_CONFIG",
          "PYWARD_T_BUS", "PYWARD_T_START", "PYWARD_T_EXEC", "PYWARD_T_EXIT", "PYWARD_T_RESULT", "PYWARD_HELPER_PEAK_RSS_KB",
          "_SYSTEMD_UNIT"]), "SYSLOG_IDENTIFIER=pyward-helper"], timeout=600, check=False)
     recs = []
@@ -225,7 +235,7 @@ def phase_breakdown(pyward_runs, records):
         return None
     timed.sort(key=lambda t: t["ACCEPT"])
     per_phase = {p[0]: [] for p in PHASES}
-    totals, matched = [], 0
+    totals, matched, negative = [], 0, {}
     j = 0
     for t0, t1 in sorted(pyward_runs):
         while j < len(timed) and timed[j]["ACCEPT"] < t0:
@@ -238,10 +248,14 @@ def phase_breakdown(pyward_runs, records):
         matched += 1
         totals.append(t1 - t0)
         for name, a, b in PHASES:
-            per_phase[name].append(marks[b] - marks[a])
+            d = marks[b] - marks[a]
+            per_phase[name].append(d)
+            if d < 0 and name not in UNORDERED_PHASES:
+                negative[name] = negative.get(name, 0) + 1
     if not matched:
         return None
     return {"matched_runs": matched, "total_p50": percentile(totals, 50),
+            "negative": negative,
             "phases": {n: {"p50": percentile(v, 50), "p90": percentile(v, 90)} for n, v in per_phase.items()}}
 
 

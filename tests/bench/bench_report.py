@@ -49,7 +49,11 @@ def latency_lines(res, variants):
         prow.append(["sum of p50s / p50 of total", ms(sum(v["p50"] for v in ph["phases"].values())),
                      ms(ph["total_p50"])])
         lines += [f"Where pyward's time goes (trivial job, {ph['matched_runs']} runs, ms)",
-                  table(prow, ["phase", "p50", "p90"]), ""]
+                  table(prow, ["phase", "p50", "p90"])]
+        neg = ph.get("negative", {})
+        lines += [("phases below 0 (a mark out of order): " + ", ".join(f"{k} in {v} runs" for k, v in neg.items()))
+                  if neg else "no phase below 0 in any run (start reply to fork may be: two processes stamp it)",
+                  "the phases tile each run from the client's start to its exit: their sums add up to it", ""]
     else:
         lines += ["Where pyward's time goes: n/a (the helper logs no PYWARD_T_* timing fields)", ""]
     return lines

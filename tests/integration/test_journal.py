@@ -23,8 +23,8 @@ KINDS = {"started", "result", "write-stall", "cell", "log"}
 ACCEPTED, RESULT, CELL_RESULT = 0x101, 0x104, 0x109
 # Only in the started and result records of a session (a one-shot job's have neither).
 SESSION_ONLY = {"PYWARD_KIND", "PYWARD_CELLS"}
-T_HELPER = ["ACCEPT", "CONFIG", "REQUEST", "BUS", "START", "RESULT"]  # the helper's, in order
-T_ALL = ["ACCEPT", "CONFIG", "REQUEST", "BUS", "START", "EXEC", "EXIT", "RESULT"]
+T_HELPER = ["MAIN", "BUS_OPEN", "ACCEPT", "CONFIG", "REQUEST", "BUS", "START", "RESULT"]  # the helper's, in order
+T_ALL = ["MAIN", "BUS_OPEN", "ACCEPT", "CONFIG", "REQUEST", "BUS", "START", "EXEC", "EXIT", "RESULT"]
 LOG_INFO, LOG_NOTICE, LOG_ERR = "6", "5", "3"
 
 # The requests: name -> (code, profile, limits). wall_time and the limits are raw wire values (us).
@@ -348,14 +348,14 @@ class JournalTests(PywardTestCase):
             with self.subTest(name, **t):
                 if name == "rejected":
                     self.assertEqual([t[k] for k in ("BUS", "START", "EXEC", "EXIT")], [0, 0, 0, 0])
-                    helper = ["ACCEPT", "CONFIG", "REQUEST", "RESULT"]
+                    helper = ["MAIN", "BUS_OPEN", "ACCEPT", "CONFIG", "REQUEST", "RESULT"]
                 else:
                     helper = T_HELPER
                     self.assertTrue(all(t.values()), "a step of a job that ran has no mark")
                     self.assertTrue(t["BUS"] <= t["EXEC"] <= t["EXIT"] <= t["RESULT"])
                 marks = [t[k] for k in helper]
                 self.assertEqual(marks, sorted(marks), "the helper's marks are out of order")
-                self.assertLessEqual(r["before"], t["ACCEPT"])
+                self.assertLessEqual(r["before"], t["MAIN"])  # the helper was started for this client
                 self.assertLessEqual(t["RESULT"], r["after"])
                 self.assertLessEqual(t["RESULT"], int(rec["__MONOTONIC_TIMESTAMP"]))
                 if name == "timeout":  # 300 ms of wall-clock limit between fork and exit
