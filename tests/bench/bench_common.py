@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The benchmark's shared helpers: logging, commands, percentiles and tables. Stdlib only.
-import math
 import subprocess
 import sys
 import time
+
+from bench_stats import percentile  # noqa: F401 (re-exported: bench.py imports it from here)
 
 RUN_TIMEOUT = 60  # seconds for any single job of any variant; over it counts as a failure
 
@@ -23,13 +24,6 @@ def run(cmd, timeout=30, check=True, **kw):
     if check and r.returncode != 0:
         die(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
     return r
-
-
-def percentile(values, p):
-    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
-    s = sorted(values)
-    k = max(0, math.ceil(p / 100 * len(s)) - 1)
-    return s[k]
 
 
 def summary(values):

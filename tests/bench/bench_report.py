@@ -34,12 +34,13 @@ def latency_lines(res, variants):
         for v in variants:
             cell = lat.get(job, {}).get(v)
             if cell is None:
-                rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", ""])
+                rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", "", ""])
                 continue
             s = cell["seconds"] or {}
-            rows.append([f"{job:8} {v}", ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
+            rows.append([f"{job:8} {v}", str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
                          str(cell["failures"])])
-    lines += ["Latency (ms)", table(rows, ["job / variant", "p50", "p90", "p99", "failures"]), ""]
+    lines += ["Latency (ms; percentiles by linear interpolation, n samples)",
+              table(rows, ["job / variant", "n", "p50", "p90", "p99", "failures"]), ""]
     rrows = [[k, fmt_ratio(res["ratios"][k].get("trivial")), fmt_ratio(res["ratios"][k].get("real"))]
              for k in res["ratios"]]
     lines += ["Ratios of p50", table(rrows, ["ratio", "trivial", "real job"]), ""]
@@ -48,7 +49,7 @@ def latency_lines(res, variants):
         prow = [[n, ms(v["p50"]), ms(v["p90"])] for n, v in ph["phases"].items()]
         prow.append(["sum of p50s / p50 of total", ms(sum(v["p50"] for v in ph["phases"].values())),
                      ms(ph["total_p50"])])
-        lines += [f"Where pyward's time goes (trivial job, {ph['matched_runs']} runs, ms)",
+        lines += [f"Where pyward's time goes (trivial job, n = {ph['matched_runs']} runs, ms)",
                   table(prow, ["phase", "p50", "p90"])]
         neg = ph.get("negative", {})
         lines += [("phases below 0 (a mark out of order): " + ", ".join(f"{k} in {v} runs" for k, v in neg.items()))
@@ -80,10 +81,11 @@ def later_lines(res):
                   + f" (slot files before the run: {sc['slot_files_before']}; reused, one per UID and slot)", ""]
     co = res.get("collect")
     if co:
-        crow = [[k, ms((v["seconds"] or {}).get("p50")), ms((v["seconds"] or {}).get("p90")), str(v["failures"])]
+        crow = [[k, str((v["seconds"] or {}).get("n", 0)), ms((v["seconds"] or {}).get("p50")),
+                 ms((v["seconds"] or {}).get("p90")), str(v["failures"])]
                 for k, v in co.items() if k not in ("adds_p50", "return_adds_p50")]
         lines += ["Returning files (10 x 1 MiB in the working directory; pyward CLI)",
-                  table(crow, ["job", "p50", "p90", "failures"]),
+                  table(crow, ["job", "n", "p50", "p90", "failures"]),
                   f"  writing and returning the files adds {ms(co['adds_p50'])} ms to the trivial job's p50; "
                   f"returning them alone (--collect against the same job without it) {ms(co.get('return_adds_p50'))} ms",
                   ""]
