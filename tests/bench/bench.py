@@ -568,6 +568,7 @@ def main():
     res["targets"] = targets(res)
     res["elapsed_seconds"] = time.time() - started
     res["machine"]["loadavg_at_end"] = os.getloadavg()
+    res["machine"]["cpus_at_end"] = os.cpu_count()  # a machine hot-plugged mid-run would skew the ratios
 
     print(report(res, VARIANTS), flush=True)
     if args.json:

@@ -13,7 +13,8 @@ def report(res, variants):
              f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
              f"{res['params']['runs']} interleaved runs per cell; sections {','.join(res['params']['only'])}",
              "load average: " + " ".join(f"{x:.2f}" for x in m["loadavg_at_start"]) + " at the start, "
-             + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end", ""]
+             + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end"
+             + f"; CPUs {m['cpus']} at the start, {m.get('cpus_at_end', 'n/a')} at the end", ""]
     if "latency" in res:
         lines += latency_lines(res, variants)
     if "view" in res:
