@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 
+import bench_peer
 from bench_common import RUN_TIMEOUT, cell_results, die, log, percentile, ratio, round_robin, run, summary
 from bench_report import report, targets
 from bench_sandbox import capture_helper_call, exec_argv, for_unit, props_to_systemd_run, verify_same_sandbox
@@ -48,7 +49,8 @@ JOBS = {"trivial": TRIVIAL, "real": REAL}
 FILES_OUT = ("for i in range(10):\n"
              "    with open('out%d.bin' % i, 'wb') as f:\n"
              "        f.write(b'x' * 1048576)\n")
-VARIANTS = ["bare", "bwrap", "systemd-run", "pyward"]
+# bwrap: namespaces only; bare-runner and bwrap-hardened: bench_peer's.
+VARIANTS = ["bare", "bare-runner", "bwrap", "bwrap-hardened", "systemd-run", "pyward"]
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory"]
 PHASES = [
@@ -147,6 +149,8 @@ class Runner:
             return python
         if variant == "bwrap":
             return self.bwrap + python if self.bwrap else None
+        if variant in bench_peer.VARIANTS:
+            return bench_peer.PEER.argv(variant, python[:-2], code)
         if variant == "systemd-run":
             # A unit name of its own for each job, which its properties name where the helper's
             # named the captured unit.
@@ -163,12 +167,16 @@ class Runner:
         kw = {}
         if user is not None:
             kw = {"user": user, "group": user, "extra_groups": ["pyward"]}
+        argv, kw["pass_fds"] = bench_peer.open_fds(argv)  # bwrap-hardened's seccomp filter
         t0 = time.monotonic()
         try:
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=RUN_TIMEOUT, **kw)
         except subprocess.TimeoutExpired:
             t1 = time.monotonic()
             return False, t1 - t0, t0, t1, f"timed out after {RUN_TIMEOUT}s"
+        finally:
+            for fd in kw["pass_fds"]:
+                os.close(fd)
         t1 = time.monotonic()
         if r.returncode != 0:
             return False, t1 - t0, t0, t1, f"exit {r.returncode}: {r.stderr.decode(errors='replace').strip()[-300:]}"
@@ -539,6 +547,7 @@ def main():
             log(f"bwrap does not work here ({r.stderr.decode(errors='replace').strip()}); no bwrap row")
             runner.bwrap = None
     res["bwrap"] = runner.bwrap and " ".join(runner.bwrap)
+    res["peer"] = bench_peer.PEER.setup(props, runner.bwrap, lambda v: runner.argv(v, TRIVIAL), expect["trivial"])
 
     if "latency" in only:
         log(f"latency: {args.runs} rounds of {len(JOBS)} jobs x {len(VARIANTS)} variants")
@@ -547,7 +556,12 @@ def main():
         res["ratios"] = {
             name: {j: ratio(p50(j, a), p50(j, b)) for j in JOBS}
             for name, a, b in [("pyward / systemd-run", "pyward", "systemd-run"), ("pyward / bare", "pyward", "bare"),
-                               ("bwrap / bare", "bwrap", "bare"), ("systemd-run / bare", "systemd-run", "bare")]}
+                               ("bwrap (namespaces only) / bare", "bwrap", "bare"),
+                               ("bwrap-hardened / bare", "bwrap-hardened", "bare"),
+                               ("pyward / bwrap-hardened", "pyward", "bwrap-hardened"),
+                               ("systemd-run / bare", "systemd-run", "bare"),
+                               ("bare-runner / bare: the runner's bootstrap", "bare-runner", "bare"),
+                               ("pyward / bare-runner: pyward less its runner", "pyward", "bare-runner")]}
         res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
     if "view" in only and view_runs:
         res["view"] = measure_view(runner, props, aux, view_runs, TRIVIAL, expect["trivial"])

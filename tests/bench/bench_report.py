@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The benchmark's report: its tables and the targets, from the results of one run. Stdlib only.
+import bench_peer
 import bench_session
 import bench_view
 from bench_common import fmt_ratio, ms, table
@@ -38,13 +39,15 @@ def latency_lines(res, variants):
                 rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", "", ""])
                 continue
             s = cell["seconds"] or {}
-            rows.append([f"{job:8} {v}", str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
+            label = "bwrap (namespaces only)" if v == "bwrap" else v
+            rows.append([f"{job:8} {label}", str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
                          str(cell["failures"])])
     lines += ["Latency (ms; percentiles by linear interpolation, n samples)",
               table(rows, ["job / variant", "n", "p50", "p90", "p99", "failures"]), ""]
     rrows = [[k, fmt_ratio(res["ratios"][k].get("trivial")), fmt_ratio(res["ratios"][k].get("real"))]
              for k in res["ratios"]]
     lines += ["Ratios of p50", table(rrows, ["ratio", "trivial", "real job"]), ""]
+    lines += bench_peer.lacks_lines()
     ph = res.get("phases")
     if ph:
         prow = [[n, ms(v["p50"]), ms(v["p90"])] for n, v in ph["phases"].items()]
