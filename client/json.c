@@ -234,6 +234,9 @@ int json_print_result(const JobResult *r, const Buffer *out, const Buffer *err, 
         json_string_or_null(stdout, r->job);
         fputs(",\"message\":", stdout);
         json_string_or_null(stdout, r->message);
+        /* Only where the profile keeps warm runners (as in the RESULT): which path the job took. */
+        if (r->path_reported)
+                printf(",\"path\":\"%s\"", r->warm ? "warm" : "cold");
         if (c)
                 json_files(stdout, c, r);
         printf(",\"pyward_exit_status\":%d}\n", exit_status);

@@ -373,6 +373,10 @@ typedef struct JobResult {
         /* Only for a DISCOVER request: the number of PROFILE_INFO frames sent. */
         bool profiles_reported;
         uint64_t profiles;
+        /* Only where the profile keeps warm runners (WarmRunners=): path=warm (the job ran on one)
+         * or path=cold. */
+        bool path_reported;
+        bool warm;
 } JobResult;
 
 void job_result_done(JobResult *r); /* frees the strings, keeps the struct */

@@ -156,6 +156,8 @@ int job_result_format(const JobResult *r, char **ret, size_t *ret_size) {
                 record_add_number(&b, r->profiles);
                 record_add_str(&b, "\n");
         }
+        if (r->path_reported)
+                record_add_str(&b, r->warm ? "path=warm\n" : "path=cold\n");
 
         data = b.data;
         if (b.oom)
@@ -185,6 +187,7 @@ enum {
         RK_FILES_NOTE,
         RK_CELLS,
         RK_PROFILES,
+        RK_PATH,
         _RK_MAX,
 };
 
@@ -206,6 +209,7 @@ static const char *const result_keys[_RK_MAX] = {
         [RK_FILES_NOTE] = "files_note",
         [RK_CELLS] = "cells",
         [RK_PROFILES] = "profiles",
+        [RK_PATH] = "path",
 };
 
 /* Sets one decoded key of the record; 0 or -EBADMSG/-ENOMEM. */
@@ -233,6 +237,13 @@ static int job_result_set(JobResult *r, int k, const char *value) {
         else if (k == RK_PROFILES)
                 r->profiles_reported = true;
         switch (k) {
+        case RK_PATH:
+                r->path_reported = true;
+                if (strcmp(value, "warm") == 0)
+                        r->warm = true;
+                else if (strcmp(value, "cold") != 0)
+                        error = -EBADMSG;
+                break;
         case RK_STATUS:
                 r->status = job_status_from_string(value);
                 if ((int) r->status < 0)

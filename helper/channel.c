@@ -111,6 +111,21 @@ int channel_request_append(Buffer *b, const Request *req, const ChannelBounds *b
         return r;
 }
 
+int channel_stdio_append(Buffer *b, uint32_t which) {
+        uint8_t payload[4];
+
+        le32_store(payload, which);
+        return channel_message_append(b, CH_STDIO, payload, sizeof(payload));
+}
+
+int channel_limits_append(Buffer *b, uint64_t cpu_seconds, uint64_t wall_usec) {
+        uint8_t payload[CH_LIMITS_SIZE];
+
+        le64_store(payload, cpu_seconds);
+        le64_store(payload + 8, wall_usec);
+        return channel_message_append(b, CH_LIMITS, payload, sizeof(payload));
+}
+
 int channel_stop_append(Buffer *b) {
         return channel_message_append(b, CH_STOP, NULL, 0);
 }

@@ -25,7 +25,12 @@
  *   CH_SKIPPED (the files the cell made or changed since they were last returned or sent), then
  *   exactly one CH_CELL_RESULT. The per-cell file bounds restart at each CH_CELL.
  * The runner may be started before a request exists (warm runners): nothing in the channel depends
- * on the unit's properties. */
+ * on the unit's properties. A warm runner's fd 0 is a listening AF_UNIX socket (SO_ACCEPTCONN)
+ * whose name is in WARM_DIR (warm.h), not a connected one: it imports the modules named in
+ * $PYWARD_PRELOAD (comma-separated; one that fails is left out), accepts one connection (its peer
+ * must be uid 0), closes the listener and makes the connection its fd 0. Its first messages are
+ * then CH_STDIO (stdout), CH_STDIO (stderr) and CH_LIMITS, then the request as above. A runner
+ * serves one connection, one job, and exits; EOF before GO: exit 1 with nothing run. */
 #pragma once
 
 #include <stdbool.h>
@@ -58,6 +63,12 @@ typedef enum ChannelType {
         CH_CELL = 0x09,      /* session: uint32 flags (CH_CELL_*), uint32 cell number (1-based), code */
         CH_INTERRUPT = 0x0A, /* session, empty: SIGINT to the running cell */
         CH_END = 0x0B,       /* session, empty: no more cells: exit 0 */
+        CH_STDIO = 0x0C,     /* warm runner, first: uint32 1 (stdout) or 2 (stderr); SCM_RIGHTS:
+                              * the job's write end of that pipe, with the message's first byte */
+        CH_LIMITS = 0x0D,    /* warm runner, after both CH_STDIO: 2 x uint64: RLIMIT_CPU seconds
+                              * of the code (soft; hard one more, never above the unit's; 0: as
+                              * the unit's), the wall-clock time in
+                              * usec after which the runner ends the code itself (0: never) */
 
         /* runner -> helper */
         CH_FILE_OUT = 0x81,      /* uint32 mode (permission bits only, <= 07777), uint64 size, path
@@ -99,6 +110,13 @@ typedef struct ChannelBounds {
 int channel_request_append(Buffer *b, const Request *req, const ChannelBounds *bounds, uint32_t go_flags,
                            size_t *ret_go_offset);
 int channel_stop_append(Buffer *b);
+/* A warm runner's first messages: CH_STDIO for fd 1 or 2 (the writer attaches the pipe's write end
+ * at the message's first byte), then CH_LIMITS. */
+#define CH_STDIO_STDOUT 1U
+#define CH_STDIO_STDERR 2U
+#define CH_LIMITS_SIZE 16U
+int channel_stdio_append(Buffer *b, uint32_t which);
+int channel_limits_append(Buffer *b, uint64_t cpu_seconds, uint64_t wall_usec);
 /* Session messages: CH_FILE + CH_FILE_DATA... of each file, then CH_CELL. All or nothing;
  * 0, -ENOMEM, -EMSGSIZE, -EINVAL (a file whose data is incomplete). */
 int channel_cell_append(Buffer *b, const RequestFile *files, size_t n_files, uint32_t flags, uint64_t cell,

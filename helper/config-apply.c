@@ -145,6 +145,7 @@ static int apply(Parser *p, Config *c, Profile *pr, const Assignment *a) {
         case VALUE_SYSCALLS:
         case VALUE_USERS:
         case VALUE_GROUPS:
+        case VALUE_MODULES:
                 return apply_list(p, field, o, a);
         case VALUE_INTERPRETER:
                 r = apply_interpreter(p, field, a);

@@ -23,6 +23,7 @@ typedef enum ValueType {
         VALUE_SYSCALLS,    /* char **: list of syscall names and @groups */
         VALUE_USERS,       /* char **: list of user names or uids */
         VALUE_GROUPS,      /* char **: list of group names or gids */
+        VALUE_MODULES,     /* char **: list of Python module names ("numpy", "os.path") */
 } ValueType;
 
 static inline bool value_type_is_list(ValueType t) {

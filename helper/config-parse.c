@@ -355,6 +355,28 @@ static bool name_valid(const char *s) {
         return true;
 }
 
+/* An absolute module name: ASCII identifiers joined by single dots, at most 128 bytes (what the
+ * runner imports while it waits; $PYWARD_PRELOAD joins them with commas). */
+static bool module_name_valid(const char *s) {
+        size_t n = strlen(s);
+        bool start = true;
+
+        if (n == 0 || n > 128)
+                return false;
+        for (const char *c = s; *c; c++) {
+                if (*c == '.') {
+                        if (start)
+                                return false;
+                        start = true;
+                        continue;
+                }
+                if (!isalpha((unsigned char) *c) && *c != '_' && (start || !isdigit((unsigned char) *c)))
+                        return false;
+                start = false;
+        }
+        return !start;
+}
+
 static bool syscall_name_valid(const char *s) {
         if (s[0] == '@') {
                 for (size_t i = 0; i < ELEMENTSOF(syscall_groups); i++)
@@ -397,6 +419,10 @@ const char *list_element_error(const char *root, ValueType type, const char *w, 
         case VALUE_GROUPS:
                 if (!name_valid(w))
                         return "not a valid name or numeric id";
+                return NULL;
+        case VALUE_MODULES:
+                if (!module_name_valid(w))
+                        return "not a Python module name (identifiers joined by '.')";
                 return NULL;
         default:
                 return "internal error";

@@ -46,6 +46,10 @@ const Setting config_settings[] = {
         { "SystemCallDeny", PROFILE(syscall_deny), .type = VALUE_SYSCALLS },
         { "AllowUsers", PROFILE(allow_users), .type = VALUE_USERS },
         { "AllowGroups", PROFILE(allow_groups), .type = VALUE_GROUPS },
+        /* Warm runners (pyward-helper(8) WARM RUNNERS): 0, none, by default. */
+        { "WarmRunners", PROFILE(warm_runners), .type = VALUE_COUNT, .min = 0, .max = WARM_RUNNERS_MAX,
+          .def = 0 },
+        { "PreloadModules", PROFILE(preload_modules), .type = VALUE_MODULES },
         { "CodeMax", PROFILE(code_max), .type = VALUE_SIZE, .min = 1, .max = PW_CODE_MAX,
           .def = PW_CODE_MAX },
         LIMIT(LIMIT_MEMORY, "MemoryMax", "DefaultMemory", VALUE_SIZE, 1, TIB, 1 * GIB, 256 * MIB),

@@ -30,6 +30,7 @@ static void show_setting(FILE *f, const Setting *s, const void *field, const Con
         case VALUE_SYSCALLS:
         case VALUE_USERS:
         case VALUE_GROUPS:
+        case VALUE_MODULES:
                 show_list(f, s, *(char **const *) field, o->list[id], o->reset[id]);
                 return;
         case VALUE_INTERPRETER:

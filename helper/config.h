@@ -44,6 +44,8 @@ typedef struct Profile {
         char **allow_users;                 /* who may use this profile; both lists NULL/empty: anyone */
         char **allow_groups;                /*   allowed to connect; else uid or a gid must match */
         bool enabled;                       /* Enabled=no: nobody may use this profile */
+        uint64_t warm_runners;              /* WarmRunners=: runners kept started (warm.h) */
+        char **preload_modules;             /* PreloadModules=: what they import while they wait */
         ConfigOrigins *origins;
 } Profile;
 
@@ -51,6 +53,9 @@ typedef struct Profile {
  * UID may run plus as many connections that are still sending their request or being told that the
  * UID's jobs are all in use. */
 #define CONNECTIONS_PER_JOB 2U
+
+/* WarmRunners= at most, per profile: each holds a job user of the pool while it waits. */
+#define WARM_RUNNERS_MAX 16U
 
 typedef struct Config {
         char **allow_users;            /* who may connect at all (names; "root" by default) */

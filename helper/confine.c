@@ -13,6 +13,7 @@
 #include "config-paths.h"
 #include "confine.h"
 #include "discover-cache.h"
+#include "warm.h"
 #include "landlock-rules.h"
 #include "log.h"
 #include "policy.h"
@@ -32,7 +33,7 @@ unsigned confine_abi(void) {
 /* The directories the helper writes: made now (tmpfiles.d makes them at boot; an upgrade may run
  * a new helper before it does), as a rule needs the directory to exist. */
 static int make_writable_dirs(bool required) {
-        static const char *const dirs[] = { SLOT_DIR, DISCOVER_CACHE_DIR };
+        static const char *const dirs[] = { SLOT_DIR, DISCOVER_CACHE_DIR, WARM_DIR };
 
         for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
                 if (mkdir(dirs[i], 0700) >= 0 || errno == EEXIST)
@@ -78,6 +79,7 @@ int confine_self(bool required) {
                 { LANDLOCK_READ, "/run/pyward" },
                 { LANDLOCK_WRITE, SLOT_DIR },
                 { LANDLOCK_WRITE, DISCOVER_CACHE_DIR },
+                { LANDLOCK_WRITE, WARM_DIR },
                 /* Its own status and cgroup; the controllers of the hierarchy; AppArmor's list. */
                 { LANDLOCK_READ, proc_self },
                 /* sd_pid_get_unit() strips the manager's own cgroup (a container's root) from ours. */

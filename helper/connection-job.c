@@ -139,6 +139,7 @@ void connection_request_complete(Connection *c) {
         r = run_new(c->event, c->bus,
                     &(RunParams) {
                             .job_id = c->job_id,
+                            .config = c->config,
                             .peer = &c->peer,
                             .profile = c->profile,
                             .limits = c->limits,

@@ -411,7 +411,8 @@ Connection *connection_free(Connection *c) {
         journal_log_job_end(c->job_id);
         c->run = run_free(c->run);
         cell_input_done(&c->cell_in);
-        sd_bus_flush_close_unref(c->bus);
+        /* serve() owns the bus and flushes it at the end (a refill may still use it after us). */
+        sd_bus_unref(c->bus);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->deadline);
         frame_reader_done(&c->reader);
@@ -426,4 +427,10 @@ Connection *connection_free(Connection *c) {
         sd_event_unref(c->event);
         free(c);
         return NULL;
+}
+
+char *connection_warm_profile(const Connection *c) {
+        if (!c || !c->run || !c->profile || c->profile->warm_runners == 0)
+                return NULL;
+        return strdup(c->profile->name);
 }

@@ -15,4 +15,7 @@ typedef struct Connection Connection;
  * connection is finished (result sent or the client gone and the job stopped). */
 int connection_new(sd_event *e, int fd, const char *config_root, sd_bus *bus, Connection **ret);
 Connection *connection_free(Connection *c);
+/* After the job: the name of its profile if that keeps warm runners (WarmRunners=), malloc'd, for
+ * the refill (warm-fill.h); NULL if no job ran or the profile keeps none. */
+char *connection_warm_profile(const Connection *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Connection *, connection_free);

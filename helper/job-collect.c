@@ -39,8 +39,9 @@ static void job_fill_usage(Job *j, const ServiceProps *p) {
         uint64_t start_ts = p->start_ts, exit_ts = p->exit_ts;
         bool have_peak = j->manager_version >= 256;
 
+        /* A warm runner's: only what its job used, after the hand-off. */
         if (p->cpu != UINT64_MAX)
-                j->result.cpu_ms = p->cpu / 1000000U;
+                j->result.cpu_ms = (p->cpu > j->cpu_base_nsec ? p->cpu - j->cpu_base_nsec : 0) / 1000000U;
         j->exec_start_usec = start_ts;
         j->exec_exit_usec = exit_ts;
         if (j->active_enter_usec > start_ts && j->active_enter_usec <= exit_ts)

@@ -57,7 +57,10 @@ struct Job {
         bool start_refused;         /* see job_start_refused() */
         bool start_rejected_by_bus; /* see job_start_rejected_by_bus() */
         uint64_t exec_start_usec, exec_exit_usec;
-        uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve() */
+        uint64_t active_enter_usec; /* when the unit became active: Type=exec, after the execve(); for
+                                     * a warm runner's unit (job_attach()), the hand-off */
+        uint64_t handoff_usec;      /* job_attach(): CLOCK_MONOTONIC when the job was handed over */
+        uint64_t cpu_base_nsec;     /* job_attach(): the runner's CPUUsageNSec before its job, or 0 */
         int pidfd;                  /* the main process, once it is known for certain; else -EBADF */
         uint32_t main_pid;          /* what pidfd was opened on */
         sd_event_source *pidfd_source;

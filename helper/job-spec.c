@@ -13,6 +13,7 @@
 #include "job-spec.h"
 #include "host-view.h"
 #include "log.h"
+#include "warm.h"
 #include "mac.h"
 
 /* "memory" among the words of a cgroup.controllers file; -errno if it cannot be read. */
@@ -116,5 +117,30 @@ JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host) {
                 .landlock_abi = host->landlock_abi,
                 .apparmor = host->apparmor,
                 .memory_cgroup = host->memory_cgroup,
+                .warm = in->warm,
+                .warm_wait_usec = WARM_WAIT_MAX_USEC,
+                .preload = in->preload,
         };
+}
+
+int job_preload_env(const Profile *p, char **ret) {
+        size_t n = strlen("PYWARD_PRELOAD=") + 1;
+        char *s;
+
+        *ret = NULL;
+        if (!p->preload_modules || !p->preload_modules[0])
+                return 0;
+        for (char **m = p->preload_modules; *m; m++)
+                n += strlen(*m) + 1;
+        s = malloc(n);
+        if (!s)
+                return -ENOMEM;
+        strcpy(s, "PYWARD_PRELOAD=");
+        for (char **m = p->preload_modules; *m; m++) {
+                if (m != p->preload_modules)
+                        strcat(s, ",");
+                strcat(s, *m);
+        }
+        *ret = s;
+        return 0;
 }

@@ -40,8 +40,13 @@ typedef struct JobSpecInput {
         const Profile *profile;
         const uint64_t *limits;
         const Request *request;
-        const int *job_fds; /* the runner channel's far end, stdout, stderr of the job */
-        bool discover;      /* a discovery run: no code, no files */
+        const int *job_fds;  /* the runner channel's far end, stdout, stderr of the job */
+        bool discover;       /* a discovery run: no code, no files */
+        bool warm;           /* a warm runner: job_fds[0] is its listening socket (warm.h) */
+        const char *preload; /* job_preload_env() */
 } JobSpecInput;
+
+/* "PYWARD_PRELOAD=" and the profile's PreloadModules= joined by commas, in *ret (NULL: none). */
+int job_preload_env(const Profile *p, char **ret);
 
 JobSpec job_spec_make(const JobSpecInput *in, const JobHost *host);

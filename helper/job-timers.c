@@ -33,6 +33,8 @@ static int on_cpu_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
                 return 0;
         if (sd_bus_message_read(m, "v", "t", &nsec) < 0)
                 return 0;
+        if (nsec != UINT64_MAX)
+                nsec = nsec > j->cpu_base_nsec ? nsec - j->cpu_base_nsec : 0;
         if (nsec != UINT64_MAX && nsec > j->cpu_limit_nsec) {
                 log_info("Job unit %s used %" PRIu64 " ms of CPU, over its limit; stopping it.", j->unit,
                          nsec / 1000000U);

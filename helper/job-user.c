@@ -23,6 +23,7 @@ struct JobUserPick {
         char prev[JOB_USER_FILE_MAX];
         sd_bus_slot *slot; /* GetUnit of prev */
         char name[JOB_USER_NAME_MAX];
+        char unit[JOB_USER_FILE_MAX]; /* what the user's file records */
         job_user_done_t done;
         void *userdata;
 };
@@ -37,6 +38,7 @@ int job_user_pick_new(sd_bus *bus, const char *job_id, job_user_done_t done, voi
         p->bus = bus ? sd_bus_ref(bus) : NULL;
         (void) snprintf(p->job_id, sizeof(p->job_id), "%s", job_id);
         (void) sscanf(p->job_id, "%4x", &p->start);
+        (void) snprintf(p->unit, sizeof(p->unit), JOB_UNIT_FMT, p->job_id);
         p->last = -EBUSY;
         p->fd = -EBADF;
         p->done = done;
@@ -63,11 +65,9 @@ static void pick_done(JobUserPick *p, int r) {
 
 /* The user held by p->fd is free: record the job's unit in its file and keep it. */
 static void pick_take_current(JobUserPick *p) {
-        char unit[64];
         int r;
 
-        (void) snprintf(unit, sizeof(unit), JOB_UNIT_FMT, p->job_id);
-        r = job_user_record(p->fd, unit);
+        r = job_user_record(p->fd, p->unit);
         if (r < 0) {
                 pick_done(p, r);
                 return;
@@ -140,4 +140,8 @@ void job_user_pick_start(JobUserPick *p) {
 void job_user_pick_take(JobUserPick *p, int *ret_fd, char ret_name[static JOB_USER_NAME_MAX]) {
         memcpy(ret_name, p->name, JOB_USER_NAME_MAX);
         *ret_fd = TAKE_FD(p->fd);
+}
+
+void job_user_pick_set_unit(JobUserPick *p, const char *unit) {
+        (void) snprintf(p->unit, sizeof(p->unit), "%s", unit);
 }

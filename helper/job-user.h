@@ -20,5 +20,8 @@ int job_user_pick_new(sd_bus *bus, const char *job_id, job_user_done_t done, voi
 JobUserPick *job_user_pick_free(JobUserPick *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobUserPick *, job_user_pick_free);
 void job_user_pick_start(JobUserPick *p);
+/* Before job_user_pick_start(): the unit the user's file records, if not JOB_UNIT_FMT of the job id
+ * (a warm runner's). */
+void job_user_pick_set_unit(JobUserPick *p, const char *unit);
 /* After done(0): hands over the fd that holds the user and its name. */
 void job_user_pick_take(JobUserPick *p, int *ret_fd, char ret_name[static JOB_USER_NAME_MAX]);

@@ -19,6 +19,10 @@
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
+        return job_new_unit(bus, id, NULL, manager_version, ret);
+}
+
+int job_new_unit(sd_bus *bus, const char *id, const char *unit, unsigned manager_version, Job **ret) {
         _cleanup_(job_freep) Job *j = NULL;
         int r;
 
@@ -37,7 +41,11 @@ int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret) {
                 .memory_peak_bytes = RESULT_UNSET,
         };
         j->id = strdup(id);
-        if (!j->id || asprintf(&j->unit, JOB_UNIT_FMT, id) < 0)
+        if (unit)
+                j->unit = strdup(unit);
+        else if (asprintf(&j->unit, JOB_UNIT_FMT, id) < 0)
+                j->unit = NULL;
+        if (!j->id || !j->unit)
                 return -ENOMEM;
         r = manager_unit_path(j->unit, &j->unit_path);
         if (r < 0)
@@ -243,7 +251,9 @@ static int on_unit_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 return 0;
         }
         if (active_enter > 0 && j->active_enter_usec == 0) {
-                j->active_enter_usec = active_enter;
+                /* A warm runner's unit was active long before its job: the job's clocks run from
+                 * the hand-off. */
+                j->active_enter_usec = active_enter > j->handoff_usec ? active_enter : j->handoff_usec;
                 job_arm_wall_timer(j);
                 job_ask_main_pid(j);
                 if (j->event_cb)
@@ -486,4 +496,59 @@ void job_set_stop_grace(Job *j, uint64_t usec) {
 
 bool job_grace_ran_out(const Job *j) {
         return j->grace_ran_out;
+}
+
+/* The runner's CPU time so far: the base the job's is counted from. Then the job is running. */
+static int on_attach_cpu(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const sd_bus_error *e = manager_reply_error(m);
+        uint64_t nsec = UINT64_MAX;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        if (e) {
+                job_fail(j, -sd_bus_error_get_errno(e), "could not read the warm runner's unit: %s",
+                         e->message ?: e->name);
+                return 0;
+        }
+        if (sd_bus_message_read(m, "v", "t", &nsec) >= 0 && nsec != UINT64_MAX)
+                j->cpu_base_nsec = nsec;
+        (void) sd_event_now(job_event(j), CLOCK_MONOTONIC, &j->handoff_usec);
+        job_set_state(j, JOB_STATE_RUNNING);
+        return 0;
+}
+
+int job_attach(Job *j, uint64_t wall_limit_usec, uint64_t cpu_limit_usec, job_event_func_t cb,
+               void *userdata) {
+        int r;
+
+        j->event_cb = cb;
+        j->userdata = userdata;
+        r = manager_watch_unit(j->bus, &j->slot_properties, j->unit_path, on_properties_changed, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch %s: %m", j->unit);
+        r = manager_watch_jobs(j->bus, &j->slot_job_new, &j->slot_job_removed, on_job_new, on_job_removed, j);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+        /* Its start job ended long ago: any job on the unit now is someone else's (systemctl stop). */
+        j->start_job_done = true;
+        j->n_jobs_seen = 1;
+        j->wall_limit_usec = wall_limit_usec;
+        r = job_arm_cpu_poll(j, cpu_limit_usec);
+        if (r < 0)
+                return r;
+        /* Ours from now on: the manager keeps it after it ends until the result is read (AddRef=
+         * of a cold job's start does that). */
+        r = manager_ref_unit(j->bus, j->unit_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to reference %s: %m", j->unit);
+        r = manager_get_service_property(j->bus, &j->slot_call, j->unit_path, "CPUUsageNSec", on_attach_cpu,
+                                         j);
+        if (r < 0)
+                return r;
+        job_set_state(j, JOB_STATE_STARTING);
+        return 0;
+}
+
+void job_keep_running(Job *j) {
+        j->wall_limit_usec = 0;
 }

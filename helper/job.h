@@ -27,12 +27,19 @@ typedef enum JobEvent {
 typedef void (*job_event_func_t)(Job *j, JobEvent ev, void *userdata);
 
 int job_new(sd_bus *bus, const char *id, unsigned manager_version, Job **ret);
+/* The same for a unit of another name (NULL: JOB_UNIT_FMT of id): a warm runner's. */
+int job_new_unit(sd_bus *bus, const char *id, const char *unit, unsigned manager_version, Job **ret);
 Job *job_free(Job *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
 
 /* Installs the signal matches, then calls StartTransientUnit(). The Job must stay alive until
  * JOB_EVENT_DONE. cpu_limit_usec: whole-job CPU time, polled (0: none). */
 int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_func_t cb, void *userdata);
+/* Instead of job_start(): the unit is a warm runner's, already active; the job handed to it is
+ * watched from now on like a started one (JOB_EVENT_STARTED once the runner's CPU time so far is
+ * read: the job's is counted from it; its wall clock runs from then, not from the unit's start). */
+int job_attach(Job *j, uint64_t wall_limit_usec, uint64_t cpu_limit_usec, job_event_func_t cb,
+               void *userdata);
 /* Asks the manager to stop the unit; the first reason is the one reported. With a stop grace, a
  * limit's stop (timeout, cpu-limit, output-limit) first reports JOB_EVENT_WINDING_UP and kills the
  * unit only when the grace is over (or at once on a later CANCEL, disconnect or protocol error). */
@@ -40,6 +47,9 @@ int job_stop(Job *j, JobStopReason reason);
 /* Before job_start(): how long a job stopped by one of its limits may wind up (0: none, the
  * default: killed at once). */
 void job_set_stop_grace(Job *j, uint64_t usec);
+/* After job_start() of a warm runner: no wall-clock timer; the Job may be freed once the unit is
+ * active, which leaves the unit running. */
+void job_keep_running(Job *j);
 /* The grace ran out before the unit was down: it was killed. */
 bool job_grace_ran_out(const Job *j);
 bool job_is_done(const Job *j);

@@ -127,6 +127,7 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
                                "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
                                "PYWARD_MAC=%s", mac_layers_started(),
+                               "PYWARD_PATH=%s", r->warm ? "warm" : "cold",
                                SESSION_FIELD(session),
                                "PYWARD_CELLS=%" PRIu64, r->cells,
                                NULL);

@@ -44,6 +44,10 @@ static const char *const allowed_syscalls[] = {
         /* the discovery cache: the unit's ReadWritePaths= keep these to /run/pyward/discovery
          * and the slots (ProtectSystem=strict) */
         "mkdirat", "renameat", "renameat2", "unlinkat",
+        /* warm runners (warm.h): a listening socket bound in /run/pyward/warm for each one started,
+         * and the connection to one claimed (AF_UNIX only: socket() below, the unit's
+         * RestrictAddressFamilies=, PrivateNetwork= or Landlock's TCP rules) */
+        "bind", "listen", "connect",
         /* the job's main process, watched for its end (pidfd_send_signal() is not allowed) */
         "pidfd_open",
         /* sockets (socket() itself only for AF_UNIX, below) */

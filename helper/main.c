@@ -29,10 +29,13 @@
 #include "manager.h"
 #include "policy.h"
 #include "unit-props.h"
+#include "job-spec.h"
+#include "warm-fill.h"
+#include "warm.h"
 
 static const char *arg_root = "/";
 static const char *arg_profile = NULL;
-static enum { ACTION_SERVE, ACTION_CHECK, ACTION_SHOW } arg_action = ACTION_SERVE;
+static enum { ACTION_SERVE, ACTION_CHECK, ACTION_SHOW, ACTION_FILL } arg_action = ACTION_SERVE;
 
 static void help(void) {
         printf("Usage: pyward-helper [OPTIONS]\n"
@@ -47,6 +50,9 @@ static void help(void) {
                "                       errors, exit 0 if the configuration is valid, 1 if not\n"
                "     --show-config     Print the effective configuration, with where each value\n"
                "                       comes from\n"
+               "     --fill-pool       Start the warm runners that the profiles' WarmRunners= ask\n"
+               "                       for and stop those of an older configuration, then exit\n"
+               "                       (pyward-pool.service)\n"
                "     --profile NAME    With --show-config: only this profile\n"
                "     --root DIR        Read the configuration below DIR instead of /\n"
                "\n"
@@ -54,12 +60,13 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_SHOW, ARG_PROFILE, ARG_ROOT };
+        enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_SHOW, ARG_FILL, ARG_PROFILE, ARG_ROOT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "check-config", no_argument, NULL, ARG_CHECK },
                 { "show-config", no_argument, NULL, ARG_SHOW },
+                { "fill-pool", no_argument, NULL, ARG_FILL },
                 { "profile", required_argument, NULL, ARG_PROFILE },
                 { "root", required_argument, NULL, ARG_ROOT },
                 {},
@@ -79,6 +86,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_SHOW:
                         arg_action = ACTION_SHOW;
+                        break;
+                case ARG_FILL:
+                        arg_action = ACTION_FILL;
                         break;
                 case ARG_PROFILE:
                         arg_profile = optarg;
@@ -174,6 +184,29 @@ static int check_system(void) {
         return missing > 0 || check_confinement() < 0 ? -ENOENT : 0;
 }
 
+/* --check-config: each profile's pool of warm runners (warm.h), as WARM_DIR's names say. */
+static void check_warm_pools(const Config *c) {
+        _cleanup_(job_host_done) JobHost host = {};
+
+        mac_probe_landlock(); /* as a helper sees the host (job-spec.h): the same generation */
+        if (job_host_probe(&host) < 0)
+                return;
+        for (size_t i = 0; i < c->n_profiles; i++) {
+                const Profile *p = &c->profiles[i];
+                char gen[WARM_GEN_LEN + 1];
+                unsigned ready, other;
+
+                if (p->warm_runners == 0 || warm_generation(c, p, &host, gen) < 0)
+                        continue;
+                warm_pool_count(WARM_DIR, p->name, gen, &ready, &other);
+                printf("Profile %s: WarmRunners=%" PRIu64 ", %u ready (generation %s)", p->name,
+                       p->warm_runners, ready, gen);
+                if (other > 0)
+                        printf(", %u of an older configuration (stopped by the next fill)", other);
+                printf(".\n");
+        }
+}
+
 static int run_config_action(void) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *errors = NULL;
@@ -186,8 +219,11 @@ static int run_config_action(void) {
         }
         if (arg_action == ACTION_CHECK) {
                 printf("Configuration OK (%zu profile%s).\n", c->n_profiles, c->n_profiles == 1 ? "" : "s");
-                if (strcmp(arg_root, "/") == 0 && check_system() < 0)
-                        return 1;
+                if (strcmp(arg_root, "/") == 0) {
+                        check_warm_pools(c);
+                        if (check_system() < 0)
+                                return 1;
+                }
                 return 0;
         }
         r = config_show(c, arg_profile, stdout);
@@ -207,6 +243,7 @@ static int serve(uint64_t t_main) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(connection_freep) Connection *c = NULL;
         _cleanup_close_ int share_fd = -EBADF;
+        _cleanup_free_ char *profile = NULL;
         int n, r, code = 0;
 
         n = sd_listen_fds(true);
@@ -239,6 +276,9 @@ static int serve(uint64_t t_main) {
         r = manager_open(e, &bus);
         if (r < 0)
                 log_error_errno(r, "Failed to connect to the system bus: %m");
+        /* The bus outlives the connection's event loop: the refill after the job uses it. */
+        if (bus)
+                (void) sd_bus_set_close_on_exit(bus, false);
         journal_note_helper_start(t_main, journal_now_usec());
         /* Loads the configuration too: after this, only the request is left to read. */
         r = connection_new(e, SD_LISTEN_FDS_START, arg_root, bus, &c);
@@ -254,7 +294,41 @@ static int serve(uint64_t t_main) {
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         code = r;
+        /* After the RESULT: the warm runners of the job's profile refilled (warm-fill.h), the
+         * client and the UID's share let go first. */
+        profile = connection_warm_profile(c);
+        if (profile && bus) {
+                c = connection_free(c);
+                share_fd = safe_close(share_fd);
+                (void) warm_fill_all(bus, arg_root, profile);
+        }
         return code;
+}
+
+/* --fill-pool: as a helper's refill, for every profile with WarmRunners= (pyward-pool.service). */
+static int fill_pool(void) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = confine_self(confine_required());
+        if (r < 0)
+                return r;
+        r = sd_event_default(&e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        r = manager_open(e, &bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        mac_probe_landlock(); /* as serve(): the runners' units are made as the helpers' jobs are */
+        r = lockdown_apply(LOCKDOWN_KILL);
+        if (r < 0)
+                return r;
+        r = warm_fill_all(bus, arg_root, NULL);
+        if (r < 0)
+                return r;
+        log_info("Warm runners: %d started.", r);
+        return 0;
 }
 
 int main(int argc, char *argv[]) {
@@ -269,6 +343,8 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
+        if (arg_action == ACTION_FILL)
+                return fill_pool() < 0 ? 1 : 0;
         if (arg_action != ACTION_SERVE)
                 return run_config_action();
         r = serve(t_main);

@@ -160,6 +160,10 @@ int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_pat
                                         NULL);
 }
 
+int manager_ref_unit(sd_bus *bus, const char *unit_path) {
+        return sd_bus_call_method_async(bus, NULL, SD_DEST, unit_path, SD_UNIT, "Ref", NULL, NULL, NULL);
+}
+
 int manager_get_unit_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                            sd_bus_message_handler_t cb, void *userdata) {
         return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "GetAll", cb,

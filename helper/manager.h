@@ -49,6 +49,10 @@ int manager_stop_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, sd_
 
 /* The unit object, by its D-Bus path (manager_unit_path()). */
 int manager_unit_path(const char *unit, char **ret);
+/* Ref() of a unit another client started (a warm runner's, with its AddRef= by a helper that is
+ * gone): kept until our Unref() even once it is down. Nobody waits for the reply; the calls after
+ * it on this bus are handled after it. */
+int manager_ref_unit(sd_bus *bus, const char *unit_path);
 int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                        sd_bus_message_handler_t cb, void *userdata);
 /* GetAll of the Unit or the Service interface; Get of one property of the Service interface. */

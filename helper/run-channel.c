@@ -313,19 +313,22 @@ static int on_channel(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-int run_channel_new(sd_event *e, const uint64_t *limits, ChannelMode mode, const RunChannelOps *ops,
-                    void *userdata, int *ret_job_fd, RunChannel **ret) {
+/* Our end of the channel is fd (taken, whatever happens): non-blocking, watched. */
+static int run_channel_make(sd_event *e, const uint64_t *limits, ChannelMode mode, const RunChannelOps *ops,
+                            void *userdata, int fd, RunChannel **ret) {
         _cleanup_(run_channel_freep) RunChannel *c = NULL;
-        int sv[2], q;
+        int q;
 
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                safe_close(fd);
                 return -ENOMEM;
+        }
         c->event = sd_event_ref(e);
         c->ops = ops;
         c->userdata = userdata;
         c->mode = mode;
-        c->fd = -EBADF;
+        c->fd = fd;
         c->bounds = (ChannelBounds) {
                 .files_out = limits[LIMIT_FILES_OUT],
                 .files_out_bytes = limits[LIMIT_FILES_OUT_BYTES],
@@ -333,25 +336,61 @@ int run_channel_new(sd_event *e, const uint64_t *limits, ChannelMode mode, const
                 .depth = limits[LIMIT_FILES_OUT_DEPTH],
                 .collect_usec = limits[LIMIT_FILES_OUT_TIME],
         };
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
-        c->fd = sv[0];
         /* Our end never blocks the event loop; the runner's stays blocking. */
-        if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
-                safe_close(sv[1]);
+        if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
                 return -errno;
-        }
         q = channel_reader_new(&c->bounds, mode, &c->reader);
         if (q >= 0)
                 q = channel_writer_new(c->fd, &c->writer);
         if (q >= 0)
                 q = sd_event_add_io(e, &c->source, c->fd, EPOLLIN, on_channel, c);
+        if (q < 0)
+                return q;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int run_channel_new(sd_event *e, const uint64_t *limits, ChannelMode mode, const RunChannelOps *ops,
+                    void *userdata, int *ret_job_fd, RunChannel **ret) {
+        int sv[2], q;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        q = run_channel_make(e, limits, mode, ops, userdata, sv[0], ret);
         if (q < 0) {
                 safe_close(sv[1]);
                 return q;
         }
         *ret_job_fd = sv[1];
-        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int run_channel_new_connected(sd_event *e, const uint64_t *limits, const RunChannelOps *ops, void *userdata,
+                              int fd, RunChannel **ret) {
+        return run_channel_make(e, limits, CHANNEL_MODE_JOB, ops, userdata, fd, ret);
+}
+
+int run_channel_send_warm(RunChannel *c, int stdout_fd, int stderr_fd, uint64_t cpu_seconds,
+                          uint64_t wall_usec) {
+        _cleanup_(buffer_done) Buffer out = {}, err = {}, lim = {};
+        int q;
+
+        q = channel_stdio_append(&out, CH_STDIO_STDOUT);
+        if (q >= 0)
+                q = channel_stdio_append(&err, CH_STDIO_STDERR);
+        if (q >= 0)
+                q = channel_limits_append(&lim, cpu_seconds, wall_usec);
+        if (q >= 0)
+                q = channel_writer_queue(c->writer, &out, stdout_fd, 0);
+        if (q >= 0)
+                q = channel_writer_queue(c->writer, &err, stderr_fd, 0);
+        if (q >= 0)
+                q = channel_writer_queue(c->writer, &lim, -EBADF, 0);
+        if (q < 0)
+                return q;
+        c->write_pending = true;
+        channel_flush(c);
+        channel_update_io(c);
         return 0;
 }
 

@@ -42,6 +42,14 @@ typedef struct RunChannel RunChannel;
  * or a session (GO with CH_GO_SESSION; per cell files and CH_CELL_RESULT). */
 int run_channel_new(sd_event *e, const uint64_t *limits, ChannelMode mode, const RunChannelOps *ops,
                     void *userdata, int *ret_job_fd, RunChannel **ret);
+/* A warm runner's channel (warm.h): fd is the connection to its listening socket, taken. A job
+ * only (no session, no discovery). */
+int run_channel_new_connected(sd_event *e, const uint64_t *limits, const RunChannelOps *ops, void *userdata,
+                              int fd, RunChannel **ret);
+/* A warm runner's first messages: CH_STDIO with each pipe's write end (dup'ed), CH_LIMITS. Before
+ * run_channel_send_request(). */
+int run_channel_send_warm(RunChannel *c, int stdout_fd, int stderr_fd, uint64_t cpu_seconds,
+                          uint64_t wall_usec);
 RunChannel *run_channel_free(RunChannel *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(RunChannel *, run_channel_free);
 

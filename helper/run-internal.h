@@ -89,7 +89,25 @@ struct Run {
         uint64_t token_wait_since;      /* CLOCK_MONOTONIC: since when the start waits; 0: not */
 
         RunSession session;
+
+        /* A warm runner claimed (run-warm.c): its channel until the Job exists, its id. */
+        bool warm;
+        int warm_fd;
+        char warm_rid[33];
 };
+
+/* run.c, for run-warm.c */
+extern const RelayOps run_relay_ops;
+extern const RunChannelOps run_channel_ops;
+void run_on_job_event(Job *j, JobEvent ev, void *userdata);
+
+/* run-warm.c: a job on a warm runner (warm.h). run_warm_claim(): the request fits one and one was
+ * claimed (r->warm, r->warm_fd). run_warm_start_job(): after the manager's version, instead of
+ * the unit's start: the relay, the channel, the Job attached to the runner's unit. On
+ * JOB_EVENT_STARTED, run_warm_handoff() sends the runner its stdio, limits and the request. */
+bool run_warm_claim(Run *r);
+int run_warm_start_job(Run *r);
+int run_warm_handoff(Run *r);
 
 /* run-session.c */
 void run_session_init(Run *r);

@@ -50,6 +50,7 @@ int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, voi
         r->state = RUN_STARTING;
         r->user_fd = -EBADF;
         r->start_token_fd = -EBADF;
+        r->warm_fd = -EBADF;
         for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
                 r->unit_fds[i] = -EBADF;
         memcpy(r->unit_limits, p->limits, sizeof(r->unit_limits));
@@ -71,6 +72,7 @@ Run *run_free(Run *r) {
         sd_event_source_disable_unref(r->restart_timer);
         sd_event_source_disable_unref(r->token_timer);
         safe_close(r->start_token_fd);
+        safe_close(r->warm_fd);
         run_close_unit_fds(r);
         job_free(r->job);
         relay_free(r->relay);
@@ -121,6 +123,8 @@ static void run_check_over(Run *r) {
                 return;
         r->state = RUN_OVER;
         result = job_result(r->job);
+        result->path_reported = r->p.profile->warm_runners > 0;
+        result->warm = r->warm;
         if (r->p.session)
                 run_session_finish(r, result);
         if (r->p.request->collect && !r->p.discover && !r->p.session &&
@@ -150,7 +154,7 @@ static void relay_event(void *userdata, RelayEvent ev) {
         }
 }
 
-static const RelayOps relay_ops = {
+const RelayOps run_relay_ops = {
         .emit = relay_emit,
         .can_emit = relay_can_emit,
         .event = relay_event,
@@ -184,7 +188,7 @@ static void channel_broken(void *userdata, const char *why) {
         run_session_broken(userdata, why);
 }
 
-static const RunChannelOps channel_ops = {
+const RunChannelOps run_channel_ops = {
         .emit = relay_emit,
         .can_emit = relay_can_emit,
         .info = channel_info,
@@ -198,12 +202,18 @@ static const RunChannelOps channel_ops = {
 
 static bool run_restart(Run *r);
 
-static void on_job_event(Job *j, JobEvent ev, void *userdata) {
+void run_on_job_event(Job *j, JobEvent ev, void *userdata) {
         Run *r = userdata;
 
         switch (ev) {
         case JOB_EVENT_STARTED:
                 r->start_token_fd = safe_close(r->start_token_fd);
+                if (r->warm && run_warm_handoff(r) < 0) {
+                        /* Nothing of the job reached the runner: it ends with the channel. */
+                        log_error("Job %s: could not hand the job to its warm runner; stopping it.",
+                                  r->p.job_id);
+                        (void) job_stop(r->job, JOB_STOP_CANCEL);
+                }
                 /* A start made again (run_restart()) is the same job to the client: one ACCEPTED. */
                 if (r->start_attempts > 1)
                         break;
@@ -242,10 +252,13 @@ static void on_job_event(Job *j, JobEvent ev, void *userdata) {
 /* The unit: its spec from the request and the kept unit fds, StartTransientUnit(). */
 static int run_start_unit(Run *r) {
         _cleanup_(job_host_done) JobHost host = {};
+        _cleanup_free_ char *preload = NULL;
         JobSpec spec;
         int q;
 
-        q = job_host_probe(&host);
+        q = job_preload_env(r->p.profile, &preload);
+        if (q >= 0)
+                q = job_host_probe(&host);
         if (q < 0)
                 return q;
         q = job_new(r->bus, r->p.job_id, r->manager_version, &r->job);
@@ -265,9 +278,10 @@ static int run_start_unit(Run *r) {
                         .request = r->p.request,
                         .job_fds = r->unit_fds,
                         .discover = r->p.discover,
+                        .preload = preload,
                 },
                 &host);
-        q = job_start(r->job, &spec, r->unit_limits[LIMIT_CPU_TIME], on_job_event, r);
+        q = job_start(r->job, &spec, r->unit_limits[LIMIT_CPU_TIME], run_on_job_event, r);
         if (q < 0)
                 return q;
         if (r->start_attempts++ == 0)
@@ -415,14 +429,16 @@ static int run_start_job(Run *r) {
         int channel_fd = -EBADF;
         int q;
 
-        q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &relay_ops, r, job_fds, &r->relay);
+        if (r->warm)
+                return run_warm_start_job(r);
+        q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &run_relay_ops, r, job_fds, &r->relay);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the job's stdio: %m");
         q = run_channel_new(r->event, r->p.limits,
                             r->p.discover  ? CHANNEL_MODE_DISCOVER
                             : r->p.session ? CHANNEL_MODE_SESSION
                                            : CHANNEL_MODE_JOB,
-                            &channel_ops, r, &channel_fd, &r->channel);
+                            &run_channel_ops, r, &channel_fd, &r->channel);
         if (q < 0) {
                 for (size_t i = 0; i < 3; i++)
                         safe_close(job_fds[i]);
@@ -518,6 +534,14 @@ static void on_job_user(JobUserPick *p, int q, void *userdata) {
 void run_start(Run *r) {
         int q;
 
+        /* A warm runner of the profile, if one is ready and the request fits it: its unit, user
+         * and sandbox exist already; the manager is only asked to watch it. */
+        if (run_warm_claim(r)) {
+                q = manager_subscribe(r->bus, &r->slot_subscribe, on_subscribe, r);
+                if (q < 0)
+                        run_start_failed(r, q);
+                return;
+        }
         q = job_user_pick_new(r->bus, r->p.job_id, on_job_user, r, &r->pick);
         if (q < 0) {
                 run_fail(r, "cannot take a job user: %s", strerror(-q));

@@ -43,6 +43,7 @@ typedef struct RunOps {
 /* What the run is of; everything must outlive the Run. */
 typedef struct RunParams {
         const char *job_id;
+        const Config *config; /* for a warm runner's generation (warm.h); NULL: the cold path */
         const Peer *peer;
         const Profile *profile;
         const uint64_t *limits; /* admitted, _LIMIT_MAX of them */

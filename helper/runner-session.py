@@ -9,7 +9,9 @@
 # an interrupt is never lost at a cell's start nor lands between cells or in the next one; the
 # supervisor reads the pipe only when it has an interrupt to send (no wake-up per cell). Imports
 # are few and lazy: what only an error, a file or a collection needs is imported there.
-def _session(ch, cwd, bounds, stdin, inputs, fail, kill_all):
+def _session(ch, cwd, bounds, stdin, inputs, fail, kill_all, limit_cpu, deadline):
+    # limit_cpu(): applies the kernel's RLIMIT_CPU (a warm runner's CH_LIMITS); deadline: None, or
+    # the time.monotonic() at which the session is ended as by CH_STOP (CH_LIMITS' wall-clock time).
     import _signal, _socket, select
     FILE, FILE_DATA, STOP, CELL, INTERRUPT, END, CELL_RESULT = 5, 6, 8, 9, 10, 11, 0x86
     sup, ker = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -22,6 +24,7 @@ def _session(ch, cwd, bounds, stdin, inputs, fail, kill_all):
         os.close(cwd)
         os.close(armed_r)
         sup.close()
+        limit_cpu()
         _kernel(_Link(ker), armed_w)  # returns never; SystemExit ends the interpreter as the cell asked
     ker.close()
     os.close(stdin)
@@ -114,9 +117,17 @@ def _session(ch, cwd, bounds, stdin, inputs, fail, kill_all):
         else:
             broken("channel message %#x in a session" % kind)
 
+    if deadline is not None:
+        import time
     while True:
         watch = [0, sup.fileno()] + ([] if pidfd is None else [pidfd]) + ([armed_r] if cell and cell[2] else [])
-        ready = select.select(watch, [], [], None if pidfd is not None else 0.05)[0]
+        timeout = None if pidfd is not None else 0.05
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                finish(True)
+            timeout = min(left, 3600 if timeout is None else timeout)
+        ready = select.select(watch, [], [], timeout)[0]
         if armed_r in ready:
             interrupt()
         if sup.fileno() in ready:

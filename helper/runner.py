@@ -7,13 +7,16 @@
 # _runner() below); the parent waits for it (and for CH_STOP), returns the files the code left
 # when GO asked for them (CH_FILE_OUT, CH_SKIPPED, CH_DONE), and exits with the child's status.
 # Discovery (GO's DISCOVER): one CH_INFO about the interpreter, exit 0. A session (GO's SESSION):
-# _session() of runner-session.py, which embed-runner.py puts before this file.
+# _session() of runner-session.py, which embed-runner.py puts before this file. A warm runner
+# (_warm(): fd 0 a listening socket) preloads $PYWARD_PRELOAD's modules, accepts its channel, and
+# first reads CH_STDIO (stdout), CH_STDIO (stderr) and CH_LIMITS; then the same request.
 # Imports are kept few (a warm runner is started ahead of its job): what only collection or
 # discovery needs is imported there. Nothing here may write to fd 1 or 2 but a runner error.
 import os, sys
 def _runner():
     import _signal, _socket, select
     CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
+    STDIO, LIMITS = 0x0C, 0x0D
     FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO = range(0x81, 0x86)
     GO_COLLECT, GO_DISCOVER, GO_SESSION = 1, 2, 4
     CHUNK = 65536
@@ -163,7 +166,41 @@ def _runner():
                 os.close(d)
         inputs[path] = (mode, size, digest.digest())
 
+    warm = _warm(fail)
     ch = Channel()
+    cpu = wall = 0  # CH_LIMITS: the code's RLIMIT_CPU, the runner's own wall-clock backstop
+    if warm:
+        for n in (1, 2):
+            m = expect(ch, (STDIO,), "STDIO")
+            fd = ch.take_fd(m[2])
+            if fd is None or m[1] != n.to_bytes(4, "little"):
+                fail("a STDIO that is not fd %d's or came without it" % n)
+            if fd != n:
+                os.dup2(fd, n)
+                os.close(fd)
+        m = expect(ch, (LIMITS,), "LIMITS")
+        if len(m[1]) != 16:
+            fail("LIMITS of %d bytes" % len(m[1]))
+        cpu, wall = int.from_bytes(m[1][0:8], "little"), int.from_bytes(m[1][8:16], "little")
+
+    def limit_cpu():
+        # In the code's process, before it runs: never above the unit's own hard limit.
+        # The module is dropped from sys.modules again unless it was there (preloaded): the code
+        # finds the modules a cold job's code finds.
+        if cpu:
+            had = "resource" in sys.modules
+            import resource
+            # As the unit's LimitCPUSoft=/LimitCPU=: SIGXCPU at the limit (cpu-limit), SIGKILL a
+            # second later.
+            hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+            n = min(cpu, 2 ** 62) if hard == resource.RLIM_INFINITY else min(cpu, hard)
+            h = n + 1 if hard == resource.RLIM_INFINITY else min(n + 1, hard)
+            try:
+                resource.setrlimit(resource.RLIMIT_CPU, (n, h))
+            except (OSError, ValueError) as e:
+                fail("cannot limit the code's CPU time to %d s: %s" % (n, e))
+            if not had:
+                del sys.modules["resource"]
     code = expect(ch, (CODE,), "CODE")[1]
     filename = expect(ch, (FILENAME,), "FILENAME")[1]
     if not filename or b"/" in filename or b"\0" in filename or filename in (b".", b".."):
@@ -187,6 +224,10 @@ def _runner():
     if len(m[1]) != 8 or int.from_bytes(m[1][0:4], "little") != 1:
         fail("a GO of an unknown channel version")
     go = int.from_bytes(m[1][4:8], "little")
+    deadline = None
+    if wall and go & GO_SESSION:
+        import time
+        deadline = time.monotonic() + wall / 1e6
     if go & GO_DISCOVER:
         ch.take_fd(-1)
         from importlib import metadata
@@ -196,7 +237,8 @@ def _runner():
         stdin = ch.take_fd(m[2])
         if stdin is None:
             fail("GO came without the job's stdin")
-        return _session(ch, cwd, bounds, stdin, inputs, fail, kill_all)  # never: it exits, or SystemExit
+        # never returns: it exits, or SystemExit
+        return _session(ch, cwd, bounds, stdin, inputs, fail, kill_all, limit_cpu, deadline)
     collect = bool(go & GO_COLLECT)
     path = os.path.join(os.getcwd(), os.fsdecode(filename))
     try:
@@ -219,6 +261,7 @@ def _runner():
         os.dup2(stdin, 0)
         os.close(stdin)
         os.close(cwd)
+        limit_cpu()
         if collect:
             sys.dont_write_bytecode = True
             os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -230,9 +273,15 @@ def _runner():
         return path
     os.close(stdin)
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # no KeyboardInterrupt traceback of the runner's
+    if wall:
+        # Imported after the fork, in the runner only: the code's interpreter has the modules a
+        # cold job's has (and the preloaded ones).
+        import time
+        deadline = time.monotonic() + wall / 1e6
 
     # The parent: wait for the child, or for CH_STOP (a limit ended the job: end everything of
-    # the job now, the pool user being the job's alone, and return what exists).
+    # the job now, the pool user being the job's alone, and return what exists), or for LIMITS'
+    # wall-clock time to pass, which is as a CH_STOP.
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -241,7 +290,10 @@ def _runner():
     status = None
     while status is None:
         watch = ([] if ch.eof else [0]) + ([] if pidfd is None else [pidfd])
-        ready = select.select(watch, [], [], None if pidfd is not None else 0.05)[0]
+        timeout = None if pidfd is not None else 0.05
+        if deadline is not None:
+            timeout = min(max(deadline - time.monotonic(), 0), 3600 if timeout is None else timeout)
+        ready = select.select(watch, [], [], timeout)[0]
         if 0 in ready:
             ch.recv()
             ch.take_fd(-1)
@@ -251,6 +303,9 @@ def _runner():
                 m = ch.parse()
             if stopped:
                 kill_all()
+        if not stopped and deadline is not None and time.monotonic() >= deadline:
+            stopped = True
+            kill_all()
         if stopped or pidfd in ready:
             status = os.waitpid(pid, 0)[1]
         elif pidfd is None:
@@ -266,6 +321,50 @@ def _runner():
         except OSError:
             pass  # the helper is gone: nobody to tell
     _exit_as(status)
+def _warm(fail):
+    # True if fd 0 is a warm runner's listening socket; it has then been replaced by the one
+    # connection accepted on it, after $PYWARD_PRELOAD's modules were imported. Either way the
+    # variable leaves the environment here, before any fork: no job sees it.
+    import _socket
+    preload = os.environ.pop("PYWARD_PRELOAD", "")
+    try:
+        s = _socket.socket(fileno=0)
+    except OSError:
+        return False  # not a socket: Channel() says so, as on the cold path
+    try:
+        listening = s.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN)
+    except OSError:
+        listening = 0
+    if not listening:
+        s.detach()
+        return False
+    for name in preload.split(","):
+        if name:
+            # One that fails is left out, whatever it raises, SystemExit included; not a
+            # KeyboardInterrupt: that is a SIGINT to the runner, not the module's failure.
+            try:
+                __import__(name)
+            except (Exception, SystemExit):
+                pass
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()  # what the imports printed goes where the runner's output goes, not to the job
+        except Exception:
+            pass
+    try:
+        os.set_blocking(0, True)
+        fd = s._accept()[0]
+        c = _socket.socket(fileno=fd)
+        uid = int.from_bytes(c.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
+        c.detach()
+    except OSError as e:
+        fail("cannot accept the runner channel: %s" % e.strerror)
+    if uid != 0:
+        fail("the runner channel's peer is uid %d, not root" % uid)
+    s.close()
+    os.dup2(fd, 0)
+    os.close(fd)
+    return True
 def _exit_as(status):
     # The child's status as the unit's: its exit code, or its signal, raised again on the runner.
     if os.WIFSIGNALED(status):
@@ -477,7 +576,7 @@ def _info(metadata):
         out += b"packages_omitted=%d\n" % omitted
     return out
 _p = _runner()
-del _runner, _exit_as, _collect, _info, _session, _Link, _InputFiles, _kernel, _lines, _error, _result_text
+del _runner, _warm, _exit_as, _collect, _info, _session, _Link, _InputFiles, _kernel, _lines, _error, _result_text
 import runpy
 try:
     runpy.run_path(_p, run_name="__main__")

@@ -7,6 +7,8 @@
 # and before collecting (os.kill(-1)): so that it reaches nothing of ours, it always runs as the
 # init's child in a PID namespace of its own (unshare(1)); where none can be made, only the tests
 # that cannot reach os.kill(-1) run, and never as root.
+# run(warm=True) plays a warm runner's helper: the runner's fd 0 is a listening socket, which this
+# side connects to and then sends CH_STDIO (stdout), CH_STDIO (stderr) and CH_LIMITS first.
 # The runner is runner-session.py and RUNNER.PY, in that order, as embed-runner.py joins them;
 # importing this module takes RUNNER.PY from sys.argv[1] (each test's first argument).
 import array
@@ -23,7 +25,7 @@ _runner_path = sys.argv.pop(1)
 RUNNER = "".join(open(os.path.join(os.path.dirname(_runner_path), name) if name else _runner_path,
                       encoding="utf-8").read() for name in ("runner-session.py", None))
 
-CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP, CELL, INTERRUPT, END = range(1, 12)
+CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP, CELL, INTERRUPT, END, STDIO, LIMITS = range(1, 14)
 FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO, CELL_RESULT = range(0x81, 0x87)
 GO_COLLECT, GO_DISCOVER, GO_SESSION = 1, 2, 4
 CELL_COLLECT = 1
@@ -90,6 +92,53 @@ def go(flags):
     return message(GO, (1).to_bytes(4, "little") + flags.to_bytes(4, "little"))
 
 
+def limits(cpu_seconds=0, wall_usec=0):
+    return message(LIMITS, cpu_seconds.to_bytes(8, "little") + wall_usec.to_bytes(8, "little"))
+
+
+def send_fd(s, data, fd):
+    s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+
+
+def _listen(d):
+    # A warm runner's fd 0 (a socket pair's end cannot listen), bound in a directory of its own
+    # (not the working directory, which is collected) that any uid may reach (run()'s peer_uid).
+    os.chmod(d, 0o755)
+    address = os.path.join(d, "runner")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(address)
+    os.chmod(address, 0o777)
+    s.listen(1)
+    return s, address
+
+
+def _warm_first(helper, out_w, err_w, limit):
+    # A warm runner's first messages: the job's stdout and stderr, CH_LIMITS (or limit's bytes).
+    send_fd(helper, message(STDIO, (1).to_bytes(4, "little")), out_w)
+    send_fd(helper, message(STDIO, (2).to_bytes(4, "little")), err_w)
+    helper.sendall(limit if isinstance(limit, bytes) else limits(*limit))
+
+
+def _connect(path, uid):
+    # The helper's end of a warm runner's channel; as uid (the peer credentials the runner checks
+    # are the connecting process's): the connect() is made in a child that drops to it.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if uid is None:
+        s.connect(path)
+        return s
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            s.connect(path)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] == 0, "cannot connect as uid %d" % uid
+    return s
+
+
 class Result:
     pass
 
@@ -143,17 +192,28 @@ def parse_channel(data):
 
 
 def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, files=(), prepare=None,
-        stop_on=None, send=None, with_fd=True, extra_fd=False, preexec=None, kills=None):
+        stop_on=None, send=None, with_fd=True, extra_fd=False, preexec=None, kills=None, env=None,
+        warm=False, limit=(0, 0), prelude=None, peer_uid=None):
     """Runs the runner in a fresh working directory; returns a Result with returncode, stdout,
-    stderr, messages (the runner's channel messages), left (processes left), dir, seconds."""
+    stderr, messages (the runner's channel messages), left (processes left), dir, seconds.
+    env: the runner's environment. warm: a warm runner, connected to as peer_uid (None: ours),
+    sent CH_STDIO with the job's stdout, CH_STDIO with its stderr, then CH_LIMITS of limit
+    ((cpu_seconds, wall_usec), or the bytes to send in its place); prelude: bytes sent instead of
+    all three. stdout and stderr are then the job's pipes', runner_stdout and runner_stderr the
+    runner's own fd 1 and 2 (where a runner error goes before the second CH_STDIO)."""
     kills = bool(flags & GO_COLLECT) or stop_on is not None if kills is None else kills
     if NAMESPACE is None and (kills or os.geteuid() == 0):
         raise unittest.SkipTest("no PID namespace for the runner's os.kill(-1)")
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as sockets:
         d = os.path.realpath(d)
         if prepare:
             prepare(d)
-        helper, job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if warm:
+            job, address = _listen(sockets)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+        else:
+            helper, job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         in_r, in_w = os.pipe()
         report_r, report_w = os.pipe()
         if NAMESPACE:
@@ -167,21 +227,29 @@ def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, fil
                 preexec()
         start = time.monotonic()
         p = subprocess.Popen(argv, stdin=job.fileno(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d,
-                             pass_fds=(report_w,) if NAMESPACE else (), preexec_fn=preexec_all)
+                             pass_fds=(report_w,) if NAMESPACE else (), preexec_fn=preexec_all, env=env)
         job.close()
         os.close(report_w)
+        if warm:
+            helper = _connect(address, peer_uid)
+            job_stdout, job_stderr = open(out_r, "rb"), open(err_r, "rb")
+        else:
+            job_stdout, job_stderr = p.stdout, p.stderr
         channel = bytearray()
 
         def read_channel():
             while True:
-                b = helper.recv(1 << 20)
+                try:
+                    b = helper.recv(1 << 20)
+                except ConnectionResetError:
+                    return  # the runner failed with our bytes unread
                 if not b:
                     return
                 channel.extend(b)
 
         def read_stdout(out):
             while True:
-                b = p.stdout.read1(65536)
+                b = job_stdout.read1(65536)
                 if not b:
                     return
                 out.extend(b)
@@ -189,12 +257,19 @@ def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, fil
                     read_stdout.sent = True
                     helper.sendall(message(STOP))
 
-        stdout, stderr = bytearray(), bytearray()
+        stdout, stderr, runner_stdout, runner_stderr = bytearray(), bytearray(), bytearray(), bytearray()
         threads = [threading.Thread(target=read_channel), threading.Thread(target=read_stdout, args=(stdout,)),
-                   threading.Thread(target=lambda: stderr.extend(p.stderr.read()))]
+                   threading.Thread(target=lambda: stderr.extend(job_stderr.read()))]
+        if warm:
+            threads += [threading.Thread(target=lambda: runner_stdout.extend(p.stdout.read())),
+                        threading.Thread(target=lambda: runner_stderr.extend(p.stderr.read()))]
         for t in threads:
             t.start()
         try:
+            if warm and prelude is None:
+                _warm_first(helper, out_w, err_w, limit)
+            elif warm:
+                helper.sendall(prelude)
             wire = send if send is not None else request(code, filename, args, bounds, files)
             helper.sendall(wire)
             if send is None:
@@ -207,6 +282,9 @@ def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, fil
                 helper.shutdown(socket.SHUT_WR)  # the helper ends the channel there
         except OSError:
             pass  # the runner is gone already: its result says why
+        if warm:
+            os.close(out_w)  # the runner has them, or never will
+            os.close(err_w)
         os.close(in_r)
         os.write(in_w, stdin)
         os.close(in_w)
@@ -218,8 +296,8 @@ def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, fil
         for t in threads:
             t.join(timeout=60)
         helper.close()
-        p.stdout.close()
-        p.stderr.close()
+        for f in {p.stdout, p.stderr, job_stdout, job_stderr}:
+            f.close()
         r = Result()
         r.seconds = time.monotonic() - start
         report = os.read(report_r, 100).split()
@@ -231,6 +309,7 @@ def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, fil
         else:
             r.returncode, r.left = p.returncode, 0
         r.stdout, r.stderr, r.dir = bytes(stdout), bytes(stderr), d
+        r.runner_stdout, r.runner_stderr = bytes(runner_stdout), bytes(runner_stderr)
         r.messages = parse_channel(bytes(channel))
         return r
 
@@ -245,16 +324,22 @@ def skipped_of(r):
 
 class Session:
     """The runner in session mode, the test playing the helper: cell() sends a cell (and its
-    input files) and returns (the runner's messages for it, its result dict)."""
+    input files) and returns (the runner's messages for it, its result dict). warm, limit: as
+    run()'s (stdout and stderr the job's pipes', runner_stdout and runner_stderr the runner's)."""
 
-    def __init__(self, bounds=WIDE, prepare=None):
+    def __init__(self, bounds=WIDE, prepare=None, warm=False, limit=(0, 0)):
         if NAMESPACE is None:
             raise unittest.SkipTest("no PID namespace for the runner's os.kill(-1)")
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = os.path.realpath(self.tmp.name)
         if prepare:
             prepare(self.dir)
-        self.helper, job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if warm:
+            self.sockets = tempfile.TemporaryDirectory()
+            job, address = _listen(self.sockets.name)
+        else:
+            self.sockets = None
+            self.helper, job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         in_r, in_w = os.pipe()
         self.report_r, report_w = os.pipe()
         argv = NAMESPACE + [sys.executable, "-I", "-c", INIT, RUNNER, str(report_w)]
@@ -263,8 +348,20 @@ class Session:
         job.close()
         os.close(report_w)
         self.stdout, self.stderr = bytearray(), bytearray()
-        self.threads = [threading.Thread(target=self._drain, args=(self.p.stdout, self.stdout)),
-                        threading.Thread(target=self._drain, args=(self.p.stderr, self.stderr))]
+        self.runner_stdout, self.runner_stderr = bytearray(), bytearray()
+        self.files = [self.p.stdout, self.p.stderr]
+        if warm:
+            self.helper = _connect(address, None)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            _warm_first(self.helper, out_w, err_w, limit)
+            os.close(out_w)
+            os.close(err_w)
+            self.files += [open(out_r, "rb"), open(err_r, "rb")]
+            outputs = (self.runner_stdout, self.runner_stderr, self.stdout, self.stderr)
+        else:
+            outputs = (self.stdout, self.stderr)
+        self.threads = [threading.Thread(target=self._drain, args=(f, out)) for f, out in zip(self.files, outputs)]
         for t in self.threads:
             t.start()
         self.buf = bytearray()
@@ -335,8 +432,8 @@ class Session:
                 self.p.kill()
         for t in self.threads:
             t.join(timeout=60)
-        self.p.stdout.close()
-        self.p.stderr.close()
+        for f in self.files:
+            f.close()
         rest = b""
         self.helper.settimeout(5)
         try:
@@ -352,5 +449,7 @@ class Session:
         report = os.read(self.report_r, 100).split()
         os.close(self.report_r)
         self.tmp.cleanup()
+        if self.sockets is not None:
+            self.sockets.cleanup()
         status = int(report[0])
         return (-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)), int(report[1])

@@ -255,6 +255,33 @@ static void test_errors_paths(void) {
                     "/t.conf:2: ReadOnlyPaths=/srv/missing: No such file or directory");
 }
 
+static void test_warm_keys(void) {
+        Config *c;
+        const Profile *p;
+
+        clean_root();
+        write_file("/etc/pyward/pyward.conf",
+                   "[Profile]\n"
+                   "WarmRunners=4\n"
+                   "PreloadModules=numpy json\n"
+                   "PreloadModules=os.path _ssl\n");
+        c = load_ok();
+        p = profile(c, NULL);
+        assert_int(p->warm_runners, ==, 4);
+        assert_int(strv_length(p->preload_modules), ==, 4);
+        assert_streq(p->preload_modules[0], "numpy");
+        assert_streq(p->preload_modules[2], "os.path");
+        config_free(c);
+
+        parse_fails("[Profile]\nWarmRunners=17\n", "/t.conf:2: WarmRunners=17: out of range (0..16)");
+        parse_fails("[Profile]\nPreloadModules=a,b\n",
+                    "/t.conf:2: PreloadModules=a,b: not a Python module name");
+        parse_fails("[Profile]\nPreloadModules=.x\n", "PreloadModules=.x: not a Python module name");
+        parse_fails("[Profile]\nPreloadModules=x.\n", "PreloadModules=x.: not a Python module name");
+        parse_fails("[Profile]\nPreloadModules=a..b\n", "PreloadModules=a..b: not a Python module name");
+        parse_fails("[Profile]\nPreloadModules=1up\n", "PreloadModules=1up: not a Python module name");
+}
+
 static void test_errors_syscalls_and_ids(void) {
         clean_root();
         parse_fails("[Profile]\nSystemCallAllow=not_a_syscall\n",
@@ -335,6 +362,7 @@ static void test_parse_string_edges(void) {
 }
 
 int main(void) {
+        test_warm_keys();
         static void (*const tests[])(void) = {
                 test_every_key,
                 test_errors_syntax,

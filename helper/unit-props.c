@@ -158,12 +158,18 @@ static int append_unit(sd_bus_message *m, const JobSpec *s) {
         char desc[128];
         int r;
 
-        (void) snprintf(desc, sizeof(desc), "pyward job %s for UID %u", s->job_id, (unsigned) s->uid);
+        if (s->warm)
+                (void) snprintf(desc, sizeof(desc), "pyward warm runner %s (profile %s)", s->job_id,
+                                s->profile->name);
+        else
+                (void) snprintf(desc, sizeof(desc), "pyward job %s for UID %u", s->job_id, (unsigned) s->uid);
         r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", desc, "CollectMode", "s",
                                   "inactive-or-failed");
         if (r < 0)
                 return r;
-        if (!s->helper_unit)
+        /* A warm runner outlives the helper that started it; once it has a job, it ends when the
+         * helper that handed it over goes (the channel's EOF: the runner kills the code and exits). */
+        if (!s->helper_unit || s->warm)
                 return 0;
         /* The job cannot outlive its helper: when the helper's unit goes down, so does the job. */
         return sd_bus_message_append(m, "(sv)(sv)", "BindsTo", "as", 1, s->helper_unit, "After", "as", 1,
@@ -204,7 +210,14 @@ static int append_exec(sd_bus_message *m, const JobSpec *s) {
         /* clang-format on */
         if (r < 0)
                 return r;
-        r = append_strv(m, "Environment", env, ELEMENTSOF(env));
+        r = open_array_property(m, "Environment", "s");
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(env); i++)
+                r = sd_bus_message_append(m, "s", env[i]);
+        /* On both paths, so that a warm job and a cold one see the same environment (the runner
+         * removes it from os.environ before the code runs); only a warm runner imports them. */
+        if (r >= 0 && s->preload)
+                r = sd_bus_message_append(m, "s", s->preload);
+        r = r < 0 ? r : close_array_property(m);
         if (r < 0)
                 return r;
 
@@ -477,6 +490,11 @@ static int append_limits(sd_bus_message *m, const JobSpec *s) {
          * helper's wall-clock stop (job.c's stop grace); the manager's layer leaves it that. */
         uint64_t runtime_max =
                 l[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC + (s->collect ? l[LIMIT_FILES_OUT_TIME] : 0);
+        /* A warm runner waits for its job first, then runs one the profile allows; the helper's
+         * timer and the runner's own (CH_LIMITS) end the job itself in time. */
+        if (s->warm)
+                runtime_max = s->warm_wait_usec + s->profile->limit_max[LIMIT_WALL_TIME] +
+                              JOB_RUNTIME_SLACK_USEC + s->profile->limit_max[LIMIT_FILES_OUT_TIME];
         int r;
 
         /* cgroup layer: enforced where the manager has the controllers (a VM, a real host). */

@@ -63,6 +63,9 @@ typedef struct JobSpec {
         unsigned landlock_abi;     /* mac_landlock_abi(): 0, no Landlock */
         bool apparmor;             /* the pyward-job profiles are loaded */
         bool memory_cgroup;        /* job_host_memory_cgroup(): MemoryMax= charges the job's shmem */
+        bool warm;                 /* a warm runner (warm.h): stdin_fd is its listening socket */
+        uint64_t warm_wait_usec;   /* how long a warm runner may wait for its job */
+        const char *preload;       /* "PYWARD_PRELOAD=a,b" (PreloadModules=), or NULL */
 } JobSpec;
 
 /* Appends the a(sv) array of properties (the message must be positioned where it goes). */

@@ -75,7 +75,7 @@ def parse_result(payload):
     """The RESULT record as a dict of the known keys (str, int or None); strict like the C parser."""
     if len(payload) > RESULT_MAX:
         raise ProtocolError("RESULT too large")
-    rec = _parse_record(payload, "RESULT", RESULT_KEYS + RESULT_FILES_KEYS + RESULT_SESSION_KEYS + ("profiles",))
+    rec = _parse_record(payload, "RESULT", RESULT_KEYS + RESULT_FILES_KEYS + RESULT_SESSION_KEYS + ("profiles", "path"))
     if rec.get("status") not in STATUSES:
         raise ProtocolError(f"bad or missing status in RESULT: {rec.get('status')!r}")
     sig = rec.get("signal", "") or None
@@ -99,6 +99,11 @@ def parse_result(payload):
     # Written only for a session.
     if "cells" in rec:
         out["cells"] = _int_or_none(rec, "cells")
+    # Written only where the profile keeps warm runners: "warm" or "cold".
+    if "path" in rec:
+        if rec["path"] not in ("warm", "cold"):
+            raise ProtocolError(f"bad path value {rec['path']!r} in RESULT")
+        out["path"] = rec["path"]
     return out
 
 
@@ -247,6 +252,7 @@ class Result:
     files_skipped: "int | None" = None
     files_note: "str | None" = None
     cells: "int | None" = None  # a session's: the number of cells that ran
+    path: "str | None" = None  # "warm" or "cold" where the profile keeps warm runners
 
     @property
     def signal_number(self):

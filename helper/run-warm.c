@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A job on a warm runner (warm.h): claimed before the job user and the unit would be, its unit
+ * watched instead of started, its stdio and limits handed over the channel before the request. The
+ * runner's unit and user are the ones it was started with; the status still comes from the manager
+ * and the helper's timers, exactly as on the cold path. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config-paths.h"
+#include "job-spec.h"
+#include "log.h"
+#include "run-internal.h"
+#include "unit-props.h"
+#include "warm.h"
+
+bool run_warm_claim(Run *r) {
+        _cleanup_(job_host_done) JobHost host = {};
+        char gen[WARM_GEN_LEN + 1];
+        int q;
+
+        if (!r->p.config || !r->p.request ||
+            !warm_request_fits(r->p.profile, r->p.limits, r->p.session, r->p.discover))
+                return false;
+        q = job_host_probe(&host);
+        if (q >= 0)
+                q = warm_generation(r->p.config, r->p.profile, &host, gen);
+        if (q < 0) {
+                log_warning_errno(q, "Job %s: cannot tell the generation of the warm runners (%m); cold path.",
+                                  r->p.job_id);
+                return false;
+        }
+        q = warm_claim(WARM_DIR, r->p.profile->name, gen, &r->warm_fd, r->warm_rid);
+        if (q < 0) {
+                if (q != -ENOENT)
+                        log_warning_errno(q, "Job %s: cannot claim a warm runner (%m); cold path.", r->p.job_id);
+                else
+                        log_debug("Job %s: no warm runner of profile %s is ready; cold path.", r->p.job_id,
+                                  r->p.profile->name);
+                return false;
+        }
+        log_info("Job %s runs on warm runner %s.", r->p.job_id, r->warm_rid);
+        r->warm = true;
+        return true;
+}
+
+int run_warm_start_job(Run *r) {
+        char unit[sizeof(WARM_UNIT_FMT) + WARM_RID_LEN];
+        int q;
+
+        q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &run_relay_ops, r, r->unit_fds, &r->relay);
+        if (q < 0)
+                return log_error_errno(q, "Failed to set up the job's stdio: %m");
+        q = run_channel_new_connected(r->event, r->p.limits, &run_channel_ops, r, TAKE_FD(r->warm_fd), &r->channel);
+        if (q < 0)
+                return log_error_errno(q, "Failed to set up the warm runner's channel: %m");
+        (void) snprintf(unit, sizeof(unit), WARM_UNIT_FMT, r->warm_rid);
+        q = job_new_unit(r->bus, r->p.job_id, unit, r->manager_version, &r->job);
+        if (q < 0)
+                return q;
+        if (r->p.request->collect)
+                job_set_stop_grace(r->job, r->p.limits[LIMIT_FILES_OUT_TIME]);
+        q = job_attach(r->job, r->unit_limits[LIMIT_WALL_TIME], r->unit_limits[LIMIT_CPU_TIME], run_on_job_event, r);
+        if (q < 0)
+                return q;
+        r->start_attempts = 1;
+        journal_job_started(r->p.job_id, r->p.peer, r->p.profile->name, unit, r->p.session);
+        r->state = RUN_RUNNING;
+        if (r->pending_stop != JOB_STOP_NONE)
+                (void) job_stop(r->job, r->pending_stop);
+        return 0;
+}
+
+int run_warm_handoff(Run *r) {
+        /* The runner's own backstop, under the helper's timer: the wall limit and the unit's slack. */
+        uint64_t wall = r->unit_limits[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC;
+        int q;
+
+        q = run_channel_send_warm(r->channel, r->unit_fds[1], r->unit_fds[2],
+                                  cpu_rlimit_seconds(r->unit_limits[LIMIT_CPU_TIME]), wall);
+        if (q >= 0)
+                q = run_channel_send_request(r->channel, r->p.request, r->unit_fds[0]);
+        /* The writer holds its own copies until they are sent; the runner dup2()s them. */
+        for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
+                r->unit_fds[i] = safe_close(r->unit_fds[i]);
+        return q;
+}

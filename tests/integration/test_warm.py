@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Warm runners (pyward-helper(8) WARM RUNNERS) against real systemd: a profile's pool is filled
+# after a job, a job claims a runner and runs on it (path=warm), each runner serves one job and its
+# unit goes away, a job sees nothing of the one before, the limits hold from the hand-off, a request
+# the runner cannot take goes cold, and a configuration change, a stopped or killed runner lose no
+# job; afterwards nothing is left but the pool, and stopping it leaves nothing at all.
+import glob
+import os
+import threading
+import time
+
+from pwlib import (DROPIN_DIR, PywardTestCase, job_users, leftovers_since, leftovers_snapshot, pyward,
+                   sh, wait_for)
+
+WARM_DIR = "/run/pyward/warm"
+DROPINS = ("60-warm.conf", "61-warm-jobs.conf")
+HELPER = next((p for p in ("/usr/libexec/pyward-helper", "/usr/lib/pyward/pyward-helper")
+               if os.path.exists(p)), "/usr/libexec/pyward-helper")
+
+
+def ready(profile="default"):
+    """The names of the ready runners of profile: r-GEN-RID-PROFILE."""
+    return sorted(n for n in os.listdir(WARM_DIR) if n.startswith("r-") and n.endswith("-" + profile)) \
+        if os.path.isdir(WARM_DIR) else []
+
+
+def warm_units():
+    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-warm-*").stdout
+    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+
+
+def rid_of(name):
+    return name.split("-")[2]
+
+
+def stop_pool():
+    for u in warm_units():
+        sh("systemctl", "stop", u, check=False)
+    for n in glob.glob(WARM_DIR + "/[rpc]-*"):
+        os.unlink(n)
+
+
+class WarmTests(PywardTestCase):
+    def setUp(self):
+        super().setUp()
+        stop_pool()
+        self.before = leftovers_snapshot()
+        self.configure("WarmRunners=2\nPreloadModules=json colorsys\n")
+
+    def dropin(self, name, text):
+        os.makedirs(DROPIN_DIR, exist_ok=True)
+        with open(os.path.join(DROPIN_DIR, name), "w") as f:
+            f.write(text)
+
+    def configure(self, text):
+        self.dropin(DROPINS[0], "[Profile]\n" + text)
+
+    def fill(self, n=2, profile="default"):
+        """pyward-helper --fill-pool, as pyward-pool.service runs it; then n ready runners."""
+        out = sh(HELPER, "--fill-pool", check=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(wait_for(lambda: len(ready(profile)) == n, 20), (ready(profile), warm_units()))
+
+    def test_a_job_runs_on_a_warm_runner_once(self):
+        self.fill()
+        names = ready()
+        r = pyward.run("import sys\nprint(sys.stdin.read().upper(), sys.argv[1:])\nsys.exit(3)\n",
+                       args=["a b", ""], stdin=b"in\n", client_timeout=60)
+        self.assertEqual((r.status, r.exit_code, r.path), ("exit", 3, "warm"), r)
+        self.assertEqual(r.stdout, b"IN\n ['a b', '']\n")
+        self.assertTrue(r.unit.startswith("pyward-warm-") and rid_of(r.unit.replace(".service", "")) in
+                        {rid_of(n) for n in names}, (r.unit, names))
+        # Single use: that runner's unit goes away, the helper starts one in its place.
+        self.assertTrue(wait_for(lambda: r.unit not in warm_units(), 10), warm_units())
+        self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
+        self.assertNotIn(r.unit, {"pyward-warm-%s.service" % rid_of(n) for n in ready()})
+        # wall_ms counts from the hand-off, not from the runner's start long before.
+        self.assertLess(r.wall_ms, 5000, r)
+
+    def test_the_pool_is_filled_after_a_cold_job(self):
+        r = pyward.run("print(1)\n", client_timeout=60)
+        self.assertEqual((r.status, r.path), ("ok", "cold"), r)
+        self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), (ready(), warm_units()))
+        self.assertEqual(pyward.run("print(2)\n", client_timeout=60).path, "warm")
+
+    def test_preloaded_modules_and_nothing_else(self):
+        probe = ("import os, sys\nprint('json' in sys.modules, 'colorsys' in sys.modules, "
+                 "'PYWARD_PRELOAD' in os.environ)\n")
+        self.fill()
+        warm = pyward.run(probe, client_timeout=60)
+        self.assertEqual((warm.path, warm.stdout), ("warm", b"True True False\n"), warm)
+        # A request the runner cannot take (a memory limit of its own) runs cold: no preload.
+        cold = pyward.run(probe, memory=128 << 20, client_timeout=60)
+        self.assertEqual((cold.path, cold.stdout), ("cold", b"False False False\n"), cold)
+        # The interpreter a warm job gets: a cold one's modules and builtins, plus what importing
+        # the preloaded modules brings, nothing else.
+        listing = "import builtins, sys\n%sprint(sorted(sys.modules))\nprint(sorted(dir(builtins)))\n"
+        warm = pyward.run(listing % "", client_timeout=60)
+        plain = pyward.run(listing % "", memory=128 << 20, client_timeout=60)
+        loaded = pyward.run(listing % "import json, colorsys\n", memory=128 << 20, client_timeout=60)
+        self.assertEqual([r.path for r in (warm, plain, loaded)], ["warm", "cold", "cold"])
+        mods = {k: eval(r.stdout.splitlines()[0]) for k, r in (("warm", warm), ("plain", plain), ("loaded", loaded))}
+        self.assertLessEqual(set(mods["plain"]), set(mods["warm"]))
+        self.assertLessEqual(set(mods["warm"]), set(mods["loaded"]), set(mods["warm"]) - set(mods["loaded"]))
+        self.assertEqual(warm.stdout.splitlines()[1], plain.stdout.splitlines()[1])
+
+    def test_a_job_sees_nothing_of_the_one_before(self):
+        self.fill()
+        first = pyward.run(
+            "import builtins, os, subprocess, sys, types\n"
+            "open('/tmp/left', 'w').write('secret')\n"
+            "os.environ['LEFT'] = '1'\n"
+            "builtins.left = 1\n"
+            "sys.modules['leftmod'] = types.ModuleType('leftmod')\n"
+            "subprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+            "print(os.getuid())\n", client_timeout=60)
+        self.assertEqual((first.status, first.path), ("ok", "warm"), first)
+        second = pyward.run(
+            "import builtins, os, sys\n"
+            "print(os.path.exists('/tmp/left'), 'LEFT' in os.environ, hasattr(builtins, 'left'),\n"
+            "      'leftmod' in sys.modules)\n"
+            "print(sorted(p for p in os.listdir('/proc') if p.isdigit() and\n"
+            "      open('/proc/%s/cmdline' % p, 'rb').read().startswith(b'sleep')))\n", client_timeout=60)
+        self.assertEqual((second.status, second.path), ("ok", "warm"), second)
+        self.assertEqual(second.stdout, b"False False False False\n[]\n")
+        # The first one's sleep went with its unit.
+        self.assertTrue(wait_for(lambda: sh("pgrep", "-u", first.stdout.strip().decode(), "-x", "sleep",
+                                            check=False).returncode == 1, 10))
+
+    def test_two_warm_jobs_at_once_have_their_own_users(self):
+        self.fill()
+        results = {}
+        code = "import os, time\nprint(os.getuid())\ntime.sleep(2)\n"
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, pyward.run(code, client_timeout=60)))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual({r.path for r in results.values()}, {"warm"}, results)
+        uids = {int(r.stdout) for r in results.values()}
+        self.assertEqual(len(uids), 2, results)
+        self.assertTrue(uids <= set(job_users()), uids)
+
+    def test_limits_hold_from_the_hand_off(self):
+        self.fill()
+        r = pyward.run("while True: pass\n", timeout=1, client_timeout=60)
+        self.assertEqual((r.status, r.path), ("timeout", "warm"), r)
+        self.assertGreaterEqual(r.wall_ms, 900, r)
+        self.assertLess(r.wall_ms, 3000, r)
+        self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
+        r = pyward.run("while True: pass\n", cpu_time=1, client_timeout=60)
+        self.assertEqual((r.status, r.path), ("cpu-limit", "warm"), r)
+        self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
+        r = pyward.run("print('x' * 100000)\n", output_max=1000, client_timeout=60)
+        self.assertEqual((r.status, r.path), ("output-limit", "warm"), r)
+
+    def test_a_configuration_change_replaces_the_pool(self):
+        self.fill()
+        old = set(ready())
+        self.configure("WarmRunners=2\nPreloadModules=json\n")
+        r = pyward.run("import sys\nprint('colorsys' in sys.modules)\n", client_timeout=60)
+        # Never handed to a runner of the old configuration.
+        self.assertEqual((r.status, r.path, r.stdout), ("ok", "cold", b"False\n"), r)
+        self.assertTrue(wait_for(lambda: len(ready()) == 2 and not set(ready()) & old, 20), (ready(), old))
+        self.assertTrue(wait_for(lambda: not {"pyward-warm-%s.service" % rid_of(n) for n in old} &
+                                 set(warm_units()), 10), warm_units())
+        r = pyward.run("import sys\nprint('json' in sys.modules, 'colorsys' in sys.modules)\n",
+                       client_timeout=60)
+        self.assertEqual((r.path, r.stdout), ("warm", b"True False\n"), r)
+
+    def test_a_stopped_or_killed_runner_loses_no_job(self):
+        self.fill()
+        a, b = ("pyward-warm-%s.service" % rid_of(n) for n in ready())
+        sh("systemctl", "stop", a)
+        pid = sh("systemctl", "show", "-P", "MainPID", b).stdout.strip()
+        sh("kill", "-9", pid)
+        self.assertTrue(wait_for(lambda: b not in warm_units(), 10), warm_units())
+        # Both names are stale now: the job goes cold, and the pool is whole again after it.
+        r = pyward.run("print('ok')\n", client_timeout=60)
+        self.assertEqual((r.status, r.stdout, r.path), ("ok", b"ok\n", "cold"), r)
+        self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
+        self.assertEqual(pyward.run("print(1)\n", client_timeout=60).path, "warm")
+
+    def test_sixteen_clients_against_a_pool_of_four(self):
+        self.configure("WarmRunners=4\n")
+        self.dropin(DROPINS[1], "[Access]\nJobsPerUser=16\n")
+        self.fill(4)
+        results, errors = [], []
+
+        def client():
+            for _ in range(3):
+                try:
+                    results.append(pyward.run("print(6 * 7)\n", client_timeout=120))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(repr(e))
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        self.assertEqual(errors, [])
+        bad = [r for r in results if (r.status, r.stdout) != ("ok", b"42\n")]
+        self.assertEqual(bad, [])
+        paths = [r.path for r in results]
+        print(f"\n    [measured] 48 jobs, 16 clients, pool of 4: {paths.count('warm')} warm, "
+              f"{paths.count('cold')} cold")
+        self.assertEqual(len(results), 48)
+        self.assertGreater(paths.count("warm"), 0)
+        self.assertGreater(paths.count("cold"), 0)  # the pool ran empty: the cold path took over
+        self.assertTrue(wait_for(lambda: len(ready()) == 4, 30), ready())
+
+    def tearDown(self):
+        for name in DROPINS:
+            if os.path.exists(os.path.join(DROPIN_DIR, name)):
+                os.unlink(os.path.join(DROPIN_DIR, name))
+        # WarmRunners=0 again: a fill stops every runner (pyward-pool.path starts one too; one of
+        # the two finds the other filling and leaves it).
+        sh(HELPER, "--fill-pool", check=False)
+        wait_for(lambda: sh("systemctl", "is-active", "pyward-pool.service", check=False).stdout.strip()
+                 != "activating", 20)
+        self.assertTrue(wait_for(lambda: not warm_units(), 10), warm_units())
+        stop_pool()
+        self.assertTrue(wait_for(lambda: not warm_units(), 10), warm_units())
+        left = leftovers_since(self.before, timeout=10)
+        super().tearDown()
+        self.assertEqual(left, {})
