@@ -42,7 +42,9 @@ static void job_fill_usage(Job *j, const ServiceProps *p) {
         /* A warm runner's: only what its job used, after the hand-off. */
         if (p->cpu != UINT64_MAX)
                 j->result.cpu_ms = (p->cpu > j->cpu_base_nsec ? p->cpu - j->cpu_base_nsec : 0) / 1000000U;
-        j->exec_start_usec = start_ts;
+        /* A warm runner's process was exec()ed long before its job: the job begins at the hand-off
+         * (PYWARD_T_EXEC). */
+        j->exec_start_usec = j->handoff_usec > 0 ? j->handoff_usec : start_ts;
         j->exec_exit_usec = exit_ts;
         if (j->active_enter_usec > start_ts && j->active_enter_usec <= exit_ts)
                 start_ts = j->active_enter_usec;

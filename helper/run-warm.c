@@ -27,14 +27,16 @@ bool run_warm_claim(Run *r) {
         if (q >= 0)
                 q = warm_generation(r->p.config, r->p.profile, &host, gen);
         if (q < 0) {
-                log_warning_errno(q, "Job %s: cannot tell the generation of the warm runners (%m); cold path.",
+                log_warning_errno(q,
+                                  "Job %s: cannot tell the generation of the warm runners (%m); cold path.",
                                   r->p.job_id);
                 return false;
         }
         q = warm_claim(WARM_DIR, r->p.profile->name, gen, &r->warm_fd, r->warm_rid);
         if (q < 0) {
                 if (q != -ENOENT)
-                        log_warning_errno(q, "Job %s: cannot claim a warm runner (%m); cold path.", r->p.job_id);
+                        log_warning_errno(q, "Job %s: cannot claim a warm runner (%m); cold path.",
+                                          r->p.job_id);
                 else
                         log_debug("Job %s: no warm runner of profile %s is ready; cold path.", r->p.job_id,
                                   r->p.profile->name);
@@ -52,7 +54,8 @@ int run_warm_start_job(Run *r) {
         q = relay_new(r->event, r->p.limits[LIMIT_OUTPUT], &run_relay_ops, r, r->unit_fds, &r->relay);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the job's stdio: %m");
-        q = run_channel_new_connected(r->event, r->p.limits, &run_channel_ops, r, TAKE_FD(r->warm_fd), &r->channel);
+        q = run_channel_new_connected(r->event, r->p.limits, &run_channel_ops, r, TAKE_FD(r->warm_fd),
+                                      &r->channel);
         if (q < 0)
                 return log_error_errno(q, "Failed to set up the warm runner's channel: %m");
         (void) snprintf(unit, sizeof(unit), WARM_UNIT_FMT, r->warm_rid);
@@ -61,7 +64,8 @@ int run_warm_start_job(Run *r) {
                 return q;
         if (r->p.request->collect)
                 job_set_stop_grace(r->job, r->p.limits[LIMIT_FILES_OUT_TIME]);
-        q = job_attach(r->job, r->unit_limits[LIMIT_WALL_TIME], r->unit_limits[LIMIT_CPU_TIME], run_on_job_event, r);
+        q = job_attach(r->job, r->unit_limits[LIMIT_WALL_TIME], r->unit_limits[LIMIT_CPU_TIME],
+                       run_on_job_event, r);
         if (q < 0)
                 return q;
         r->start_attempts = 1;

@@ -38,9 +38,9 @@ static void test_names(void) {
 
         /* Not the pool's: left alone. */
         assert_se(!warm_entry_parse(".fill-default", &e));
-        assert_se(!warm_entry_parse("r-" GEN "-" RID "-", &e));         /* no profile */
-        assert_se(!warm_entry_parse("r-" GEN "-" RID, &e));             /* too short */
-        assert_se(!warm_entry_parse("x-" GEN "-" RID "-default", &e));  /* unknown kind */
+        assert_se(!warm_entry_parse("r-" GEN "-" RID "-", &e));           /* no profile */
+        assert_se(!warm_entry_parse("r-" GEN "-" RID, &e));               /* too short */
+        assert_se(!warm_entry_parse("x-" GEN "-" RID "-default", &e));    /* unknown kind */
         assert_se(!warm_entry_parse("r-0123456789ABCDEF-" RID "-d", &e)); /* upper-case hex */
         assert_se(!warm_entry_parse("c-" RID "0", &e));
         assert_se(!warm_entry_parse("", &e));
@@ -55,11 +55,11 @@ static void test_fits(void) {
         p.limit_max[LIMIT_WALL_TIME] = 300;
         memcpy(l, p.limit_default, sizeof(l));
         assert_se(warm_request_fits(&p, l, false, false));
-        assert_se(!warm_request_fits(&p, l, true, false));  /* a session */
-        assert_se(!warm_request_fits(&p, l, false, true));  /* discovery */
-        l[LIMIT_WALL_TIME] = 300;                            /* the helper's timer: fits */
-        l[LIMIT_CPU_TIME] = 50;                              /* lowered by the runner: fits */
-        l[LIMIT_OUTPUT] = 7;                                 /* the relay's: fits */
+        assert_se(!warm_request_fits(&p, l, true, false)); /* a session */
+        assert_se(!warm_request_fits(&p, l, false, true)); /* discovery */
+        l[LIMIT_WALL_TIME] = 300;                          /* the helper's timer: fits */
+        l[LIMIT_CPU_TIME] = 50;                            /* lowered by the runner: fits */
+        l[LIMIT_OUTPUT] = 7;                               /* the relay's: fits */
         assert_se(warm_request_fits(&p, l, false, false));
         l[LIMIT_CPU_TIME] = 101; /* above the unit's RLIMIT_CPU */
         assert_se(!warm_request_fits(&p, l, false, false));

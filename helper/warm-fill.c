@@ -103,7 +103,8 @@ static void on_start_event(Job *j, JobEvent ev, void *userdata) {
 static int start_listen(WarmStart *s) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", WARM_DIR, s->pending) >= sizeof(sa.sun_path))
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", WARM_DIR, s->pending) >=
+            sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s->listen_fd < 0)
@@ -180,7 +181,10 @@ static int start_one(WarmFill *f) {
         sd_id128_t id;
         int q;
 
-        *s = (WarmStart) { .fill = f, .user_fd = -EBADF, .listen_fd = -EBADF, .null_fds = { -EBADF, -EBADF },
+        *s = (WarmStart) { .fill = f,
+                           .user_fd = -EBADF,
+                           .listen_fd = -EBADF,
+                           .null_fds = { -EBADF, -EBADF },
                            .token_fd = -EBADF };
         q = sd_id128_randomize(&id);
         if (q < 0)
@@ -244,7 +248,8 @@ static unsigned prune(WarmFill *f) {
                         if (config_find_profile(f->config, e.profile))
                                 continue;
                         if (unlinkat(f->dfd, de->d_name, 0) >= 0) {
-                                log_info("Stopping warm runner %s (its profile %s is gone).", e.rid, e.profile);
+                                log_info("Stopping warm runner %s (its profile %s is gone).", e.rid,
+                                         e.profile);
                                 stop_unit(f->bus, e.rid);
                         }
                         continue;
@@ -343,7 +348,8 @@ static int fill_round(WarmFill *f, unsigned alive) {
         for (unsigned i = alive; i < f->profile->warm_runners && f->n_starts < WARM_RUNNERS_MAX; i++) {
                 r = start_one(f);
                 if (r < 0) {
-                        log_warning_errno(r, "Cannot start a warm runner of profile %s: %m", f->profile->name);
+                        log_warning_errno(r, "Cannot start a warm runner of profile %s: %m",
+                                          f->profile->name);
                         break;
                 }
         }

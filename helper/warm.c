@@ -35,7 +35,8 @@ static uint64_t fnv1a_str(uint64_t h, const char *s) {
         return fnv1a(h, s ?: "", strlen(s ?: "") + 1);
 }
 
-int warm_generation(const Config *c, const Profile *p, const JobHost *host, char ret[static WARM_GEN_LEN + 1]) {
+int warm_generation(const Config *c, const Profile *p, const JobHost *host,
+                    char ret[static WARM_GEN_LEN + 1]) {
         _cleanup_free_ char *text = NULL;
         size_t size = 0;
         uint64_t h = UINT64_C(0xcbf29ce484222325);
@@ -99,7 +100,8 @@ bool warm_entry_parse(const char *name, WarmEntry *ret) {
         return ret->profile[0] != '\0';
 }
 
-int warm_entry_name(char kind, const char *gen, const char *rid, const char *profile, char *buf, size_t size) {
+int warm_entry_name(char kind, const char *gen, const char *rid, const char *profile, char *buf,
+                    size_t size) {
         int n;
 
         if (kind == 'c')
@@ -173,7 +175,8 @@ int warm_claim(const char *dir, const char *profile, const char *gen, int *ret_f
                 (void) unlinkat(dfd, claimed, 0);
                 if (q < 0) {
                         /* Its unit is gone (stopped, its wait over, killed): the name was stale. */
-                        log_debug_errno(q, "Warm runner %s does not answer (%m); trying the next one.", e.rid);
+                        log_debug_errno(q, "Warm runner %s does not answer (%m); trying the next one.",
+                                        e.rid);
                         continue;
                 }
                 memcpy(ret_rid, e.rid, WARM_RID_LEN + 1);

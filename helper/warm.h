@@ -29,7 +29,8 @@
 
 /* The generation of profile p's runners on this host: a hash of the profile's effective settings
  * (config_show()), the host's view (JobHost), this helper's version and its runner's code. */
-int warm_generation(const Config *c, const Profile *p, const JobHost *host, char ret[static WARM_GEN_LEN + 1]);
+int warm_generation(const Config *c, const Profile *p, const JobHost *host,
+                    char ret[static WARM_GEN_LEN + 1]);
 
 /* A name of WARM_DIR taken apart; false if it is not one of the pool's. */
 typedef struct WarmEntry {

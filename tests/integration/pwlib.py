@@ -199,9 +199,21 @@ def bare_user():
     raise unittest.SkipTest("every user of the job pool is held")
 
 
+WARM_DIR = "/run/pyward/warm"
+
+
 def job_units():
-    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*").stdout
-    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+    """The units of jobs: every pyward-job-*, and each warm runner that has a job (claimed: its
+    name is gone from the pool's ready and starting names in /run/pyward/warm)."""
+    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*",
+             "pyward-warm-*").stdout
+    units = [line.split()[0] for line in out.splitlines() if line.strip()]
+    try:
+        pooled = {n.split("-")[2] for n in os.listdir(WARM_DIR) if n[:2] in ("r-", "p-")}
+    except FileNotFoundError:
+        pooled = set()
+    return sorted(u for u in units
+                  if not (u.startswith("pyward-warm-") and u[len("pyward-warm-"):-len(".service")] in pooled))
 
 
 def helper_units():

@@ -4,46 +4,20 @@
 # unit goes away, a job sees nothing of the one before, the limits hold from the hand-off, a request
 # the runner cannot take goes cold, and a configuration change, a stopped or killed runner lose no
 # job; afterwards nothing is left but the pool, and stopping it leaves nothing at all.
-import glob
 import os
 import threading
-import time
 
-from pwlib import (DROPIN_DIR, PywardTestCase, job_users, leftovers_since, leftovers_snapshot, pyward,
-                   sh, wait_for)
+from pwlib import (DROPIN_DIR, PywardTestCase, job_users, leftovers_since, leftovers_snapshot,
+                   pyward, sh, wait_for)
+from warmlib import HELPER, empty_pool, ready, rid_of, warm_units
 
-WARM_DIR = "/run/pyward/warm"
 DROPINS = ("60-warm.conf", "61-warm-jobs.conf")
-HELPER = next((p for p in ("/usr/libexec/pyward-helper", "/usr/lib/pyward/pyward-helper")
-               if os.path.exists(p)), "/usr/libexec/pyward-helper")
-
-
-def ready(profile="default"):
-    """The names of the ready runners of profile: r-GEN-RID-PROFILE."""
-    return sorted(n for n in os.listdir(WARM_DIR) if n.startswith("r-") and n.endswith("-" + profile)) \
-        if os.path.isdir(WARM_DIR) else []
-
-
-def warm_units():
-    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-warm-*").stdout
-    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
-
-
-def rid_of(name):
-    return name.split("-")[2]
-
-
-def stop_pool():
-    for u in warm_units():
-        sh("systemctl", "stop", u, check=False)
-    for n in glob.glob(WARM_DIR + "/[rpc]-*"):
-        os.unlink(n)
 
 
 class WarmTests(PywardTestCase):
     def setUp(self):
         super().setUp()
-        stop_pool()
+        empty_pool(())
         self.before = leftovers_snapshot()
         self.configure("WarmRunners=2\nPreloadModules=json colorsys\n")
 
@@ -68,8 +42,8 @@ class WarmTests(PywardTestCase):
                        args=["a b", ""], stdin=b"in\n", client_timeout=60)
         self.assertEqual((r.status, r.exit_code, r.path), ("exit", 3, "warm"), r)
         self.assertEqual(r.stdout, b"IN\n ['a b', '']\n")
-        self.assertTrue(r.unit.startswith("pyward-warm-") and rid_of(r.unit.replace(".service", "")) in
-                        {rid_of(n) for n in names}, (r.unit, names))
+        self.assertTrue(r.unit.startswith("pyward-warm-") and rid_of(r.unit) in {rid_of(n) for n in names},
+                        (r.unit, names))
         # Single use: that runner's unit goes away, the helper starts one in its place.
         self.assertTrue(wait_for(lambda: r.unit not in warm_units(), 10), warm_units())
         self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
@@ -212,17 +186,8 @@ class WarmTests(PywardTestCase):
         self.assertTrue(wait_for(lambda: len(ready()) == 4, 30), ready())
 
     def tearDown(self):
-        for name in DROPINS:
-            if os.path.exists(os.path.join(DROPIN_DIR, name)):
-                os.unlink(os.path.join(DROPIN_DIR, name))
-        # WarmRunners=0 again: a fill stops every runner (pyward-pool.path starts one too; one of
-        # the two finds the other filling and leaves it).
-        sh(HELPER, "--fill-pool", check=False)
-        wait_for(lambda: sh("systemctl", "is-active", "pyward-pool.service", check=False).stdout.strip()
-                 != "activating", 20)
-        self.assertTrue(wait_for(lambda: not warm_units(), 10), warm_units())
-        stop_pool()
-        self.assertTrue(wait_for(lambda: not warm_units(), 10), warm_units())
+        # WarmRunners=0 again: a fill stops every runner.
+        self.assertTrue(empty_pool([os.path.join(DROPIN_DIR, n) for n in DROPINS]), warm_units())
         left = leftovers_since(self.before, timeout=10)
         super().tearDown()
         self.assertEqual(left, {})
