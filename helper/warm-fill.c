@@ -238,6 +238,8 @@ static unsigned prune(WarmFill *f) {
         d = fdopendir(fcntl(f->dfd, F_DUPFD_CLOEXEC, 3));
         if (!d)
                 return 0;
+        /* The duplicate shares f->dfd's offset, at the end after the last round's listing. */
+        rewinddir(d);
         while ((de = readdir(d))) {
                 char unit[sizeof(WARM_UNIT_FMT) + WARM_RID_LEN];
                 WarmEntry e;

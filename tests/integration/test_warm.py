@@ -225,11 +225,27 @@ class WarmTests(PywardTestCase):
                 except Exception as e:  # noqa: BLE001 - reported below
                     errors.append(repr(e))
 
+        peak = {"ready": 0, "units": 0}
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                peak["ready"] = max(peak["ready"], len(ready()))
+                peak["units"] = max(peak["units"], len(warm_units()))
+                done.wait(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
         threads = [threading.Thread(target=client) for _ in range(16)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(300)
+        self.assertTrue(wait_for(lambda: len(ready()) == 4, 30), ready())
+        done.set()
+        watcher.join()
+        print(f"\n    [measured] pool of 4 under the burst: at most {peak['ready']} ready, "
+              f"{peak['units']} runner units (claimed ones included)")
         self.assertEqual(errors, [])
         bad = [r for r in results if (r.status, r.stdout) != ("ok", b"42\n")]
         self.assertEqual(bad, [])
