@@ -345,6 +345,9 @@ def _warm(fail):
     if not listening:
         s.detach()
         return False
+    # What the code's process imports on either path before the code runs (runpy, at the end of
+    # this file), imported now, while nobody waits: the code finds the same modules either way.
+    import runpy  # noqa: F401
     for name in preload.split(","):
         if name:
             # One that fails is left out, whatever it raises, SystemExit included; not a
