@@ -20,7 +20,7 @@ import sys
 import time
 
 import bench_peer
-from bench_common import RUN_TIMEOUT, die, log, ratio
+from bench_common import RUN_TIMEOUT, die, log
 from bench_host import machine_info, make_users, measure_memory, wait_socket
 from bench_host import journal_records
 from bench_latency import measure_collect, measure_latency, phase_breakdown
@@ -39,6 +39,9 @@ def main():
     ap = argparse.ArgumentParser(description="pyward's benchmark; run as root inside a test machine "
                                  "(scripts/bench does that).")
     ap.add_argument("--runs", type=int, default=200, help="interleaved runs per latency cell (default 200)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the whole latency section, whose ratios are reported as their spread "
+                    "(median, min-max) and compared only where the runs do not overlap (default 3)")
     ap.add_argument("--duration", type=float, default=30, help="seconds per throughput level (default 30)")
     ap.add_argument("--concurrency", default="1,4,16", help="throughput levels (default 1,4,16)")
     ap.add_argument("--scale", type=int, default=2000, help="sequential jobs of the scale run (default 2000)")
@@ -57,6 +60,8 @@ def main():
     only = set(args.only.split(",")) - {""}
     if only - set(SECTIONS) or not only:
         ap.error(f"--only takes sections of {','.join(SECTIONS)}: not {','.join(sorted(only - set(SECTIONS)))}")
+    if args.repeat < 1:
+        ap.error("--repeat takes a positive number")
     view_runs = args.runs if args.view_runs is None else args.view_runs
     if os.getuid() != 0:
         die("must run as root inside a test machine")
@@ -69,7 +74,7 @@ def main():
     since_usec = int(time.monotonic() * 1e6)
     wait_socket()
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-           "params": {"runs": args.runs, "duration": args.duration, "concurrency": levels,
+           "params": {"runs": args.runs, "repeat": args.repeat, "duration": args.duration, "concurrency": levels,
                       "scale": args.scale, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
            "jobs": JOBS}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
@@ -103,18 +108,10 @@ def main():
     res["peer"] = bench_peer.PEER.setup(props, runner.bwrap, lambda v: runner.argv(v, TRIVIAL), expect["trivial"])
 
     if "latency" in only:
-        log(f"latency: {args.runs} rounds of {len(JOBS)} jobs x {len(VARIANTS)} variants")
-        res["latency"], pyward_runs = measure_latency(runner, args.runs, expect)
-        p50 = lambda j, v: ((res["latency"].get(j, {}).get(v) or {}).get("seconds") or {}).get("p50")  # noqa: E731
-        res["ratios"] = {
-            name: {j: ratio(p50(j, a), p50(j, b)) for j in JOBS}
-            for name, a, b in [("pyward / systemd-run", "pyward", "systemd-run"), ("pyward / bare", "pyward", "bare"),
-                               ("bwrap (namespaces only) / bare", "bwrap", "bare"),
-                               ("bwrap-hardened / bare", "bwrap-hardened", "bare"),
-                               ("pyward / bwrap-hardened", "pyward", "bwrap-hardened"),
-                               ("systemd-run / bare", "systemd-run", "bare"),
-                               ("bare-runner / bare: the runner's bootstrap", "bare-runner", "bare"),
-                               ("pyward / bare-runner: pyward less its runner", "pyward", "bare-runner")]}
+        log(f"latency: {args.repeat} run(s) of {args.runs} rounds of {len(JOBS)} jobs x {len(VARIANTS)} variants")
+        lat, pyward_runs = measure_latency(runner, args.runs, expect, args.repeat)
+        res["latency"], res["ratios"] = lat.pop("latency"), lat.pop("ratios")
+        res["latency_repeat"] = lat  # each run's cells and ratios, the ratios' spreads and claims
         res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
     if "view" in only and view_runs:
         res["view"] = measure_view(runner, props, aux, view_runs, TRIVIAL, expect["trivial"])

@@ -3,7 +3,11 @@
 # The benchmark's latency section: every variant of the trivial and the real job, interleaved; the
 # ratios of their p50s; pyward's phases from the helper's PYWARD_T_* journal fields; and what
 # returning files adds (collect). Stdlib only.
-from bench_common import cell_results, percentile, round_robin
+import os
+
+import bench_peer
+from bench_common import cell_results, fmt_ratio, ms, percentile, ratio, round_robin, table
+from bench_stats import compare, spread
 from bench_runner import FILES_OUT, JOBS, TRIVIAL, VARIANTS, Runner
 
 PHASES = [
@@ -33,25 +37,75 @@ assert [p[1] for p in PHASES[1:]] == [p[2] for p in PHASES[:-1]], "PHASES leave 
 assert PHASES[0][1] == "SPAWN" and PHASES[-1][2] == "CLIENT_EXIT", "PHASES do not span the run"
 
 
-def measure_latency(runner, runs, expect):
+# The ratios of the report: (name, numerator variant, denominator variant).
+RATIOS = [("pyward / systemd-run", "pyward", "systemd-run"), ("pyward / bare", "pyward", "bare"),
+          ("bwrap (namespaces only) / bare", "bwrap", "bare"),
+          ("bwrap-hardened / bare", "bwrap-hardened", "bare"),
+          ("pyward / bwrap-hardened", "pyward", "bwrap-hardened"),
+          ("systemd-run / bare", "systemd-run", "bare"),
+          ("bare-runner / bare: the runner's bootstrap", "bare-runner", "bare"),
+          ("pyward / bare-runner: pyward less its runner", "pyward", "bare-runner")]
+WARMUP = 3  # runs of each cell before the first run, not counted
+
+
+def by_job(cells):
+    """{(job, variant): cell} -> {job: {variant: cell}}"""
+    out = {}
+    for (job, variant), cell in cells.items():
+        out.setdefault(job, {})[variant] = cell
+    return out
+
+
+def p50(lat, job, variant):
+    return ((lat.get(job, {}).get(variant) or {}).get("seconds") or {}).get("p50")
+
+
+def measure_latency(runner, runs, expect, repeat=1):
+    """The latency section run repeat times (each run: runs interleaved rounds of every cell).
+    Returns (results, [(start, end)] of the timed trivial pyward runs) where results hold the
+    pooled cells ("latency"), each run's cells and ratios ("runs"), each ratio's spread over the
+    runs and its median ("ratio_spreads", "ratios"), and for each ratio whether A is faster than B
+    by bench_stats.compare ("claims"): a claim only where the runs' p50s do not overlap."""
     variants = [v for v in VARIANTS if runner.argv(v, TRIVIAL) is not None]
     combos = [(j, v) for j in JOBS for v in variants]
     pyward_trivial_runs = []
     for c in combos:  # warm-up (page cache, the manager's unit load path), not counted
-        for _ in range(3):
-            runner.once(runner.argv(c[1], JOBS[c[0]]), expect[c[0]])
+        for _ in range(WARMUP):
+            runner.sample(c[1], JOBS[c[0]], expect[c[0]])
 
     def once(c):
-        r = runner.once(runner.argv(c[1], JOBS[c[0]]), expect[c[0]])
+        r = runner.sample(c[1], JOBS[c[0]], expect[c[0]])
         if r[0] and c == ("trivial", "pyward"):
             pyward_trivial_runs.append(r[2:4])
         return r
 
-    cells = cell_results(*round_robin(combos, runs, once, label="latency"))
-    res = {}
-    for (job, variant), cell in cells.items():
-        res.setdefault(job, {})[variant] = cell
+    per_run, pooled, pooled_fail = [], {c: [] for c in combos}, {c: [] for c in combos}
+    for k in range(repeat):
+        load = os.getloadavg()
+        samples, failures = round_robin(combos, runs, once, label=f"latency run {k + 1}/{repeat}")
+        for c in combos:
+            pooled[c] += samples[c]
+            pooled_fail[c] += failures[c]
+        lat = by_job(cell_results(samples, failures))
+        per_run.append({"latency": lat, "loadavg_before": load, "loadavg_after": os.getloadavg(),
+                        "ratios": {n: {j: ratio(p50(lat, j, a), p50(lat, j, b)) for j in JOBS} for n, a, b in RATIOS}})
+    spreads = {n: {j: spread([r["ratios"][n][j] for r in per_run]) for j in JOBS} for n, _a, _b in RATIOS}
+    claims = {n: {j: claim(a, b, [p50(r["latency"], j, a) for r in per_run], [p50(r["latency"], j, b) for r in per_run])
+                  for j in JOBS} for n, a, b in RATIOS}
+    res = {"latency": by_job(cell_results(pooled, pooled_fail)), "repeat": repeat, "runs": per_run,
+           "ratio_spreads": spreads, "claims": claims,
+           "ratios": {n: {j: (s or {}).get("median") for j, s in v.items()} for n, v in spreads.items()}}
     return res, pyward_trivial_runs
+
+
+def claim(a, b, a_p50s, b_p50s):
+    """What the report may say of A against B, from each run's p50 (bench_stats.compare)."""
+    if any(x is None for x in a_p50s + b_p50s):
+        return "n/a"
+    if len(a_p50s) < 2:
+        return f"no claim ({len(a_p50s)} run)"
+    c = compare(a_p50s, b_p50s)
+    return f"{a} {c} than {b}" if c in ("faster", "slower") else "no difference shown (runs overlap)"
 
 
 def phase_breakdown(pyward_runs, records):
@@ -107,3 +161,60 @@ def measure_collect(runs):
     res["adds_p50"] = None if t is None or c is None else c - t
     res["return_adds_p50"] = None if n is None or c is None else c - n
     return res
+
+
+def _range(s, fmt):
+    """A spread as "median (min-max)"; the median alone for one run."""
+    if not s:
+        return "n/a"
+    if len(s["runs"]) < 2:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} ({fmt(s['min'])}-{fmt(s['max'])})"
+
+
+def report_lines(res, variants):
+    """The latency, ratio and phase tables."""
+    lat, rep, lines = res["latency"], res["latency_repeat"], []
+    runs = rep["runs"]
+    rows = []
+    for job in res["jobs"]:
+        for v in variants:
+            cell = lat.get(job, {}).get(v)
+            if cell is None:
+                rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", "", "", ""])
+                continue
+            s = cell["seconds"] or {}
+            label = "bwrap (namespaces only)" if v == "bwrap" else v
+            per_run = spread([p50(r["latency"], job, v) for r in runs])
+            rows.append([f"{job:8} {label}", str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
+                         _range(per_run, ms), str(cell["failures"])])
+    lines += [f"Latency (ms; {rep['repeat']} run(s) of {res['params']['runs']} interleaved rounds, percentiles of "
+              "all runs' samples by linear interpolation, n samples; p50 per run: median (min-max) over the runs)",
+              table(rows, ["job / variant", "n", "p50", "p90", "p99", "p50 per run", "failures"]), ""]
+    rrows = []
+    for name, _a, _b in RATIOS:
+        sp = rep["ratio_spreads"][name]
+        rrows.append([name, _range(sp.get("trivial"), fmt_ratio), _range(sp.get("real"), fmt_ratio)])
+    lines += [f"Ratios of p50: median (min-max) over {rep['repeat']} run(s), each run's ratio of its own p50s",
+              table(rrows, ["ratio", "trivial", "real job"]),
+              "A claim \"A faster/slower than B\" only where the runs' p50s of A and of B do not overlap "
+              "(bench_stats.compare; needs 2 runs or more):"]
+    for name, _a, _b in RATIOS:
+        c = rep["claims"][name]
+        lines.append(f"  {name:46} trivial: {c.get('trivial')}; real job: {c.get('real')}")
+    lines.append("")
+    lines += bench_peer.lacks_lines()
+    ph = res.get("phases")
+    if ph:
+        prow = [[n, ms(v["p50"]), ms(v["p90"])] for n, v in ph["phases"].items()]
+        prow.append(["sum of p50s / p50 of total", ms(sum(v["p50"] for v in ph["phases"].values())),
+                     ms(ph["total_p50"])])
+        lines += [f"Where pyward's time goes (trivial job, n = {ph['matched_runs']} runs of all repeats, ms)",
+                  table(prow, ["phase", "p50", "p90"])]
+        neg = ph.get("negative", {})
+        lines += [("phases below 0 (a mark out of order): " + ", ".join(f"{k} in {v} runs" for k, v in neg.items()))
+                  if neg else "no phase below 0 in any run (start reply to fork may be: two processes stamp it)",
+                  "the phases tile each run from the client's start to its exit: their sums add up to it", ""]
+    else:
+        lines += ["Where pyward's time goes: n/a (the helper logs no PYWARD_T_* timing fields)", ""]
+    return lines

@@ -69,6 +69,10 @@ class Runner:
             return ["pyward", "-q", "-n", "-c", code]
         raise ValueError(variant)
 
+    def sample(self, variant, code, expect):
+        """One timed run of code as variant: once() of its argv."""
+        return self.once(self.argv(variant, code), expect)
+
     @staticmethod
     def once(argv, expect, user=None):
         """Runs argv to completion; returns (ok, seconds, monotonic start, monotonic end, error)."""
