@@ -29,6 +29,7 @@ from bench_report import report, targets
 from bench_runner import JOBS, TRIVIAL, VARIANTS, Runner, bwrap_argv
 from bench_sandbox import capture_helper_call, exec_argv, props_to_systemd_run, verify_same_sandbox
 from bench_session import measure_session
+from bench_spacing import SPACER
 from bench_view import measure_view
 
 # What --only selects; phases come with latency, the view row is bench_view's.
@@ -76,7 +77,7 @@ def main():
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"runs": args.runs, "repeat": args.repeat, "duration": args.duration, "concurrency": levels,
                       "scale": args.scale, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
-           "jobs": JOBS}
+           "jobs": JOBS, "spacing": {}}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 
     unit, props, aux = capture_helper_call()
@@ -113,11 +114,14 @@ def main():
         res["latency"], res["ratios"] = lat.pop("latency"), lat.pop("ratios")
         res["latency_repeat"] = lat  # each run's cells and ratios, the ratios' spreads and claims
         res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
+        res["spacing"]["latency"] = SPACER.take()
     if "view" in only and view_runs:
         res["view"] = measure_view(runner, props, aux, view_runs, TRIVIAL, expect["trivial"])
+        res["spacing"]["view"] = SPACER.take()
     if "collect" in only and args.collect_runs:
         log(f"collect: {args.collect_runs} rounds of 3 jobs")
         res["collect"] = measure_collect(args.collect_runs)
+        res["spacing"]["collect"] = SPACER.take()
 
     if "session" in only and args.session_runs:
         res["session"] = measure_session(args.session_runs, args.session_first_runs)

@@ -3,6 +3,7 @@
 # The benchmark's report: its tables and the targets, from the results of one run. Stdlib only.
 import bench_latency
 import bench_session
+import bench_spacing
 import bench_view
 from bench_common import fmt_ratio, ms, table
 
@@ -16,6 +17,7 @@ def report(res, variants):
              "load average: " + " ".join(f"{x:.2f}" for x in m["loadavg_at_start"]) + " at the start, "
              + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end"
              + f"; CPUs {m['cpus']} at the start, {m.get('cpus_at_end', 'n/a')} at the end", ""]
+    lines += bench_spacing.report_lines(res.get("spacing"))
     if "latency" in res:
         lines += bench_latency.report_lines(res, variants)
     if "view" in res:

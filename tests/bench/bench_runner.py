@@ -11,6 +11,7 @@ import time
 import bench_peer
 from bench_common import RUN_TIMEOUT
 from bench_sandbox import for_unit
+from bench_spacing import SPACER
 
 TRIVIAL = "pass"
 # The "real" job: JSON and regular expressions, some tens of ms of pure CPU work.
@@ -30,6 +31,7 @@ FILES_OUT = ("for i in range(10):\n"
              "        f.write(b'x' * 1048576)\n")
 # bwrap: namespaces only; bare-runner and bwrap-hardened: bench_peer's.
 VARIANTS = ["bare", "bare-runner", "bwrap", "bwrap-hardened", "systemd-run", "pyward"]
+UNIT_VARIANTS = {"systemd-run", "pyward"}  # their samples start units (spaced: bench_spacing)
 
 
 def bwrap_argv():
@@ -69,20 +71,32 @@ class Runner:
             return ["pyward", "-q", "-n", "-c", code]
         raise ValueError(variant)
 
-    def sample(self, variant, code, expect):
-        """One timed run of code as variant: once() of its argv."""
-        return self.once(self.argv(variant, code), expect)
+    def sample(self, variant, code, expect, stdin=None):
+        """One timed run of code as variant, spaced (bench_spacing) from the sample before it."""
+        return self.spaced(self.argv(variant, code), expect, variant in UNIT_VARIANTS, stdin=stdin)
 
     @staticmethod
-    def once(argv, expect, user=None):
-        """Runs argv to completion; returns (ok, seconds, monotonic start, monotonic end, error)."""
-        kw = {}
+    def spaced(argv, expect, makes_units, stdin=None):
+        """once(argv), after the units of the sample before it are gone; makes_units: this one
+        starts units (the next sample waits for them)."""
+        SPACER.wait()
+        try:
+            return Runner.once(argv, expect, stdin=stdin)
+        finally:
+            if makes_units:
+                SPACER.made_units()
+
+    @staticmethod
+    def once(argv, expect, user=None, stdin=None):
+        """Runs argv to completion, with stdin's bytes as its stdin (none: /dev/null); returns
+        (ok, seconds, monotonic start, monotonic end, error)."""
+        kw = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}
         if user is not None:
-            kw = {"user": user, "group": user, "extra_groups": ["pyward"]}
+            kw.update(user=user, group=user, extra_groups=["pyward"])
         argv, kw["pass_fds"] = bench_peer.open_fds(argv)  # bwrap-hardened's seccomp filter
         t0 = time.monotonic()
         try:
-            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=RUN_TIMEOUT, **kw)
+            r = subprocess.run(argv, capture_output=True, timeout=RUN_TIMEOUT, **kw)
         except subprocess.TimeoutExpired:
             t1 = time.monotonic()
             return False, t1 - t0, t0, t1, f"timed out after {RUN_TIMEOUT}s"
