@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import bench_numpy
 import bench_peer
 from bench_common import RUN_TIMEOUT, die, log
 from bench_host import machine_info, make_users, measure_memory, wait_socket
@@ -32,8 +33,11 @@ from bench_session import measure_session
 from bench_spacing import SPACER
 from bench_view import measure_view
 
+# The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
+# this order after the sections above them.
+ROWS = {"numpy": bench_numpy}
 # What --only selects; phases come with latency, the view row is bench_view's.
-SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory"]
+SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 
 
 def main():
@@ -53,6 +57,9 @@ def main():
                     help="interleaved rounds of the trivial cells over one session (default 500; 0: none)")
     ap.add_argument("--session-first-runs", type=int, default=30,
                     help="sessions whose first cell is timed, beside as many one-shot jobs (default 30)")
+    ap.add_argument("--row-runs", type=int, default=50,
+                    help="interleaved rounds of the numpy, bigio and hog rows; the paths row runs at most 10 "
+                    "(default 50)")
     ap.add_argument("--view-runs", type=int, help="interleaved runs per variant of the view row (default: --runs)")
     ap.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
                     help=f"the sections to run, comma-separated (default: all of {','.join(SECTIONS)})")
@@ -76,7 +83,7 @@ def main():
     wait_socket()
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"runs": args.runs, "repeat": args.repeat, "duration": args.duration, "concurrency": levels,
-                      "scale": args.scale, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
+                      "scale": args.scale, "row_runs": args.row_runs, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
            "jobs": JOBS, "spacing": {}}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 
@@ -133,12 +140,16 @@ def main():
         res["scale"] = measure_scale(runner, args.scale)
     if "memory" in only:
         res["memory"] = measure_memory(args.memory_runs, since_usec)
+    for name, row in ROWS.items():
+        if name in only:
+            res[name] = row.measure(runner, args)
+            res["spacing"][name] = SPACER.take()
     res["targets"] = targets(res)
     res["elapsed_seconds"] = time.time() - started
     res["machine"]["loadavg_at_end"] = os.getloadavg()
     res["machine"]["cpus_at_end"] = os.cpu_count()  # a machine hot-plugged mid-run would skew the ratios
 
-    print(report(res, VARIANTS), flush=True)
+    print(report(res, VARIANTS, ROWS), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1, default=str)

@@ -7,7 +7,7 @@ import bench_spacing
 import bench_view
 from bench_common import fmt_ratio, ms, table
 
-def report(res, variants):
+def report(res, variants, rows):
     """The tables of one run, as text."""
     m = res["machine"]
     lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
@@ -23,6 +23,9 @@ def report(res, variants):
     if "view" in res:
         lines += bench_view.report_lines(res["view"])
     lines += later_lines(res)
+    for name, row in rows.items():
+        if name in res:
+            lines += row.report_lines(res[name])
     t = res["targets"]
     lines.append("Targets (reported, not tests):")
     for k, v in t.items():
