@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import bench_bigio
 import bench_numpy
 import bench_peer
 from bench_common import RUN_TIMEOUT, die, log
@@ -35,7 +36,7 @@ from bench_view import measure_view
 
 # The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
 # this order after the sections above them.
-ROWS = {"numpy": bench_numpy}
+ROWS = {"numpy": bench_numpy, "bigio": bench_bigio}
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 
