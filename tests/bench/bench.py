@@ -21,6 +21,7 @@ import time
 
 import bench_bigio
 import bench_numpy
+import bench_paths
 import bench_peer
 from bench_common import RUN_TIMEOUT, die, log
 from bench_host import machine_info, make_users, measure_memory, wait_socket
@@ -36,7 +37,7 @@ from bench_view import measure_view
 
 # The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
 # this order after the sections above them.
-ROWS = {"numpy": bench_numpy, "bigio": bench_bigio}
+ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths}
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 
