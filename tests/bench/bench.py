@@ -20,6 +20,7 @@ import sys
 import time
 
 import bench_bigio
+import bench_hog
 import bench_numpy
 import bench_paths
 import bench_peer
@@ -37,7 +38,7 @@ from bench_view import measure_view
 
 # The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
 # this order after the sections above them.
-ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths}
+ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths, "hog": bench_hog}
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 
