@@ -22,6 +22,7 @@ import time
 import bench_bigio
 import bench_hog
 import bench_numpy
+import bench_openloop
 import bench_paths
 import bench_peer
 from bench_common import RUN_TIMEOUT, die, log
@@ -38,7 +39,8 @@ from bench_view import measure_view
 
 # The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
 # this order after the sections above them.
-ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths, "hog": bench_hog}
+ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths, "hog": bench_hog,
+        "openloop": bench_openloop}
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 
@@ -50,7 +52,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of the whole latency section, whose ratios are reported as their spread "
                     "(median, min-max) and compared only where the runs do not overlap (default 3)")
-    ap.add_argument("--duration", type=float, default=30, help="seconds per throughput level (default 30)")
+    ap.add_argument("--duration", type=float, default=30,
+                    help="seconds per throughput and openloop level (default 30)")
     ap.add_argument("--concurrency", default="1,4,16", help="throughput levels (default 1,4,16)")
     ap.add_argument("--scale", type=int, default=2000, help="sequential jobs of the scale run (default 2000)")
     ap.add_argument("--collect-runs", type=int, default=50,
@@ -63,6 +66,8 @@ def main():
     ap.add_argument("--row-runs", type=int, default=50,
                     help="interleaved rounds of the numpy, bigio and hog rows; the paths row runs at most 10 "
                     "(default 50)")
+    ap.add_argument("--openloop-rates", default="5,10,20",
+                    help="offered loads of the openloop row, jobs/s, each for --duration s (default 5,10,20)")
     ap.add_argument("--view-runs", type=int, help="interleaved runs per variant of the view row (default: --runs)")
     ap.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
                     help=f"the sections to run, comma-separated (default: all of {','.join(SECTIONS)})")
@@ -86,7 +91,8 @@ def main():
     wait_socket()
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"runs": args.runs, "repeat": args.repeat, "duration": args.duration, "concurrency": levels,
-                      "scale": args.scale, "row_runs": args.row_runs, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
+                      "scale": args.scale, "row_runs": args.row_runs, "openloop_rates": args.openloop_rates,
+                      "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
            "jobs": JOBS, "spacing": {}}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 
