@@ -21,6 +21,7 @@ import time
 
 import bench_bigio
 import bench_hog
+import bench_hostcpu
 import bench_numpy
 import bench_openloop
 import bench_paths
@@ -40,7 +41,7 @@ from bench_view import measure_view
 # The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
 # this order after the sections above them.
 ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths, "hog": bench_hog,
-        "openloop": bench_openloop}
+        "openloop": bench_openloop, "hostcpu": bench_hostcpu}
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 
@@ -68,6 +69,8 @@ def main():
                     "(default 50)")
     ap.add_argument("--openloop-rates", default="5,10,20",
                     help="offered loads of the openloop row, jobs/s, each for --duration s (default 5,10,20)")
+    ap.add_argument("--hostcpu-jobs", type=int, default=200,
+                    help="sequential jobs per batch of the hostcpu row (default 200)")
     ap.add_argument("--view-runs", type=int, help="interleaved runs per variant of the view row (default: --runs)")
     ap.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
                     help=f"the sections to run, comma-separated (default: all of {','.join(SECTIONS)})")
@@ -92,7 +95,7 @@ def main():
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"runs": args.runs, "repeat": args.repeat, "duration": args.duration, "concurrency": levels,
                       "scale": args.scale, "row_runs": args.row_runs, "openloop_rates": args.openloop_rates,
-                      "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
+                      "hostcpu_jobs": args.hostcpu_jobs, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
            "jobs": JOBS, "spacing": {}}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 

@@ -24,22 +24,22 @@ METHOD = ("before each sample that follows a pyward or systemd-run one, the benc
           f"collected them); a wait gives up after {BOUND:.0f} s and is counted")
 
 
-def cgroups_left():
-    """The cgroup directories of sample units that still exist."""
+def cgroups_left(ignore=()):
+    """The cgroup directories of sample units that still exist (but those named in ignore)."""
     left = []
     for d in CGROUP_PARENTS:
         try:
-            left += [e for e in os.listdir(d) if e.startswith(UNIT_PREFIXES)]
+            left += [e for e in os.listdir(d) if e.startswith(UNIT_PREFIXES) and e not in ignore]
         except OSError:
             pass
     return left
 
 
-def units_left():
-    """The sample units the manager still has loaded (any state)."""
+def units_left(ignore=()):
+    """The sample units the manager still has loaded (any state), but those named in ignore."""
     r = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", *UNIT_PATTERNS],
                        capture_output=True, text=True, timeout=30)
-    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+    return [u for u in (line.split()[0] for line in r.stdout.splitlines() if line.strip()) if u not in ignore]
 
 
 class Spacer:
@@ -47,6 +47,7 @@ class Spacer:
 
     def __init__(self):
         self.pending = False  # the last sample made units
+        self.ignore = set()  # units that stay up on purpose (bench_hostcpu's anchor)
         self.reset()
 
     def reset(self):
@@ -64,8 +65,8 @@ class Spacer:
         deadline = t0 + BOUND
         first = True
         while True:
-            if not cgroups_left():
-                left = units_left()
+            if not cgroups_left(self.ignore):
+                left = units_left(self.ignore)
                 if not left:
                     break
                 self.manager_busy += first
@@ -75,7 +76,7 @@ class Spacer:
             first = False
             if time.monotonic() > deadline:
                 self.bound_hits += 1
-                self.leftover = left if left is not None else cgroups_left()
+                self.leftover = left if left is not None else cgroups_left(self.ignore)
                 break
             time.sleep(POLL if left is None else CONFIRM_POLL)
         dt = time.monotonic() - t0
