@@ -95,7 +95,8 @@ def main():
     res = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"runs": args.runs, "repeat": args.repeat, "duration": args.duration, "concurrency": levels,
                       "scale": args.scale, "row_runs": args.row_runs, "openloop_rates": args.openloop_rates,
-                      "hostcpu_jobs": args.hostcpu_jobs, "view_runs": view_runs, "only": [s for s in SECTIONS if s in only]},
+                      "hostcpu_jobs": args.hostcpu_jobs, "view_runs": view_runs,
+                      "only": [s for s in SECTIONS if s in only]},
            "jobs": JOBS, "spacing": {}}
     log(f"{res['machine']['os']}, {res['machine']['systemd']}, {res['machine']['cpus']} CPUs")
 

@@ -64,7 +64,8 @@ def measure(runner, args):
     p50 = {c: (cells[c]["seconds"] or {}).get("p50") for c in CELLS}
     diff = lambda a, b: None if p50[a] is None or p50[b] is None else p50[a] - p50[b]  # noqa: E731
     return {"bytes": SIZE, "code": CODE, "config": config, "runs": args.row_runs, "cells": cells,
-            "pyward_data_cost": diff("pyward, 8 MiB", "pyward, 0 B"), "bare_data_cost": diff("bare, 8 MiB", "bare, 0 B"),
+            "pyward_data_cost": diff("pyward, 8 MiB", "pyward, 0 B"),
+            "bare_data_cost": diff("bare, 8 MiB", "bare, 0 B"),
             "systemd_run_data_cost": diff("systemd-run, 8 MiB", "systemd-run, 0 B"),
             "pyward_over_bare": diff("pyward, 8 MiB", "bare, 8 MiB")}
 
@@ -74,14 +75,16 @@ def report_lines(r):
     for c in CELLS:
         cell = r["cells"][c]
         s = cell["seconds"] or {}
-        rows.append([c, str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")), str(cell["failures"])])
+        rows.append([c, str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
+                     str(cell["failures"])])
     pd, bd = r["pyward_data_cost"], r["bare_data_cost"]
     rate = None if not pd or pd <= 0 else 2 * r["bytes"] / pd / (1 << 20)
     lines = [f"Large input and output: {r['bytes'] >> 20} MiB on stdin, the same back on stdout, checked byte for byte "
              f"({r['runs']} interleaved rounds, ms)",
              table(rows, ["job / input", "n", "p50", "p90", "p99", "failures"]),
              f"  the data costs pyward {ms(pd)} ms at the p50 (8 MiB against 0 B: "
-             + ("n/a" if rate is None else f"{rate:.0f} MiB/s for the 16 MiB in and out") + f"), bare Python {ms(bd)} ms, "
+             + ("n/a" if rate is None else f"{rate:.0f} MiB/s for the 16 MiB in and out")
+             + f"), bare Python {ms(bd)} ms, "
              f"systemd-run --pipe {ms(r.get('systemd_run_data_cost'))} ms",
              f"  {r['config']}"]
     for c in CELLS:

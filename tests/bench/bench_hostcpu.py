@@ -232,7 +232,8 @@ def report_lines(r):
     lines += [f"    {k:8} {m}" for k, m in r["method"].items()]
     lines.append("  the anchor: a pyward job waiting on its stdin for the whole row keeps both slices' cgroups alive; "
                  "its own usage is left out of every column")
-    lines.append("  the bench and its clients run " + ("inside the machine's cgroup tree" if r["bench_in_machine_cgroup"]
+    inside = r["bench_in_machine_cgroup"]
+    lines.append("  the bench and its clients run " + ("inside the machine's cgroup tree" if inside
                  else "outside the machine's cgroup tree (entered with a cgroup of the host's): clients counted apart"))
     pss = r.get("helper_pss_kb")
     lines.append("Memory per job: helper PSS while its job runs "

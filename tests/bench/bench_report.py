@@ -13,7 +13,8 @@ def report(res, variants, rows):
     lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
              f"Python {m['python']} ({m['virtualization']})",
              f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
-             f"{res['params']['runs']} interleaved runs per cell, latency repeated {res['params'].get('repeat', 1)} time(s); sections {','.join(res['params']['only'])}",
+             f"{res['params']['runs']} interleaved runs per cell, latency repeated "
+             f"{res['params'].get('repeat', 1)} time(s); sections {','.join(res['params']['only'])}",
              "load average: " + " ".join(f"{x:.2f}" for x in m["loadavg_at_start"]) + " at the start, "
              + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end"
              + f"; CPUs {m['cpus']} at the start, {m.get('cpus_at_end', 'n/a')} at the end", ""]
