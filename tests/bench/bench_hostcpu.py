@@ -185,6 +185,7 @@ def measure(runner, args):
     inside = bench_in_machine()
     res = {"jobs": n, "pids": pids, "method": METHOD, "idle_seconds": IDLE_SECONDS, "batches": {},
            "memory_controller": memory, "bench_in_machine_cgroup": inside}
+    SPACER.confirm = False  # its systemctl calls would count as PID 1's CPU per job
     try:
         a = snapshot(anchor, pids)
         time.sleep(IDLE_SECONDS)
@@ -207,6 +208,7 @@ def measure(runner, args):
         res["helper_pss_kb"] = summary(helper_pss(anchor, PSS_SAMPLES))
         res["anchor_alive_at_end"] = anchor.alive()
     finally:
+        SPACER.confirm = True
         anchor.stop()
     if not res["anchor_alive_at_end"]:
         res["error"] = "the anchor job ended during the row: the slices' usage may have been lost"
@@ -230,6 +232,8 @@ def report_lines(r):
              "  how each is read (a systemd-nspawn machine has no cgroup controllers, but every cgroup has cpu.stat; "
              f"/proc/PID/stat counts in 1/{TICK} s):"]
     lines += [f"    {k:8} {m}" for k, m in r["method"].items()]
+    lines.append("  spacing in this row looks at the units' cgroups only: a systemctl call per job would be PID 1's "
+                 "CPU too")
     lines.append("  the anchor: a pyward job waiting on its stdin for the whole row keeps both slices' cgroups alive; "
                  "its own usage is left out of every column")
     inside = r["bench_in_machine_cgroup"]
