@@ -39,6 +39,7 @@ def level(argv, rate, duration, users):
         t.join(RUN_TIMEOUT + 5)
     elapsed = time.monotonic() - t_first
     return {"rate": rate, "jobs": n, "completed": len(lat), "failures": len(errors),
+            "rejected": sum("request rejected" in e for e in errors),
             "offered_per_second": (n - 1) / (t_last - t_first) if n > 1 and t_last > t_first else None,
             "start_lag": summary(lags), "latency": summary(lat), "seconds": elapsed,
             "errors": sorted(set(e[:200] for e in errors))[:5]}
@@ -64,10 +65,14 @@ def report_lines(r):
         s, lag = lv["latency"] or {}, lv["start_lag"] or {}
         off = lv["offered_per_second"]
         rows.append([f"{lv['rate']:g}", "n/a" if off is None else f"{off:.1f}", str(lv["jobs"]), str(lv["failures"]),
+                     str(lv.get("rejected", "n/a")),
                      ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")), ms(s.get("max")), ms(lag.get("max"))])
     lines = [f"Open loop (trivial job, pyward CLI; jobs started on a schedule for {r['duration']:g} s per level "
              f"whatever the earlier ones do, {r['users']} client UIDs in turn; latency from the scheduled start, ms)",
-             table(rows, ["jobs/s", "offered", "jobs", "failures", "p50", "p90", "p99", "max", "start lag max"])]
+             table(rows, ["jobs/s", "offered", "jobs", "failures", "of them refused", "p50", "p90", "p99", "max",
+                          "start lag max"]),
+             "  p50-max of the jobs that completed; 'refused': the helper's admission said no (a per-UID limit such "
+             "as JobsPerUser=), the rest failed otherwise"]
     for lv in r["levels"]:
         lines += [f"  failure ({lv['rate']:g}/s): {e}" for e in lv["errors"]]
     return lines + [""]
