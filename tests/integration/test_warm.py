@@ -103,14 +103,18 @@ class WarmTests(PywardTestCase):
         self.assertTrue(wait_for(lambda: sh("pgrep", "-u", first.stdout.strip().decode(), "-x", "sleep",
                                             check=False).returncode == 1, 10))
 
-    def test_two_warm_jobs_at_once_have_their_own_users(self):
-        self.fill()
+    def start_two(self, code):
+        """Two jobs of code at once in threads: (their results by index, the threads)."""
         results = {}
-        code = "import os, time\nprint(os.getuid())\ntime.sleep(2)\n"
         threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, pyward.run(code, client_timeout=60)))
                    for i in range(2)]
         for t in threads:
             t.start()
+        return results, threads
+
+    def test_two_warm_jobs_at_once_have_their_own_users(self):
+        self.fill()
+        results, threads = self.start_two("import os, time\nprint(os.getuid())\ntime.sleep(2)\n")
         for t in threads:
             t.join(60)
         self.assertEqual({r.path for r in results.values()}, {"warm"}, results)
@@ -197,12 +201,7 @@ class WarmTests(PywardTestCase):
 
     def test_daemon_reload_while_warm_jobs_run(self):
         self.fill()
-        results = {}
-        code = "import time\ntime.sleep(2)\nprint('done')\n"
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, pyward.run(code, client_timeout=60)))
-                   for i in range(2)]
-        for t in threads:
-            t.start()
+        results, threads = self.start_two("import time\ntime.sleep(2)\nprint('done')\n")
         self.assertTrue(wait_for(lambda: len(job_units()) == 2, 10), job_units())
         sh("systemctl", "daemon-reload")
         for t in threads:
