@@ -26,6 +26,7 @@ import threading
 import time
 
 import bench_peer
+import bench_warm
 from bench_common import RUN_TIMEOUT, cell_results, die, log, percentile, ratio, round_robin, run, summary
 from bench_report import report, targets
 from bench_sandbox import capture_helper_call, exec_argv, for_unit, props_to_systemd_run, verify_same_sandbox
@@ -52,7 +53,7 @@ FILES_OUT = ("for i in range(10):\n"
 # bwrap: namespaces only; bare-runner and bwrap-hardened: bench_peer's.
 VARIANTS = ["bare", "bare-runner", "bwrap", "bwrap-hardened", "systemd-run", "pyward"]
 # What --only selects; phases come with latency, the view row is bench_view's.
-SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory"]
+SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", "warm"]
 PHASES = [
     # name, start mark, end mark. SPAWN/CLIENT_EXIT: the benchmark starts the pyward CLI / sees it
     # exit; the others are the helper's PYWARD_T_* journal fields (CLOCK_MONOTONIC, usec), each
@@ -579,6 +580,8 @@ def main():
         res["scale"] = measure_scale(runner, args.scale)
     if "memory" in only:
         res["memory"] = measure_memory(args.memory_runs, since_usec)
+    if "warm" in only:  # last: its pool and profiles must not reach the other sections
+        res["warm"] = bench_warm.measure_warm(runner, args.runs, JOBS, expect, make_users)
     res["targets"] = targets(res)
     res["elapsed_seconds"] = time.time() - started
     res["machine"]["loadavg_at_end"] = os.getloadavg()

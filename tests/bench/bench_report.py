@@ -4,6 +4,7 @@
 import bench_peer
 import bench_session
 import bench_view
+import bench_warm
 from bench_common import fmt_ratio, ms, table
 
 def report(res, variants):
@@ -21,6 +22,7 @@ def report(res, variants):
     if "view" in res:
         lines += bench_view.report_lines(res["view"])
     lines += later_lines(res)
+    lines += bench_warm.report_lines(res.get("warm"))
     t = res["targets"]
     lines.append("Targets (reported, not tests):")
     for k, v in t.items():
@@ -133,4 +135,6 @@ def targets(res):
         out.update(bench_session.targets(res["session"]))
     if "view" in res:
         out.update(bench_view.targets(res["view"]))
+    if "warm" in res:
+        out.update(bench_warm.targets(res["warm"]))
     return out
