@@ -118,11 +118,12 @@ int channel_stdio_append(Buffer *b, uint32_t which) {
         return channel_message_append(b, CH_STDIO, payload, sizeof(payload));
 }
 
-int channel_limits_append(Buffer *b, uint64_t cpu_seconds, uint64_t wall_usec) {
+int channel_limits_append(Buffer *b, uint64_t cpu_seconds, uint64_t wall_usec, uint64_t nproc) {
         uint8_t payload[CH_LIMITS_SIZE];
 
         le64_store(payload, cpu_seconds);
         le64_store(payload + 8, wall_usec);
+        le64_store(payload + 16, nproc);
         return channel_message_append(b, CH_LIMITS, payload, sizeof(payload));
 }
 

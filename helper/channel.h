@@ -65,10 +65,11 @@ typedef enum ChannelType {
         CH_END = 0x0B,       /* session, empty: no more cells: exit 0 */
         CH_STDIO = 0x0C,     /* warm runner, first: uint32 1 (stdout) or 2 (stderr); SCM_RIGHTS:
                               * the job's write end of that pipe, with the message's first byte */
-        CH_LIMITS = 0x0D,    /* warm runner, after both CH_STDIO: 2 x uint64: RLIMIT_CPU seconds
+        CH_LIMITS = 0x0D,    /* warm runner, after both CH_STDIO: 3 x uint64: RLIMIT_CPU seconds
                               * of the code (soft; hard one more, never above the unit's; 0: as
-                              * the unit's), the wall-clock time in
-                              * usec after which the runner ends the code itself (0: never) */
+                              * the unit's), the wall-clock time in usec after which the runner
+                              * ends the code itself (0: never), RLIMIT_NPROC of the code (soft =
+                              * hard, never above the unit's; 0: as the unit's) */
 
         /* runner -> helper */
         CH_FILE_OUT = 0x81,      /* uint32 mode (permission bits only, <= 07777), uint64 size, path
@@ -114,9 +115,9 @@ int channel_stop_append(Buffer *b);
  * at the message's first byte), then CH_LIMITS. */
 #define CH_STDIO_STDOUT 1U
 #define CH_STDIO_STDERR 2U
-#define CH_LIMITS_SIZE 16U
+#define CH_LIMITS_SIZE 24U
 int channel_stdio_append(Buffer *b, uint32_t which);
-int channel_limits_append(Buffer *b, uint64_t cpu_seconds, uint64_t wall_usec);
+int channel_limits_append(Buffer *b, uint64_t cpu_seconds, uint64_t wall_usec, uint64_t nproc);
 /* Session messages: CH_FILE + CH_FILE_DATA... of each file, then CH_CELL. All or nothing;
  * 0, -ENOMEM, -EMSGSIZE, -EINVAL (a file whose data is incomplete). */
 int channel_cell_append(Buffer *b, const RequestFile *files, size_t n_files, uint32_t flags, uint64_t cell,

@@ -404,19 +404,28 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         return 0;
 }
 
-int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_func_t cb, void *userdata) {
+/* The callback, and the matches on the unit and its jobs. */
+static int job_watch(Job *j, job_event_func_t cb, void *userdata) {
         int r;
 
         j->event_cb = cb;
         j->userdata = userdata;
-
-        /* Matches before the call, so that no change of the new unit can slip past us. */
         r = manager_watch_unit(j->bus, &j->slot_properties, j->unit_path, on_properties_changed, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch %s: %m", j->unit);
         r = manager_watch_jobs(j->bus, &j->slot_job_new, &j->slot_job_removed, on_job_new, on_job_removed, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+        return 0;
+}
+
+int job_start(Job *j, const JobSpec *spec, uint64_t cpu_limit_usec, job_event_func_t cb, void *userdata) {
+        int r;
+
+        /* Matches before the call, so that no change of the new unit can slip past us. */
+        r = job_watch(j, cb, userdata);
+        if (r < 0)
+                return r;
 
         j->wall_limit_usec = spec->limits[LIMIT_WALL_TIME];
         r = job_arm_cpu_poll(j, cpu_limit_usec);
@@ -521,14 +530,9 @@ int job_attach(Job *j, uint64_t wall_limit_usec, uint64_t cpu_limit_usec, job_ev
                void *userdata) {
         int r;
 
-        j->event_cb = cb;
-        j->userdata = userdata;
-        r = manager_watch_unit(j->bus, &j->slot_properties, j->unit_path, on_properties_changed, j);
+        r = job_watch(j, cb, userdata);
         if (r < 0)
-                return log_error_errno(r, "Failed to watch %s: %m", j->unit);
-        r = manager_watch_jobs(j->bus, &j->slot_job_new, &j->slot_job_removed, on_job_new, on_job_removed, j);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch the jobs of %s: %m", j->unit);
+                return r;
         /* Its start job ended long ago: any job on the unit now is someone else's (systemctl stop). */
         j->start_job_done = true;
         j->n_jobs_seen = 1;

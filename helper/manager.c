@@ -139,6 +139,13 @@ int manager_start_transient_unit(sd_bus *bus, sd_bus_slot **ret_slot, const JobS
         return 0;
 }
 
+int manager_set_job_limits(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, uint64_t tasks,
+                           uint64_t cpu_quota_per_sec_usec, sd_bus_message_handler_t cb, void *userdata) {
+        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, SD_PATH, SD_MANAGER, "SetUnitProperties", cb,
+                                        userdata, "sba(sv)", unit, 1, 2, "TasksMax", "t", tasks,
+                                        "CPUQuotaPerSecUSec", "t", cpu_quota_per_sec_usec);
+}
+
 int manager_kill_unit(sd_bus *bus, const char *unit, int signo) {
         return sd_bus_call_method_async(bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit", NULL, NULL,
                                         "ssi", unit, "all", (int32_t) signo);

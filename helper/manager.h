@@ -42,6 +42,10 @@ int manager_read_unit_exists(sd_bus_message *reply);
 /* StartTransientUnit(spec->unit, "fail", properties of spec, no auxiliary units). */
 int manager_start_transient_unit(sd_bus *bus, sd_bus_slot **ret_slot, const JobSpec *spec,
                                  sd_bus_message_handler_t cb, void *userdata);
+/* SetUnitProperties(unit, runtime, TasksMax=, CPUQuotaPerSecUSec=): a warm runner's unit given the
+ * lower limits its job asked for, before the job is handed over. */
+int manager_set_job_limits(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, uint64_t tasks,
+                           uint64_t cpu_quota_per_sec_usec, sd_bus_message_handler_t cb, void *userdata);
 /* KillUnit(unit, "all", signo), nobody waits for the reply. */
 int manager_kill_unit(sd_bus *bus, const char *unit, int signo);
 int manager_stop_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, sd_bus_message_handler_t cb,

@@ -371,7 +371,7 @@ int run_channel_new_connected(sd_event *e, const uint64_t *limits, const RunChan
 }
 
 int run_channel_send_warm(RunChannel *c, int stdout_fd, int stderr_fd, uint64_t cpu_seconds,
-                          uint64_t wall_usec) {
+                          uint64_t wall_usec, uint64_t nproc) {
         _cleanup_(buffer_done) Buffer out = {}, err = {}, lim = {};
         int q;
 
@@ -379,7 +379,7 @@ int run_channel_send_warm(RunChannel *c, int stdout_fd, int stderr_fd, uint64_t 
         if (q >= 0)
                 q = channel_stdio_append(&err, CH_STDIO_STDERR);
         if (q >= 0)
-                q = channel_limits_append(&lim, cpu_seconds, wall_usec);
+                q = channel_limits_append(&lim, cpu_seconds, wall_usec, nproc);
         if (q >= 0)
                 q = channel_writer_queue(c->writer, &out, stdout_fd, 0);
         if (q >= 0)

@@ -49,7 +49,7 @@ int run_channel_new_connected(sd_event *e, const uint64_t *limits, const RunChan
 /* A warm runner's first messages: CH_STDIO with each pipe's write end (dup'ed), CH_LIMITS. Before
  * run_channel_send_request(). */
 int run_channel_send_warm(RunChannel *c, int stdout_fd, int stderr_fd, uint64_t cpu_seconds,
-                          uint64_t wall_usec);
+                          uint64_t wall_usec, uint64_t nproc);
 RunChannel *run_channel_free(RunChannel *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(RunChannel *, run_channel_free);
 

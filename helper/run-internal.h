@@ -93,6 +93,8 @@ struct Run {
         /* A warm runner claimed (run-warm.c): its channel until the Job exists, its id. */
         bool warm;
         int warm_fd;
+        int claim_fd;             /* warm.h: the claim's lock, for the length of the job */
+        sd_bus_slot *slot_limits; /* SetUnitProperties() of the job's lower limits */
         char warm_rid[33];
 };
 
@@ -108,6 +110,8 @@ void run_on_job_event(Job *j, JobEvent ev, void *userdata);
 bool run_warm_claim(Run *r);
 int run_warm_start_job(Run *r);
 int run_warm_handoff(Run *r);
+/* run_free(): the claim let go. */
+void run_warm_done(Run *r);
 
 /* run-session.c */
 void run_session_init(Run *r);

@@ -11,6 +11,8 @@
 #include "config-paths.h"
 #include "job-spec.h"
 #include "log.h"
+#include "manager.h"
+#include "policy.h"
 #include "run-internal.h"
 #include "unit-props.h"
 #include "warm.h"
@@ -32,8 +34,20 @@ bool run_warm_claim(Run *r) {
                                   r->p.job_id);
                 return false;
         }
-        q = warm_claim(WARM_DIR, r->p.profile->name, gen, &r->warm_fd, r->warm_rid);
+        /* The claim's lock first: a fill that sees it free takes the job as helperless. */
+        q = warm_claim_lock(SLOT_DIR, r->p.job_id, &r->claim_fd);
         if (q < 0) {
+                log_warning_errno(q, "Job %s: cannot lock a claim in %s (%m); cold path.", r->p.job_id,
+                                  SLOT_DIR);
+                return false;
+        }
+        q = warm_claim(WARM_DIR, r->p.profile->name, gen, &r->warm_fd, r->warm_rid);
+        if (q >= 0)
+                q = warm_claim_name(SLOT_DIR, r->p.job_id, r->warm_rid);
+        if (q < 0) {
+                r->warm_fd = safe_close(r->warm_fd);
+                warm_claim_release(SLOT_DIR, r->p.job_id, NULL);
+                r->claim_fd = safe_close(r->claim_fd);
                 if (q != -ENOENT)
                         log_warning_errno(q, "Job %s: cannot claim a warm runner (%m); cold path.",
                                           r->p.job_id);
@@ -76,17 +90,52 @@ int run_warm_start_job(Run *r) {
         return 0;
 }
 
-int run_warm_handoff(Run *r) {
+static int warm_send(Run *r) {
         /* The runner's own backstop, under the helper's timer: the wall limit and the unit's slack. */
         uint64_t wall = r->unit_limits[LIMIT_WALL_TIME] + JOB_RUNTIME_SLACK_USEC;
+        uint64_t nproc = r->unit_limits[LIMIT_TASKS] < r->p.profile->limit_default[LIMIT_TASKS]
+                                 ? r->unit_limits[LIMIT_TASKS]
+                                 : 0;
         int q;
 
         q = run_channel_send_warm(r->channel, r->unit_fds[1], r->unit_fds[2],
-                                  cpu_rlimit_seconds(r->unit_limits[LIMIT_CPU_TIME]), wall);
+                                  cpu_rlimit_seconds(r->unit_limits[LIMIT_CPU_TIME]), wall, nproc);
         if (q >= 0)
                 q = run_channel_send_request(r->channel, r->p.request, r->unit_fds[0]);
         /* The writer holds its own copies until they are sent; the runner dup2()s them. */
         for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
                 r->unit_fds[i] = safe_close(r->unit_fds[i]);
         return q;
+}
+
+static int on_limits_set(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Run *r = userdata;
+        const sd_bus_error *e = manager_reply_error(m);
+
+        r->slot_limits = sd_bus_slot_unref(r->slot_limits);
+        /* Not handed over under limits it did not get: the runner ends with the channel. */
+        if (e || warm_send(r) < 0) {
+                log_error("Job %s: could not give warm runner %s its limits: %s", r->p.job_id, r->warm_rid,
+                          e && e->message ? e->message : "out of memory");
+                (void) job_stop(r->job, JOB_STOP_CANCEL);
+        }
+        return 0;
+}
+
+int run_warm_handoff(Run *r) {
+        const uint64_t *l = r->unit_limits, *def = r->p.profile->limit_default;
+
+        if (l[LIMIT_TASKS] == def[LIMIT_TASKS] && l[LIMIT_CPU_QUOTA] == def[LIMIT_CPU_QUOTA])
+                return warm_send(r);
+        /* Lower than the runner's: the manager's first, and the job only after its answer. */
+        return manager_set_job_limits(r->bus, &r->slot_limits, job_unit(r->job), l[LIMIT_TASKS],
+                                      l[LIMIT_CPU_QUOTA] * UINT64_C(10000), on_limits_set, r);
+}
+
+void run_warm_done(Run *r) {
+        r->slot_limits = sd_bus_slot_unref(r->slot_limits);
+        if (r->claim_fd < 0)
+                return;
+        warm_claim_release(SLOT_DIR, r->p.job_id, r->warm_rid);
+        r->claim_fd = safe_close(r->claim_fd);
 }

@@ -51,6 +51,7 @@ int run_new(sd_event *e, sd_bus *bus, const RunParams *p, const RunOps *ops, voi
         r->user_fd = -EBADF;
         r->start_token_fd = -EBADF;
         r->warm_fd = -EBADF;
+        r->claim_fd = -EBADF;
         for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
                 r->unit_fds[i] = -EBADF;
         memcpy(r->unit_limits, p->limits, sizeof(r->unit_limits));
@@ -73,6 +74,7 @@ Run *run_free(Run *r) {
         sd_event_source_disable_unref(r->token_timer);
         safe_close(r->start_token_fd);
         safe_close(r->warm_fd);
+        run_warm_done(r);
         run_close_unit_fds(r);
         job_free(r->job);
         relay_free(r->relay);

@@ -168,7 +168,7 @@ def _runner():
 
     warm = _warm(fail)
     ch = Channel()
-    cpu = wall = 0  # CH_LIMITS: the code's RLIMIT_CPU, the runner's own wall-clock backstop
+    cpu = wall = nproc = 0  # CH_LIMITS: the code's RLIMIT_CPU and RLIMIT_NPROC, the runner's wall backstop
     if warm:
         for n in (1, 2):
             m = expect(ch, (STDIO,), "STDIO")
@@ -179,28 +179,32 @@ def _runner():
                 os.dup2(fd, n)
                 os.close(fd)
         m = expect(ch, (LIMITS,), "LIMITS")
-        if len(m[1]) != 16:
+        if len(m[1]) != 24:
             fail("LIMITS of %d bytes" % len(m[1]))
-        cpu, wall = int.from_bytes(m[1][0:8], "little"), int.from_bytes(m[1][8:16], "little")
+        cpu, wall, nproc = (int.from_bytes(m[1][i:i + 8], "little") for i in (0, 8, 16))
 
     def limit_cpu():
-        # In the code's process, before it runs: never above the unit's own hard limit.
-        # The module is dropped from sys.modules again unless it was there (preloaded): the code
-        # finds the modules a cold job's code finds.
-        if cpu:
-            had = "resource" in sys.modules
-            import resource
-            # As the unit's LimitCPUSoft=/LimitCPU=: SIGXCPU at the limit (cpu-limit), SIGKILL a
-            # second later.
-            hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-            n = min(cpu, 2 ** 62) if hard == resource.RLIM_INFINITY else min(cpu, hard)
-            h = n + 1 if hard == resource.RLIM_INFINITY else min(n + 1, hard)
+        # In the code's process, before it runs: the request's RLIMIT_CPU (as the unit's
+        # LimitCPUSoft=/LimitCPU=: SIGXCPU at the limit, cpu-limit; SIGKILL a second later) and
+        # RLIMIT_NPROC (its tasks), never above the unit's own hard limits. The module is dropped
+        # from sys.modules again unless it was there (preloaded): the code finds the modules a
+        # cold job's code finds.
+        if not (cpu or nproc):
+            return
+        had = "resource" in sys.modules
+        import resource
+        for which, soft, extra in ((resource.RLIMIT_CPU, cpu, 1), (resource.RLIMIT_NPROC, nproc, 0)):
+            if not soft:
+                continue
+            hard = resource.getrlimit(which)[1]
+            n = min(soft, 2 ** 62) if hard == resource.RLIM_INFINITY else min(soft, hard)
+            h = n + extra if hard == resource.RLIM_INFINITY else min(n + extra, hard)
             try:
-                resource.setrlimit(resource.RLIMIT_CPU, (n, h))
+                resource.setrlimit(which, (n, h))
             except (OSError, ValueError) as e:
-                fail("cannot limit the code's CPU time to %d s: %s" % (n, e))
-            if not had:
-                del sys.modules["resource"]
+                fail("cannot lower the code's rlimit %d to %d: %s" % (which, n, e))
+        if not had:
+            del sys.modules["resource"]
     code = expect(ch, (CODE,), "CODE")[1]
     filename = expect(ch, (FILENAME,), "FILENAME")[1]
     if not filename or b"/" in filename or b"\0" in filename or filename in (b".", b".."):
@@ -301,6 +305,9 @@ def _runner():
             while m is not None:
                 stopped = stopped or m[0] == STOP
                 m = ch.parse()
+            # A warm runner's unit is bound to no helper (BindsTo= needs one at the start): its
+            # helper gone, the job goes with it, as a cold job goes with its helper's unit.
+            stopped = stopped or (warm and ch.eof)
             if stopped:
                 kill_all()
         if not stopped and deadline is not None and time.monotonic() >= deadline:
@@ -338,6 +345,9 @@ def _warm(fail):
     if not listening:
         s.detach()
         return False
+    # What the code's process imports on either path before the code runs (runpy, at the end of
+    # this file), imported now, while nobody waits: the code finds the same modules either way.
+    import runpy  # noqa: F401
     for name in preload.split(","):
         if name:
             # One that fails is left out, whatever it raises, SystemExit included; not a

@@ -92,8 +92,9 @@ def go(flags):
     return message(GO, (1).to_bytes(4, "little") + flags.to_bytes(4, "little"))
 
 
-def limits(cpu_seconds=0, wall_usec=0):
-    return message(LIMITS, cpu_seconds.to_bytes(8, "little") + wall_usec.to_bytes(8, "little"))
+def limits(cpu_seconds=0, wall_usec=0, nproc=0):
+    return message(LIMITS, cpu_seconds.to_bytes(8, "little") + wall_usec.to_bytes(8, "little") +
+                   nproc.to_bytes(8, "little"))
 
 
 def send_fd(s, data, fd):
@@ -193,14 +194,15 @@ def parse_channel(data):
 
 def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, files=(), prepare=None,
         stop_on=None, send=None, with_fd=True, extra_fd=False, preexec=None, kills=None, env=None,
-        warm=False, limit=(0, 0), prelude=None, peer_uid=None):
+        warm=False, limit=(0, 0), prelude=None, peer_uid=None, hangup_on=None):
     """Runs the runner in a fresh working directory; returns a Result with returncode, stdout,
     stderr, messages (the runner's channel messages), left (processes left), dir, seconds.
     env: the runner's environment. warm: a warm runner, connected to as peer_uid (None: ours),
     sent CH_STDIO with the job's stdout, CH_STDIO with its stderr, then CH_LIMITS of limit
     ((cpu_seconds, wall_usec), or the bytes to send in its place); prelude: bytes sent instead of
     all three. stdout and stderr are then the job's pipes', runner_stdout and runner_stderr the
-    runner's own fd 1 and 2 (where a runner error goes before the second CH_STDIO)."""
+    runner's own fd 1 and 2 (where a runner error goes before the second CH_STDIO). hangup_on:
+    once the job's stdout has these bytes, the channel is shut down as a dead helper's would be."""
     kills = bool(flags & GO_COLLECT) or stop_on is not None if kills is None else kills
     if NAMESPACE is None and (kills or os.geteuid() == 0):
         raise unittest.SkipTest("no PID namespace for the runner's os.kill(-1)")
@@ -256,6 +258,9 @@ def run(code, args=(), filename=b"main.py", stdin=b"", flags=0, bounds=WIDE, fil
                 if stop_on is not None and stop_on in out and not getattr(read_stdout, "sent", False):
                     read_stdout.sent = True
                     helper.sendall(message(STOP))
+                if hangup_on is not None and hangup_on in out and not getattr(read_stdout, "hung", False):
+                    read_stdout.hung = True
+                    helper.shutdown(socket.SHUT_RDWR)
 
         stdout, stderr, runner_stdout, runner_stderr = bytearray(), bytearray(), bytearray(), bytearray()
         threads = [threading.Thread(target=read_channel), threading.Thread(target=read_stdout, args=(stdout,)),

@@ -92,11 +92,26 @@ class Limits(unittest.TestCase):
         r = run(b"import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU))\n", warm=True, limit=(7, 0))
         self.assertEqual((r.returncode, r.stdout), (0, b"(7, 8)\n"), r.stderr)  # soft, and hard a second later
 
+    def test_nproc(self):
+        r = run(b"import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC))\n", warm=True, limit=(0, 0, 5))
+        self.assertEqual((r.returncode, r.stdout), (0, b"(5, 5)\n"), r.stderr)
+
     def test_wall_usec(self):
         r = run(b"import time\nprint('started', flush=True)\ntime.sleep(30)\n", warm=True, limit=(0, 300000),
                 kills=True)
         self.assertEqual((r.returncode, r.stdout, r.left), (-signal.SIGKILL, b"started\n", 0))
         self.assertLess(r.seconds, 5)
+
+    def test_helper_gone_ends_the_job(self):
+        # No BindsTo= on a warm runner's unit: the channel's end is its helper's death.
+        r = run(b"import time\nprint('started', flush=True)\ntime.sleep(30)\n", warm=True, kills=True,
+                hangup_on=b"started")
+        self.assertEqual((r.returncode, r.stdout, r.left), (-signal.SIGKILL, b"started\n", 0))
+        self.assertLess(r.seconds, 5)
+        # A cold runner's unit is bound to its helper's: the runner itself lets the code run on.
+        r = run(b"import time\nprint('started', flush=True)\ntime.sleep(0.5)\nprint('done')\n", kills=True,
+                hangup_on=b"started")
+        self.assertEqual((r.returncode, r.stdout), (0, b"started\ndone\n"))
 
     def test_wall_usec_collects_as_on_stop(self):
         r = run(b"open('a', 'w').write('x')\nimport time\ntime.sleep(30)\n", flags=GO_COLLECT, warm=True,
@@ -168,7 +183,7 @@ class Errors(unittest.TestCase):
         self.assertRunnerError(r, b"not fd 1's")
 
     def test_limits_size(self):
-        for n in (0, 15, 17):
+        for n in (0, 16, 25):
             r = run(None, warm=True, limit=message(LIMITS, bytes(n)), send=request(b"open('ran', 'w')\n"))
             self.assertEqual((r.returncode, r.stdout), (1, b""))
             self.assertEqual(r.stderr, b"pyward runner: LIMITS of %d bytes\n" % n)  # fd 2 is the job's by now

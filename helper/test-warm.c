@@ -67,13 +67,23 @@ static void test_fits(void) {
         l[LIMIT_WALL_TIME] = 301; /* above the runner's RuntimeMaxSec= share */
         assert_se(!warm_request_fits(&p, l, false, false));
         l[LIMIT_WALL_TIME] = 100;
-        for (LimitKey k = LIMIT_MEMORY; k <= LIMIT_DISK; k++) {
-                if (k != LIMIT_MEMORY && k != LIMIT_TASKS && k != LIMIT_CPU_QUOTA && k != LIMIT_DISK)
-                        continue;
-                l[k] = 99; /* fixed when the unit started */
-                assert_se(!warm_request_fits(&p, l, false, false));
-                l[k] = 100;
-        }
+        /* Fixed when the unit started: the same or cold. */
+        l[LIMIT_MEMORY] = 99;
+        assert_se(!warm_request_fits(&p, l, false, false));
+        l[LIMIT_MEMORY] = 100;
+        l[LIMIT_DISK] = 99;
+        assert_se(!warm_request_fits(&p, l, false, false));
+        l[LIMIT_DISK] = 100;
+        /* Lowered for the job (the manager, RLIMIT_NPROC), never raised. */
+        l[LIMIT_TASKS] = 7;
+        l[LIMIT_CPU_QUOTA] = 50;
+        assert_se(warm_request_fits(&p, l, false, false));
+        l[LIMIT_TASKS] = 101;
+        assert_se(!warm_request_fits(&p, l, false, false));
+        l[LIMIT_TASKS] = 100;
+        l[LIMIT_CPU_QUOTA] = 101;
+        assert_se(!warm_request_fits(&p, l, false, false));
+        l[LIMIT_CPU_QUOTA] = 100;
         p.warm_runners = 0;
         assert_se(!warm_request_fits(&p, l, false, false));
 }

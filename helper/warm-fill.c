@@ -238,6 +238,8 @@ static unsigned prune(WarmFill *f) {
         d = fdopendir(fcntl(f->dfd, F_DUPFD_CLOEXEC, 3));
         if (!d)
                 return 0;
+        /* The duplicate shares f->dfd's offset, at the end after the last round's listing. */
+        rewinddir(d);
         while ((de = readdir(d))) {
                 char unit[sizeof(WARM_UNIT_FMT) + WARM_RID_LEN];
                 WarmEntry e;
@@ -317,8 +319,13 @@ static void starts_done(WarmFill *f) {
         for (size_t i = 0; i < f->n_starts; i++) {
                 WarmStart *s = &f->starts[i];
 
-                if (!s->over)
+                if (!s->over) {
+                        /* Its start was not answered in time: it may still come up, nameless and
+                         * never claimed; stopped rather than left waiting for an hour. */
                         (void) unlinkat(f->dfd, s->pending, 0);
+                        if (s->job)
+                                stop_unit(f->bus, s->rid);
+                }
                 job_user_pick_free(s->pick);
                 job_free(s->job);
                 safe_close(s->listen_fd);
@@ -435,6 +442,43 @@ finish:
         return r < 0 ? r : started;
 }
 
+/* Claims whose helper is gone (warm.h): nobody holds their lock. The job on that runner has no
+ * helper to stop it, and its runner, told by the channel's end, may be stopped itself (a job can
+ * signal its runner, its own uid): the fill stops the unit. A claim left before its rename
+ * (claim.tmp-JOB) only goes. */
+static void prune_orphans(sd_bus *bus) {
+        DIR *d;
+        struct dirent *de;
+
+        d = opendir(SLOT_DIR);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                const char *id;
+                bool tmp;
+                int fd;
+
+                if (strncmp(de->d_name, "claim.", 6) != 0)
+                        continue;
+                id = de->d_name + 6;
+                tmp = strncmp(id, "tmp-", 4) == 0;
+                fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        continue;
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        safe_close(fd); /* its helper holds it: the job is watched */
+                        continue;
+                }
+                if (!tmp && strlen(id) == WARM_RID_LEN) {
+                        log_notice("Warm runner %s has lost its helper; stopping it and its job.", id);
+                        stop_unit(bus, id);
+                }
+                (void) unlinkat(dirfd(d), de->d_name, 0);
+                safe_close(fd);
+        }
+        closedir(d);
+}
+
 /* The runners of profiles c does not have (renamed, removed): stopped. */
 static void warm_prune_gone(sd_bus *bus, const Config *c) {
         WarmFill f = { .bus = bus, .config = c, .dfd = -EBADF };
@@ -458,6 +502,7 @@ int warm_fill_all(sd_bus *bus, const char *root, const char *only) {
         r = fill_lock(SLOT_DIR "/fill", !only, &lock);
         if (r <= 0)
                 return r;
+        prune_orphans(bus);
         r = config_load(root, &c, &errors);
         if (r < 0) {
                 log_error("Not filling the warm runners: the configuration is broken: %s", errors ?: "");

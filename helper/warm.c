@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -112,12 +113,19 @@ int warm_entry_name(char kind, const char *gen, const char *rid, const char *pro
 }
 
 bool warm_request_fits(const Profile *p, const uint64_t *limits, bool session, bool discover) {
-        static const LimitKey fixed[] = { LIMIT_MEMORY, LIMIT_TASKS, LIMIT_CPU_QUOTA, LIMIT_DISK };
+        /* The tmpfs' size (disk) and its inodes (one per JOB_BYTES_PER_INODE of memory), LimitDATA=
+         * and LimitAS= (memory) are fixed when the runner starts: its job must have the same. */
+        static const LimitKey fixed[] = { LIMIT_MEMORY, LIMIT_DISK };
+        /* Lowered for the job: TasksMax= and CPUQuota= by the manager, RLIMIT_NPROC by the runner. */
+        static const LimitKey lowered[] = { LIMIT_TASKS, LIMIT_CPU_QUOTA };
 
         if (session || discover || p->warm_runners == 0)
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(fixed); i++)
                 if (limits[fixed[i]] != p->limit_default[fixed[i]])
+                        return false;
+        for (size_t i = 0; i < ELEMENTSOF(lowered); i++)
+                if (limits[lowered[i]] > p->limit_default[lowered[i]])
                         return false;
         /* RuntimeMaxSec= of the runner leaves room for the profile's longest job; RLIMIT_CPU can
          * only be lowered by the runner. */
@@ -207,4 +215,52 @@ void warm_pool_count(const char *dir, const char *profile, const char *gen, unsi
                         (*ret_other)++;
         }
         closedir(d);
+}
+
+static int claim_path(const char *dir, const char *what, const char *id, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/claim.%s%s", dir, what, id);
+
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+int warm_claim_lock(const char *dir, const char *job_id, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[WARM_NAME_MAX];
+        int r;
+
+        r = claim_path(dir, "tmp-", job_id, path, sizeof(path));
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                r = -errno;
+                (void) unlinkat(AT_FDCWD, path, 0);
+                return r;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int warm_claim_name(const char *dir, const char *job_id, const char *rid) {
+        char from[WARM_NAME_MAX], to[WARM_NAME_MAX];
+        int r;
+
+        r = claim_path(dir, "tmp-", job_id, from, sizeof(from));
+        if (r >= 0)
+                r = claim_path(dir, "", rid, to, sizeof(to));
+        if (r < 0)
+                return r;
+        /* *at(): the lockdown's allowlist has them, not rename() and unlink() (lockdown.c). */
+        return renameat(AT_FDCWD, from, AT_FDCWD, to) < 0 ? -errno : 0;
+}
+
+void warm_claim_release(const char *dir, const char *job_id, const char *rid) {
+        char path[WARM_NAME_MAX];
+
+        if (rid && rid[0] && claim_path(dir, "", rid, path, sizeof(path)) >= 0)
+                (void) unlinkat(AT_FDCWD, path, 0);
+        if (claim_path(dir, "tmp-", job_id, path, sizeof(path)) >= 0)
+                (void) unlinkat(AT_FDCWD, path, 0);
 }

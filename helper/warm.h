@@ -44,10 +44,20 @@ bool warm_entry_parse(const char *name, WarmEntry *ret);
 int warm_entry_name(char kind, const char *gen, const char *rid, const char *profile, char *buf, size_t size);
 
 /* Whether a request of these admitted limits may run on a runner started with the profile's
- * defaults: everything the unit fixes at its start (memory, tasks, CPU quota, disk) is the same;
- * wall and CPU time are the helper's timers and the runner's CH_LIMITS. Sessions and discovery
- * take the cold path. */
+ * defaults: what the unit fixes at its start (memory: LimitDATA=, LimitAS=, the tmpfs' inodes;
+ * disk: the tmpfs' size) is the same; tasks and CPU quota at most the defaults (lowered through
+ * the manager, and RLIMIT_NPROC by the runner); wall and CPU time the helper's timers and the
+ * runner's CH_LIMITS. Sessions and discovery take the cold path. */
 bool warm_request_fits(const Profile *p, const uint64_t *limits, bool session, bool discover);
+
+/* The claim of a runner, held by its helper for the length of the job: flock() on
+ * SLOT_DIR/claim.RID (policy.h). A fill that can take the lock of a claim finds its helper gone:
+ * the job then has no helper to stop it (a warm runner has no BindsTo=), and the fill stops its
+ * unit. warm_claim_lock() takes the lock before the claim (as claim.tmp-JOB) and
+ * warm_claim_name() gives it the runner's name after it; warm_claim_release() removes it. */
+int warm_claim_lock(const char *dir, const char *job_id, int *ret_fd);
+int warm_claim_name(const char *dir, const char *job_id, const char *rid);
+void warm_claim_release(const char *dir, const char *job_id, const char *rid);
 
 /* The pool of profile in dir as names say: ready runners of generation gen, and those of others
  * (never claimed; the next fill stops them). Their units are not asked about. */

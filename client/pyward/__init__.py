@@ -58,7 +58,8 @@ run(code, *, args=(), stdin=b"", filename=None, profile=None, timeout=None, memo
 Result fields: status, exit_code, signal ("SIGKILL" etc. or None), stdout, stderr (bytes),
 wall_ms, cpu_ms, memory_peak_bytes (int or None when unknown), memory_peak_reason, unit,
 invocation_id, job, message (str or None), accepted (dict from ACCEPTED, or None when the job was
-never started). Result.signal_number gives the number. With collect=True also: files
+never started), path ("warm" or "cold" where the profile keeps warm runners, else None).
+Result.signal_number gives the number. With collect=True also: files
 ({path: bytes}; a path that is not UTF-8 is a str with surrogate escapes, os.fsencode() gives
 its bytes back), file_modes ({path: int}), skipped ([(path, reason)]: "symlink", "fifo",
 "size", "count", ...), files_out, files_out_bytes, files_skipped (int or None) and files_note

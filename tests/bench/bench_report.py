@@ -1,69 +1,38 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The benchmark's report: its tables and the targets, from the results of one run. Stdlib only.
-import bench_peer
+import bench_latency
 import bench_session
+import bench_spacing
 import bench_view
 import bench_warm
 from bench_common import fmt_ratio, ms, table
 
-def report(res, variants):
+def report(res, variants, rows):
     """The tables of one run, as text."""
     m = res["machine"]
     lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
              f"Python {m['python']} ({m['virtualization']})",
              f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
-             f"{res['params']['runs']} interleaved runs per cell; sections {','.join(res['params']['only'])}",
+             f"{res['params']['runs']} interleaved runs per cell, latency repeated "
+             f"{res['params'].get('repeat', 1)} time(s); sections {','.join(res['params']['only'])}",
              "load average: " + " ".join(f"{x:.2f}" for x in m["loadavg_at_start"]) + " at the start, "
              + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end"
              + f"; CPUs {m['cpus']} at the start, {m.get('cpus_at_end', 'n/a')} at the end", ""]
+    lines += bench_spacing.report_lines(res.get("spacing"))
     if "latency" in res:
-        lines += latency_lines(res, variants)
+        lines += bench_latency.report_lines(res, variants)
     if "view" in res:
         lines += bench_view.report_lines(res["view"])
     lines += later_lines(res)
-    lines += bench_warm.report_lines(res.get("warm"))
+    for name, row in rows.items():
+        if name in res:
+            lines += row.report_lines(res[name])
     t = res["targets"]
     lines.append("Targets (reported, not tests):")
     for k, v in t.items():
         lines.append(f"  {'MET ' if v['met'] else 'MISS' if v['met'] is False else 'n/a '} {k}: {v['value']}")
     return "\n".join(lines)
-
-
-def latency_lines(res, variants):
-    """The latency, ratio and phase tables."""
-    lat, lines = res["latency"], []
-    rows = []
-    for job in res["jobs"]:
-        for v in variants:
-            cell = lat.get(job, {}).get(v)
-            if cell is None:
-                rows.append([f"{job:8} {v}", "n/a (bwrap not in image)" if v == "bwrap" else "n/a", "", "", "", ""])
-                continue
-            s = cell["seconds"] or {}
-            label = "bwrap (namespaces only)" if v == "bwrap" else v
-            rows.append([f"{job:8} {label}", str(s.get("n", 0)), ms(s.get("p50")), ms(s.get("p90")), ms(s.get("p99")),
-                         str(cell["failures"])])
-    lines += ["Latency (ms; percentiles by linear interpolation, n samples)",
-              table(rows, ["job / variant", "n", "p50", "p90", "p99", "failures"]), ""]
-    rrows = [[k, fmt_ratio(res["ratios"][k].get("trivial")), fmt_ratio(res["ratios"][k].get("real"))]
-             for k in res["ratios"]]
-    lines += ["Ratios of p50", table(rrows, ["ratio", "trivial", "real job"]), ""]
-    lines += bench_peer.lacks_lines()
-    ph = res.get("phases")
-    if ph:
-        prow = [[n, ms(v["p50"]), ms(v["p90"])] for n, v in ph["phases"].items()]
-        prow.append(["sum of p50s / p50 of total", ms(sum(v["p50"] for v in ph["phases"].values())),
-                     ms(ph["total_p50"])])
-        lines += [f"Where pyward's time goes (trivial job, n = {ph['matched_runs']} runs, ms)",
-                  table(prow, ["phase", "p50", "p90"])]
-        neg = ph.get("negative", {})
-        lines += [("phases below 0 (a mark out of order): " + ", ".join(f"{k} in {v} runs" for k, v in neg.items()))
-                  if neg else "no phase below 0 in any run (start reply to fork may be: two processes stamp it)",
-                  "the phases tile each run from the client's start to its exit: their sums add up to it", ""]
-    else:
-        lines += ["Where pyward's time goes: n/a (the helper logs no PYWARD_T_* timing fields)", ""]
-    return lines
 
 
 def later_lines(res):

@@ -103,7 +103,7 @@ def measure_view(runner, props, aux, runs, code, expect):
         log(f"view: the 'no view' job does not see the host's /etc ({host_etc} entries) and cgroups")
     if v.get("etc_entries") == host_etc or v.get("host_cgroups_visible", True):
         log("view: the 'view' job sees the host's /etc or cgroups")
-    once = lambda k: runner.once(runner.argv("systemd-run", code, sd_run_args=args[k]), expect)  # noqa: E731
+    once = lambda k: runner.spaced(runner.argv("systemd-run", code, sd_run_args=args[k]), expect, True)  # noqa: E731
     for k in VARIANTS:
         for _ in range(WARMUP):
             once(k)

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The benchmark's warm runner rows (issue #20): warm and cold pyward beside bare, bwrap and
-# systemd-run, the warm path's phases, numpy preloaded, the pool's refill rate. Stdlib only.
+# The benchmark's warm row (issue #20), a row of bench.py's ROWS (measure(runner, args),
+# report_lines(result)) that runs last: warm and cold pyward beside bare, bwrap and systemd-run,
+# the warm path's phases, numpy preloaded, the pool's refill rate. Stdlib only.
 """Warm runners (pyward-helper(8) "WARM RUNNERS"), measured through the pyward CLI with --json (so
 that each sample says which path it took). One drop-in adds two profiles that start from the
 default one: "benchwarm" keeps WARM_N runners, "benchnumpy" NUMPY_N runners that preload numpy.
 The default profile keeps none, so "cold" (the default profile) and "warm" (benchwarm) interleave
-round robin with the anchors in one run. The drop-in is removed and the pool emptied afterwards."""
+round robin with the anchors in one run. The drop-in is removed and the pool emptied afterwards.
+Samples are spaced (bench_spacing) as the latency section's are, but the refill's burst."""
 
 import json
 import os
@@ -16,6 +18,9 @@ import time
 
 from bench_common import (RUN_TIMEOUT, cell_results, fmt_ratio, log, ms, percentile, ratio, round_robin, run,
                           summary, table)
+from bench_host import make_users
+from bench_runner import JOBS
+from bench_spacing import SPACER
 
 HELPER = "/usr/libexec/pyward-helper"
 DROPIN = "/etc/pyward/pyward.conf.d/90-bench-warm.conf"
@@ -153,6 +158,15 @@ def once_pyward(code, expect, profile=None, user=None):
     return out
 
 
+def spaced_pyward(code, expect, profile=None):
+    """once_pyward, after the units of the sample before it are gone (bench_spacing); it makes units."""
+    SPACER.wait()
+    try:
+        return once_pyward(code, expect, profile)
+    finally:
+        SPACER.made_units()
+
+
 def as_sample(r):
     """once_pyward's dict as round_robin's (ok, seconds, start, end, error)."""
     return r["ok"], r["seconds"], r["t0"], r["t1"], r["error"]
@@ -170,7 +184,7 @@ class WarmCell:
     def once(self, code, expect, tag=None):
         if not wait_until(lambda: ready(self.profile), READY_WAIT)[0]:
             self.no_runner += 1
-        r = once_pyward(code, expect, self.profile)
+        r = spaced_pyward(code, expect, self.profile)
         wait_until(lambda: pool_full(self.profile, self.n), READY_WAIT)
         if r["ok"] and r["path"] != "warm":
             self.went_cold += 1
@@ -199,10 +213,10 @@ def measure_latency(runner, runs, jobs, expect):
         if v == "pyward warm":
             return warm.once(jobs[job], expect[job], job)
         if v == "pyward cold":
-            r = once_pyward(jobs[job], expect[job])
+            r = spaced_pyward(jobs[job], expect[job])
             cold_paths.append(r["path"])
             return as_sample(r)
-        return runner.once(runner.argv(v, jobs[job]), expect[job])
+        return runner.sample(v, jobs[job], expect[job])
 
     for c in combos:  # warm-up, not counted
         for _ in range(2):
@@ -286,9 +300,9 @@ def measure_numpy(runner, runs):
 
     def once(c):
         if c == "bare":
-            return runner.once(bare, expect)
+            return runner.sample("bare", NUMPY_JOB, expect)
         if c == "pyward cold":
-            return as_sample(once_pyward(NUMPY_JOB, expect))
+            return as_sample(spaced_pyward(NUMPY_JOB, expect))
         return warm.once(NUMPY_JOB, expect)
 
     for c in cells:
@@ -305,7 +319,9 @@ def measure_numpy(runner, runs):
 # --- 4. refill rate -----------------------------------------------------------------------------
 
 def burst(profile, users, per_client):
-    """CLIENTS clients at once, one UID each, per_client trivial jobs one after another."""
+    """CLIENTS clients at once, one UID each, per_client trivial jobs one after another; not
+    spaced within (their overlap is what it measures), but after the units of what came before."""
+    SPACER.wait()
     results, lock = [], threading.Lock()
 
     def client(user):
@@ -314,19 +330,31 @@ def burst(profile, users, per_client):
             with lock:
                 results.append(r)
 
+    peak, done = {"ready": 0, "ready_or_starting": 0}, threading.Event()
+
+    def watch():  # the pool's peak during the burst: its names, every 10 ms (a listdir each)
+        while not done.wait(0.01):
+            r, p = len(ready(profile)), len(pool_names("p-", profile))
+            peak.update(ready=max(peak["ready"], r), ready_or_starting=max(peak["ready_or_starting"], r + p))
+
     threads = [threading.Thread(target=client, args=(users[i % len(users)],)) for i in range(CLIENTS)]
+    watcher = threading.Thread(target=watch) if profile else None
     t0 = time.monotonic()
-    for t in threads:
+    for t in threads + ([watcher] if watcher else []):
         t.start()
     for t in threads:
         t.join()
     elapsed = time.monotonic() - t0
+    done.set()
+    if watcher:
+        watcher.join()
+    SPACER.made_units()
     ok = [r for r in results if r["ok"]]
     paths = [r["path"] for r in ok]
     return {"clients": CLIENTS, "jobs_per_client": per_client, "seconds": elapsed, "jobs": len(ok),
             "failures": len(results) - len(ok), "jobs_per_second": len(ok) / elapsed,
             "warm": paths.count("warm"), "cold": len(paths) - paths.count("warm"),
-            "latency": summary([r["seconds"] for r in ok]),
+            "latency": summary([r["seconds"] for r in ok]), "pool_peak": peak if profile else None,
             "errors": sorted({r["error"] for r in results if not r["ok"]})[:5]}
 
 
@@ -400,10 +428,20 @@ def clean_up():
 
 # --- the section --------------------------------------------------------------------------------
 
-def measure_warm(runner, runs, jobs, expect, make_users):
-    """The warm section: {latency, phases, numpy, refill, cleanup}, or {"error"} when the pool
-    cannot be filled (a helper without warm runners)."""
-    res = {"warm_runners": WARM_N, "profile": WARM_PROFILE, "numpy_runners": NUMPY_N, "config": CONFIG}
+def measure(runner, args):
+    """The warm row (--runs rounds; --repeat is the latency section's): {latency, phases, numpy,
+    refill, cleanup}, or {"error"} when the pool cannot be filled (a helper without warm runners)."""
+    runs, jobs = args.runs, JOBS
+    res = {"runs": runs, "warm_runners": WARM_N, "profile": WARM_PROFILE, "numpy_runners": NUMPY_N,
+           "config": CONFIG}
+    expect = {}
+    for job, code in jobs.items():
+        r = subprocess.run(runner.argv("bare", code), stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=RUN_TIMEOUT)
+        if r.returncode != 0:
+            res["error"] = f"the {job} job fails bare: {r.stderr.decode(errors='replace').strip()[-300:]}"
+            return res
+        expect[job] = r.stdout
     users = make_users(CLIENTS)
     try:
         t0 = time.monotonic()
@@ -504,10 +542,17 @@ def refill_lines(rf):
             f"  the pool was full again {ms(p['refill_seconds'])} ms after the burst "
             f"({p['ready_after']} of {WARM_N} ready; ready at the start: {p['ready_at_start']}); "
             f"jobs/s with / without the pool {fmt_ratio(rf['with_over_without'])}",
-            f"  the pool then: {_state(p.get('pool_after'))}; {SETTLE} s later: {_state(p.get('pool_settled'))}",
+            f"  the pool's peak during the burst: {_peak(p.get('pool_peak'))}; the pool then: "
+            f"{_state(p.get('pool_after'))}; {SETTLE} s later: {_state(p.get('pool_settled'))}",
             f"  refills during and after the burst: {fl.get('fills', 0)} fills started {fl.get('started', 0)} runners; "
             f"{fl.get('stopped_over', 0)} stopped as more than WarmRunners="] + \
         [f"  failure: {e}" for e in p["errors"] + n["errors"]] + [""]
+
+
+def _peak(pk):
+    if not pk:
+        return "n/a"
+    return f"{pk['ready']} ready, {pk['ready_or_starting']} ready or starting (WarmRunners={WARM_N})"
 
 
 def _state(st):
@@ -517,7 +562,9 @@ def _state(st):
 
 
 def _cleanup_line(w):
-    c = w.get("cleanup") or {}
+    c = w.get("cleanup")
+    if c is None:
+        return "  afterwards: nothing to clean up (the pool was never configured)"
     if c.get("clean"):
         return f"  afterwards: no warm runner left ({ms(c['seconds'])} ms after the drop-in went)"
     return f"  afterwards: LEFT OVER after {EMPTY_WAIT} s: {c.get('leftovers')} (fill exited {c.get('fill_rc')})"

@@ -181,9 +181,17 @@ def job_user_held(uid):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        os.close(fd)
         return True
+    try:
+        unit = os.pread(fd, 128, 0).decode(errors="replace").strip()
     finally:
         os.close(fd)
+    # A warm runner's user is held by its unit (pyward-helper(8), JOB USERS): the helper that
+    # started it is gone, and no helper takes a user whose recorded unit still exists.
+    if unit.startswith("pyward-warm-"):
+        state = sh("systemctl", "show", "-P", "ActiveState", unit, check=False).stdout.strip()
+        return state not in ("", "inactive")
     return False
 
 

@@ -10,10 +10,15 @@ import time
 import unittest
 
 from faultlib import HELPER_RSS_MAX_KB, ClientRun, FaultTestCase, active_helper_instances, proc_status_kb, write_dropin
-from pwlib import (TempUser, ensure_group, job_units, job_user_processes, job_users_held, journalctl,
+from pwlib import (DROPIN_DIR, TempUser, ensure_group, job_units, job_user_processes, job_users_held, journalctl,
                    processes_of_uid, sh, unit_leftovers, wait_for)
+from warmlib import empty_pool, fill_pool, ready, warm_units
 
 SOAK_JOBS = int(os.environ.get("PYWARD_SOAK_JOBS", "2000"))
+# PYWARD_SOAK_WARM=N: the soak with a pool of N warm runners (issue #20's warm soak): the jobs that
+# find a runner ready run warm, the rest cold, and afterwards the pool is emptied and nothing else
+# may be left.
+SOAK_WARM = int(os.environ.get("PYWARD_SOAK_WARM", "0"))
 
 
 def helper_processes():
@@ -41,7 +46,7 @@ def soak_result_records(since):
     """The result records of the helpers since `since` (time.time()), oldest first: one
     journalctl for all (a call per job would take minutes)."""
     out = journalctl("-o", "json", f"--since=@{since:.6f}", "SYSLOG_IDENTIFIER=pyward-helper",
-                     "--output-fields=PYWARD_JOB,PYWARD_STATUS,PYWARD_HELPER_PEAK_RSS_KB,_PID")
+                     "--output-fields=PYWARD_JOB,PYWARD_STATUS,PYWARD_HELPER_PEAK_RSS_KB,PYWARD_PATH,_PID")
     recs = [json.loads(line) for line in out.splitlines() if line.strip()]
     return [r for r in recs if "PYWARD_HELPER_PEAK_RSS_KB" in r and r.get("PYWARD_STATUS") not in (None, "started")]
 
@@ -52,6 +57,13 @@ class SoakTests(FaultTestCase):
         n_clients, threads = 2, 8
         write_dropin(self, "50-pwfaults-soak.conf", "[Access]\nJobsPerUser=%d\n" % (2 * threads))
         before = leftovers_snapshot()
+        if SOAK_WARM:
+            pool = os.path.join(DROPIN_DIR, "59-soak-warm.conf")
+            with open(pool, "w") as f:
+                f.write("[Profile]\nWarmRunners=%d\n" % SOAK_WARM)
+            self.addCleanup(empty_pool, [pool])
+            self.assertEqual(fill_pool().returncode, 0)
+            self.assertTrue(wait_for(lambda: len(ready()) == SOAK_WARM, 30), ready())
         since = time.time()
         hwm = {}
         stop = threading.Event()
@@ -82,6 +94,10 @@ class SoakTests(FaultTestCase):
                 stop.set()
                 sampler.join()
             took = time.monotonic() - start
+            if SOAK_WARM:
+                # The pool whole again after the last refill, then gone with its drop-in.
+                self.assertTrue(wait_for(lambda: len(ready()) == SOAK_WARM, 30), ready())
+                self.assertTrue(empty_pool([pool]), warm_units())
             self.assertTrue(wait_for(lambda: not job_units() and not active_helper_instances(), 15),
                             (job_units(), active_helper_instances()))
             self.assertEqual(job_user_processes(), [])
@@ -107,6 +123,11 @@ class SoakTests(FaultTestCase):
         self.assertEqual(len(logged), SOAK_JOBS, "a soak job's helper wrote no result record (or journald "
                          f"dropped it: {sh('journalctl', '--disk-usage', check=False).stdout.strip()})"
                          if len(logged) != SOAK_JOBS else "")
+        if SOAK_WARM:
+            paths = [rec.get("PYWARD_PATH") for rec in soak_result_records(since) if rec.get("PYWARD_JOB") in jobs]
+            print(f"    with a pool of {SOAK_WARM}: {paths.count('warm')} jobs warm, {paths.count('cold')} cold",
+                  file=sys.stderr)
+            self.assertGreater(paths.count("warm"), 0)
         seen = [kb for _, kb in logged]
         k = max(20, len(seen) // 10)
         first, last = statistics.median(seen[:k]), statistics.median(seen[-k:])

@@ -5,11 +5,13 @@
 # the runner cannot take goes cold, and a configuration change, a stopped or killed runner lose no
 # job; afterwards nothing is left but the pool, and stopping it leaves nothing at all.
 import os
+import subprocess
 import threading
+import time
 
-from pwlib import (DROPIN_DIR, PywardTestCase, job_users, leftovers_since, leftovers_snapshot,
-                   pyward, sh, wait_for)
-from warmlib import HELPER, empty_pool, ready, rid_of, warm_units
+from pwlib import (CLI, DROPIN_DIR, PywardTestCase, job_units, job_users, leftovers_since,
+                   leftovers_snapshot, pyward, sh, wait_for)
+from warmlib import HELPER, empty_pool, fill_pool, ready, rid_of, warm_units
 
 DROPINS = ("60-warm.conf", "61-warm-jobs.conf")
 
@@ -101,14 +103,18 @@ class WarmTests(PywardTestCase):
         self.assertTrue(wait_for(lambda: sh("pgrep", "-u", first.stdout.strip().decode(), "-x", "sleep",
                                             check=False).returncode == 1, 10))
 
-    def test_two_warm_jobs_at_once_have_their_own_users(self):
-        self.fill()
+    def start_two(self, code):
+        """Two jobs of code at once in threads: (their results by index, the threads)."""
         results = {}
-        code = "import os, time\nprint(os.getuid())\ntime.sleep(2)\n"
         threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, pyward.run(code, client_timeout=60)))
                    for i in range(2)]
         for t in threads:
             t.start()
+        return results, threads
+
+    def test_two_warm_jobs_at_once_have_their_own_users(self):
+        self.fill()
+        results, threads = self.start_two("import os, time\nprint(os.getuid())\ntime.sleep(2)\n")
         for t in threads:
             t.join(60)
         self.assertEqual({r.path for r in results.values()}, {"warm"}, results)
@@ -156,6 +162,55 @@ class WarmTests(PywardTestCase):
         self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
         self.assertEqual(pyward.run("print(1)\n", client_timeout=60).path, "warm")
 
+    def _warm_job_then_kill_its_helper(self, code):
+        """Starts code on a warm runner from the CLI, waits for its first line, SIGKILLs its helper;
+        returns the runner's unit."""
+        self.fill()
+        p = subprocess.Popen([CLI, "--json", "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(p.wait)
+        self.addCleanup(p.kill)
+        self.assertTrue(wait_for(lambda: len([u for u in job_units() if u.startswith("pyward-warm-")]) == 1, 20),
+                        job_units())
+        unit = job_units()[0]
+        self.assertTrue(wait_for(lambda: sh("pgrep", "-fx", "sleep 601", check=False).returncode == 0, 20))
+        helpers = [u for u in sh("systemctl", "list-units", "--plain", "--no-legend", "pyward@*").stdout.split()
+                   if u.startswith("pyward@")]
+        self.assertEqual(len(helpers), 1, helpers)
+        pid = sh("systemctl", "show", "-P", "MainPID", helpers[0]).stdout.strip()
+        sh("kill", "-9", pid)
+        return unit
+
+    def test_a_killed_helper_takes_its_warm_job_along(self):
+        # No BindsTo= on a runner's unit: the runner sees its channel end and kills the job.
+        unit = self._warm_job_then_kill_its_helper(
+            "import subprocess\nsubprocess.run(['sleep', '601'])\n")
+        self.assertTrue(wait_for(lambda: unit not in warm_units(), 5), warm_units())
+
+    def test_a_job_that_stopped_its_runner_is_stopped_by_the_next_fill(self):
+        # The job SIGSTOPs its runner (its own uid), so the channel's end is never read: the next
+        # fill finds the claim's lock free and stops the unit.
+        unit = self._warm_job_then_kill_its_helper(
+            "import os, signal, subprocess\nos.kill(os.getppid(), signal.SIGSTOP)\n"
+            "subprocess.run(['sleep', '601'])\n")
+        time.sleep(1)
+        self.assertIn(unit, warm_units())
+        self.assertEqual(fill_pool().returncode, 0)
+        self.assertTrue(wait_for(lambda: unit not in warm_units(), 10), warm_units())
+        self.assertEqual(sh("pgrep", "-fx", "sleep 601", check=False).returncode, 1)
+
+    def test_daemon_reload_while_warm_jobs_run(self):
+        self.fill()
+        results, threads = self.start_two("import time\ntime.sleep(2)\nprint('done')\n")
+        self.assertTrue(wait_for(lambda: len(job_units()) == 2, 10), job_units())
+        sh("systemctl", "daemon-reload")
+        for t in threads:
+            t.join(60)
+        self.assertEqual({(r.status, r.stdout, r.path) for r in results.values()}, {("ok", b"done\n", "warm")},
+                         results)
+        self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
+        self.assertEqual(pyward.run("print(1)\n", client_timeout=60).path, "warm")
+
     def test_sixteen_clients_against_a_pool_of_four(self):
         self.configure("WarmRunners=4\n")
         self.dropin(DROPINS[1], "[Access]\nJobsPerUser=16\n")
@@ -169,11 +224,28 @@ class WarmTests(PywardTestCase):
                 except Exception as e:  # noqa: BLE001 - reported below
                     errors.append(repr(e))
 
+        peak = {"ready": 0, "units": 0}
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                peak["ready"] = max(peak["ready"], len(ready()))
+                peak["units"] = max(peak["units"], len(warm_units()))
+                done.wait(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
         threads = [threading.Thread(target=client) for _ in range(16)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(300)
+        self.assertTrue(wait_for(lambda: len(ready()) == 4, 30), ready())
+        done.set()
+        watcher.join()
+        print(f"\n    [measured] pool of 4 under the burst: at most {peak['ready']} ready, "
+              f"{peak['units']} runner units (claimed ones included)")
+        self.assertLessEqual(peak["ready"], 4)  # refills never start more than the pool lacks
         self.assertEqual(errors, [])
         bad = [r for r in results if (r.status, r.stdout) != ("ok", b"42\n")]
         self.assertEqual(bad, [])
