@@ -26,6 +26,7 @@ import bench_numpy
 import bench_openloop
 import bench_paths
 import bench_peer
+import bench_warm
 from bench_common import RUN_TIMEOUT, die, log
 from bench_host import machine_info, make_users, measure_memory, wait_socket
 from bench_host import journal_records
@@ -39,9 +40,10 @@ from bench_spacing import SPACER
 from bench_view import measure_view
 
 # The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
-# this order after the sections above them.
+# this order after the sections above them. warm (#20) is last of all: its pool and profiles must
+# not reach the other rows (it removes them when it is done).
 ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths, "hog": bench_hog,
-        "openloop": bench_openloop, "hostcpu": bench_hostcpu}
+        "openloop": bench_openloop, "hostcpu": bench_hostcpu, "warm": bench_warm}
 # What --only selects; phases come with latency, the view row is bench_view's.
 SECTIONS = ["latency", "view", "collect", "session", "throughput", "scale", "memory", *ROWS]
 

@@ -5,6 +5,7 @@ import bench_latency
 import bench_session
 import bench_spacing
 import bench_view
+import bench_warm
 from bench_common import fmt_ratio, ms, table
 
 def report(res, variants, rows):
@@ -103,4 +104,6 @@ def targets(res):
         out.update(bench_session.targets(res["session"]))
     if "view" in res:
         out.update(bench_view.targets(res["view"]))
+    if "warm" in res:
+        out.update(bench_warm.targets(res["warm"]))
     return out
