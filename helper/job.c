@@ -507,11 +507,30 @@ bool job_grace_ran_out(const Job *j) {
         return j->grace_ran_out;
 }
 
-/* The runner's CPU time so far: the base the job's is counted from. Then the job is running. */
+/* The last look before the hand-off: a runner whose unit is not active any more (killed, stopped,
+ * collected) gets no job; the Job is done without having run (the caller's cold path). */
+static int on_attach_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+        const sd_bus_error *e = manager_reply_error(m);
+        const char *active = NULL;
+
+        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        if (!e && sd_bus_message_read(m, "v", "s", &active) >= 0 && active && strcmp(active, "active") == 0) {
+                (void) sd_event_now(job_event(j), CLOCK_MONOTONIC, &j->handoff_usec);
+                job_set_state(j, JOB_STATE_RUNNING);
+                return 0;
+        }
+        job_fail(j, e ? -sd_bus_error_get_errno(e) : -ESRCH, "the warm runner's unit is %s",
+                 e ? (e->message ?: e->name) : (active ?: "in an unknown state"));
+        return 0;
+}
+
+/* The runner's CPU time so far: the base the job's is counted from. Then its unit's state. */
 static int on_attach_cpu(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
         const sd_bus_error *e = manager_reply_error(m);
         uint64_t nsec = UINT64_MAX;
+        int r;
 
         j->slot_call = sd_bus_slot_unref(j->slot_call);
         if (e) {
@@ -521,8 +540,9 @@ static int on_attach_cpu(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         }
         if (sd_bus_message_read(m, "v", "t", &nsec) >= 0 && nsec != UINT64_MAX)
                 j->cpu_base_nsec = nsec;
-        (void) sd_event_now(job_event(j), CLOCK_MONOTONIC, &j->handoff_usec);
-        job_set_state(j, JOB_STATE_RUNNING);
+        r = manager_get_unit_property(j->bus, &j->slot_call, j->unit_path, "ActiveState", on_attach_state, j);
+        if (r < 0)
+                job_fail(j, r, "could not read the warm runner's unit");
         return 0;
 }
 

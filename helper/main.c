@@ -147,12 +147,17 @@ static int check_confinement(void) {
  * job users must exist (sysusers.d ran), else every job fails with 217/USER; and pyward.socket
  * should not accept more connections at once than there are job users, else the jobs beyond them
  * are turned away. Returns 0 if nothing is wrong (a warning is no error). */
-static int check_system(void) {
+static int check_system(const Config *c) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         unsigned missing = 0, first_missing = 0;
         uint32_t max_connections = 0;
+        uint64_t warm = 0;
         int r;
+
+        /* Each waiting runner holds a job user, as a connection's job does. */
+        for (size_t i = 0; i < c->n_profiles; i++)
+                warm += c->profiles[i].warm_runners;
 
         for (unsigned k = 0; k < JOB_USERS; k++) {
                 char name[sizeof(JOB_USER_PREFIX) + 10];
@@ -174,13 +179,22 @@ static int check_system(void) {
         if (r < 0)
                 printf("Not checked: pyward.socket's MaxConnections= against the %u job users (%s).\n",
                        (unsigned) JOB_USERS, error.message ?: strerror(-r));
-        else if (max_connections > JOB_USERS)
+        else if (warm == 0 && max_connections > JOB_USERS)
                 printf("Warning: pyward.socket accepts %" PRIu32
                        " connections at once (MaxConnections=), "
                        "but there are %u job users: the jobs beyond %u fail with \"all %u job users are "
                        "in use\". Lower MaxConnections= or build with -Djob-users=%" PRIu32 ".\n",
                        max_connections, (unsigned) JOB_USERS, (unsigned) JOB_USERS, (unsigned) JOB_USERS,
                        max_connections);
+        else if (warm > 0 && max_connections + warm > JOB_USERS)
+                printf("Warning: pyward.socket accepts %" PRIu32
+                       " connections at once (MaxConnections=) and the profiles keep %" PRIu64
+                       " warm runners (WarmRunners=), each holding a job user, but there are %u job "
+                       "users: the jobs beyond %" PRIu64
+                       " fail with \"all %u job users are in use\". "
+                       "Lower MaxConnections= or WarmRunners=, or build with -Djob-users=%" PRIu64 ".\n",
+                       max_connections, warm, (unsigned) JOB_USERS, warm < JOB_USERS ? JOB_USERS - warm : 0,
+                       (unsigned) JOB_USERS, max_connections + warm);
         return missing > 0 || check_confinement() < 0 ? -ENOENT : 0;
 }
 
@@ -221,7 +235,7 @@ static int run_config_action(void) {
                 printf("Configuration OK (%zu profile%s).\n", c->n_profiles, c->n_profiles == 1 ? "" : "s");
                 if (strcmp(arg_root, "/") == 0) {
                         check_warm_pools(c);
-                        if (check_system() < 0)
+                        if (check_system(c) < 0)
                                 return 1;
                 }
                 return 0;

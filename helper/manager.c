@@ -189,6 +189,12 @@ int manager_get_service_property(sd_bus *bus, sd_bus_slot **ret_slot, const char
                                         "ss", SD_SERVICE, name);
 }
 
+int manager_get_unit_property(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, const char *name,
+                              sd_bus_message_handler_t cb, void *userdata) {
+        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES, "Get", cb, userdata,
+                                        "ss", SD_UNIT, name);
+}
+
 int manager_watch_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                        sd_bus_message_handler_t cb, void *userdata) {
         return sd_bus_match_signal_async(bus, ret_slot, SD_DEST, unit_path, SD_PROPERTIES,

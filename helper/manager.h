@@ -59,13 +59,15 @@ int manager_unit_path(const char *unit, char **ret);
 int manager_ref_unit(sd_bus *bus, const char *unit_path);
 int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                        sd_bus_message_handler_t cb, void *userdata);
-/* GetAll of the Unit or the Service interface; Get of one property of the Service interface. */
+/* GetAll of the Unit or the Service interface; Get of one property of either. */
 int manager_get_unit_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                            sd_bus_message_handler_t cb, void *userdata);
 int manager_get_service_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                               sd_bus_message_handler_t cb, void *userdata);
 int manager_get_service_property(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, const char *name,
                                  sd_bus_message_handler_t cb, void *userdata);
+int manager_get_unit_property(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path, const char *name,
+                              sd_bus_message_handler_t cb, void *userdata);
 
 /* Signal matches, installed before the call whose effect they watch. */
 int manager_watch_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,

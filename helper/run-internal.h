@@ -64,6 +64,8 @@ struct Run {
         void *userdata;
         RunState state;
         JobStopReason pending_stop; /* asked for before the Job existed */
+        bool stop_asked;            /* run_stop() was called: the job is not started again */
+        bool told_started;          /* RunOps.started() called: once per job, whatever its units */
         /* What the unit and the job's own timers get: the admitted limits, or for a session
          * those with LIMIT_WALL_TIME and LIMIT_CPU_TIME replaced by the session's. */
         uint64_t unit_limits[_LIMIT_MAX];
@@ -95,6 +97,7 @@ struct Run {
         int warm_fd;
         int claim_fd;             /* warm.h: the claim's lock, for the length of the job */
         sd_bus_slot *slot_limits; /* SetUnitProperties() of the job's lower limits */
+        bool warm_handed_off;     /* its stdio, limits and request are on their way to the runner */
         char warm_rid[33];
 };
 
@@ -102,6 +105,8 @@ struct Run {
 extern const RelayOps run_relay_ops;
 extern const RunChannelOps run_channel_ops;
 void run_on_job_event(Job *j, JobEvent ev, void *userdata);
+/* The job on the cold path from here: a job user, then the manager, then its own unit. */
+void run_start_cold(Run *r);
 
 /* run-warm.c: a job on a warm runner (warm.h). run_warm_claim(): the request fits one and one was
  * claimed (r->warm, r->warm_fd). run_warm_start_job(): after the manager's version, instead of
@@ -110,6 +115,10 @@ void run_on_job_event(Job *j, JobEvent ev, void *userdata);
 bool run_warm_claim(Run *r);
 int run_warm_start_job(Run *r);
 int run_warm_handoff(Run *r);
+/* On JOB_EVENT_DONE: the runner's unit went down (or could not be watched, or given the job's
+ * limits) before the hand-off, so nothing of the job reached it, and the client asked for no stop:
+ * the job is started again on the cold path, as if no runner had been ready. True if so. */
+bool run_warm_fall_back(Run *r);
 /* run_free(): the claim let go. */
 void run_warm_done(Run *r);
 

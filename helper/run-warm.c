@@ -5,8 +5,12 @@
  * and the helper's timers, exactly as on the cold path. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config-paths.h"
 #include "job-spec.h"
@@ -16,6 +20,32 @@
 #include "run-internal.h"
 #include "unit-props.h"
 #include "warm.h"
+
+#if PYWARD_DEBUG_HOOKS
+/* Test builds only (-Ddebug-hooks=true): a pause of the milliseconds in WARM_DEBUG_PAUSE_FILE
+ * after the claim, before the runner's unit is watched, in which a test stops or kills the claimed
+ * runner (test_warm.py). The whole helper waits: it serves one connection. */
+static void warm_debug_pause(void) {
+        char buf[16] = {};
+        unsigned long ms = 0;
+        ssize_t n;
+        int fd;
+
+        fd = open(WARM_DEBUG_PAUSE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        n = read(fd, buf, sizeof(buf) - 1);
+        (void) close(fd);
+        if (n > 0)
+                ms = strtoul(buf, NULL, 10);
+        if (ms == 0 || ms > 10000)
+                return;
+        log_info("Debug hook: pausing %lu ms after the claim.", ms);
+        (void) nanosleep(&(struct timespec) { .tv_sec = (time_t) (ms / 1000U),
+                                              .tv_nsec = (long) (ms % 1000U) * 1000000L },
+                         NULL);
+}
+#endif
 
 bool run_warm_claim(Run *r) {
         _cleanup_(job_host_done) JobHost host = {};
@@ -58,6 +88,9 @@ bool run_warm_claim(Run *r) {
         }
         log_info("Job %s runs on warm runner %s.", r->p.job_id, r->warm_rid);
         r->warm = true;
+#if PYWARD_DEBUG_HOOKS
+        warm_debug_pause();
+#endif
         return true;
 }
 
@@ -102,6 +135,7 @@ static int warm_send(Run *r) {
                                   cpu_rlimit_seconds(r->unit_limits[LIMIT_CPU_TIME]), wall, nproc);
         if (q >= 0)
                 q = run_channel_send_request(r->channel, r->p.request, r->unit_fds[0]);
+        r->warm_handed_off = q >= 0;
         /* The writer holds its own copies until they are sent; the runner dup2()s them. */
         for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
                 r->unit_fds[i] = safe_close(r->unit_fds[i]);
@@ -113,7 +147,8 @@ static int on_limits_set(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         const sd_bus_error *e = manager_reply_error(m);
 
         r->slot_limits = sd_bus_slot_unref(r->slot_limits);
-        /* Not handed over under limits it did not get: the runner ends with the channel. */
+        /* Not handed over under limits it did not get: the runner is stopped and the job goes
+         * cold (run_warm_fall_back()). */
         if (e || warm_send(r) < 0) {
                 log_error("Job %s: could not give warm runner %s its limits: %s", r->p.job_id, r->warm_rid,
                           e && e->message ? e->message : "out of memory");
@@ -130,6 +165,41 @@ int run_warm_handoff(Run *r) {
         /* Lower than the runner's: the manager's first, and the job only after its answer. */
         return manager_set_job_limits(r->bus, &r->slot_limits, job_unit(r->job), l[LIMIT_TASKS],
                                       l[LIMIT_CPU_QUOTA] * UINT64_C(10000), on_limits_set, r);
+}
+
+static int on_fall_back(sd_event_source *s, uint64_t usec, void *userdata) {
+        Run *r = userdata;
+
+        /* What the warm start made goes, the claim with it; the cold path makes its own. */
+        r->restart_timer = sd_event_source_disable_unref(r->restart_timer);
+        r->job = job_free(r->job);
+        r->relay = relay_free(r->relay);
+        r->channel = run_channel_free(r->channel);
+        r->relay_drained = r->channel_drained = false;
+        for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
+                r->unit_fds[i] = safe_close(r->unit_fds[i]);
+        run_warm_done(r);
+        r->warm = false;
+        r->start_attempts = 0;
+        r->state = RUN_STARTING;
+        run_start_cold(r);
+        return 0;
+}
+
+bool run_warm_fall_back(Run *r) {
+        int q;
+
+        if (!r->warm || r->warm_handed_off || r->stop_asked)
+                return false;
+        /* Not from inside the Job's own callback: the Job goes in on_fall_back(). */
+        q = sd_event_add_time_relative(r->event, &r->restart_timer, CLOCK_MONOTONIC, 0, 0, on_fall_back, r);
+        if (q < 0) {
+                log_warning_errno(q, "Job %s: cannot arm the cold path's start: %m", r->p.job_id);
+                return false;
+        }
+        log_notice("Job %s: warm runner %s ended before it was handed the job; cold path.", r->p.job_id,
+                   r->warm_rid);
+        return true;
 }
 
 void run_warm_done(Run *r) {

@@ -216,15 +216,17 @@ void run_on_job_event(Job *j, JobEvent ev, void *userdata) {
                                   r->p.job_id);
                         (void) job_stop(r->job, JOB_STOP_CANCEL);
                 }
-                /* A start made again (run_restart()) is the same job to the client: one ACCEPTED. */
-                if (r->start_attempts > 1)
+                /* A start made again (run_restart(), run_warm_fall_back()) is the same job to the
+                 * client: one ACCEPTED. */
+                if (r->told_started)
                         break;
+                r->told_started = true;
                 r->p.times->start = journal_now_usec();
                 r->ops->started(r->userdata, job_unit(j));
                 break;
         case JOB_EVENT_DONE:
                 r->start_token_fd = safe_close(r->start_token_fd);
-                if (run_restart(r))
+                if (run_restart(r) || run_warm_fall_back(r))
                         break;
                 run_close_unit_fds(r);
                 r->state = RUN_DRAINING;
@@ -395,7 +397,7 @@ static bool run_restart(Run *r) {
         uint64_t now = 0;
         int q;
 
-        if (!job_start_refused(r->job) || r->pending_stop != JOB_STOP_NONE || r->unit_fds[0] < 0)
+        if (!job_start_refused(r->job) || r->stop_asked || r->unit_fds[0] < 0)
                 return false;
         (void) sd_event_now(r->event, CLOCK_MONOTONIC, &now);
         if (r->first_refusal_usec == 0)
@@ -533,6 +535,17 @@ static void on_job_user(JobUserPick *p, int q, void *userdata) {
         }
 }
 
+void run_start_cold(Run *r) {
+        int q;
+
+        q = job_user_pick_new(r->bus, r->p.job_id, on_job_user, r, &r->pick);
+        if (q < 0) {
+                run_fail(r, "cannot take a job user: %s", strerror(-q));
+                return;
+        }
+        job_user_pick_start(r->pick);
+}
+
 void run_start(Run *r) {
         int q;
 
@@ -544,17 +557,13 @@ void run_start(Run *r) {
                         run_start_failed(r, q);
                 return;
         }
-        q = job_user_pick_new(r->bus, r->p.job_id, on_job_user, r, &r->pick);
-        if (q < 0) {
-                run_fail(r, "cannot take a job user: %s", strerror(-q));
-                return;
-        }
-        job_user_pick_start(r->pick);
+        run_start_cold(r);
 }
 
 /* --- what the connection asks ------------------------------------------------------------------ */
 
 void run_stop(Run *r, JobStopReason reason) {
+        r->stop_asked = true;
         if (r->job && !r->restart_timer) {
                 (void) job_stop(r->job, reason);
                 return;

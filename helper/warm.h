@@ -19,6 +19,8 @@
 #include "job-spec.h"
 
 #define WARM_DIR "/run/pyward/warm"
+/* Test builds only: the milliseconds a helper pauses after its claim (run-warm.c). */
+#define WARM_DEBUG_PAUSE_FILE "/run/pyward/debug-warm-claim-pause"
 #define WARM_UNIT_FMT "pyward-warm-%s.service"
 /* How long a runner waits for its job before the manager ends it (its RuntimeMaxSec= is this plus
  * the longest job the profile allows): the pool is renewed at least this often. */

@@ -9,6 +9,7 @@ import subprocess
 import unittest
 
 from pwlib import PywardTestCase, job_users, pyward, sh
+from warmlib import empty_pool
 
 MiB = 1024 * 1024
 HELPER = "/usr/libexec/pyward-helper"
@@ -263,6 +264,20 @@ class ToolingTests(ConfigTestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn(f"pyward.socket accepts {len(users) + 72} connections at once", p.stdout)
         self.assertIn(f"there are {len(users)} job users", p.stdout)
+        # Waiting warm runners hold job users too: 8 fewer connections, 12 runners.
+        with open(dropin, "w") as f:
+            f.write(f"[Socket]\nMaxConnections={len(users) - 8}\n")
+        sh("systemctl", "daemon-reload")
+        self.assertNotIn("Warning", self.check_config().stdout)
+        warm = os.path.join(ETC_D, "60-pwtest-warm.conf")
+        self.addCleanup(empty_pool, [warm])
+        self.write(warm, "[Profile]\nWarmRunners=12\n")
+        p = self.check_config()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(f"pyward.socket accepts {len(users) - 8} connections at once (MaxConnections=) "
+                      "and the profiles keep 12 warm runners", p.stdout)
+        self.assertIn(f"the jobs beyond {len(users) - 12} fail", p.stdout)
+        empty_pool([warm])
 
         name = users[max(users)]
         sh("userdel", name)

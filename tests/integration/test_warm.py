@@ -9,11 +9,13 @@ import subprocess
 import threading
 import time
 
-from pwlib import (CLI, DROPIN_DIR, PywardTestCase, job_units, job_users, leftovers_since,
+from pwlib import (CLI, DROPIN_DIR, PywardTestCase, journal_since, job_units, job_users, leftovers_since,
                    leftovers_snapshot, pyward, sh, wait_for)
 from warmlib import HELPER, empty_pool, fill_pool, ready, rid_of, warm_units
 
 DROPINS = ("60-warm.conf", "61-warm-jobs.conf")
+SLOT_DIR = "/run/pyward/slots"
+WARM_PAUSE = "/run/pyward/debug-warm-claim-pause"  # warm.h: WARM_DEBUG_PAUSE_FILE
 
 
 class WarmTests(PywardTestCase):
@@ -161,6 +163,38 @@ class WarmTests(PywardTestCase):
         self.assertEqual((r.status, r.stdout, r.path), ("ok", b"ok\n", "cold"), r)
         self.assertTrue(wait_for(lambda: len(ready()) == 2, 20), ready())
         self.assertEqual(pyward.run("print(1)\n", client_timeout=60).path, "warm")
+
+    def test_a_runner_lost_after_its_claim_loses_no_job(self):
+        # Stopped or killed after a helper claimed it and before it was handed the job (test
+        # builds pause the helper there: WARM_PAUSE): the job runs on the cold path instead.
+        self.addCleanup(lambda: os.path.exists(WARM_PAUSE) and os.unlink(WARM_PAUSE))
+        for how in ("stop", "kill"):
+            with self.subTest(how=how):
+                self.fill()
+                with open(WARM_PAUSE, "w") as f:
+                    f.write("3000\n")
+                since = time.time()
+                results = {}
+                t = threading.Thread(target=lambda: results.__setitem__(0, pyward.run(
+                    "print('ok')\n", client_timeout=60)))
+                t.start()
+                claims = lambda: [n[len("claim."):] for n in os.listdir(SLOT_DIR)  # noqa: E731
+                                  if n.startswith("claim.") and not n.startswith("claim.tmp-")]
+                self.assertTrue(wait_for(lambda: len(claims()) == 1, 20), os.listdir(SLOT_DIR))
+                unit = "pyward-warm-%s.service" % claims()[0]
+                if how == "stop":
+                    sh("systemctl", "stop", unit)
+                else:
+                    sh("systemctl", "kill", "--signal=KILL", unit)
+                self.assertTrue(wait_for(lambda: unit not in warm_units(), 10), warm_units())
+                os.unlink(WARM_PAUSE)
+                t.join(60)
+                r = results[0]
+                self.assertEqual((r.status, r.stdout, r.path), ("ok", b"ok\n", "cold"), r)
+                self.assertNotEqual(r.unit, unit)
+                self.assertTrue(wait_for(lambda: "ended before it was handed the job; cold path"
+                                         in journal_since(since), 10))
+                self.assertTrue(wait_for(lambda: not claims(), 10), claims())
 
     def _warm_job_then_kill_its_helper(self, code):
         """Starts code on a warm runner from the CLI, waits for its first line, SIGKILLs its helper;
