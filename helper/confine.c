@@ -72,9 +72,16 @@ int confine_self(bool required) {
         /* The pid's directory, not /proc/self: a rule is on the inode the path resolves to now. */
         (void) snprintf(proc_self, sizeof(proc_self), "/proc/%d", (int) getpid());
         const LandlockPath paths[] = {
-                /* Libraries, the configuration, NSS (the pool users, admission's groups). */
+                /* Libraries, and of /etc only the configuration and what NSS reads for
+                 * admission's users and groups: not /etc/shadow, not the world-readable files an
+                 * admin keeps secrets in (a helper its client took over would hand them on). */
                 { LANDLOCK_READ, "/usr" },
-                { LANDLOCK_READ, "/etc" },
+                { LANDLOCK_READ, "/etc/pyward" },
+                { LANDLOCK_READ, "/etc/passwd" },
+                { LANDLOCK_READ, "/etc/group" },
+                { LANDLOCK_READ, "/etc/nsswitch.conf" },
+                { LANDLOCK_READ, "/etc/ld.so.cache" }, /* NSS modules are dlopen()ed */
+                { LANDLOCK_READ, "/etc/localtime" },
                 /* The slots, the discovery cache, the jobs' /etc trees (host-view.c). */
                 { LANDLOCK_READ, "/run/pyward" },
                 { LANDLOCK_WRITE, SLOT_DIR },
@@ -148,6 +155,9 @@ void confine_debug_probe(char *buf, size_t size) {
         /* Reads: another process, the kernel log, a home directory. */
         probe(&p, &left, "read", "/proc/1/status", O_RDONLY);
         probe(&p, &left, "read", "/root/pyward-confine-secret", O_RDONLY);
+        /* And of /etc: the password hashes, a world-readable file (test_confine.py plants it). */
+        probe(&p, &left, "read", "/etc/shadow", O_RDONLY);
+        probe(&p, &left, "read", "/etc/pyward-confine-secret", O_RDONLY);
         /* What it must keep: a slot file. */
         probe(&p, &left, "write", SLOT_DIR "/pyward-confine-test", O_WRONLY | O_CREAT | O_EXCL);
 }

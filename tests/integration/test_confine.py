@@ -14,6 +14,7 @@ from pwlib import RESULT, PywardTestCase, exchange, parse_kv, request_frames, sh
 PROBE_PROFILE = "__pyward_debug_confinement"
 DROPIN = "50-pyward-landlock.conf"
 SECRET = "/root/pyward-confine-secret"
+ETC_SECRET = "/etc/pyward-confine-secret"  # world-readable, as admins leave secrets under /etc
 ABI_MIN = 6
 
 
@@ -49,6 +50,10 @@ class ConfineTests(PywardTestCase):
             f.write("hunter2\n")
         os.chmod(SECRET, 0o600)
         self.addCleanup(os.unlink, SECRET)
+        with open(ETC_SECRET, "w") as f:
+            f.write("Environment=DB_PASSWORD=hunter2\n")
+        os.chmod(ETC_SECRET, 0o644)
+        self.addCleanup(os.unlink, ETC_SECRET)
 
     def test_locked_down_helper_cannot_write_outside_its_slots(self):
         abi = landlock_abi()
@@ -75,6 +80,11 @@ class ConfineTests(PywardTestCase):
             self.assertFalse(os.path.exists(path), path)
         self.assertIn(outcomes.get(f"read {SECRET}"), ("Permission denied", "No such file or directory"),
                       outcomes)
+        # Of /etc, the helper reads its configuration and NSS's files only, wherever it has
+        # Landlock (the namespaces alone leave /etc readable).
+        if mechanism != "namespaces":
+            for path in ("/etc/shadow", ETC_SECRET):
+                self.assertEqual(outcomes.get(f"read {path}"), "Permission denied", (path, outcomes))
         # The host's /tmp: private to the namespaced unit (the file is made there and goes with
         # it), denied by Landlock where the unit has no namespace.
         self.assertFalse(os.path.exists("/tmp/pyward-confine-test"))
