@@ -9,13 +9,8 @@
 
 #include "byteorder.h"
 #include "channel.h"
+#include "test-channel.h"
 #include "test.h"
-
-static const ChannelBounds wide = { .files_out = 100,
-                                    .files_out_bytes = 1U << 30,
-                                    .file_out_size = 1U << 30,
-                                    .depth = 16,
-                                    .collect_usec = 1000000 };
 
 static void msg(Buffer *b, uint16_t type, const void *payload, size_t n) {
         uint8_t h[PW_FRAME_HEADER_SIZE];

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the runner channel's test programs share (test-channel.c, test-channel-reader.c): bounds
- * wide enough that only a test that sets its own meets them. */
+/* What the runner channel's test programs share (test-channel.c, test-channel-reader.c,
+ * test-channel-session.c): bounds wide enough that only a test that sets its own meets them. */
 #pragma once
 
 #include "channel.h"
