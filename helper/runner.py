@@ -346,8 +346,11 @@ def _warm(fail):
         s.detach()
         return False
     # What the code's process imports on either path before the code runs (runpy, at the end of
-    # this file), imported now, while nobody waits: the code finds the same modules either way.
+    # this file, and pkgutil with what it imports, which runpy.run_path() imports before it runs
+    # the code), imported now, while nobody waits: the code finds the same modules either way.
+    # (pkgutil alone was half of a warm trivial job's time from its hand-off to its exit.)
     import runpy  # noqa: F401
+    import pkgutil  # noqa: F401
     for name in preload.split(","):
         if name:
             # One that fails is left out, whatever it raises, SystemExit included; not a
