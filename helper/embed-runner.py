@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Build step: turns the runner's files (runner-session.py, then runner.py, whose last lines run
-# it) into one C string constant (bootstrap.h: BOOTSTRAP_PY), leaving out comment and blank lines
-# so the -c argument the job's ExecStart= carries stays short (the runner has no multi-line string
+# Build step: turns the runner's files (runner-session.py, runner-files.py, then runner.py, whose
+# last lines run it) into one C string constant (bootstrap.h: BOOTSTRAP_PY), leaving out comment
+# and blank lines so the -c argument the job's ExecStart= carries stays short (the runner has no multi-line string
 # literal, where that would change a value).
 # Usage: embed-runner.py SOURCE.py... OUTPUT.h
 import sys

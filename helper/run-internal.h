@@ -107,6 +107,16 @@ extern const RunChannelOps run_channel_ops;
 void run_on_job_event(Job *j, JobEvent ev, void *userdata);
 /* The job on the cold path from here: a job user, then the manager, then its own unit. */
 void run_start_cold(Run *r);
+/* The unit's fds closed (ours: the unit has its own copies once it runs). */
+void run_close_unit_fds(Run *r);
+/* The Job let go and failed() with why it could not start. */
+void run_start_failed(Run *r, int q);
+
+/* run-start.c: the unit's first start once a start token is held; run_restart(), on
+ * JOB_EVENT_DONE: the manager refused the unit before anything of the job ran (job_start_refused())
+ * and the client asked for no stop: the same start is made again; true if so. */
+int run_start_unit_when_free(Run *r);
+bool run_restart(Run *r);
 
 /* run-warm.c: a job on a warm runner (warm.h). run_warm_claim(): the request fits one and one was
  * claimed (r->warm, r->warm_fd). run_warm_start_job(): after the manager's version, instead of

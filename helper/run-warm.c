@@ -137,8 +137,7 @@ static int warm_send(Run *r) {
                 q = run_channel_send_request(r->channel, r->p.request, r->unit_fds[0]);
         r->warm_handed_off = q >= 0;
         /* The writer holds its own copies until they are sent; the runner dup2()s them. */
-        for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
-                r->unit_fds[i] = safe_close(r->unit_fds[i]);
+        run_close_unit_fds(r);
         return q;
 }
 
@@ -176,8 +175,7 @@ static int on_fall_back(sd_event_source *s, uint64_t usec, void *userdata) {
         r->relay = relay_free(r->relay);
         r->channel = run_channel_free(r->channel);
         r->relay_drained = r->channel_drained = false;
-        for (size_t i = 0; i < ELEMENTSOF(r->unit_fds); i++)
-                r->unit_fds[i] = safe_close(r->unit_fds[i]);
+        run_close_unit_fds(r);
         run_warm_done(r);
         r->warm = false;
         r->start_attempts = 0;

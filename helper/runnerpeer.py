@@ -9,8 +9,8 @@
 # that cannot reach os.kill(-1) run, and never as root.
 # run(warm=True) plays a warm runner's helper: the runner's fd 0 is a listening socket, which this
 # side connects to and then sends CH_STDIO (stdout), CH_STDIO (stderr) and CH_LIMITS first.
-# The runner is runner-session.py and RUNNER.PY, in that order, as embed-runner.py joins them;
-# importing this module takes RUNNER.PY from sys.argv[1] (each test's first argument).
+# The runner is runner-session.py, runner-files.py and RUNNER.PY, in that order, as embed-runner.py
+# joins them; importing this module takes RUNNER.PY from sys.argv[1] (each test's first argument).
 import array
 import os
 import socket
@@ -23,7 +23,7 @@ import unittest
 
 _runner_path = sys.argv.pop(1)
 RUNNER = "".join(open(os.path.join(os.path.dirname(_runner_path), name) if name else _runner_path,
-                      encoding="utf-8").read() for name in ("runner-session.py", None))
+                      encoding="utf-8").read() for name in ("runner-session.py", "runner-files.py", None))
 
 CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP, CELL, INTERRUPT, END, STDIO, LIMITS = range(1, 14)
 FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO, CELL_RESULT = range(0x81, 0x87)
