@@ -179,22 +179,22 @@ static int check_system(const Config *c) {
         if (r < 0)
                 printf("Not checked: pyward.socket's MaxConnections= against the %u job users (%s).\n",
                        (unsigned) JOB_USERS, error.message ?: strerror(-r));
-        else if (warm == 0 && max_connections > JOB_USERS)
+        else if (max_connections + warm > JOB_USERS) {
+                char kept[128] = "";
+
+                if (warm > 0)
+                        (void) snprintf(kept, sizeof(kept),
+                                        " and the profiles keep %" PRIu64
+                                        " warm runners (WarmRunners=), each holding a job user",
+                                        warm);
                 printf("Warning: pyward.socket accepts %" PRIu32
-                       " connections at once (MaxConnections=), "
-                       "but there are %u job users: the jobs beyond %u fail with \"all %u job users are "
-                       "in use\". Lower MaxConnections= or build with -Djob-users=%" PRIu32 ".\n",
-                       max_connections, (unsigned) JOB_USERS, (unsigned) JOB_USERS, (unsigned) JOB_USERS,
-                       max_connections);
-        else if (warm > 0 && max_connections + warm > JOB_USERS)
-                printf("Warning: pyward.socket accepts %" PRIu32
-                       " connections at once (MaxConnections=) and the profiles keep %" PRIu64
-                       " warm runners (WarmRunners=), each holding a job user, but there are %u job "
-                       "users: the jobs beyond %" PRIu64
-                       " fail with \"all %u job users are in use\". "
-                       "Lower MaxConnections= or WarmRunners=, or build with -Djob-users=%" PRIu64 ".\n",
-                       max_connections, warm, (unsigned) JOB_USERS, warm < JOB_USERS ? JOB_USERS - warm : 0,
-                       (unsigned) JOB_USERS, max_connections + warm);
+                       " connections at once (MaxConnections=)%s, but there are %u job users: the jobs "
+                       "beyond %" PRIu64
+                       " fail with \"all %u job users are in use\". Lower "
+                       "MaxConnections=%s or build with -Djob-users=%" PRIu64 ".\n",
+                       max_connections, kept, (unsigned) JOB_USERS, warm < JOB_USERS ? JOB_USERS - warm : 0,
+                       (unsigned) JOB_USERS, warm > 0 ? " or WarmRunners=," : "", max_connections + warm);
+        }
         return missing > 0 || check_confinement() < 0 ? -ENOENT : 0;
 }
 
