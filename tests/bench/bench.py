@@ -26,6 +26,7 @@ import bench_numpy
 import bench_openloop
 import bench_paths
 import bench_peer
+import bench_repeat
 import bench_warm
 from bench_common import RUN_TIMEOUT, die, log
 from bench_host import machine_info, make_users, measure_memory, wait_socket
@@ -39,8 +40,9 @@ from bench_session import measure_session
 from bench_spacing import SPACER
 from bench_view import measure_view
 
-# The rows of #21, each a module with measure(runner, args) and report_lines(its result), run in
-# this order after the sections above them. warm (#20) is last of all: its pool and profiles must
+# The rows of #21, each a module with measure(runner, args), report_lines(its result) and
+# quantities(its result) (what bench_repeat compares over --repeat runs), run in this order after
+# the sections above them. warm (#20) is last of all: its pool and profiles must
 # not reach the other rows (it removes them when it is done).
 ROWS = {"numpy": bench_numpy, "bigio": bench_bigio, "paths": bench_paths, "hog": bench_hog,
         "openloop": bench_openloop, "hostcpu": bench_hostcpu, "warm": bench_warm}
@@ -53,8 +55,9 @@ def main():
                                  "(scripts/bench does that).")
     ap.add_argument("--runs", type=int, default=200, help="interleaved runs per latency cell (default 200)")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="runs of the whole latency section, whose ratios are reported as their spread "
-                    "(median, min-max) and compared only where the runs do not overlap (default 3)")
+                    help="runs of the whole latency section and of each row (a row's run gets 1/N of its "
+                    "rounds), whose ratios are reported as their spread (median, min-max) and compared only "
+                    "where the runs do not overlap (default 3)")
     ap.add_argument("--duration", type=float, default=30,
                     help="seconds per throughput and openloop level (default 30)")
     ap.add_argument("--concurrency", default="1,4,16", help="throughput levels (default 1,4,16)")
@@ -84,6 +87,7 @@ def main():
     if args.repeat < 1:
         ap.error("--repeat takes a positive number")
     view_runs = args.runs if args.view_runs is None else args.view_runs
+    args.share = 1.0  # a row's share of its rounds: bench_repeat divides it
     if os.getuid() != 0:
         die("must run as root inside a test machine")
     for tool in ("pyward", "systemd-run", "busctl", "journalctl"):
@@ -157,7 +161,7 @@ def main():
         res["memory"] = measure_memory(args.memory_runs, since_usec)
     for name, row in ROWS.items():
         if name in only:
-            res[name] = row.measure(runner, args)
+            res[name] = bench_repeat.measure(name, row, runner, args)
             res["spacing"][name] = SPACER.take()
     res["targets"] = targets(res)
     res["elapsed_seconds"] = time.time() - started

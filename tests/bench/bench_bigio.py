@@ -7,7 +7,8 @@
 import os
 import re
 
-from bench_common import cell_results, log, ms, round_robin, run, table
+from bench_common import cell_results, log, ms, ratio, round_robin, run, table
+from bench_repeat import q
 from bench_runner import Runner
 
 SIZE = 8 << 20
@@ -69,6 +70,15 @@ def measure(runner, args):
             "systemd_run_data_cost": diff("systemd-run, 8 MiB", "systemd-run, 0 B"),
             "pyward_over_bare": diff("pyward, 8 MiB", "bare, 8 MiB")}
 
+
+def quantities(r):
+    """What bench_repeat compares across runs: what the 8 MiB cost each variant, and pyward's
+    8 MiB p50 against bare Python's."""
+    p50 = {c: (r["cells"][c]["seconds"] or {}).get("p50") for c in CELLS}
+    return {"the data, pyward": q(r["pyward_data_cost"], "ms"), "the data, bare": q(r["bare_data_cost"], "ms"),
+            "the data, systemd-run": q(r["systemd_run_data_cost"], "ms"),
+            "pyward 8 MiB / bare 8 MiB": q(ratio(p50["pyward, 8 MiB"], p50["bare, 8 MiB"]),
+                                            a=p50["pyward, 8 MiB"], b=p50["bare, 8 MiB"])}
 
 def report_lines(r):
     rows = []

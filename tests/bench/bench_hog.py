@@ -10,6 +10,7 @@ import sys
 import time
 
 from bench_common import cell_results, fmt_ratio, log, ms, ratio, round_robin, table
+from bench_repeat import q
 from bench_runner import TRIVIAL
 
 VARIANTS = ["bare", "systemd-run", "pyward"]
@@ -79,6 +80,14 @@ def measure(runner, args):
             "cells": {f"{c}, {v}": res[(c, v)] for c, v in cells},
             "slowdown": {v: ratio(p50[("hog", v)], p50[("no hog", v)]) for v in VARIANTS}}
 
+
+def quantities(r):
+    """What bench_repeat compares across runs: each variant's slowdown beside the hog."""
+    out = {}
+    for v in VARIANTS:
+        h, n = ((r["cells"][f"{c}, {v}"]["seconds"] or {}).get("p50") for c in ("hog", "no hog"))
+        out[f"{v} beside the hog / {v} alone"] = q(r["slowdown"][v], a=h, b=n)
+    return out
 
 def report_lines(r):
     rows = []

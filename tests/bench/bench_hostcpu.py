@@ -10,8 +10,9 @@ import resource
 import subprocess
 import time
 
-from bench_common import log, summary, table
+from bench_common import log, ratio, summary, table
 from bench_host import helper_pids, wait_settled
+from bench_repeat import q
 from bench_runner import TRIVIAL
 from bench_spacing import SPACER
 
@@ -214,6 +215,18 @@ def measure(runner, args):
         res["error"] = "the anchor job ended during the row: the slices' usage may have been lost"
     return res
 
+
+def quantities(r):
+    """What bench_repeat compares across runs: host CPU per job of each batch (all of it, and
+    PID 1's), and pyward's against systemd-run's."""
+    b = r.get("batches") or {}
+    tot = {k: v["per_job"]["total"] for k, v in b.items()}
+    out = {f"{k}: host CPU per job": q(v, "ms") for k, v in tot.items()}
+    out.update({f"{k}: PID 1 CPU per job": q(v["per_job"]["pid1"], "ms") for k, v in b.items()})
+    if "pyward" in tot and "systemd-run" in tot:
+        out["pyward / systemd-run, host CPU per job"] = q(ratio(tot["pyward"], tot["systemd-run"]),
+                                                          a=tot["pyward"], b=tot["systemd-run"], words="cost")
+    return out
 
 def _ms(x):
     return "n/a" if x is None else f"{x * 1000:.2f}"

@@ -4,6 +4,7 @@
 # under systemd-run with the helper's properties and through pyward, interleaved and spaced; what
 # the sandbox costs a job whose import reads many files and maps large libraries. Stdlib only.
 from bench_common import cell_results, fmt_ratio, log, ms, ratio, round_robin, table
+from bench_repeat import q
 
 CODE = "import numpy as np; a = np.random.rand(300, 300); (a @ a).sum()"
 VARIANTS = ["bare", "systemd-run", "pyward"]
@@ -29,6 +30,13 @@ def measure(runner, args):
     return {"code": CODE, "runs": args.row_runs, "variants": cells,
             "ratios": {n: ratio(p50[a], p50[b]) for n, a, b in RATIOS}}
 
+
+def quantities(r):
+    """What bench_repeat compares across runs: each ratio of p50s, with its two p50s."""
+    if "error" in r:
+        return {}
+    p50 = {v: (r["variants"][v]["seconds"] or {}).get("p50") for v in VARIANTS}
+    return {n: q(r["ratios"][n], a=p50[a], b=p50[b]) for n, a, b in RATIOS}
 
 def report_lines(r):
     if "error" in r:

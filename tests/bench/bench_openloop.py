@@ -9,6 +9,7 @@ import time
 
 from bench_common import RUN_TIMEOUT, log, ms, summary, table
 from bench_host import make_users, wait_settled
+from bench_repeat import q
 from bench_runner import TRIVIAL, Runner
 
 USERS = 8  # client UIDs, in turn: the per-UID limits (JobsPerUser= 8) are not what is measured
@@ -58,6 +59,16 @@ def measure(runner, args):
         res["levels"].append(r)
     return res
 
+
+def quantities(r):
+    """What bench_repeat compares across runs: each level's p50, p99 and failures."""
+    out = {}
+    for lv in r["levels"]:
+        s = lv["latency"] or {}
+        out[f"{lv['rate']:g} jobs/s: p50"] = q(s.get("p50"), "ms")
+        out[f"{lv['rate']:g} jobs/s: p99"] = q(s.get("p99"), "ms")
+        out[f"{lv['rate']:g} jobs/s: failures"] = q(lv["failures"], "n")
+    return out
 
 def report_lines(r):
     rows = []

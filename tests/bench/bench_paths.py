@@ -7,11 +7,13 @@
 # path needs the memory controller in the job's cgroup, which a systemd-nspawn machine does not
 # delegate: there it is n/a. Stdlib only.
 import json
+import math
 import os
 import subprocess
 import time
 
 from bench_common import RUN_TIMEOUT, log, ms, summary
+from bench_repeat import q
 from bench_spacing import SPACER, cgroups_left, units_left
 
 WALL = 1.0  # seconds, the job's wall-clock limit (pyward -t)
@@ -101,7 +103,7 @@ def measure_kill(runs):
 
 
 def measure(runner, args):
-    runs = min(args.row_runs, RUNS_MAX)
+    runs = min(args.row_runs, max(1, math.ceil(RUNS_MAX * args.share)))  # share: bench_repeat's
     res = {"wall_limit": WALL, "runs": runs}
     log(f"paths: {runs} timeout runs ({WALL:.0f} s wall-clock limit each)")
     res["timeout"] = measure_path("timeout", ["pyward", "-n", "--json", "-t", f"{WALL:g}", "-c", TIMEOUT_CODE], runs)
@@ -121,6 +123,16 @@ def measure(runner, args):
         res["oom"] = measure_path("oom", ["pyward", "-n", "--json", "-m", OOM_MEMORY, "-c", OOM_CODE], runs)
     return res
 
+
+def quantities(r):
+    """What bench_repeat compares across runs: each path's p50 (past the limit for the limits)."""
+    out = {}
+    for name in ("timeout", "cpu-limit", "kill", "oom"):
+        s = (r.get(name) or {}).get("seconds")
+        if s:
+            out[f"{name}: p50" + (" past the limit" if name in ("timeout", "cpu-limit") else "")] = \
+                q(s["p50"] - (WALL if name in ("timeout", "cpu-limit") else 0), "ms")
+    return out
 
 def path_line(name, what, p):
     if "na" in p:

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The benchmark's report: its tables and the targets, from the results of one run. Stdlib only.
 import bench_latency
+import bench_repeat
 import bench_session
 import bench_spacing
 import bench_view
@@ -14,7 +15,7 @@ def report(res, variants, rows):
     lines = [f"pyward benchmark: {m['os']}, {m['systemd']}, kernel {m['kernel']}, {m['cpus']} CPUs, "
              f"Python {m['python']} ({m['virtualization']})",
              f"interpreter: {' '.join([res['interpreter']] + res['interpreter_args'])}; "
-             f"{res['params']['runs']} interleaved runs per cell, latency repeated "
+             f"{res['params']['runs']} interleaved runs per cell, latency and each row repeated "
              f"{res['params'].get('repeat', 1)} time(s); sections {','.join(res['params']['only'])}",
              "load average: " + " ".join(f"{x:.2f}" for x in m["loadavg_at_start"]) + " at the start, "
              + " ".join(f"{x:.2f}" for x in m["loadavg_at_end"]) + " at the end"
@@ -27,7 +28,7 @@ def report(res, variants, rows):
     lines += later_lines(res)
     for name, row in rows.items():
         if name in res:
-            lines += row.report_lines(res[name])
+            lines += row.report_lines(res[name]) + bench_repeat.report_lines(res[name])
     t = res["targets"]
     lines.append("Targets (reported, not tests):")
     for k, v in t.items():

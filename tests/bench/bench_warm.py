@@ -19,6 +19,7 @@ import time
 from bench_common import (RUN_TIMEOUT, cell_results, fmt_ratio, log, ms, percentile, ratio, round_robin, run,
                           summary, table)
 from bench_host import make_users
+from bench_repeat import median, q
 from bench_runner import JOBS
 from bench_spacing import SPACER
 
@@ -201,6 +202,14 @@ def split_cold(samples, failures):
 
 # --- 1. latency ---------------------------------------------------------------------------------
 
+LATENCY_RATIOS = [("warm / bare", "pyward warm", "bare"),
+                  ("warm / bwrap (namespaces only)", "pyward warm", "bwrap"),
+                  ("warm / bwrap-hardened", "pyward warm", "bwrap-hardened"),
+                  ("warm / systemd-run", "pyward warm", "systemd-run"),
+                  ("cold / systemd-run", "pyward cold", "systemd-run"),
+                  ("warm / cold", "pyward warm", "pyward cold")]
+
+
 def measure_latency(runner, runs, jobs, expect):
     anchors = [v for v in ANCHORS if runner.argv(v, "pass") is not None]
     variants = anchors + ["pyward cold", "pyward warm"]
@@ -229,13 +238,7 @@ def measure_latency(runner, runs, jobs, expect):
     for (job, v), cell in cells.items():
         res["cells"].setdefault(job, {})[v] = cell
     p50 = lambda j, v: ((res["cells"][j].get(v) or {}).get("seconds") or {}).get("p50")  # noqa: E731
-    res["ratios"] = {name: {j: ratio(p50(j, a), p50(j, b)) for j in jobs}
-                     for name, a, b in [("warm / bare", "pyward warm", "bare"),
-                                        ("warm / bwrap (namespaces only)", "pyward warm", "bwrap"),
-                                        ("warm / bwrap-hardened", "pyward warm", "bwrap-hardened"),
-                                        ("warm / systemd-run", "pyward warm", "systemd-run"),
-                                        ("cold / systemd-run", "pyward cold", "systemd-run"),
-                                        ("warm / cold", "pyward warm", "pyward cold")]}
+    res["ratios"] = {name: {j: ratio(p50(j, a), p50(j, b)) for j in jobs} for name, a, b in LATENCY_RATIOS}
     res.update(went_cold=warm.went_cold, warm_samples=runs * len(jobs), no_ready_runner=warm.no_runner,
                cold_paths={str(p): cold_paths.count(p) for p in set(cold_paths)})
     return res, warm.timed
@@ -429,7 +432,7 @@ def clean_up():
 # --- the section --------------------------------------------------------------------------------
 
 def measure(runner, args):
-    """The warm row (--runs rounds; --repeat is the latency section's): {latency, phases, numpy,
+    """The warm row (--runs rounds; bench_repeat runs it --repeat times): {latency, phases, numpy,
     refill, cleanup}, or {"error"} when the pool cannot be filled (a helper without warm runners)."""
     runs, jobs = args.runs, JOBS
     res = {"runs": runs, "warm_runners": WARM_N, "profile": WARM_PROFILE, "numpy_runners": NUMPY_N,
@@ -461,11 +464,38 @@ def measure(runner, args):
         res["phases"] = phase_breakdown(timed, "trivial")
         log(f"warm numpy: {runs} rounds of bare, cold and warm")
         res["numpy"] = measure_numpy(runner, runs)
-        res["refill"] = measure_refill(users, max(3, runs // 10))
+        res["refill"] = measure_refill(users, max(3, round(runs / args.share) // 10))  # a whole burst each run
     finally:
         res["cleanup"] = clean_up()
         log("warm: cleaned up: " + ("nothing left" if res["cleanup"]["clean"] else f"{res['cleanup']['leftovers']}"))
     return res
+
+
+def quantities(w):
+    """What bench_repeat compares across runs: the latency ratios of each job, the numpy job's and
+    the 16 clients' jobs/s with and without the pool."""
+    out = {}
+    lat = w.get("latency") or {}
+    for job, cells in (lat.get("cells") or {}).items():
+        p50 = lambda v: ((cells.get(v) or {}).get("seconds") or {}).get("p50")  # noqa: E731
+        for name, a, b in LATENCY_RATIOS:
+            if a in cells and b in cells:
+                out[f"{job}: {name}"] = q(lat["ratios"][name][job], a=p50(a), b=p50(b))
+    nu = w.get("numpy") or {}
+    if "cells" in nu:
+        p50 = lambda c: (nu["cells"][c]["seconds"] or {}).get("p50")  # noqa: E731
+        warm = "pyward warm (numpy preloaded)"
+        out["numpy: warm / bare"] = q(nu["warm_over_bare"], a=p50(warm), b=p50("bare"))
+        out["numpy: warm / cold"] = q(nu["warm_over_cold"], a=p50(warm), b=p50("pyward cold"))
+    rf = w.get("refill") or {}
+    if rf:
+        pool, nopool = rf["pool"]["jobs_per_second"], rf["no_pool"]["jobs_per_second"]
+        out[f"{CLIENTS} clients: pool of {WARM_N}, jobs/s"] = q(pool, "jobs/s")
+        out[f"{CLIENTS} clients: pool of {WARM_N}, failures"] = q(rf["pool"]["failures"], "n")
+        out[f"{CLIENTS} clients: no pool, jobs/s"] = q(nopool, "jobs/s")
+        out[f"{CLIENTS} clients: with / without the pool, jobs/s"] = q(rf["with_over_without"], a=pool, b=nopool,
+                                                                        words="rate")
+    return out
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -571,13 +601,21 @@ def _cleanup_line(w):
 
 
 def targets(w):
-    """The issue's targets, for the report's list: {name: {"value", "met"}}."""
+    """The issue's targets, for the report's list: {name: {"value", "met"}}; of a repeated row,
+    each ratio's median over its runs and the jobs/s's median with every run's failures."""
     w = w or {}
     trivial = ((w.get("latency") or {}).get("ratios") or {})
-    r = lambda k: trivial.get(k, {}).get("trivial")  # noqa: E731
-    nb = (w.get("numpy") or {}).get("warm_over_bare")
+    r = lambda k: median(w, f"trivial: {k}", trivial.get(k, {}).get("trivial"))  # noqa: E731
+    nb = median(w, "numpy: warm / bare", (w.get("numpy") or {}).get("warm_over_bare"))
     pool = (w.get("refill") or {}).get("pool")
+    if pool and w.get("repeat"):
+        runs = [x.get("refill") or {} for x in w["repeat"]["results"]]
+        pool = {"jobs_per_second": median(w, f"{CLIENTS} clients: pool of {WARM_N}, jobs/s"),
+                "failures": sum((x.get("pool") or {}).get("failures", 0) for x in runs)}
     left = (w.get("cleanup") or {})
+    if left and w.get("repeat"):  # every run's clean-up
+        dirty = [x.get("cleanup") for x in w["repeat"]["results"] if not (x.get("cleanup") or {}).get("clean")]
+        left = {"clean": not dirty, "leftovers": [(d or {}).get("leftovers") for d in dirty]}
 
     def t(v, met):
         return {"value": fmt_ratio(v), "met": None if v is None else met(v)}

@@ -6,6 +6,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import argparse  # noqa: E402
+import bench_repeat  # noqa: E402
+from bench_repeat import q  # noqa: E402
 from bench_stats import compare, percentile, spread  # noqa: E402
 
 
@@ -44,6 +47,46 @@ class Spread(unittest.TestCase):
         self.assertEqual(compare([4, 5, 6], [1, 2, 3]), "slower")
         self.assertEqual(compare([1, 2, 4], [3, 5, 6]), "no difference shown")  # overlap at 3-4
         self.assertEqual(compare([1], [5]), "no difference shown")  # one run shows no spread
+
+
+class Repeat(unittest.TestCase):
+    """bench_repeat: a row's options shared out over its runs, and what is said of them."""
+
+    def test_share(self):
+        a = argparse.Namespace(row_runs=50, runs=200, hostcpu_jobs=200, duration=30.0, share=1.0, only="x")
+        s = bench_repeat.share(a, 3)
+        self.assertEqual((s.row_runs, s.runs, s.hostcpu_jobs, s.duration, s.share, s.only),
+                         (17, 67, 67, 10.0, 1 / 3, "x"))
+        self.assertEqual(a.row_runs, 50)  # the caller's options are left alone
+        self.assertEqual(bench_repeat.share(argparse.Namespace(row_runs=1, runs=1, hostcpu_jobs=1,
+                                                               duration=3.0), 3).row_runs, 1)
+
+    def test_summarize_and_claims(self):
+        class Row:
+            @staticmethod
+            def quantities(r):
+                return r
+
+        runs = [{"A / B": q(0.5, a=1.0, b=2.0), "C / D": q(1.0, a=2.0, b=2.0), "E": q(0.010, "ms")},
+                {"A / B": q(0.6, a=1.2, b=2.0), "C / D": q(0.9, a=1.8, b=2.0), "E": q(0.030, "ms")},
+                {"A / B": q(0.4, a=0.8, b=2.1), "C / D": q(1.1, a=2.2, b=2.0), "E": q(0.020, "ms")}]
+        rep = bench_repeat.summarize(Row, runs)
+        self.assertEqual(rep["runs"], 3)
+        self.assertAlmostEqual(rep["spreads"]["A / B"]["median"], 0.5)
+        self.assertEqual((rep["spreads"]["E"]["min"], rep["spreads"]["E"]["max"]), (0.010, 0.030))
+        self.assertEqual(rep["claims"]["A / B"], "A faster than B")  # 0.8-1.2 against 2.0-2.1
+        self.assertEqual(rep["claims"]["C / D"], "no difference shown (runs overlap)")
+        self.assertEqual(rep["claims"]["E"], "")  # not a comparison
+        self.assertAlmostEqual(bench_repeat.median({"repeat": rep}, "A / B"), 0.5)
+        self.assertEqual(bench_repeat.median({}, "A / B", 7), 7)
+        cost = [{"X / Y": q(2.0, a=2.0, b=1.0, words="cost")}, {"X / Y": q(2.1, a=2.1, b=1.0, words="cost")}]
+        self.assertEqual(bench_repeat.summarize(Row, cost)["claims"]["X / Y"], "X costlier than Y")
+        missing = [{"A / B": q(0.5, a=1.0, b=2.0)}, {"A / B": q(None, a=None, b=2.0)}]
+        self.assertEqual(bench_repeat.summarize(Row, missing)["claims"]["A / B"], "n/a")
+        lines = bench_repeat.report_lines({"repeat": dict(rep, options={"row_runs": 17, "runs": 67,
+                                                                         "hostcpu_jobs": 67, "duration": 10.0})})
+        self.assertIn("A faster than B", "\n".join(lines))
+        self.assertIn("10.0..30.0", "\n".join(lines))
 
 
 if __name__ == "__main__":
