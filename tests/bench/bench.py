@@ -27,11 +27,13 @@ import bench_openloop
 import bench_paths
 import bench_peer
 import bench_repeat
+import bench_session
+import bench_view
 import bench_warm
 from bench_common import RUN_TIMEOUT, die, log
 from bench_host import machine_info, make_users, measure_memory, wait_socket
 from bench_host import journal_records
-from bench_latency import measure_collect, measure_latency, phase_breakdown
+from bench_latency import collect_quantities, measure_collect, measure_latency, phase_breakdown
 from bench_load import measure_scale, measure_throughput
 from bench_report import report, targets
 from bench_runner import JOBS, TRIVIAL, VARIANTS, Runner, bwrap_argv
@@ -87,6 +89,7 @@ def main():
     if args.repeat < 1:
         ap.error("--repeat takes a positive number")
     view_runs = args.runs if args.view_runs is None else args.view_runs
+    args.view_runs = view_runs
     args.share = 1.0  # a row's share of its rounds: bench_repeat divides it
     if os.getuid() != 0:
         die("must run as root inside a test machine")
@@ -142,15 +145,19 @@ def main():
         res["phases"] = phase_breakdown(pyward_runs, journal_records(since_usec))
         res["spacing"]["latency"] = SPACER.take()
     if "view" in only and view_runs:
-        res["view"] = measure_view(runner, props, aux, view_runs, TRIVIAL, expect["trivial"])
+        res["view"] = bench_repeat.repeated(
+            "view", args, lambda a: measure_view(runner, props, aux, a.view_runs, TRIVIAL, expect["trivial"]),
+            bench_view.quantities)
         res["spacing"]["view"] = SPACER.take()
     if "collect" in only and args.collect_runs:
         log(f"collect: {args.collect_runs} rounds of 3 jobs")
-        res["collect"] = measure_collect(args.collect_runs)
+        res["collect"] = bench_repeat.repeated("collect", args, lambda a: measure_collect(a.collect_runs),
+                                               collect_quantities)
         res["spacing"]["collect"] = SPACER.take()
 
     if "session" in only and args.session_runs:
-        res["session"] = measure_session(args.session_runs, args.session_first_runs)
+        res["session"] = bench_repeat.repeated(
+            "session", args, lambda a: measure_session(a.session_runs, a.session_first_runs), bench_session.quantities)
 
     if "throughput" in only and levels:
         users = make_users(max(levels))

@@ -7,6 +7,7 @@ import os
 
 import bench_peer
 from bench_common import cell_results, fmt_ratio, ms, percentile, ratio, round_robin, table
+from bench_repeat import q
 from bench_stats import compare, spread
 from bench_runner import FILES_OUT, JOBS, TRIVIAL, VARIANTS, Runner
 
@@ -161,6 +162,16 @@ def measure_collect(runs):
     res["adds_p50"] = None if t is None or c is None else c - t
     res["return_adds_p50"] = None if n is None or c is None else c - n
     return res
+
+
+def collect_quantities(co):
+    """What bench_repeat compares across runs of measure_collect(): what the files add, and the
+    --collect job against the same job without it (with both p50s)."""
+    p50 = {k: ((co.get(k) or {}).get("seconds") or {}).get("p50") for k in ("files, --collect", "files, not collected")}
+    c, n = p50["files, --collect"], p50["files, not collected"]
+    return {"writing and returning the files adds": q(co["adds_p50"], "ms"),
+            "returning them alone adds": q(co["return_adds_p50"], "ms"),
+            "--collect / not collected": q(ratio(c, n), a=c, b=n)}
 
 
 def _range(s, fmt):

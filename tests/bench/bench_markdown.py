@@ -10,7 +10,7 @@ import sys
 from bench_latency import RATIOS
 from bench_runner import VARIANTS
 
-ROWS = ["numpy", "bigio", "paths", "hog", "openloop", "hostcpu", "warm"]
+ROWS = ["view", "collect", "session", "numpy", "bigio", "paths", "hog", "openloop", "hostcpu", "warm"]
 
 
 def ms(x):

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The rows of #21 run --repeat times, as the latency section is: each run of a row gets its share of
-# the row's rounds, so that the repeated row costs what one run of it did, and each row names the
-# numbers compared across its runs (quantities()); the report gives each one's median and min-max
-# over the runs, and a claim only where the runs do not overlap (bench_stats). Stdlib only.
+# The rows of #21 and the view, files and session sections run --repeat times, as the latency
+# section is: each run gets its share of the section's rounds, so that the repeated section costs
+# what one run of it did, and each names the numbers compared across its runs (quantities()); the
+# report gives each one's median and min-max over the runs, and a claim only where the runs do not
+# overlap (bench_stats). Stdlib only.
 import argparse
 import math
 
@@ -14,14 +15,18 @@ from bench_stats import compare, spread
 WORDS = {"time": ("faster", "slower"), "cost": ("cheaper", "costlier"), "rate": ("lower", "higher")}
 
 
+# The options that share() divides (rounds of each kind), and --duration (the openloop levels).
+SHARED = ("row_runs", "runs", "hostcpu_jobs", "view_runs", "collect_runs", "session_runs", "session_first_runs")
+
+
 def share(args, n):
-    """The options of one of n runs of a row: its rounds (--row-runs, --runs for the warm row,
-    --hostcpu-jobs) divided by n, rounded up, and --duration (the openloop levels) divided by n;
-    share tells rows with a fixed number of runs of their own (paths) to take their part too."""
+    """The options of one of n runs of a section: its rounds (SHARED) divided by n, rounded up,
+    and --duration divided by n; share tells rows with a fixed number of runs of their own
+    (paths) to take their part too."""
     sub = argparse.Namespace(**vars(args))
-    sub.row_runs = max(1, math.ceil(args.row_runs / n))
-    sub.runs = max(1, math.ceil(args.runs / n))
-    sub.hostcpu_jobs = max(1, math.ceil(args.hostcpu_jobs / n))
+    for k in SHARED:
+        if getattr(args, k, None):
+            setattr(sub, k, max(1, math.ceil(getattr(args, k) / n)))
     sub.duration = args.duration / n
     sub.share = 1 / n
     return sub
@@ -34,26 +39,37 @@ def q(value, unit="x", a=None, b=None, words="time"):
 
 
 def measure(name, row, runner, args):
-    """row.measure() --repeat times, each with share() of the options; the first run's result, with
-    "repeat": {runs, options, quantities per run, spreads, claims, results (every run's)}. A row
-    without quantities() runs once, with all the options."""
-    n = args.repeat if hasattr(row, "quantities") else 1
-    if n == 1:
+    """A row: row.measure() by repeated(). A row without quantities() runs once, with all the
+    options."""
+    if not hasattr(row, "quantities"):
         return row.measure(runner, args)
+    return repeated(name, args, lambda a: row.measure(runner, a), row.quantities)
+
+
+def repeated(name, args, once, quantities):
+    """once(options) --repeat times, each with share() of the options; the first run's result,
+    with "repeat": {runs, options, quantities per run, spreads, claims, results (every run's)}.
+    once() returning None (the section does not apply here) ends it: None."""
+    n = args.repeat
+    if n == 1:
+        return once(args)
     sub = share(args, n)
     results = []
     for k in range(n):
         log(f"{name}: run {k + 1}/{n}")
-        results.append(row.measure(runner, sub))
+        r = once(sub)
+        if r is None:
+            return None
+        results.append(r)
     res = dict(results[0])
-    res["repeat"] = summarize(row, results)
-    res["repeat"]["options"] = {k: getattr(sub, k) for k in ("row_runs", "runs", "hostcpu_jobs", "duration")}
+    res["repeat"] = summarize(quantities, results)
+    res["repeat"]["options"] = {k: getattr(sub, k) for k in SHARED + ("duration",) if getattr(sub, k, None)}
     return res
 
 
-def summarize(row, results):
-    """The spread and the claim of every quantity the rows' runs measured."""
-    per_run = [row.quantities(r) for r in results]
+def summarize(quantities, results):
+    """The spread and the claim of every quantity the runs measured."""
+    per_run = [quantities(r) for r in results]
     names = [k for k in per_run[0]]
     for p in per_run[1:]:
         names += [k for k in p if k not in names]
@@ -93,7 +109,7 @@ def _fmt(v, unit):
     if unit == "x":
         return fmt_ratio(v)
     if unit == "ms":
-        return ms(v)
+        return f"{v * 1000:.2f}" if abs(v) < 0.01 else ms(v)
     if unit == "n":
         return f"{v:g}"
     return f"{v:.1f}"
@@ -104,7 +120,7 @@ def report_lines(res):
     rep = (res or {}).get("repeat")
     if not rep:
         return []
-    opts = rep["options"]
+    opts = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in rep["options"].items())
     rows = []
     for k, s in rep["spreads"].items():
         if s is None:
@@ -114,7 +130,6 @@ def report_lines(res):
         rows.append([k + ("" if u in ("x", "n") else f", {u}"), _fmt(s["median"], u),
                      f"{_fmt(s['min'], u)}..{_fmt(s['max'], u)}", " ".join(_fmt(v, u) for v in s["runs"]),
                      rep["claims"][k]])
-    return [f"  over {rep['runs']} runs of this row (the tables above are run 1's; each run: --row-runs "
-            f"{opts['row_runs']}, --runs {opts['runs']}, --hostcpu-jobs {opts['hostcpu_jobs']}, "
-            f"--duration {opts['duration']:g} s, as the row uses them)",
+    return [f"  over {rep['runs']} runs of this section (the tables above are run 1's; each run: {opts}; "
+            "as far as the section uses them)",
             table(rows, ["quantity", "median", "min..max", "per run", "claim"]), ""]

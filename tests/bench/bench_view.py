@@ -12,6 +12,7 @@ import subprocess
 
 from bench_common import (RUN_TIMEOUT, cell_results, fmt_ratio, log, ms, percentile, ratio, round_robin, run,
                           table)
+from bench_repeat import q
 from bench_sandbox import props_to_systemd_run
 
 ETC_VIEW_DIR = "/run/pyward/etc-view/"  # the trees pyward-etc-view prepares (HOST_VIEW_DIR's parent)
@@ -123,6 +124,15 @@ def measure_view(runner, props, aux, runs, code, expect):
     return res
 
 
+def quantities(vw):
+    """What bench_repeat compares across runs: the view's cost as a ratio (with both p50s), as a
+    difference of the p50s and as the paired median."""
+    a, b = (summary_p50(vw, k) for k in VARIANTS)
+    pr = vw.get("paired") or {}
+    return {"view / no view": q(vw["ratio_p50"], a=a, b=b), "the view adds (p50s)": q(vw["adds_p50"], "ms"),
+            "the view adds (paired median)": q(pr.get("median"), "ms")}
+
+
 def summary_p50(res, variant):
     return (res["variants"][variant]["seconds"] or {}).get("p50")
 
@@ -171,9 +181,17 @@ def targets(vw):
     interval of the paired differences' median (of the p50s' difference where a run failed) lies
     above 0."""
     vw = vw or {}
-    d, iv = vw.get("adds_p50"), vw.get("adds_p50_interval_95")
-    if vw.get("paired"):
-        d, iv = vw["paired"]["median"], vw["paired"]["interval_95"]
-    return {"the view adds no measurable time to a trivial job's p50 (the difference's 95 % interval reaches 0)": {
-        "value": "n/a" if not iv else f"{d * 1000:+.1f} ms ({iv[0] * 1000:+.1f} to {iv[1] * 1000:+.1f})",
-        "met": None if not iv else iv[0] <= 0}}
+    runs = [vw] if not vw.get("repeat") else vw["repeat"]["results"]
+    values, met = [], None
+    for r in runs:  # repeated: met only where every run's interval reaches 0
+        d, iv = r.get("adds_p50"), r.get("adds_p50_interval_95")
+        if r.get("paired"):
+            d, iv = r["paired"]["median"], r["paired"]["interval_95"]
+        if not iv:
+            return {TARGET: {"value": "n/a", "met": None}}
+        values.append(f"{d * 1000:+.1f} ms ({iv[0] * 1000:+.1f} to {iv[1] * 1000:+.1f})")
+        met = (met is not False) and iv[0] <= 0
+    return {TARGET: {"value": "; ".join(values), "met": met}}
+
+
+TARGET = "the view adds no measurable time to a trivial job's p50 (the difference's 95 % interval reaches 0)"

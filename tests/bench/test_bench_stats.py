@@ -53,13 +53,31 @@ class Repeat(unittest.TestCase):
     """bench_repeat: a row's options shared out over its runs, and what is said of them."""
 
     def test_share(self):
-        a = argparse.Namespace(row_runs=50, runs=200, hostcpu_jobs=200, duration=30.0, share=1.0, only="x")
+        a = argparse.Namespace(row_runs=50, runs=200, hostcpu_jobs=200, duration=30.0, share=1.0, only="x",
+                               view_runs=200, collect_runs=0, session_runs=500, session_first_runs=30)
         s = bench_repeat.share(a, 3)
         self.assertEqual((s.row_runs, s.runs, s.hostcpu_jobs, s.duration, s.share, s.only),
                          (17, 67, 67, 10.0, 1 / 3, "x"))
+        self.assertEqual((s.view_runs, s.collect_runs, s.session_runs, s.session_first_runs), (67, 0, 167, 10))
         self.assertEqual(a.row_runs, 50)  # the caller's options are left alone
         self.assertEqual(bench_repeat.share(argparse.Namespace(row_runs=1, runs=1, hostcpu_jobs=1,
                                                                duration=3.0), 3).row_runs, 1)
+
+    def test_repeated(self):
+        a = argparse.Namespace(repeat=3, runs=9, duration=3.0)
+        seen = []
+
+        def once(o):
+            seen.append(o.runs)
+            return {"v": len(seen)}
+
+        r = bench_repeat.repeated("t", a, once, lambda x: {"v": q(x["v"], "n")})
+        self.assertEqual(seen, [3, 3, 3])
+        self.assertEqual(r["v"], 1)  # the first run's result, with the spread over all three
+        self.assertEqual((r["repeat"]["spreads"]["v"]["min"], r["repeat"]["spreads"]["v"]["max"]), (1, 3))
+        self.assertEqual(r["repeat"]["options"], {"runs": 3, "duration": 1.0})
+        self.assertIsNone(bench_repeat.repeated("t", a, lambda o: None, None))
+        self.assertEqual(bench_repeat.repeated("t", argparse.Namespace(repeat=1), lambda o: {"x": 1}, None), {"x": 1})
 
     def test_summarize_and_claims(self):
         class Row:
@@ -70,7 +88,7 @@ class Repeat(unittest.TestCase):
         runs = [{"A / B": q(0.5, a=1.0, b=2.0), "C / D": q(1.0, a=2.0, b=2.0), "E": q(0.010, "ms")},
                 {"A / B": q(0.6, a=1.2, b=2.0), "C / D": q(0.9, a=1.8, b=2.0), "E": q(0.030, "ms")},
                 {"A / B": q(0.4, a=0.8, b=2.1), "C / D": q(1.1, a=2.2, b=2.0), "E": q(0.020, "ms")}]
-        rep = bench_repeat.summarize(Row, runs)
+        rep = bench_repeat.summarize(Row.quantities, runs)
         self.assertEqual(rep["runs"], 3)
         self.assertAlmostEqual(rep["spreads"]["A / B"]["median"], 0.5)
         self.assertEqual((rep["spreads"]["E"]["min"], rep["spreads"]["E"]["max"]), (0.010, 0.030))
@@ -80,9 +98,9 @@ class Repeat(unittest.TestCase):
         self.assertAlmostEqual(bench_repeat.median({"repeat": rep}, "A / B"), 0.5)
         self.assertEqual(bench_repeat.median({}, "A / B", 7), 7)
         cost = [{"X / Y": q(2.0, a=2.0, b=1.0, words="cost")}, {"X / Y": q(2.1, a=2.1, b=1.0, words="cost")}]
-        self.assertEqual(bench_repeat.summarize(Row, cost)["claims"]["X / Y"], "X costlier than Y")
+        self.assertEqual(bench_repeat.summarize(Row.quantities, cost)["claims"]["X / Y"], "X costlier than Y")
         missing = [{"A / B": q(0.5, a=1.0, b=2.0)}, {"A / B": q(None, a=None, b=2.0)}]
-        self.assertEqual(bench_repeat.summarize(Row, missing)["claims"]["A / B"], "n/a")
+        self.assertEqual(bench_repeat.summarize(Row.quantities, missing)["claims"]["A / B"], "n/a")
         lines = bench_repeat.report_lines({"repeat": dict(rep, options={"row_runs": 17, "runs": 67,
                                                                          "hostcpu_jobs": 67, "duration": 10.0})})
         self.assertIn("A faster than B", "\n".join(lines))
