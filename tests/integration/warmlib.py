@@ -96,9 +96,11 @@ class WarmPath:
 
         def run(*args, **kw):
             # A test that changed the configuration: runners of the new one first (as
-            # pyward-pool.path would start, a moment later).
+            # pyward-pool.path would start, a moment later), and ready before the job: on a
+            # loaded machine ten concurrent jobs all went cold while the new runners started.
             if ready_now() == 0:
                 fill_pool()
+                wait_for(lambda: ready_now() > 0, 20)
             r = plain(*args, **kw)
             self.paths.append(r.path)
             return r
