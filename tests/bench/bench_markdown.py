@@ -7,18 +7,11 @@
 import json
 import sys
 
+from bench_common import fmt_ratio as rx, ms
 from bench_latency import RATIOS
 from bench_runner import VARIANTS
 
 ROWS = ["view", "collect", "session", "numpy", "bigio", "paths", "hog", "openloop", "hostcpu", "warm"]
-
-
-def ms(x):
-    return "n/a" if x is None else f"{x * 1000:.1f}"
-
-
-def rx(x):
-    return "n/a" if x is None else f"{x:.2f}x"
 
 
 def release(res):
