@@ -11,7 +11,6 @@ round robin with the anchors in one run. The drop-in is removed and the pool emp
 Samples are spaced (bench_spacing) as the latency section's are, but the refill's burst."""
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -22,10 +21,9 @@ from bench_host import make_users
 from bench_repeat import median, q
 from bench_runner import JOBS
 from bench_spacing import SPACER
+from bench_warm_pool import (configure, fill_pool, pool_full, pool_names, ready, stop_runners, wait_until,
+                             warm_units)
 
-HELPER = "/usr/libexec/pyward-helper"
-DROPIN = "/etc/pyward/pyward.conf.d/90-bench-warm.conf"
-WARM_DIR = "/run/pyward/warm"
 WARM_PROFILE, WARM_N = "benchwarm", 4
 NUMPY_PROFILE, NUMPY_N = "benchnumpy", 2
 CONFIG = (f'[Profile "{WARM_PROFILE}"]\nWarmRunners={WARM_N}\n\n'
@@ -59,73 +57,6 @@ WARM_PHASES = [
     ("result to client exit (RESULT-CLIENT_EXIT)", "RESULT", "CLIENT_EXIT"),
 ]
 assert [p[1] for p in WARM_PHASES[1:]] == [p[2] for p in WARM_PHASES[:-1]], "WARM_PHASES leave a gap"
-
-
-# --- the pool -----------------------------------------------------------------------------------
-
-def pool_names(prefix, profile=None):
-    """The pool's names with prefix (r- ready, p- starting, c- claimed), of profile if given."""
-    try:
-        names = os.listdir(WARM_DIR)
-    except OSError:
-        return []
-    return sorted(n for n in names if n.startswith(prefix) and (profile is None or n.endswith("-" + profile)))
-
-
-def ready(profile):
-    return pool_names("r-", profile)
-
-
-def pool_full(profile, n):
-    return len(ready(profile)) >= n and not pool_names("p-", profile)
-
-
-def warm_units():
-    out = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-warm-*"], check=False).stdout
-    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
-
-
-def wait_until(predicate, timeout, interval=0.01):
-    """(predicate's last value, seconds waited)."""
-    t0 = time.monotonic()
-    while True:
-        v = predicate()
-        if v or time.monotonic() - t0 >= timeout:
-            return v, time.monotonic() - t0
-        time.sleep(interval)
-
-
-def fill_pool():
-    """pyward-helper --fill-pool: fills every profile's pool, waiting for a fill under way; (rc, stderr)."""
-    r = run([HELPER, "--fill-pool"], timeout=300, check=False)
-    return r.returncode, r.stderr.strip()
-
-
-def configure(text):
-    """Writes the bench's drop-in, or removes it (text None)."""
-    if text is None:
-        if os.path.exists(DROPIN):
-            os.unlink(DROPIN)
-        return
-    os.makedirs(os.path.dirname(DROPIN), exist_ok=True)
-    with open(DROPIN, "w") as f:
-        f.write(text)
-
-
-def stop_runners(profile):
-    """Empties profile's pool and keeps its WarmRunners=: its runners' units stopped, their names
-    removed (as tests/integration/warmlib.py's empty_pool does), after any fill under way."""
-    fill_pool()
-    names = pool_names("r-", profile) + pool_names("p-", profile)
-    units = [f"pyward-warm-{n.split('-')[2]}.service" for n in names]
-    if units:
-        run(["systemctl", "stop", *units], timeout=120, check=False)
-    for n in names:
-        try:
-            os.unlink(os.path.join(WARM_DIR, n))
-        except FileNotFoundError:
-            pass
-    return len(units)
 
 
 # --- one job through the CLI --------------------------------------------------------------------
