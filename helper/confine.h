@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The helper's own Landlock domain: read-only where it reads, writable only its slot files and the
- * discovery cache. With it, pyward@.service can do without its mount namespace (the costly part of
+ * discovery cache. With it, pyward-helper@.service can do without its mount namespace (the costly part of
  * a helper's activation): pyward-helper-generator says so in a drop-in where the kernel allows. */
 #pragma once
 
@@ -17,10 +17,10 @@
 #define CONFINE_ENV "PYWARD_HELPER_CONFINE"
 #define CONFINE_ENV_LANDLOCK "landlock"
 
-/* The drop-in's name under pyward@.service.d/ in the generator's directory, and where systemd
+/* The drop-in's name under pyward-helper@.service.d/ in the generator's directory, and where systemd
  * puts that directory (its "normal" one) on a running system. */
 #define CONFINE_DROPIN "50-pyward-landlock.conf"
-#define CONFINE_GENERATOR_DIR "/run/systemd/generator/pyward@.service.d"
+#define CONFINE_GENERATOR_DIR "/run/systemd/generator/pyward-helper@.service.d"
 
 /* Puts the helper in its Landlock domain, creating its writable directories first. required:
  * the unit has no mount namespace (CONFINE_ENV), so anything less than CONFINE_ABI_MIN is an

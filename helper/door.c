@@ -20,19 +20,23 @@
 #include "policy.h"
 
 uint64_t door_share(const char *config_root) {
+        return door_share_load(config_root, NULL);
+}
+
+uint64_t door_share_load(const char *config_root, char **ret_errors) {
         _cleanup_(config_freep) Config *c = NULL;
 
         /* Read afresh, as the connection does: an edit applies to the next connection. The
          * configuration is small, and loading it is not measurable next to the activation the
          * connection already cost systemd (README, security model). */
-        if (config_load(config_root, &c, NULL) < 0)
+        if (config_load(config_root, &c, ret_errors) < 0)
                 return CONNECTIONS_PER_JOB * 8U; /* JobsPerUser='s built-in default */
         return c->connections_per_uid;
 }
 
 /* Writes one RESULT frame without blocking: the connection is fresh, so its send buffer is empty
  * and a record this small fits; a peer that arranged otherwise loses the verdict, nothing else. */
-static int door_send_result(int fd, JobStatus status, const char *message) {
+int door_send_result(int fd, JobStatus status, const char *message) {
         _cleanup_(buffer_done) Buffer b = {};
         JobResult r = {
                 .status = status,
@@ -105,42 +109,62 @@ static bool door_should_log(const char *dir, uid_t uid) {
         return futimens(fd, NULL) >= 0;
 }
 
-int door_enter(int fd, const char *dir, uint64_t share, int *ret_fd) {
+int door_peer_uid(int fd, uid_t *ret_uid) {
         struct ucred cred = {};
         socklen_t len = sizeof(cred);
-        char message[256];
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        if (len != sizeof(cred))
+                return -EIO;
+        *ret_uid = cred.uid;
+        return 0;
+}
+
+int door_take_share(const char *dir, uid_t uid, uint64_t share, int *ret_fd) {
         int r;
 
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
-                r = len != sizeof(cred) ? -EIO : -errno;
+        r = slot_acquire(dir, uid, share, ret_fd);
+        if (r == -ENOENT) {
+                /* Made by tmpfiles.d at boot, but a helper of a freshly upgraded package runs before
+                 * the package's postinst has run systemd-tmpfiles: the directory is ours to create. */
+                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                r = slot_acquire(dir, uid, share, ret_fd);
+        }
+        return r < 0 ? r : 0;
+}
+
+void door_refusal_message(uid_t uid, uint64_t share, char *buf, size_t size) {
+        (void) snprintf(buf, size,
+                        "UID %u already holds %" PRIu64 " connections, the maximum (ConnectionsPerUser=)",
+                        (unsigned) uid, share);
+}
+
+int door_enter(int fd, const char *dir, uint64_t share, int *ret_fd) {
+        char message[256];
+        uid_t uid;
+        int r;
+
+        r = door_peer_uid(fd, &uid);
+        if (r < 0) {
                 (void) snprintf(message, sizeof(message), "cannot read the peer's credentials: %s",
                                 strerror(-r));
                 (void) door_send_result(fd, JOB_ERROR, message);
                 return log_error_errno(r, "Refusing a connection: %s", message);
         }
-        r = slot_acquire(dir, cred.uid, share, ret_fd);
-        if (r == -ENOENT) {
-                /* Made by tmpfiles.d at boot, but a helper of a freshly upgraded package runs before
-                 * the package's postinst has run systemd-tmpfiles: the directory is ours to create. */
-                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                        r = -errno;
-                else
-                        r = slot_acquire(dir, cred.uid, share, ret_fd);
-        }
+        r = door_take_share(dir, uid, share, ret_fd);
         if (r >= 0)
                 return 1;
         if (r != -EBUSY) {
                 (void) snprintf(message, sizeof(message), "cannot take a connection share in %s: %s", dir,
                                 strerror(-r));
                 (void) door_send_result(fd, JOB_ERROR, message);
-                return log_error_errno(r, "Refusing a connection of UID %u: %s", (unsigned) cred.uid,
-                                       message);
+                return log_error_errno(r, "Refusing a connection of UID %u: %s", (unsigned) uid, message);
         }
-        (void) snprintf(message, sizeof(message),
-                        "UID %u already holds %" PRIu64 " connections, the maximum (ConnectionsPerUser=)",
-                        (unsigned) cred.uid, share);
+        door_refusal_message(uid, share, message, sizeof(message));
         (void) door_send_result(fd, JOB_REJECTED, message);
-        if (door_should_log(dir, cred.uid))
+        if (door_should_log(dir, uid))
                 log_notice("Refusing connections: %s; not logged again for %ds.", message,
                            DOOR_LOG_INTERVAL_SEC);
         door_linger(fd);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pyward-helper-generator: a systemd generator (systemd.generator(7)). Where the kernel's Landlock
- * can confine the helper in-process (confine.h), it writes a drop-in for pyward@.service that turns
+ * can confine the helper in-process (confine.h), it writes a drop-in for pyward-helper@.service that turns
  * the unit's mount, network and IPC namespaces off, which cost most of a helper's activation,
  * and tells the helper to confine itself or serve nobody. Elsewhere it writes nothing: the unit's
  * namespaces stay. Runs at boot and at every daemon-reload; libc only. */
@@ -15,7 +15,7 @@
 #include "confine.h"
 #include "landlock-rules.h"
 
-#define UNIT_DIR "pyward@.service.d"
+#define UNIT_DIR "pyward-helper@.service.d"
 
 /* Each line the drop-in resets, and what the helper does instead (pyward-helper(8), SECURITY). */
 static const char dropin[] =

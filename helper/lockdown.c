@@ -91,7 +91,7 @@ int lockdown_apply(LockdownMode mode) {
 
         /* KILL_PROCESS and LOG need libseccomp API level 3, found by probing the kernel with
          * seccomp(2), which a unit filter may deny (systemd 252's @system-service has no seccomp;
-         * pyward@.service adds it). Without it, kill the thread: the helper has only one, so that
+         * pyward-helper@.service adds it). Without it, kill the thread: the helper has only one, so that
          * still ends the process with SIGSYS. */
         kill_action = seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL_THREAD;
         action = kill_action;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Logging: one line per decision, to stderr (which systemd hands to the journal) with an
- * sd-daemon level prefix, so `journalctl -u pyward@*` shows priorities. */
+ * sd-daemon level prefix, so `journalctl -u pyward-helper@*` shows priorities. */
 #pragma once
 
 #include <errno.h>

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* pyward-helper: started by pyward@.service for one accepted connection (fd 3); runs that client's
+/* pyward-helper: started by pyward-helper@.service for one connection (fd 3, from pyward-door); runs that client's
  * Python job in a transient sandboxed unit. Also --check-config and --show-config for admins. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -20,6 +21,7 @@
 #include "confine.h"
 #include "connection.h"
 #include "door.h"
+#include "handoff.h"
 #include "journal.h"
 #include "landlock-rules.h"
 #include "lockdown.h"
@@ -40,8 +42,9 @@ static enum { ACTION_SERVE, ACTION_CHECK, ACTION_SHOW, ACTION_FILL } arg_action 
 static void help(void) {
         printf("Usage: pyward-helper [OPTIONS]\n"
                "\n"
-               "Runs one pyward job for the client connected on the socket that systemd passes\n"
-               "(pyward.socket, Accept=yes). Not meant to be started by hand.\n"
+               "Runs one pyward job for the client whose connection pyward-door hands over on the\n"
+               "socket that systemd passes (pyward-helper.socket, Accept=yes). Not meant to be\n"
+               "started by hand.\n"
                "\n"
                "  -h --help            Show this help\n"
                "     --version         Show the version\n"
@@ -120,26 +123,26 @@ static int check_confinement(void) {
 
         if (dropin && abi < (int) CONFINE_ABI_MIN) {
                 fprintf(stderr,
-                        "pyward@.service relies on Landlock ABI %u (%s/%s), but the kernel offers %d: "
+                        "pyward-helper@.service relies on Landlock ABI %u (%s/%s), but the kernel offers %d: "
                         "helpers refuse to serve until systemctl daemon-reload runs the generator again.\n",
                         CONFINE_ABI_MIN, CONFINE_GENERATOR_DIR, CONFINE_DROPIN, abi < 0 ? 0 : abi);
                 return -EOPNOTSUPP;
         }
         if (dropin)
-                printf("Helpers: Landlock ABI %d in place of pyward@.service's mount, network and IPC "
+                printf("Helpers: Landlock ABI %d in place of pyward-helper@.service's mount, network and IPC "
                        "namespaces (pyward-helper-generator).\n",
                        abi);
         else if (abi >= (int) CONFINE_ABI_MIN)
-                printf("Helpers: pyward@.service's namespaces and Landlock ABI %d; the kernel allows "
+                printf("Helpers: pyward-helper@.service's namespaces and Landlock ABI %d; the kernel allows "
                        "the cheaper confinement: systemctl daemon-reload runs pyward-helper-generator "
                        "(unless an admin disabled it).\n",
                        abi);
         else if (abi > 0)
-                printf("Helpers: pyward@.service's namespaces, Landlock ABI %d under them (ABI %u would "
+                printf("Helpers: pyward-helper@.service's namespaces, Landlock ABI %d under them (ABI %u would "
                        "let them do without the namespaces).\n",
                        abi, CONFINE_ABI_MIN);
         else
-                printf("Helpers: pyward@.service's namespaces; no Landlock on this kernel.\n");
+                printf("Helpers: pyward-helper@.service's namespaces; no Landlock on this kernel.\n");
         return 0;
 }
 
@@ -177,7 +180,7 @@ static int check_system(const Config *c) {
         if (r >= 0)
                 r = manager_socket_max_connections(bus, &max_connections, &error);
         if (r < 0)
-                printf("Not checked: pyward.socket's MaxConnections= against the %u job users (%s).\n",
+                printf("Not checked: pyward-helper.socket's MaxConnections= against the %u job users (%s).\n",
                        (unsigned) JOB_USERS, error.message ?: strerror(-r));
         else if (max_connections + warm > JOB_USERS) {
                 char kept[128] = "";
@@ -187,7 +190,7 @@ static int check_system(const Config *c) {
                                         " and the profiles keep %" PRIu64
                                         " warm runners (WarmRunners=), each holding a job user",
                                         warm);
-                printf("Warning: pyward.socket accepts %" PRIu32
+                printf("Warning: pyward-helper.socket accepts %" PRIu32
                        " connections at once (MaxConnections=)%s, but there are %u job users: the jobs "
                        "beyond %" PRIu64
                        " fail with \"all %u job users are in use\". Lower "
@@ -252,6 +255,26 @@ static int run_config_action(void) {
         return 0;
 }
 
+/* The client on fd 3 and its UID's connection share. From pyward-helper.socket, fd 3 is the front
+ * door's connection with both on it (handoff.h): the door counted the share before systemd started
+ * us. Otherwise (an Accept=yes pyward.socket of an older package, until it restarts) fd 3 is the
+ * client itself, and the door (door.h) counts it here, before the bus and before a byte of the
+ * request. 1: served, 0: refused, negative errno. */
+static int enter(int *ret_share_fd) {
+        _cleanup_close_ int client = -EBADF;
+        int r;
+
+        if (!handoff_socket_is(SD_LISTEN_FDS_START, HELPER_SOCKET))
+                return door_enter(SD_LISTEN_FDS_START, CONN_DIR, door_share(arg_root), ret_share_fd);
+        r = handoff_receive(SD_LISTEN_FDS_START, HANDOFF_TIMEOUT_MSEC, &client, ret_share_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to receive the connection from pyward-door: %m");
+        /* The client takes fd 3's place, where the connection expects it. */
+        if (dup3(client, SD_LISTEN_FDS_START, O_CLOEXEC) < 0)
+                return log_error_errno(errno, "Failed to move the client's connection to fd 3: %m");
+        return 1;
+}
+
 static int serve(uint64_t t_main) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -264,8 +287,9 @@ static int serve(uint64_t t_main) {
         if (n < 0)
                 return log_error_errno(n, "Failed to get the connection from systemd: %m");
         if (n != 1) {
-                log_error("Expected exactly one connection from systemd (pyward.socket, Accept=yes), got %d.",
-                          n);
+                log_error(
+                        "Expected exactly one connection from systemd (pyward-helper.socket, Accept=yes), got %d.",
+                        n);
                 return -EBADF;
         }
         /* A client that goes away must not kill us in the middle of a write. */
@@ -275,9 +299,7 @@ static int serve(uint64_t t_main) {
         r = confine_self(confine_required());
         if (r < 0)
                 return r;
-        /* The door (door.h): a UID over its ConnectionsPerUser= share is refused here, before the
-         * bus and before a byte of the request. The share is held until the helper exits. */
-        r = door_enter(SD_LISTEN_FDS_START, CONN_DIR, door_share(arg_root), &share_fd);
+        r = enter(&share_fd);
         if (r <= 0)
                 return r;
 
@@ -350,7 +372,7 @@ int main(int argc, char *argv[]) {
         uint64_t t_main = journal_now_usec();
         int r;
 
-        /* Debug logging for one instance: systemctl edit pyward@.service, Environment=PYWARD_LOG_LEVEL=debug */
+        /* Debug logging for one instance: systemctl edit pyward-helper@.service, Environment=PYWARD_LOG_LEVEL=debug */
         if (getenv("PYWARD_LOG_LEVEL") && strcmp(getenv("PYWARD_LOG_LEVEL"), "debug") == 0)
                 log_max_level = LOG_DEBUG;
 

@@ -334,7 +334,7 @@ void manager_retry_done(ManagerRetry *r) {
 }
 
 int manager_socket_max_connections(sd_bus *bus, uint32_t *ret, sd_bus_error *error) {
-        return sd_bus_get_property_trivial(bus, SD_DEST, SD_PATH "/unit/pyward_2esocket",
+        return sd_bus_get_property_trivial(bus, SD_DEST, SD_PATH "/unit/pyward_2dhelper_2esocket",
                                            "org.freedesktop.systemd1.Socket", "MaxConnections", error, 'u',
                                            ret);
 }

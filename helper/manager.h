@@ -100,5 +100,5 @@ bool manager_retry_later(ManagerRetry *r, sd_event *e, const sd_bus_error *error
 void manager_retry_over(ManagerRetry *r);
 void manager_retry_done(ManagerRetry *r);
 
-/* For --check-config, without an event loop: pyward.socket's MaxConnections=. */
+/* For --check-config, without an event loop: pyward-helper.socket's MaxConnections=. */
 int manager_socket_max_connections(sd_bus *bus, uint32_t *ret, sd_bus_error *error);

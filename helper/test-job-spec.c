@@ -18,7 +18,7 @@ static void test_spec(void) {
         uint64_t limits[_LIMIT_MAX] = { [LIMIT_WALL_TIME] = 5 };
         Profile p = { .name = (char *) "default" };
         int fds[3] = { 10, 11, 12 };
-        JobHost host = { .helper_unit = (char *) "pyward@1.service",
+        JobHost host = { .helper_unit = (char *) "pyward-helper@1.service",
                          .hidden_dirs = dirs,
                          .hidden_other = other };
         JobSpec s;
@@ -35,7 +35,7 @@ static void test_spec(void) {
                           &host);
         assert_streq(s.unit, "pyward-job-x.service");
         assert_streq(s.user, "pyward-job3");
-        assert_streq(s.helper_unit, "pyward@1.service");
+        assert_streq(s.helper_unit, "pyward-helper@1.service");
         assert_int(s.manager_version, ==, 257);
         assert_int(s.uid, ==, 1000);
         assert_se(s.profile == &p && s.limits == limits);

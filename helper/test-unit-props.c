@@ -111,7 +111,7 @@ static char *build(unsigned version, int network, char **allow, const char *inte
         JobSpec s = {
                 .unit = "pyward-job-x.service",
                 .job_id = "x",
-                .helper_unit = "pyward@1.service",
+                .helper_unit = "pyward-helper@1.service",
                 .manager_version = version,
                 .uid = 1000,
                 .user = "pyward-job7",
@@ -394,7 +394,7 @@ int main(void) {
         has(t, "(SystemCallFilter <(no [@privileged @resources @mount");
         has(t, "@raw-io msgget memfd_create shmget ])>)"); /* memory no rlimit counts (no controller) */
         has(t, "(SystemCallErrorNumber <1 >)");
-        has(t, "(BindsTo <[pyward@1.service ]>)");
+        has(t, "(BindsTo <[pyward-helper@1.service ]>)");
         has(t, "(Slice <pyward.slice >)");
         has(t, "(MemoryMax <268435456 >)");
         has(t, "(MemorySwapMax <0 >)");
@@ -424,7 +424,7 @@ int main(void) {
         /* The unit itself: named for the job and its UID, collected when done, tied to its helper. */
         has(t, "(Description <pyward job x for UID 1000 >)");
         has(t, "(CollectMode <inactive-or-failed >)");
-        has(t, "(After <[pyward@1.service ]>)");
+        has(t, "(After <[pyward-helper@1.service ]>)");
         has(t, "(AddRef <yes >)");
         has(t, "(WorkingDirectory </tmp >)");
         has(t, "(UMask <63 >)"); /* 077 */

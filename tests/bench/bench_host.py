@@ -56,7 +56,7 @@ def wait_socket(timeout=30):
 
 def journal_records(since_monotonic_usec):
     """The helper's per-job journal records (PYWARD_JOB=) of this boot. One match on the helper's
-    identifier: --unit=pyward@* expands to one term per helper instance, thousands after the scale
+    identifier: --unit=pyward-helper@* expands to one term per helper instance, thousands after the scale
     run, and took over 120 s."""
     r = run(["journalctl", "-b", "-o", "json", "--no-pager", "--output-fields=" + ",".join(
         ["PYWARD_JOB", "PYWARD_STATUS", "PYWARD_T_MAIN", "PYWARD_T_BUS_OPEN", "PYWARD_T_ACCEPT", "PYWARD_T_REQUEST", "PYWARD_T_CONFIG",
@@ -105,7 +105,7 @@ def pyward_processes():
 
 def leftovers():
     units = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*",
-                 "pyward@*"], check=False).stdout.split("\n")
+                 "pyward-helper@*"], check=False).stdout.split("\n")
     units = [u.split()[0] for u in units if u.strip()]
     # Users of the job pool still held: a helper keeps flock() on /run/pyward/slots/user.K for
     # its job (we take and drop it at once; a helper meanwhile takes another user).

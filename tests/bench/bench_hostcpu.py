@@ -17,7 +17,8 @@ from bench_runner import TRIVIAL
 from bench_spacing import SPACER
 
 CG = "/sys/fs/cgroup"
-HELPER_SLICE = "system.slice/system-pyward.slice"  # every pyward@ instance's cgroup is below it
+HELPER_SLICE = "system.slice/system-pyward\\x2dhelper.slice"  # every pyward-helper@ instance's cgroup is below it
+DOOR_CG = "system.slice/pyward-door.service"  # the front door, which every pyward connection passes
 JOB_SLICE = "pyward.slice"  # every job's (and the systemd-run variant's, with the job's Slice=)
 COMMS = {"dbus": ("dbus-daemon", "dbus-broker", "dbus-broker-lau"), "journald": ("systemd-journal",)}
 BATCHES = ["bare", "systemd-run", "pyward"]
@@ -30,7 +31,7 @@ METHOD = {
     "dbus": "/proc/PID/stat utime+stime of every dbus-daemon/dbus-broker process",
     "journald": "/proc/PID/stat utime+stime of systemd-journald",
     "helpers": f"usage_usec of {HELPER_SLICE}/cpu.stat (a parent keeps its removed children's usage), less the "
-               "anchor's helper",
+               f"anchor's helper, plus the front door's ({DOOR_CG})",
     "jobs": f"usage_usec of {JOB_SLICE}/cpu.stat, less the anchor's job",
     "clients": "getrusage(RUSAGE_CHILDREN) of the bench: the pyward / systemd-run clients, or bare Python itself",
     "other": "the machine's root cgroup's usage_usec (everything in the container) less the components above, "
@@ -81,7 +82,7 @@ class Anchor:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.p.poll() is None:
-            h = [e for e in os.listdir(f"{CG}/{HELPER_SLICE}") if e.startswith("pyward@")] \
+            h = [e for e in os.listdir(f"{CG}/{HELPER_SLICE}") if e.startswith("pyward-helper@")] \
                 if os.path.isdir(f"{CG}/{HELPER_SLICE}") else []
             j = [e for e in os.listdir(f"{CG}/{JOB_SLICE}") if e.startswith("pyward-job-")]
             if len(h) == 1 and len(j) == 1:
@@ -113,7 +114,7 @@ def snapshot(anchor, pids):
     s = {"pid1": proc_seconds(1),
          "dbus": sum(proc_seconds(p) for p in pids["dbus"]),
          "journald": sum(proc_seconds(p) for p in pids["journald"]),
-         "helpers": cg_seconds(HELPER_SLICE) - cg_seconds(anchor.helper_cg),
+         "helpers": cg_seconds(HELPER_SLICE) - cg_seconds(anchor.helper_cg) + cg_seconds(DOOR_CG),
          "jobs": cg_seconds(JOB_SLICE) - cg_seconds(anchor.job_cg),
          "clients": ch.ru_utime + ch.ru_stime, "bench": me.ru_utime + me.ru_stime,
          "machine": cg_seconds("") - cg_seconds(anchor.helper_cg) - cg_seconds(anchor.job_cg)}

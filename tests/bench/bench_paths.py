@@ -71,7 +71,7 @@ def job_running():
 
 def measure_kill(runs):
     """The client SIGKILLed KILL_AFTER s after its busy-looping job's cgroup appears: the seconds
-    until no pyward@ or job cgroup is left, and whether the manager still listed a unit then."""
+    until no pyward-helper@ or job cgroup is left, and whether the manager still listed a unit then."""
     secs, listed, errors = [], 0, []
     for _ in range(runs):
         SPACER.wait()

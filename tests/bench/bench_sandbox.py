@@ -94,7 +94,7 @@ def props_to_systemd_run(props, aux):
         if name in ("Requires", "Wants", "After", "Before", "BindsTo") and sig == "as":
             # The helper's unit (there is no helper under systemd-run) is dropped; any other
             # dependency is passed on.
-            v = [u for u in v if not u.startswith("pyward@")]
+            v = [u for u in v if not u.startswith("pyward-helper@")]
             if not v:
                 skipped[name] = "only the job's helper unit, which does not exist under systemd-run"
                 continue

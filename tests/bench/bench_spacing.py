@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Spacing between samples (#21): the helper's exit, its pyward@ unit's teardown and the job unit's
+# Spacing between samples (#21): the helper's exit, its pyward-helper@ unit's teardown and the job unit's
 # collection happen after the client exits; without a pause they overlap the next sample on 2 CPUs.
 # Spacer.wait(), before a sample that follows one which made units, waits until they are gone. Stdlib only.
 import os
@@ -9,17 +9,17 @@ import time
 
 # The units one sample makes: the helper's socket-activated instance, the job's unit, and the
 # systemd-run variant's unit (bench_runner names it pyward-bench-N.service).
-UNIT_PATTERNS = ("pyward@*", "pyward-job-*", "pyward-bench-*")
+UNIT_PATTERNS = ("pyward-helper@*", "pyward-job-*", "pyward-bench-*")
 UNIT_PREFIXES = tuple(p.rstrip("*") for p in UNIT_PATTERNS)
-# Where their cgroups live (a pyward@ instance in system-pyward.slice; jobs, and the systemd-run
+# Where their cgroups live (a pyward-helper@ instance in system-pyward\x2dhelper.slice; jobs, and the systemd-run
 # variant with the job's Slice=, in pyward.slice; system.slice if a Slice= was not passed).
-CGROUP_PARENTS = ("/sys/fs/cgroup/system.slice/system-pyward.slice", "/sys/fs/cgroup/pyward.slice",
+CGROUP_PARENTS = ("/sys/fs/cgroup/system.slice/system-pyward\\x2dhelper.slice", "/sys/fs/cgroup/pyward.slice",
                   "/sys/fs/cgroup/system.slice")
 BOUND = 5.0  # seconds: a wait this long gives up (and is counted) rather than stall the run
 POLL = 0.002  # seconds between looks at the cgroup directories (a listdir each, no process)
 CONFIRM_POLL = 0.02  # seconds between systemctl calls once the cgroups are gone
 METHOD = ("before each sample that follows a pyward or systemd-run one, the bench waits (outside the "
-          "sample's time) until no pyward@, pyward-job- or pyward-bench- unit has a cgroup directory "
+          "sample's time) until no pyward-helper@, pyward-job- or pyward-bench- unit has a cgroup directory "
           f"(polled every {POLL * 1000:.0f} ms) and systemctl list-units --all lists none (the manager has "
           f"collected them); a wait gives up after {BOUND:.0f} s and is counted")
 

@@ -31,12 +31,12 @@ def proc_status_kb(pid, *keys):
 
 def active_helper_instances():
     """Instance names (N-PID-UID for AF_UNIX) of the helper units not yet stopped."""
-    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward@*").stdout
+    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-helper@*").stdout
     names = []
     for line in out.splitlines():
         f = line.split()
         if len(f) >= 3 and f[2] not in ("inactive", "failed"):
-            names.append(f[0][len("pyward@"):-len(".service")])
+            names.append(f[0][len("pyward-helper@"):-len(".service")])
     return names
 
 
@@ -251,5 +251,5 @@ class FaultTestCase(PywardTestCase):
             if job_units():
                 for u in helper_units():
                     sh("systemctl", "kill", "--signal=SIGKILL", u, check=False)
-                sh("systemctl", "reset-failed", "pyward-job-*", "pyward@*", check=False)
+                sh("systemctl", "reset-failed", "pyward-job-*", "pyward-helper@*", check=False)
                 wait_for(lambda: not job_units(), 10)

@@ -225,7 +225,7 @@ def job_units():
 
 
 def helper_units():
-    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward@*").stdout
+    out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-helper@*").stdout
     return sorted(line.split()[0] for line in out.splitlines() if line.strip())
 
 
@@ -479,7 +479,7 @@ def unit_leftovers():
     files = set()
     # The jobs' and the helpers' units only: pyward-etc-view.service (PrivateTmp=) runs whenever a
     # test adds a user, and its private directories while it runs are no job's leftovers.
-    for unit in ("pyward-job-", "pyward@"):
+    for unit in ("pyward-job-", "pyward-helper@"):
         for pattern in (f"/tmp/systemd-private-*-{unit}*", f"/var/tmp/systemd-private-*-{unit}*",
                         f"/run/systemd/propagate/{unit}*", f"/var/lib/private/{unit}*",
                         f"/run/systemd/transient/{unit}*"):

@@ -256,13 +256,13 @@ class ToolingTests(ConfigTestCase):
         """--check-config also says when the job users are missing (exit 1) and when pyward.socket
         accepts more connections at once than there are job users (a warning, exit 0)."""
         users = job_users()
-        dropin = "/run/systemd/system/pyward.socket.d/50-pwtest.conf"
+        dropin = "/run/systemd/system/pyward-helper.socket.d/50-pwtest.conf"
         self.addCleanup(sh, "systemctl", "daemon-reload")  # after the drop-in's removal (LIFO)
         self.write(dropin, f"[Socket]\nMaxConnections={len(users) + 72}\n")
         sh("systemctl", "daemon-reload")
         p = self.check_config()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn(f"pyward.socket accepts {len(users) + 72} connections at once", p.stdout)
+        self.assertIn(f"pyward-helper.socket accepts {len(users) + 72} connections at once", p.stdout)
         self.assertIn(f"there are {len(users)} job users", p.stdout)
         # Waiting warm runners hold job users too: 8 fewer connections, 12 runners.
         with open(dropin, "w") as f:
@@ -274,7 +274,7 @@ class ToolingTests(ConfigTestCase):
         self.write(warm, "[Profile]\nWarmRunners=12\n")
         p = self.check_config()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn(f"pyward.socket accepts {len(users) - 8} connections at once (MaxConnections=) "
+        self.assertIn(f"pyward-helper.socket accepts {len(users) - 8} connections at once (MaxConnections=) "
                       "and the profiles keep 12 warm runners", p.stdout)
         self.assertIn(f"the jobs beyond {len(users) - 12} fail", p.stdout)
         empty_pool([warm])

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The helper's own confinement (pyward-helper(8), SECURITY): where the kernel has Landlock ABI >= 6,
-# pyward-helper-generator turns pyward@.service's namespaces off and the helper confines itself
+# pyward-helper-generator turns pyward-helper@.service's namespaces off and the helper confines itself
 # with Landlock before it reads a byte; elsewhere the unit keeps them and Landlock (if any) is a
 # second layer. Either way, a locked-down helper (a debug-hooks build's probe profile) cannot write
 # root-owned files outside its slots and cache, nor read a home directory. Runs in nspawn (the
@@ -57,8 +57,8 @@ class ConfineTests(PywardTestCase):
 
     def test_locked_down_helper_cannot_write_outside_its_slots(self):
         abi = landlock_abi()
-        dropins = sh("systemctl", "show", "-P", "DropInPaths", "pyward@probe.service").stdout
-        protect = sh("systemctl", "show", "-P", "ProtectSystem", "pyward@probe.service").stdout.strip()
+        dropins = sh("systemctl", "show", "-P", "DropInPaths", "pyward-helper@probe.service").stdout
+        protect = sh("systemctl", "show", "-P", "ProtectSystem", "pyward-helper@probe.service").stdout.strip()
         report = sh("/usr/libexec/pyward-helper", "--check-config").stdout
         mechanism, outcomes = probe()
         print(f"\n    [measured] Landlock ABI {abi}: {mechanism}; {outcomes}", flush=True)
@@ -66,12 +66,12 @@ class ConfineTests(PywardTestCase):
             self.assertIn(DROPIN, dropins, "no generator drop-in on a kernel with Landlock ABI >= 6")
             self.assertEqual(protect, "no")
             self.assertEqual(mechanism, "landlock in place of namespaces")
-            self.assertIn(f"Helpers: Landlock ABI {abi} in place of pyward@.service's", report)
+            self.assertIn(f"Helpers: Landlock ABI {abi} in place of pyward-helper@.service's", report)
         else:
             self.assertNotIn(DROPIN, dropins, f"a generator drop-in on Landlock ABI {abi}")
             self.assertEqual(protect, "strict")
             self.assertEqual(mechanism, "landlock under namespaces" if abi else "namespaces")
-            self.assertIn("Helpers: pyward@.service's namespaces", report)
+            self.assertIn("Helpers: pyward-helper@.service's namespaces", report)
         # Root-owned places the helper's uid alone could write: each refused, nothing left.
         for path in ("/etc/pyward-confine-test", "/var/lib/pyward-confine-test",
                      "/run/pyward/pyward-confine-test"):
@@ -103,7 +103,7 @@ class ConfineTests(PywardTestCase):
                           "(the bookworm VM's kernel runs this test)")
         # A unit told to rely on Landlock (as the generator's drop-in does) on a kernel without
         # enough of it: the helper must refuse, not serve unconfined.
-        d = "/run/systemd/system/pyward@.service.d"
+        d = "/run/systemd/system/pyward-helper@.service.d"
         os.makedirs(d, exist_ok=True)
         path = f"{d}/99-confine-test.conf"
         with open(path, "w") as f:
@@ -116,7 +116,7 @@ class ConfineTests(PywardTestCase):
                 served = repr(e)
             self.assertNotEqual(served, b"served\n", "a helper without its Landlock served a job")
             self.assertTrue(wait_for(lambda: "refusing to serve" in sh(
-                "journalctl", "-b", "--no-pager", "-o", "cat", "-u", "pyward@*").stdout, 10),
+                "journalctl", "-b", "--no-pager", "-o", "cat", "-u", "pyward-helper@*").stdout, 10),
                 "no 'refusing to serve' in the helpers' journal")
         finally:
             os.unlink(path)

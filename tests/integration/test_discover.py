@@ -144,7 +144,7 @@ class DiscoverTest(PywardTestCase):
         self.assertTrue(any("(profile default)" in s for s in started) and
                         any("(profile numpy)" in s for s in started), started)
         self.assertTrue(job_unit_entries(t0), "no journal entry of the discovery units at all")
-        log = journal_since(t0, "-u", "pyward@*")
+        log = journal_since(t0, "-u", "pyward-helper@*")
         python = machine_python()
         for name in ("default", "numpy"):
             self.assertIn(f"Discovered profile {name}: python {python}, ", log)

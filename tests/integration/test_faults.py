@@ -223,7 +223,7 @@ class FaultTests(FaultTestCase):
         self.assertNotIn(ACCEPTED, [t for t, _ in frames], "a job was started")
         # systemd saw the helper die of SIGSYS (the seccomp filter's kill), not exit.
         recs = wait_for(lambda: [r for r in journal_records("_PID=1", since=self.t0)
-                                 if r.get("UNIT", "").startswith("pyward@")
+                                 if r.get("UNIT", "").startswith("pyward-helper@")
                                  and "status=31/SYS" in r.get("MESSAGE", "")], 5)
         self.assertTrue(recs, "no 'Main process exited, code=killed, status=31/SYS' from systemd")
         # And the next client is served as usual.

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Issue #18: one user's connection flood must not lock every other user out. User A (or root)
-# floods pyward.socket with a tight reconnect loop holding hundreds of idle connections, alone or
+# floods pyward.sock with a tight reconnect loop holding hundreds of idle connections, alone or
 # beside long jobs up to A's limits; user B meanwhile runs jobs with pyward(1) one after another.
 import glob
 import json
@@ -20,13 +20,9 @@ HOLD = 400          # connections the flooder keeps open at once (most wait in t
 B_JOBS = 20
 B_BASELINE_JOBS = 10
 B_JOB_MAX_SECONDS = 10.0
-# From systemd 255 on the manager rate-limits polling a socket (PollLimitBurst=), and 257 counts an
-# AF_UNIX source of MaxConnectionsPerSource= by peer UID: a flooder's excess is dropped cheaply and
-# the manager keeps starting everybody's helpers. On 252 neither holds: once the flooder's helpers
-# fill MaxConnections=, every further connection, B's too, is accepted and dropped in a tight loop
-# that starves the manager's job queue (README, security model). There B's outcome is measured,
-# not asserted.
-FAIR_SYSTEMD = 257
+# The front door (pyward-door.service behind pyward.socket, Accept=no) counts every connection by
+# UID before any helper starts, on 252 as on 257 (README, security model): B's jobs are asserted on
+# both releases.
 LONG_JOB_SECONDS = 10  # A's long jobs: ended and started again during the flood
 
 # The flooder, run as A (or root) with only the installed client module: keeps HOLD connections
@@ -151,8 +147,16 @@ def cpu_ticks_of_pid1():
     return int(fields[11]) + int(fields[12])  # utime + stime, after the ")" of comm
 
 
-def socket_prop(prop):
-    return sh("systemctl", "show", "-p", prop, "--value", "pyward.socket").stdout.strip()
+def socket_prop(prop, unit="pyward.socket"):
+    return sh("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
+
+
+def door_cpu_ticks():
+    """The front door's CPU time so far (utime + stime of pyward-door.service's main process)."""
+    pid = socket_prop("MainPID", "pyward-door.service")
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(pid), int(fields[11]) + int(fields[12])
 
 
 def held_files(directory, uid):
@@ -186,7 +190,6 @@ class TestFlood(PywardTestCase):
         """A floods while B runs b_jobs jobs (from 3 s into the flood until they are done, but for at
         least min_seconds and at most `seconds`); checks B and the cleanup afterwards and returns
         (B's times, the flooder's counts)."""
-        fair = systemd_version() >= FAIR_SYSTEMD
         path = "/run/pwflood-client.py"
         with open(path, "w") as f:
             f.write(FLOOD_PROG)
@@ -196,7 +199,8 @@ class TestFlood(PywardTestCase):
         if os.path.exists(STOP_PATH):
             os.unlink(STOP_PATH)
         argv = [sys.executable, path, json.dumps(cfg)]
-        accepted0, refused0 = int(socket_prop("NAccepted")), int(socket_prop("NRefused") or 0)
+        accepted0 = int(socket_prop("NAccepted", "pyward-helper.socket"))
+        door_pid, door0 = door_cpu_ticks()
         ticks0, t0 = cpu_ticks_of_pid1(), time.monotonic()
         proc = a.run(argv, wait=False) if a else subprocess.Popen(argv, stdout=subprocess.PIPE,
                                                                     stderr=subprocess.PIPE)
@@ -206,7 +210,7 @@ class TestFlood(PywardTestCase):
             # first, and communicate() waited for the whole flood, so B's jobs ran after it.)
             if proc.poll() is not None:
                 self.fail(f"the flooder died: {proc.communicate()}")
-            times, failures = self.b_jobs(b, b_jobs, strict=fair)
+            times, failures = self.b_jobs(b, b_jobs)
             b_done = time.monotonic() - t0
             with open(STOP_PATH, "w"):
                 pass
@@ -220,18 +224,21 @@ class TestFlood(PywardTestCase):
         elapsed = time.monotonic() - t0
         self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
         counts = json.loads(out)
-        accepted = int(socket_prop("NAccepted")) - accepted0
-        refused = int(socket_prop("NRefused") or 0) - refused0
-        pid1 = (cpu_ticks_of_pid1() - ticks0) / os.sysconf("SC_CLK_TCK") / elapsed
+        accepted = int(socket_prop("NAccepted", "pyward-helper.socket")) - accepted0
+        hz = os.sysconf("SC_CLK_TCK")
+        pid1 = (cpu_ticks_of_pid1() - ticks0) / hz / elapsed
+        pid, door1 = door_cpu_ticks()
+        self.assertEqual(pid, door_pid, "the front door restarted during the flood")
+        door = (door1 - door0) / hz / elapsed
         uid = a.uid if a else 0
         p50 = f"{statistics.median(times):.2f}s max {max(times):.2f}s" if times else "-"
         print(f"\n    [measured] {label} (systemd {systemd_version()}, {elapsed:.1f}s, B done after {b_done:.1f}s): "
               f"B p50 {p50} over {len(times)} jobs "
-              f"{[round(t, 2) for t in times]}, {len(failures)} failed {sorted(set(failures))}; flooder: {counts}; pyward.socket activated "
-              f"{accepted / elapsed:.0f} helpers/s and refused {refused / elapsed:.0f} connections/s, PID 1 CPU {pid1 * 100:.0f}% of a core",
+              f"{[round(t, 2) for t in times]}, {len(failures)} failed {sorted(set(failures))}; flooder: {counts}; "
+              f"the door refused {counts['door'] / elapsed:.0f} connections/s at {door * 100:.0f}% of a core, "
+              f"pyward-helper.socket activated {accepted / elapsed:.0f} helpers/s, PID 1 CPU {pid1 * 100:.0f}% of a core",
               file=sys.stderr, flush=True)
-        if fair:
-            self.assertLessEqual(max(times), B_JOB_MAX_SECONDS, times)
+        self.assertLessEqual(max(times), B_JOB_MAX_SECONDS, times)
         # The flood was real: hundreds held at once, and the door turned the excess away.
         self.assertGreaterEqual(counts["max_open"], HOLD // 2, counts)
         self.assertGreater(counts["door"], 0, counts)
@@ -241,8 +248,9 @@ class TestFlood(PywardTestCase):
         if a:
             self.assertTrue(wait_for(lambda: not processes_of_uid(uid), 10), processes_of_uid(uid))
         self.assertTrue(wait_for(lambda: not job_units(), 20), job_units())
-        left = wait_for(lambda: not [u for u in helper_units() if u.endswith(f"-{uid}.service")
-                                     and sh("systemctl", "is-active", u, check=False).stdout.strip()
+        # (Every helper's instance name ends in the door's UID, 0: B is done too, so none may be left.)
+        left = wait_for(lambda: not [u for u in helper_units()
+                                     if sh("systemctl", "is-active", u, check=False).stdout.strip()
                                      not in ("inactive", "failed", "unknown")], 20)
         self.assertTrue(left, helper_units())
         self.assertTrue(wait_for(lambda: not held_files(CONN_DIR, uid) and not held_files(SLOT_DIR, uid), 10),
@@ -252,10 +260,14 @@ class TestFlood(PywardTestCase):
 
     def test_flood(self):
         with TempUser("pwflooda", groups=["pyward"]) as a, TempUser("pwfloodb", groups=["pyward"]) as b:
+            ticks0, t0 = cpu_ticks_of_pid1(), time.monotonic()
             base, _ = self.b_jobs(b, B_BASELINE_JOBS)
+            pid1 = (cpu_ticks_of_pid1() - ticks0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
             print(f"\n    [measured] B without a flood: p50 {statistics.median(base):.2f}s "
-                  f"max {max(base):.2f}s over {len(base)} jobs", file=sys.stderr, flush=True)
-            self.flood(a, b, label="idle flood of A")
+                  f"max {max(base):.2f}s over {len(base)} jobs, PID 1 CPU {pid1 * 100:.0f}% of a core",
+                  file=sys.stderr, flush=True)
+            # The issue's scenario whole: A floods for 30 s, B's jobs run in the first part of it.
+            self.flood(a, b, label="idle flood of A", min_seconds=FLOOD_SECONDS)
             # A also runs long jobs up to its JobsPerUser= (8 by default) for the whole flood.
             # At least until A's first long jobs have ended and been started again.
             self.flood(a, b, jobs=8, label="idle flood and long jobs of A", min_seconds=LONG_JOB_SECONDS + 3)
@@ -263,3 +275,7 @@ class TestFlood(PywardTestCase):
             self.flood(None, b, label="idle flood of root", b_jobs=10, seconds=15)
             p = b.run([CLI, "-n", "-c", "print('after')"], timeout=60)
             self.assertEqual((p.returncode, p.stdout), (0, b"after\n"), p.stderr)
+            # And the flooder itself is served once its flood is over (the door forgot it: its
+            # shares are given back and its refusals are not remembered past FRONT_DOOR_FULL_USEC).
+            p = subprocess.run([CLI, "-n", "-c", "print('root after')"], capture_output=True, timeout=60)
+            self.assertEqual((p.returncode, p.stdout), (0, b"root after\n"), p.stderr)

@@ -410,8 +410,9 @@ print(json.dumps(res))
         self.assertTrue(ra.stdout.endswith(b"a survived\n"), ra.stdout)
 
     def test_security_scores(self):
-        """systemd-analyze security of a running job and its helper, against the exposure in the
-        README (job 0.4: PrivateTmp= is the check's blind spot, see there; helper 0.7)."""
+        """systemd-analyze security of a running job, its helper and the front door, against the
+        exposure in the README (job 0.4: PrivateTmp= is the check's blind spot, see there; helper
+        0.7; door 0.7)."""
         started = threading.Event()
         results = {}
         t = threading.Thread(target=lambda: results.update(r=pyward.run(
@@ -422,16 +423,17 @@ print(json.dumps(res))
             self.assertTrue(started.wait(30), "the job did not start")
             scores, outs = {}, {}
             helpers = sh("systemctl", "list-units", "--state=active", "--plain", "--no-legend",
-                         "pyward@*").stdout.split()[:1]
-            for kind, units in (("job", job_units()), ("helper", helpers)):
+                         "pyward-helper@*").stdout.split()[:1]
+            for kind, units in (("job", job_units()), ("helper", helpers), ("door", ["pyward-door.service"])):
                 self.assertEqual(len(units), 1, units)
                 out = sh("systemd-analyze", "security", "--no-pager", units[0], check=False).stdout
                 m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
                 self.assertIsNotNone(m, out)
                 scores[kind], outs[kind] = float(m.group(1)), out
-            print(f"\n    [measured] systemd-analyze security: job {scores['job']}, helper {scores['helper']}",
-                  file=sys.stderr)
+            print(f"\n    [measured] systemd-analyze security: job {scores['job']}, helper {scores['helper']}, "
+                  f"door {scores['door']}", file=sys.stderr)
             self.assertLessEqual(scores["job"], 0.4, outs["job"])
+            self.assertLessEqual(scores["door"], 0.7, outs["door"])
             dropins = sh("systemctl", "show", "-P", "DropInPaths", helpers[0]).stdout
             if "50-pyward-landlock.conf" not in dropins:
                 self.assertLessEqual(scores["helper"], 0.7, outs["helper"])

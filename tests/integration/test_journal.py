@@ -218,7 +218,7 @@ class JournalTests(PywardTestCase):
 
     def test_one_connection_one_helper(self):
         """A connection's records: one result, one started record for a job (none for a
-        rejection), in that order, all from the one helper process of a pyward@ instance."""
+        rejection), in that order, all from the one helper process of a pyward-helper@ instance."""
         for name, r in self.runs.items():
             with self.subTest(name):
                 kinds = [kind_of(x) for x in r["records"]]
@@ -233,7 +233,7 @@ class JournalTests(PywardTestCase):
                     self.assertLess(kinds.index("started"), cells[0], kinds)
                     self.assertLess(cells[-1], kinds.index("result"), kinds)
                 self.assertEqual({x["_PID"] for x in r["records"]}, {r["records"][0]["_PID"]})
-                self.assertRegex(r["records"][0]["_SYSTEMD_UNIT"], r"^pyward@.*\.service$")
+                self.assertRegex(r["records"][0]["_SYSTEMD_UNIT"], r"^pyward-helper@.*\.service$")
                 self.assertEqual({x["PYWARD_JOB"] for x in r["records"]}, {r["result"]["job"]})
 
     def test_fields_are_the_documented_ones(self):
@@ -306,7 +306,7 @@ class JournalTests(PywardTestCase):
                 self.assertEqual(res["unit"], want["PYWARD_UNIT"])
                 rss = int(rec["PYWARD_HELPER_PEAK_RSS_KB"])
                 self.assertGreaterEqual(rss, 512)
-                self.assertLessEqual(rss, 64 * 1024)  # pyward@.service's MemoryMax=64M
+                self.assertLessEqual(rss, 64 * 1024)  # pyward-helper@.service's MemoryMax=64M
                 note(f"{name}: helper peak RSS {rss} KiB")
 
     def test_cell_records(self):

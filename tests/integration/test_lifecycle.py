@@ -125,7 +125,7 @@ class LifecycleTests(PywardTestCase):
 
     def test_twenty_concurrent_jobs(self):
         # 20 jobs at once from two clients: root and a member of group pyward, 10 each (one uid
-        # alone may hold at most MaxConnectionsPerSource=16 connections, see pyward.socket).
+        # alone may hold at most ConnectionsPerUser=16 connections, see pyward-door(8)).
         n, per_uid = 20, 10
         ensure_group("pyward")
         os.makedirs(DROPIN_DIR, exist_ok=True)

@@ -208,8 +208,8 @@ class WarmTests(PywardTestCase):
                         job_units())
         unit = job_units()[0]
         self.assertTrue(wait_for(lambda: sh("pgrep", "-fx", "sleep 601", check=False).returncode == 0, 20))
-        helpers = [u for u in sh("systemctl", "list-units", "--plain", "--no-legend", "pyward@*").stdout.split()
-                   if u.startswith("pyward@")]
+        helpers = [u for u in sh("systemctl", "list-units", "--plain", "--no-legend", "pyward-helper@*").stdout.split()
+                   if u.startswith("pyward-helper@")]
         self.assertEqual(len(helpers), 1, helpers)
         pid = sh("systemctl", "show", "-P", "MainPID", helpers[0]).stdout.strip()
         sh("kill", "-9", pid)
