@@ -66,6 +66,11 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) si, (void) userdata;
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
 static int serve(void) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(front_door_freep) FrontDoor *d = NULL;
@@ -101,11 +106,12 @@ static int serve(void) {
         (void) sigaddset(&mask, SIGINT);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Failed to block SIGTERM: %m");
-        /* No handler: the signal ends the loop. The listening socket stays systemd's, so connections
-         * that arrive while the door restarts wait in its backlog. */
-        r = sd_event_add_signal(e, NULL, SIGTERM, NULL, NULL);
+        /* The signal ends the loop (a handler of our own: libsystemd 252's sd_event_add_signal()
+         * does not take NULL for one). The listening socket stays systemd's, so connections that
+         * arrive while the door restarts wait in its backlog. */
+        r = sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL);
         if (r >= 0)
-                r = sd_event_add_signal(e, NULL, SIGINT, NULL, NULL);
+                r = sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM: %m");
         r = front_door_new(e, SD_LISTEN_FDS_START, &params, &d);

@@ -4,6 +4,7 @@
  * refused clients' bounded linger, all without ever blocking on a client. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -336,6 +337,10 @@ int front_door_new(sd_event *e, int listen_fd, const FrontDoorParams *p, FrontDo
         FrontDoor *d;
         int r;
 
+        /* systemd passes the listening socket as it made it, blocking: accept4() in the batch loop
+         * would then wait for the next client instead of returning to the event loop. */
+        if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0)
+                return log_error_errno(errno, "Failed to make the listening socket non-blocking: %m");
         d = calloc(1, sizeof(*d));
         if (!d)
                 return log_oom();

@@ -43,7 +43,7 @@ typedef struct FrontDoorStats {
 
 typedef struct FrontDoor FrontDoor;
 
-/* Serves listen_fd (non-blocking, listening) on e until e exits. The strings in p must outlive it. */
+/* Serves listen_fd (listening; made non-blocking here) on e until e exits. The strings in p must outlive it. */
 int front_door_new(sd_event *e, int listen_fd, const FrontDoorParams *p, FrontDoor **ret);
 FrontDoor *front_door_free(FrontDoor *d);
 static inline void front_door_freep(FrontDoor **d) {

@@ -147,7 +147,7 @@ static int check_confinement(void) {
 }
 
 /* --check-config of the running system (no --root): what the configuration files cannot show. The
- * job users must exist (sysusers.d ran), else every job fails with 217/USER; and pyward.socket
+ * job users must exist (sysusers.d ran), else every job fails with 217/USER; and pyward-helper.socket
  * should not accept more connections at once than there are job users, else the jobs beyond them
  * are turned away. Returns 0 if nothing is wrong (a warning is no error). */
 static int check_system(const Config *c) {
