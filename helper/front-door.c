@@ -31,17 +31,13 @@ struct Linger {
         Linger *prev, *next;
 };
 
-typedef struct LogMark {
+/* A small table of what the door remembers per UID: when it last logged a refusal, and until when
+ * a UID found with every share held is refused without a look. */
+typedef struct UidMark {
         uid_t uid;
-        uint64_t usec; /* when the last refusal of uid was logged; 0: slot unused */
-} LogMark;
-
-typedef struct FullMark {
-        uid_t uid;
-        uint64_t share; /* ConnectionsPerUser= when all were found held */
-        uint64_t until; /* refused without a look before this; 0: slot unused */
-} FullMark;
-
+        uint64_t usec;  /* the time the mark is about; 0: slot unused */
+        uint64_t share; /* the full marks: ConnectionsPerUser= when all were found held */
+} UidMark;
 struct FrontDoor {
         sd_event *event;
         int listen_fd;
@@ -50,8 +46,8 @@ struct FrontDoor {
         sd_event_source *pause_timer;
         Linger *lingers;
         unsigned n_lingers;
-        LogMark marks[FRONT_DOOR_LOG_UIDS];
-        FullMark full[FRONT_DOOR_FULL_UIDS];
+        UidMark logged[FRONT_DOOR_LOG_UIDS];
+        UidMark full[FRONT_DOOR_FULL_UIDS];
         uint64_t last_trouble_usec; /* rate limit of the drop/failure log lines */
         FrontDoorStats stats;
 };
@@ -66,50 +62,41 @@ static uint64_t door_now(FrontDoor *d) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-/* The share uid was refused at in the last FRONT_DOOR_FULL_USEC, or 0. */
-static uint64_t front_door_full(FrontDoor *d, uid_t uid) {
-        uint64_t now = door_now(d);
+/* uid's mark in t, or the slot to put it in: an unused one, else the one with the oldest time. */
+static UidMark *uid_mark_find(UidMark *t, size_t n, uid_t uid) {
+        UidMark *m = NULL;
 
-        for (size_t i = 0; i < ELEMENTSOF(d->full); i++)
-                if (d->full[i].until != 0 && d->full[i].uid == uid)
-                        return now < d->full[i].until ? d->full[i].share : 0;
-        return 0;
+        for (size_t i = 0; i < n; i++) {
+                if (t[i].usec != 0 && t[i].uid == uid)
+                        return &t[i];
+                if (!m || t[i].usec < m->usec)
+                        m = &t[i];
+        }
+        return m;
+}
+
+/* The share uid was refused at, if that was less than the window (full_usec) ago, or 0. */
+static uint64_t front_door_full(FrontDoor *d, uid_t uid) {
+        UidMark *m = uid_mark_find(d->full, ELEMENTSOF(d->full), uid);
+
+        return m->usec != 0 && m->uid == uid && door_now(d) < m->usec ? m->share : 0;
 }
 
 static void front_door_mark_full(FrontDoor *d, uid_t uid, uint64_t share) {
-        FullMark *m = NULL;
+        UidMark *m = uid_mark_find(d->full, ELEMENTSOF(d->full), uid);
 
-        for (size_t i = 0; i < ELEMENTSOF(d->full); i++) {
-                FullMark *k = &d->full[i];
-
-                if (k->until != 0 && k->uid == uid) {
-                        m = k;
-                        break;
-                }
-                if (!m || k->until < m->until)
-                        m = k;
-        }
-        *m = (FullMark) { .uid = uid, .share = share, .until = door_now(d) + d->params.full_usec };
+        /* usec is when the window ends: the oldest end makes room first. */
+        *m = (UidMark) { .uid = uid, .usec = door_now(d) + d->params.full_usec, .share = share };
 }
 
-/* Whether this refusal of uid is the first one in DOOR_LOG_INTERVAL_SEC; the oldest mark makes room. */
+/* Whether this refusal of uid is the first one in DOOR_LOG_INTERVAL_SEC. */
 static bool front_door_should_log(FrontDoor *d, uid_t uid) {
         uint64_t now = door_now(d), interval = (uint64_t) DOOR_LOG_INTERVAL_SEC * 1000000ULL;
-        LogMark *m = NULL;
+        UidMark *m = uid_mark_find(d->logged, ELEMENTSOF(d->logged), uid);
 
-        for (size_t i = 0; i < ELEMENTSOF(d->marks); i++) {
-                LogMark *k = &d->marks[i];
-
-                if (k->usec != 0 && k->uid == uid) {
-                        m = k;
-                        break;
-                }
-                if (!m || k->usec < m->usec)
-                        m = k;
-        }
         if (m->usec != 0 && m->uid == uid && now - m->usec < interval)
                 return false;
-        *m = (LogMark) { .uid = uid, .usec = now ?: 1 };
+        *m = (UidMark) { .uid = uid, .usec = now ?: 1 };
         return true;
 }
 

@@ -14,37 +14,8 @@
 
 #include "config.h"
 #include "door.h"
+#include "test-door.h"
 #include "test.h"
-
-static double now_ms(void) {
-        struct timespec ts;
-
-        assert_se(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
-        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-/* Reads the one RESULT frame the door wrote to the other end, then expects end of stream. */
-static void read_result(int fd, JobResult *ret) {
-        uint8_t buf[PW_FRAME_HEADER_SIZE + PW_RESULT_MAX];
-        size_t got = 0;
-        FrameHeader h;
-        ssize_t n;
-
-        while ((n = recv(fd, buf + got, sizeof(buf) - got, 0)) > 0)
-                got += (size_t) n;
-        assert_int(n, ==, 0); /* EOF, not ECONNRESET */
-        assert_se(got >= PW_FRAME_HEADER_SIZE);
-        assert_int(frame_header_parse(buf, &h), ==, 0);
-        assert_int(h.type, ==, FRAME_RESULT);
-        assert_int(got, ==, PW_FRAME_HEADER_SIZE + h.length);
-        assert_int(job_result_parse(buf + PW_FRAME_HEADER_SIZE, h.length, ret), ==, 0);
-}
 
 static void remove_tree(const char *dir) {
         char cmd[512];
@@ -120,21 +91,6 @@ static void test_linger(const char *dir) {
         job_result_done(&r);
         close(c[1]);
         close(held);
-}
-
-static void write_conf(const char *root, const char *text) {
-        char path[512];
-        FILE *f;
-
-        (void) snprintf(path, sizeof(path), "%s/etc", root);
-        (void) mkdir(path, 0755);
-        (void) snprintf(path, sizeof(path), "%s/etc/pyward", root);
-        (void) mkdir(path, 0755);
-        (void) snprintf(path, sizeof(path), "%s/etc/pyward/pyward.conf", root);
-        f = fopen(path, "we");
-        assert_se(f);
-        fputs(text, f);
-        assert_se(fclose(f) == 0);
 }
 
 static void test_share_from_config(void) {

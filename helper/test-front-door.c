@@ -19,24 +19,11 @@
 #include "door.h"
 #include "front-door.h"
 #include "handoff.h"
-#include "config.h"
+#include "test-door.h"
 #include "test.h"
 
 static char dir[] = "/tmp/test-front-door-XXXXXX";
 static char conns[256], pub[256], helper[256];
-
-static double now_ms(void) {
-        struct timespec ts;
-
-        assert_se(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
-        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
 
 /* The public socket blocking, as systemd passes a listening socket: the door must not wait in
  * accept4() (a door that did would hang this test in its event loop); the helpers' one not, so
@@ -77,44 +64,6 @@ static void receive(int helper_fd, int *ret_client, int *ret_share) {
         assert_se(handoff_socket_is(h, helper));
         assert_int(handoff_receive(h, 1000, ret_client, ret_share), ==, 0);
         close(h);
-}
-
-/* Reads everything up to end of stream: the RESULT the door wrote, if any. */
-static size_t read_all(int fd, uint8_t *buf, size_t size) {
-        size_t got = 0;
-        ssize_t n;
-
-        while ((n = recv(fd, buf + got, size - got, 0)) > 0)
-                got += (size_t) n;
-        assert_int(n, ==, 0); /* end of stream, not ECONNRESET */
-        return got;
-}
-
-static void read_result(int fd, JobResult *ret) {
-        uint8_t buf[PW_FRAME_HEADER_SIZE + PW_RESULT_MAX];
-        size_t got = read_all(fd, buf, sizeof(buf));
-        FrameHeader h;
-
-        assert_se(got >= PW_FRAME_HEADER_SIZE);
-        assert_int(frame_header_parse(buf, &h), ==, 0);
-        assert_int(h.type, ==, FRAME_RESULT);
-        assert_int(got, ==, PW_FRAME_HEADER_SIZE + h.length);
-        assert_int(job_result_parse(buf + PW_FRAME_HEADER_SIZE, h.length, ret), ==, 0);
-}
-
-static void write_conf(const char *text) {
-        char path[512];
-        FILE *f;
-
-        (void) snprintf(path, sizeof(path), "%s/etc", dir);
-        (void) mkdir(path, 0755);
-        (void) snprintf(path, sizeof(path), "%s/etc/pyward", dir);
-        (void) mkdir(path, 0755);
-        (void) snprintf(path, sizeof(path), "%s/etc/pyward/pyward.conf", dir);
-        f = fopen(path, "we");
-        assert_se(f);
-        fputs(text, f);
-        assert_se(fclose(f) == 0);
 }
 
 static FrontDoor *door_window(sd_event *e, int pub_fd, const char *helper_path, uint64_t full_usec) {
@@ -232,7 +181,7 @@ static void test_linger(sd_event *e) {
         JobResult r = {};
         double t0;
 
-        write_conf("[Access]\nConnectionsPerUser=1\n");
+        write_conf(dir, "[Access]\nConnectionsPerUser=1\n");
         c = arrive(d, pub_fd);
         receive(helper_fd, &held, &share);
         close(c);
@@ -312,7 +261,7 @@ int main(void) {
         (void) snprintf(conns, sizeof(conns), "%s/conns", dir); /* created by the door */
         (void) snprintf(pub, sizeof(pub), "%s/pyward.sock", dir);
         (void) snprintf(helper, sizeof(helper), "%s/helper.sock", dir);
-        write_conf("[Access]\nConnectionsPerUser=2\n");
+        write_conf(dir, "[Access]\nConnectionsPerUser=2\n");
         assert_se(sd_event_new(&e) >= 0);
         test_shares(e);
         test_no_helpers(e);
