@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "run.h"
+#include "unix-connect.h"
 
 /* --json collects the streams in memory; refuse a helper that sends more than this. */
 #define JSON_STREAM_MAX (256U * 1024U * 1024U)
@@ -53,21 +54,6 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000U;
 }
 
-/* One non-blocking connect(): 0 (connected), or the negative errno of the attempt. */
-static int connect_once(const struct sockaddr_un *sa, int *ret) {
-        _cleanup_close_ int fd = -EBADF;
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        /* A local stream socket connects at once or fails; EINPROGRESS does not happen for AF_UNIX,
-         * but EAGAIN does when the listen backlog is full. */
-        if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) < 0)
-                return -errno;
-        *ret = TAKE_FD(fd);
-        return 0;
-}
-
 /* Waits up to usec for the backoff, or less if a signal arrives on sigfd: -EINTR then. */
 static int backoff_wait(int sigfd, uint64_t usec) {
         struct pollfd p = { .fd = sigfd, .events = POLLIN };
@@ -80,20 +66,18 @@ static int backoff_wait(int sigfd, uint64_t usec) {
 }
 
 int connect_with_retry(const char *path, uint64_t timeout_usec, int sigfd, int *ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         uint64_t deadline, delay = RETRY_FIRST_USEC;
         unsigned attempts = 0;
         int r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
+        if (strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
                 return fail("socket path too long: %s", path);
-        strcpy(sa.sun_path, path);
         deadline = now_usec() + timeout_usec;
         for (;;) {
                 uint64_t now;
 
                 attempts++;
-                r = connect_once(&sa, ret);
+                r = unix_connect(path, ret); /* EAGAIN: the listen backlog is full */
                 if (r >= 0)
                         return 0;
                 /* Only a socket that exists and is merely busy is worth waiting for; a missing one

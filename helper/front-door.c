@@ -6,13 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "front-door.h"
 #include "handoff.h"
 #include "log.h"
+#include "unix-connect.h"
 
 typedef struct Linger Linger;
 struct Linger {
@@ -40,7 +39,6 @@ typedef struct UidMark {
 } UidMark;
 struct FrontDoor {
         sd_event *event;
-        int listen_fd;
         FrontDoorParams params;
         sd_event_source *listen_io;
         sd_event_source *pause_timer;
@@ -54,10 +52,9 @@ struct FrontDoor {
 
 /* Read each time, not the event loop's cached wake-up time: the marks must age while the door
  * sleeps, and one clock read is nothing next to the accept() it goes with. */
-static uint64_t door_now(FrontDoor *d) {
+static uint64_t door_now(void) {
         struct timespec ts;
 
-        (void) d;
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
@@ -79,19 +76,19 @@ static UidMark *uid_mark_find(UidMark *t, size_t n, uid_t uid) {
 static uint64_t front_door_full(FrontDoor *d, uid_t uid) {
         UidMark *m = uid_mark_find(d->full, ELEMENTSOF(d->full), uid);
 
-        return m->usec != 0 && m->uid == uid && door_now(d) < m->usec ? m->share : 0;
+        return m->usec != 0 && m->uid == uid && door_now() < m->usec ? m->share : 0;
 }
 
 static void front_door_mark_full(FrontDoor *d, uid_t uid, uint64_t share) {
         UidMark *m = uid_mark_find(d->full, ELEMENTSOF(d->full), uid);
 
         /* usec is when the window ends: the oldest end makes room first. */
-        *m = (UidMark) { .uid = uid, .usec = door_now(d) + d->params.full_usec, .share = share };
+        *m = (UidMark) { .uid = uid, .usec = door_now() + d->params.full_usec, .share = share };
 }
 
 /* Whether this refusal of uid is the first one in DOOR_LOG_INTERVAL_SEC. */
 static bool front_door_should_log(FrontDoor *d, uid_t uid) {
-        uint64_t now = door_now(d), interval = (uint64_t) DOOR_LOG_INTERVAL_SEC * 1000000ULL;
+        uint64_t now = door_now(), interval = (uint64_t) DOOR_LOG_INTERVAL_SEC * 1000000ULL;
         UidMark *m = uid_mark_find(d->logged, ELEMENTSOF(d->logged), uid);
 
         if (m->usec != 0 && m->uid == uid && now - m->usec < interval)
@@ -102,7 +99,7 @@ static bool front_door_should_log(FrontDoor *d, uid_t uid) {
 
 /* Drops and failures (not a client's own doing) are logged at most once a second. */
 static bool front_door_should_log_trouble(FrontDoor *d) {
-        uint64_t now = door_now(d);
+        uint64_t now = door_now();
 
         if (d->last_trouble_usec != 0 && now - d->last_trouble_usec < 1000000ULL)
                 return false;
@@ -181,25 +178,6 @@ static void front_door_linger(FrontDoor *d, int fd) {
         d->n_lingers++;
 }
 
-/* Connects to the helpers' socket without blocking: a full backlog is -EAGAIN. */
-static int front_door_dial(const char *path, int *ret_fd) {
-        _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        size_t n = strlen(path);
-
-        if (n >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, n);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n)) <
-            0)
-                return -errno;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
 static void front_door_fail(FrontDoor *d, int client_fd, int error, const char *message) {
         (void) door_send_result(client_fd, JOB_ERROR, message);
         d->stats.failed++;
@@ -254,7 +232,7 @@ void front_door_admit(FrontDoor *d, int client_fd) {
                 front_door_fail(d, client, r, message);
                 return;
         }
-        r = front_door_dial(d->params.helper_socket, &helper);
+        r = unix_connect(d->params.helper_socket, &helper); /* a full backlog: -EAGAIN */
         if (r == -EAGAIN) {
                 /* Every helper slot is queued: closed without a byte, which the clients redial
                  * (with backoff, within their --connect-timeout=) as a connection systemd dropped. */
@@ -332,7 +310,6 @@ int front_door_new(sd_event *e, int listen_fd, const FrontDoorParams *p, FrontDo
         if (!d)
                 return log_oom();
         d->event = sd_event_ref(e);
-        d->listen_fd = listen_fd;
         d->params = *p;
         if (d->params.full_usec == 0)
                 d->params.full_usec = FRONT_DOOR_FULL_USEC;

@@ -17,6 +17,7 @@
 #include "config-paths.h"
 #include "log.h"
 #include "macro.h"
+#include "unix-connect.h"
 #include "warm.h"
 
 /* FNV-1a, 64 bits: the inputs are the admin's configuration and this build, never a client's or a
@@ -136,18 +137,11 @@ bool warm_request_fits(const Profile *p, const uint64_t *limits, bool session, b
 /* Connects to dir/name without blocking: a listening socket takes the connection into its backlog
  * even before the runner calls accept(). */
 static int warm_connect(const char *dir, const char *name, int *ret_fd) {
-        _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char path[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
 
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name) >= sizeof(sa.sun_path))
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
                 return -ENAMETOOLONG;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
+        return unix_connect(path, ret_fd);
 }
 
 int warm_claim(const char *dir, const char *profile, const char *gen, int *ret_fd,
