@@ -17,6 +17,7 @@
 #include "handoff.h"
 #include "log.h"
 #include "macro.h"
+#include "spares.h"
 
 static const char *arg_root = "/";
 
@@ -74,6 +75,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int serve(void) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(front_door_freep) FrontDoor *d = NULL;
+        _cleanup_(spares_freep) Spares *spares = NULL;
+        _cleanup_(strv_freep) char **names = NULL;
         const FrontDoorParams params = {
                 .config_root = arg_root,
                 .conn_dir = CONN_DIR,
@@ -81,14 +84,26 @@ static int serve(void) {
         };
         const FrontDoorStats *st;
         sigset_t mask;
-        int n, r;
+        int n, r, client_fd = -EBADF, spare_fd = -EBADF;
 
-        n = sd_listen_fds(true);
+        n = sd_listen_fds_with_names(true, &names);
         if (n < 0)
-                return log_error_errno(n, "Failed to get the listening socket from systemd: %m");
-        if (n != 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+                return log_error_errno(n, "Failed to get the listening sockets from systemd: %m");
+        /* pyward.socket's (FileDescriptorName=clients; the only one, unnamed, when started by
+         * hand) and pyward-spare.socket's, if it runs (FileDescriptorName=spares). */
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+                        continue;
+                if (names && names[i] && strcmp(names[i], "spares") == 0)
+                        spare_fd = fd;
+                else if (client_fd < 0)
+                        client_fd = fd;
+        }
+        if (client_fd < 0) {
                 log_error(
-                        "Expected exactly one listening socket from systemd (pyward.socket, Accept=no), got %d.",
+                        "Expected pyward.socket's listening socket from systemd (Accept=no), got %d sockets.",
                         n);
                 return -EBADF;
         }
@@ -114,19 +129,26 @@ static int serve(void) {
                 r = sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM: %m");
-        r = front_door_new(e, SD_LISTEN_FDS_START, &params, &d);
+        r = front_door_new(e, client_fd, &params, &d);
         if (r < 0)
                 return r;
+        if (spare_fd >= 0) {
+                r = spares_new(e, spare_fd, &spares);
+                if (r < 0)
+                        return r;
+                front_door_set_spares(d, spares);
+        }
         (void) sd_notify(false, "READY=1\nSTATUS=Accepting connections.");
         r = sd_event_loop(e);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         st = front_door_stats(d);
         log_info(
-                "Stopping: %llu connections handed to helpers, %llu refused over their share, %llu dropped "
+                "Stopping: %llu connections handed to helpers (%llu of them to spare helpers), %llu refused over their share, %llu dropped "
                 "while the helpers' socket was full, %llu failed.",
-                (unsigned long long) st->admitted, (unsigned long long) st->refused,
-                (unsigned long long) st->dropped, (unsigned long long) st->failed);
+                (unsigned long long) st->admitted, (unsigned long long) st->spared,
+                (unsigned long long) st->refused, (unsigned long long) st->dropped,
+                (unsigned long long) st->failed);
         return 0;
 }
 

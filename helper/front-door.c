@@ -42,6 +42,7 @@ struct FrontDoor {
         FrontDoorParams params;
         sd_event_source *listen_io;
         sd_event_source *pause_timer;
+        Spares *spares;
         Linger *lingers;
         unsigned n_lingers;
         UidMark logged[FRONT_DOOR_LOG_UIDS];
@@ -232,6 +233,17 @@ void front_door_admit(FrontDoor *d, int client_fd) {
                 front_door_fail(d, client, r, message);
                 return;
         }
+        /* A spare helper waiting since before the request (spares.h), the oldest first: one
+         * whose send fails went away meanwhile, and the next is tried. */
+        for (int spare; (spare = spares_take(d->spares)) >= 0;) {
+                _cleanup_close_ int owned = spare;
+
+                if (handoff_send(spare, client, share_fd) >= 0) {
+                        d->stats.admitted++;
+                        d->stats.spared++;
+                        return;
+                }
+        }
         r = unix_connect(d->params.helper_socket, &helper); /* a full backlog: -EAGAIN */
         if (r == -EAGAIN) {
                 /* Every helper slot is queued: closed without a byte, which the clients redial
@@ -332,6 +344,10 @@ FrontDoor *front_door_free(FrontDoor *d) {
         sd_event_unref(d->event);
         free(d);
         return NULL;
+}
+
+void front_door_set_spares(FrontDoor *d, Spares *s) {
+        d->spares = s;
 }
 
 const FrontDoorStats *front_door_stats(const FrontDoor *d) {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "spares.h"
+
 /* Connections taken from the backlog per wake-up, so that the lingering refusals' events and
  * SIGTERM are served during a flood too. */
 #define FRONT_DOOR_ACCEPT_BATCH 64
@@ -36,6 +38,7 @@ typedef struct FrontDoorParams {
 /* What the door did, for its status line and the tests. */
 typedef struct FrontDoorStats {
         uint64_t admitted; /* handed to a helper */
+        uint64_t spared;   /* of those, handed to a waiting spare helper (spares.h) */
         uint64_t refused;  /* over the UID's share: a "rejected" RESULT */
         uint64_t dropped;  /* the helpers' socket was full: closed without a byte, the client redials */
         uint64_t failed;   /* no credentials, no share directory, no helpers' socket: an "error" RESULT */
@@ -50,5 +53,8 @@ static inline void front_door_freep(FrontDoor **d) {
         *d = front_door_free(*d);
 }
 const FrontDoorStats *front_door_stats(const FrontDoor *d);
+/* Hands admitted connections to the spares waiting in s first (spares.h; s outlives d), and to
+ * pyward-helper.socket when none waits. */
+void front_door_set_spares(FrontDoor *d, Spares *s);
 /* Decides one accepted connection (takes client_fd): what the event handler does for each. */
 void front_door_admit(FrontDoor *d, int client_fd);

@@ -30,7 +30,9 @@
 #include "macro.h"
 #include "manager.h"
 #include "policy.h"
+#include "spares.h"
 #include "unit-props.h"
+#include "unix-connect.h"
 #include "job-spec.h"
 #include "warm-fill.h"
 #include "warm.h"
@@ -38,6 +40,7 @@
 static const char *arg_root = "/";
 static const char *arg_profile = NULL;
 static enum { ACTION_SERVE, ACTION_CHECK, ACTION_SHOW, ACTION_FILL } arg_action = ACTION_SERVE;
+static bool arg_spare = false;
 
 static void help(void) {
         printf("Usage: pyward-helper [OPTIONS]\n"
@@ -56,6 +59,8 @@ static void help(void) {
                "     --fill-pool       Start the warm runners that the profiles' WarmRunners= ask\n"
                "                       for and stop those of an older configuration, then exit\n"
                "                       (pyward-pool.service)\n"
+               "     --spare           Wait for a connection from pyward-door as a spare helper\n"
+               "                       (pyward-helper-spare@.service), serve it and exit\n"
                "     --profile NAME    With --show-config: only this profile\n"
                "     --root DIR        Read the configuration below DIR instead of /\n"
                "\n"
@@ -63,13 +68,14 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_SHOW, ARG_FILL, ARG_PROFILE, ARG_ROOT };
+        enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_SHOW, ARG_FILL, ARG_SPARE, ARG_PROFILE, ARG_ROOT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "check-config", no_argument, NULL, ARG_CHECK },
                 { "show-config", no_argument, NULL, ARG_SHOW },
                 { "fill-pool", no_argument, NULL, ARG_FILL },
+                { "spare", no_argument, NULL, ARG_SPARE },
                 { "profile", required_argument, NULL, ARG_PROFILE },
                 { "root", required_argument, NULL, ARG_ROOT },
                 {},
@@ -93,6 +99,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_FILL:
                         arg_action = ACTION_FILL;
                         break;
+                case ARG_SPARE:
+                        arg_spare = true;
+                        break;
                 case ARG_PROFILE:
                         arg_profile = optarg;
                         break;
@@ -106,6 +115,10 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         if (optind < argc) {
                 log_error("This program takes no arguments.");
+                return -EINVAL;
+        }
+        if (arg_spare && arg_action != ACTION_SERVE) {
+                log_error("--spare does not go with --check-config, --show-config or --fill-pool.");
                 return -EINVAL;
         }
         if (arg_profile && arg_action != ACTION_SHOW) {
@@ -275,21 +288,58 @@ static int enter(int *ret_share_fd) {
         return 1;
 }
 
+/* A spare helper's wait (spares.h): its bus is open and said Hello before the wait, so that a
+ * connection finds it as far as a helper gets before the client's first byte. 1 and the client's
+ * connection and share; 0 when the wait ended without one (exit 0, systemd starts it afresh). */
+static int spare_wait(sd_bus *bus, int *ret_client_fd, int *ret_share_fd, uint64_t *ret_t_main) {
+        _cleanup_close_ int sock = -EBADF;
+        const char *unique = NULL;
+        int r;
+
+        if (!bus)
+                return -ENOTCONN;
+        r = sd_bus_get_unique_name(bus, &unique); /* waits for the Hello's reply */
+        if (r < 0)
+                return log_error_errno(r, "Failed to say Hello on the system bus: %m");
+        r = unix_connect(SPARE_SOCKET, &sock);
+        if (r == -EAGAIN)
+                return 0; /* the door's backlog is full: started afresh, this spare tries again */
+        if (r < 0) {
+                log_error_errno(r, "Failed to reach pyward-door at %s (is pyward-spare.socket running?): %m",
+                                SPARE_SOCKET);
+                return -SPARE_EXIT_NO_DOOR;
+        }
+        (void) sd_notify(false, "READY=1\nSTATUS=Waiting for a connection from pyward-door.");
+        /* The door sends nothing but the hand-off: a timeout, its end closed (it restarted) or a
+         * malformed message all end this spare's wait without a client. */
+        r = handoff_receive(sock, SPARE_IDLE_MSEC, ret_client_fd, ret_share_fd);
+        if (r < 0) {
+                if (r != -ETIMEDOUT && r != -ECONNRESET)
+                        log_warning_errno(r, "The wait for a connection from pyward-door failed: %m");
+                return 0;
+        }
+        /* The activation of this connection's helper ends here, as a socket-activated one's at main(). */
+        *ret_t_main = journal_now_usec();
+        (void) sd_notify(false, "STATUS=Serving a connection.");
+        return 1;
+}
+
 static int serve(uint64_t t_main) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(connection_freep) Connection *c = NULL;
-        _cleanup_close_ int share_fd = -EBADF;
+        _cleanup_close_ int share_fd = -EBADF, spare_client = -EBADF;
         _cleanup_free_ char *profile = NULL;
-        int n, r, code = 0;
+        int n, r, client_fd = SD_LISTEN_FDS_START, code = 0;
 
         n = sd_listen_fds(true);
         if (n < 0)
                 return log_error_errno(n, "Failed to get the connection from systemd: %m");
-        if (n != 1) {
-                log_error(
-                        "Expected exactly one connection from systemd (pyward-helper.socket, Accept=yes), got %d.",
-                        n);
+        if (n != (arg_spare ? 0 : 1)) {
+                log_error(arg_spare ? "A spare helper takes no descriptor from systemd, got %d."
+                                    : "Expected exactly one connection from systemd (pyward-helper.socket, "
+                                      "Accept=yes), got %d.",
+                          n);
                 return -EBADF;
         }
         /* A client that goes away must not kill us in the middle of a write. */
@@ -299,9 +349,11 @@ static int serve(uint64_t t_main) {
         r = confine_self(confine_required());
         if (r < 0)
                 return r;
-        r = enter(&share_fd);
-        if (r <= 0)
-                return r;
+        if (!arg_spare) {
+                r = enter(&share_fd);
+                if (r <= 0)
+                        return r;
+        }
 
         r = sd_event_default(&e);
         if (r < 0)
@@ -315,9 +367,18 @@ static int serve(uint64_t t_main) {
         /* The bus outlives the connection's event loop: the refill after the job uses it. */
         if (bus)
                 (void) sd_bus_set_close_on_exit(bus, false);
+        if (arg_spare) {
+                /* A spare without a bus serves nobody: the door activates a helper instead. */
+                r = spare_wait(bus, &spare_client, &share_fd, &t_main);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return 0;
+                client_fd = TAKE_FD(spare_client); /* the connection's from here on */
+        }
         journal_note_helper_start(t_main, journal_now_usec());
         /* Loads the configuration too: after this, only the request is left to read. */
-        r = connection_new(e, SD_LISTEN_FDS_START, arg_root, bus, &c);
+        r = connection_new(e, client_fd, arg_root, bus, &c);
         if (r < 0)
                 return r;
         /* From here on a system call outside the allowlist kills the helper (pyward-helper(8),
@@ -384,5 +445,11 @@ int main(int argc, char *argv[]) {
         if (arg_action != ACTION_SERVE)
                 return run_config_action();
         r = serve(t_main);
+        if (r == -SPARE_EXIT_NO_DOOR)
+                return SPARE_EXIT_NO_DOOR;
+        /* A spare is started again at once (Restart=always, RestartSec=0, for the refill's sake):
+         * one that failed waits a second first, so that a lasting failure (no bus) does not spin. */
+        if (r < 0 && arg_spare)
+                (void) sleep(1);
         return r < 0 ? 1 : r;
 }

@@ -3,7 +3,7 @@
  * for pyward-helper.socket: admitted connections arrive there with their share, a UID over its
  * share gets its "rejected" RESULT, a share given back admits the next, a missing helpers' socket
  * is an "error", a full one a drop without a byte, a refused client that sent its request reads the
- * verdict, the event loop accepts, and what a refusal costs. */
+ * verdict, the event loop accepts, what a refusal costs, and the spare helpers' turn. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include "door.h"
 #include "front-door.h"
 #include "handoff.h"
+#include "spares.h"
 #include "test-door.h"
 #include "test.h"
 
@@ -253,6 +254,72 @@ static void test_loop_and_cost(sd_event *e) {
         close(pub_fd), close(helper_fd);
 }
 
+/* Runs e until spares_waiting(s) is n (at most a second). */
+static void spares_settle(sd_event *e, Spares *s, unsigned n) {
+        for (int i = 0; i < 100 && spares_waiting(s) != n; i++)
+                assert_se(sd_event_run(e, 10 * 1000) >= 0);
+        assert_int(spares_waiting(s), ==, n);
+}
+
+/* Spare helpers (spares.h): an admitted connection goes to the oldest waiting spare, not to the
+ * helpers' socket; a spare gone before the door noticed is skipped for the next; one that sends a
+ * byte is dropped; with none waiting, the helpers' socket takes the connection again. */
+static void test_spares(sd_event *e) {
+        char spare_path[300];
+        int pub_fd = listen_at(pub, 64), helper_fd = listen_at(helper, 64), spare_fd, sp1, sp2, sp3, sp4;
+        int c1, c2, c3, h = -EBADF, sh = -EBADF;
+        FrontDoor *d = door_at(e, pub_fd, helper);
+        Spares *s = NULL;
+        char x = 0;
+
+        (void) snprintf(spare_path, sizeof(spare_path), "%s/spare.sock", dir);
+        spare_fd = listen_at(spare_path, 16);
+        assert_int(spares_new(e, spare_fd, &s), ==, 0);
+        front_door_set_spares(d, s);
+        sp1 = dial(spare_path);
+        sp2 = dial(spare_path);
+        spares_settle(e, s, 2);
+        c1 = arrive(d, pub_fd);
+        assert_int(handoff_receive(sp1, 1000, &h, &sh), ==, 0);
+        assert_se(write(c1, "a", 1) == 1 && read(h, &x, 1) == 1 && x == 'a');
+        assert_int(accept4(helper_fd, NULL, NULL, SOCK_CLOEXEC), ==, -1);
+        assert_int(errno, ==, EAGAIN);
+        /* The door closed its end of sp1: that spare's turn is over. */
+        assert_int(read(sp1, &x, 1), ==, 0);
+        close(h), close(sh), close(c1), close(sp1);
+        assert_int(spares_waiting(s), ==, 1);
+        /* sp2 goes away unseen (the loop does not run): its hand-off fails, sp3 gets the client. */
+        sp3 = dial(spare_path);
+        spares_settle(e, s, 2);
+        close(sp2);
+        c2 = arrive(d, pub_fd);
+        assert_int(handoff_receive(sp3, 1000, &h, &sh), ==, 0);
+        assert_se(write(c2, "b", 1) == 1 && read(h, &x, 1) == 1 && x == 'b');
+        close(h), close(sh), close(c2), close(sp3);
+        assert_int(front_door_stats(d)->spared, ==, 2);
+        /* A spare that speaks is dropped (closed), and a spare that hangs up is forgotten. */
+        sp4 = dial(spare_path);
+        spares_settle(e, s, 1);
+        assert_se(write(sp4, "x", 1) == 1);
+        spares_settle(e, s, 0);
+        /* Closed with the byte unread: a reset rather than end of stream. */
+        assert_se(read(sp4, &x, 1) < 0 && errno == ECONNRESET);
+        close(sp4);
+        sp4 = dial(spare_path);
+        spares_settle(e, s, 1);
+        close(sp4);
+        spares_settle(e, s, 0);
+        /* None waits: the helpers' socket again. */
+        c3 = arrive(d, pub_fd);
+        receive(helper_fd, &h, &sh);
+        assert_int(front_door_stats(d)->admitted, ==, 3);
+        assert_int(front_door_stats(d)->spared, ==, 2);
+        close(h), close(sh), close(c3);
+        front_door_free(d);
+        spares_free(s);
+        close(pub_fd), close(helper_fd), close(spare_fd);
+}
+
 int main(void) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         char cmd[300];
@@ -267,6 +334,7 @@ int main(void) {
         test_no_helpers(e);
         test_linger(e);
         test_loop_and_cost(e);
+        test_spares(e);
         (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         assert_se(system(cmd) == 0);
         return 0;

@@ -21,11 +21,14 @@ from bench_host import make_users
 from bench_repeat import median, q
 from bench_runner import JOBS
 from bench_spacing import SPACER
-from bench_warm_pool import (configure, fill_pool, pool_full, pool_names, ready, stop_runners, wait_until,
-                             warm_units)
+from bench_warm_pool import (configure, fill_pool, pool_full, pool_names, ready, spares_start, spares_stop,
+                             spares_waiting, stop_runners, wait_until, warm_units)
 
 WARM_PROFILE, WARM_N = "benchwarm", 4
 NUMPY_PROFILE, NUMPY_N = "benchnumpy", 2
+# Spare helpers (pyward-door(8), "SPARE HELPERS") for the whole row, cold and warm alike: the
+# latency section measures pyward without them (the default, none enabled).
+SPARES_N = 4
 CONFIG = (f'[Profile "{WARM_PROFILE}"]\nWarmRunners={WARM_N}\n\n'
           f'[Profile "{NUMPY_PROFILE}"]\nWarmRunners={NUMPY_N}\nPreloadModules=numpy\n')
 NUMPY_JOB = "import numpy as np; a = np.random.rand(300, 300); (a @ a).sum()"
@@ -46,7 +49,9 @@ WARM_PHASES = [
     # runner's CPU time so far is read (the event loop's time of that reply) and START after the
     # hand-off is written, so that on this path EXEC comes before START (pyward-helper(8) has them
     # the other way round): the phases follow the stamps' order.
-    ("client start, connect, activation, helper exec (SPAWN-MAIN)", "SPAWN", "MAIN"),
+    # A spare helper's MAIN is the hand-off's arrival (the row runs with SPARES_N of them); a
+    # sample that found none waiting is an activated helper's exec.
+    ("client start, connect, door, hand-off to a spare helper (SPAWN-MAIN)", "SPAWN", "MAIN"),
     ("helper set-up, connection state (MAIN-ACCEPT)", "MAIN", "ACCEPT"),
     ("config load, lockdown, request read (ACCEPT-REQUEST)", "ACCEPT", "REQUEST"),
     ("admission, claim, bus Hello, Subscribe, Version (REQUEST-BUS)", "REQUEST", "BUS"),
@@ -91,8 +96,10 @@ def once_pyward(code, expect, profile=None, user=None):
 
 
 def spaced_pyward(code, expect, profile=None):
-    """once_pyward, after the units of the sample before it are gone (bench_spacing); it makes units."""
+    """once_pyward, after the units of the sample before it are gone (bench_spacing) and the spare
+    helpers wait again (the one that served it is started afresh); it makes units."""
     SPACER.wait()
+    wait_until(lambda: spares_waiting(SPARES_N), READY_WAIT, interval=0.005)
     try:
         return once_pyward(code, expect, profile)
     finally:
@@ -378,6 +385,11 @@ def measure(runner, args):
         expect[job] = r.stdout
     users = make_users(CLIENTS)
     try:
+        rc, err = spares_start(SPARES_N)
+        if rc != 0:
+            res["error"] = f"the spare helpers did not start: {err[-300:]}"
+            return res
+        res["spare_helpers"] = SPARES_N
         t0 = time.monotonic()
         configure(CONFIG)
         rc, err = fill_pool()
@@ -398,6 +410,7 @@ def measure(runner, args):
         res["refill"] = measure_refill(users, max(3, round(runs / args.share) // 10))  # a whole burst each run
     finally:
         res["cleanup"] = clean_up()
+        spares_stop(SPARES_N)
         log("warm: cleaned up: " + ("nothing left" if res["cleanup"]["clean"] else f"{res['cleanup']['leftovers']}"))
     return res
 
@@ -451,7 +464,7 @@ def report_lines(w):
     if not w:
         return []
     lines = [f"Warm runners (profile {w['profile']}, WarmRunners={w['warm_runners']}; cold: the default profile, "
-             "WarmRunners=0; pyward CLI with --json)"]
+             f"WarmRunners=0; both with {w.get('spare_helpers', 0)} spare helpers; pyward CLI with --json)"]
     if "error" in w:
         return lines + [f"  n/a: {w['error']}", _cleanup_line(w), ""]
     lat = w["latency"]

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The warm row's handle on the machine's pool (bench_warm.py): the names in /run/pyward/warm, the
-# pyward-warm-* units, a fill, the bench's drop-in, emptying a profile's pool. Stdlib only.
+# pyward-warm-* units, a fill, the bench's drop-in, emptying a profile's pool; the spare helpers
+# (pyward-door(8), "SPARE HELPERS") the row runs with. Stdlib only.
 import os
 import time
 
@@ -75,3 +76,24 @@ def stop_runners(profile):
         except FileNotFoundError:
             pass
     return len(units)
+
+
+def spare_units(n):
+    return [f"pyward-helper-spare@{i}.service" for i in range(1, n + 1)]
+
+
+def spares_waiting(n):
+    """Whether all n spare helpers wait at the door (their status line, helper/main.c)."""
+    r = run(["systemctl", "show", "-P", "StatusText", *spare_units(n)], check=False)
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    return len(lines) == n and all(line.startswith("Waiting for a connection") for line in lines)
+
+
+def spares_start(n):
+    """Starts n spare helpers (Type=notify: each is waiting when systemctl returns); (rc, stderr)."""
+    r = run(["systemctl", "start", *spare_units(n)], timeout=60, check=False)
+    return r.returncode, r.stderr.strip()
+
+
+def spares_stop(n):
+    run(["systemctl", "stop", *spare_units(n)], timeout=60, check=False)
