@@ -3,10 +3,13 @@
 # instances wait at the door's second socket; an admitted connection goes to one of them, which
 # serves it and is started afresh; without one waiting, pyward-helper.socket activates a helper as
 # before. Nothing a client sees differs, and no way a spare ends loses a job.
+import json
 import os
+import re
 import select
 import stat
 import subprocess
+import sys
 import time
 
 from faultlib import write_dropin
@@ -30,6 +33,25 @@ def waiting():
     """The spares now waiting at the door (their status line, helper/main.c's spare_wait())."""
     return [u for u in SPARES if show(u, "ActiveState") == "active"
             and show(u, "StatusText").startswith("Waiting for a connection")]
+
+
+# What a job can observe of its own sandbox, with the numbers that differ between any two jobs
+# (uid, job id, pids) taken out: the same on a spare helper's job as on an activated one's.
+PROBE = r"""
+import json, os, re, resource
+n = lambda s: re.sub(r"pyward-job-[0-9a-f]+|[0-9]+", "N", s)
+st = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
+print(json.dumps({
+    "status": {k: st[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp", "Seccomp_filters")},
+    "cgroup": n(open("/proc/self/cgroup").read()),
+    "mounts": sorted({n(l.split()[4]) + " " + l.split(" - ")[1].split()[0] for l in open("/proc/self/mountinfo")}),
+    "etc": sorted(os.listdir("/etc")),
+    "net": sorted(os.listdir("/sys/class/net")),
+    "env": sorted(os.environ),
+    "rlimits": [resource.getrlimit(getattr(resource, r)) for r in sorted(dir(resource)) if r.startswith("RLIMIT_")],
+    "cwd": n(os.getcwd()), "groups": len(os.getgroups()),
+}, sort_keys=True))
+"""
 
 
 class SpareHelpers(PywardTestCase):
@@ -60,6 +82,34 @@ class SpareHelpers(PywardTestCase):
         res = self.run_job("print('new')", profile="sparenew")
         self.assertOk(res, b"new\n")
         self.assertTrue(wait_for(lambda: restarts() - n0 == 1, 10))
+
+    def test_a_job_on_a_spare_sees_what_an_activated_ones_sees(self):
+        """The same probe of the job's own sandbox (capabilities, seccomp, cgroup, mounts, /etc,
+        network, environment, rlimits) on a spare helper's job and on an activated helper's."""
+        n0 = restarts()
+        on_spare = self.run_job(PROBE)
+        self.assertOk(on_spare)
+        self.assertTrue(wait_for(lambda: restarts() - n0 == 1, 10))
+        sh("systemctl", "stop", *SPARES)
+        activated0 = int(show("pyward-helper.socket", "NAccepted"))
+        activated = self.run_job(PROBE)
+        self.assertOk(activated)
+        self.assertEqual(int(show("pyward-helper.socket", "NAccepted")) - activated0, 1)
+        self.assertEqual(json.loads(on_spare.stdout), json.loads(activated.stdout))
+
+    def test_spare_keeps_the_units_namespaces(self):
+        """A spare's start is off the critical path, so it keeps every namespace of the helper's
+        sandbox even where pyward-helper-generator lifts them for activated helpers (Landlock in
+        their place): systemd-analyze security scores it as the helper without the drop-in, 0.7."""
+        dropins = show(SPARES[0], "DropInPaths")
+        self.assertNotIn("50-pyward-landlock.conf", dropins)
+        out = sh("systemd-analyze", "security", "--no-pager", SPARES[0], check=False).stdout
+        m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+        self.assertIsNotNone(m, out)
+        print(f"\n    [measured] systemd-analyze security {SPARES[0]}: {m.group(1)}", file=sys.stderr)
+        self.assertLessEqual(float(m.group(1)), 0.7, out)
+        self.assertEqual(show(SPARES[0], "ProtectSystem"), "strict")
+        self.assertEqual(show(SPARES[0], "PrivateNetwork"), "yes")
 
     def test_no_spare_waiting_means_activation(self):
         """With every spare stopped, connections are activated as without spares."""
