@@ -8,12 +8,19 @@
 # when GO asked for them (CH_FILE_OUT, CH_SKIPPED, CH_DONE), and exits with the child's status.
 # Discovery (GO's DISCOVER): one CH_INFO about the interpreter, exit 0. A session (GO's SESSION):
 # _session() of runner-session.py; the files returned: _collect() of runner-files.py (embed-runner.py
-# puts both before this file). A warm runner
+# puts both before this file, as the string _later() compiles when a job needs them). A warm runner
 # (_warm(): fd 0 a listening socket) preloads $PYWARD_PRELOAD's modules, accepts its channel, and
 # first reads CH_STDIO (stdout), CH_STDIO (stderr) and CH_LIMITS; then the same request.
 # Imports are kept few (a warm runner is started ahead of its job): what only collection or
 # discovery needs is imported there. Nothing here may write to fd 1 or 2 but a runner error.
 import os, sys
+def _later():
+    # runner-session.py and runner-files.py (embed-runner.py: _LATER), compiled into this module
+    # only for a job that needs them (a session, returned files) or by a warm runner while it
+    # waits: a one-shot job does not pay for compiling them.
+    g = globals()
+    if "_session" not in g:
+        exec(compile(g.pop("_LATER"), "<string>", "exec", dont_inherit=True), g)
 def _runner():
     import _signal, _socket, select
     CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
@@ -243,6 +250,7 @@ def _runner():
         if stdin is None:
             fail("GO came without the job's stdin")
         # never returns: it exits, or SystemExit
+        _later()
         return _session(ch, cwd, bounds, stdin, inputs, fail, kill_all, limit_cpu, deadline)
     collect = bool(go & GO_COLLECT)
     path = os.path.join(os.getcwd(), os.fsdecode(filename))
@@ -324,6 +332,7 @@ def _runner():
         if not stopped:
             kill_all()  # what the code left running must not change the files being read
         try:
+            _later()
             unlisted = _collect(ch, cwd, bounds, filename, inputs)
             ch.send(DONE, unlisted.to_bytes(8, "little"))
         except OSError:
@@ -346,11 +355,10 @@ def _warm(fail):
     if not listening:
         s.detach()
         return False
-    # What the code's process imports on either path before the code runs (runpy, at the end of
-    # this file, and pkgutil with what it imports, which runpy.run_path() imports before it runs
-    # the code), imported now, while nobody waits: the code finds the same modules either way.
-    import runpy  # noqa: F401
-    import pkgutil  # noqa: F401
+    # The code's process imports nothing more before the code runs on either path (the end of
+    # this file runs it without runpy): only the profile's modules are imported now, and what a
+    # session or returned files need compiled.
+    _later()
     for name in preload.split(","):
         if name:
             # One that fails is left out, whatever it raises, SystemExit included; not a
@@ -422,14 +430,27 @@ def _info(metadata):
         out += b"packages_omitted=%d\n" % omitted
     return out
 _p = _runner()
-del _runner, _warm, _exit_as, _collect, _info, _session, _Link, _InputFiles, _kernel, _lines, _error, _result_text
-import runpy
+for _n in ("_runner", "_warm", "_exit_as", "_later", "_LATER", "_collect", "_info", "_session", "_Link",
+           "_InputFiles", "_kernel", "_lines", "_error", "_result_text", "_n"):
+    globals().pop(_n, None)
+# The job's file as __main__, as runpy.run_path(_p, run_name="__main__") runs it (a fresh module
+# with its attributes, sys.argv[0] the file's full path), without importing runpy and
+# pkgutil (and typing, contextlib, importlib.util ... with them), which "python3 file.py" does not
+# import either: 10-15 ms of every cold job's start.
+_m = type(sys)("__main__")
+_m.__dict__.update(__file__=_p, __cached__=None, __doc__=None, __loader__=None, __package__="", __spec__=None)
+sys.modules["__main__"] = _m
+sys.argv[0] = _p
+del _m
 try:
-    runpy.run_path(_p, run_name="__main__")
+    with open(_p, "rb") as _f:
+        _c = compile(_f.read(), _p, "exec", dont_inherit=True)
+    del _f
+    exec(_c, sys.modules["__main__"].__dict__)
 except SystemExit:
     raise
 except BaseException as _e:
-    # Show the traceback from the job's own file down, not through runpy and this runner.
+    # Show the traceback from the job's own file down, not through this runner.
     _t = _e.__traceback__
     while _t is not None and _t.tb_frame.f_code.co_filename != _p:
         _t = _t.tb_next

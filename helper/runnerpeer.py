@@ -9,8 +9,8 @@
 # that cannot reach os.kill(-1) run, and never as root.
 # run(warm=True) plays a warm runner's helper: the runner's fd 0 is a listening socket, which this
 # side connects to and then sends CH_STDIO (stdout), CH_STDIO (stderr) and CH_LIMITS first.
-# The runner is runner-session.py, runner-files.py and RUNNER.PY, in that order, as embed-runner.py
-# joins them; importing this module takes RUNNER.PY from sys.argv[1] (each test's first argument).
+# The runner is runner-session.py, runner-files.py and RUNNER.PY, joined by embed-runner.py's join()
+# as for the helper; importing this module takes RUNNER.PY from sys.argv[1] (each test's first argument).
 import array
 import os
 import socket
@@ -22,8 +22,18 @@ import time
 import unittest
 
 _runner_path = sys.argv.pop(1)
-RUNNER = "".join(open(os.path.join(os.path.dirname(_runner_path), name) if name else _runner_path,
-                      encoding="utf-8").read() for name in ("runner-session.py", "runner-files.py", None))
+
+
+def _join():
+    import importlib.util
+    d = os.path.dirname(_runner_path)
+    spec = importlib.util.spec_from_file_location("embed_runner", os.path.join(d, "embed-runner.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.join([os.path.join(d, "runner-session.py"), os.path.join(d, "runner-files.py"), _runner_path])
+
+
+RUNNER = _join()
 
 CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP, CELL, INTERRUPT, END, STDIO, LIMITS = range(1, 14)
 FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO, CELL_RESULT = range(0x81, 0x87)

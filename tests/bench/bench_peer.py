@@ -37,7 +37,7 @@ TMP_SIZE = 64 * 1024 * 1024  # the job's /tmp bound where the helper's propertie
 SCMP_ACT_ALLOW, SCMP_ACT_KILL_PROCESS = 0x7fff0000, 0x80000000
 # The runner's stub for bare-runner: what _runner() does for a one-shot job without the channel
 # (its imports, the code written to a file in the working directory, the fork, the parent's wait
-# and exit as the child's status); the child returns the path that runpy runs as __main__.
+# and exit as the child's status); the child returns the path that the runner's end runs as __main__.
 STUB = '''
 def _runner():
     import _signal, _socket, select
