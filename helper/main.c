@@ -167,7 +167,7 @@ static int check_system(const Config *c) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         unsigned missing = 0, first_missing = 0;
-        uint32_t max_connections = 0;
+        uint32_t max_connections = 0, spares = 0;
         uint64_t warm = 0;
         int r;
 
@@ -190,16 +190,24 @@ static int check_system(const Config *c) {
                         missing, (unsigned) JOB_USERS, first_missing);
 
         r = sd_bus_open_system(&bus);
+        /* Each spare helper serves a connection beside pyward-helper.socket's MaxConnections=. */
+        if (r >= 0 && manager_count_active_units(bus, "pyward-helper-spare@*.service", &spares, &error) >= 0)
+                printf("Spare helpers: %" PRIu32 " running (pyward-helper-spare@.service, pyward-door(8)).\n",
+                       spares);
+        sd_bus_error_free(&error);
         if (r >= 0)
                 r = manager_socket_max_connections(bus, &max_connections, &error);
         if (r < 0)
                 printf("Not checked: pyward-helper.socket's MaxConnections= against the %u job users (%s).\n",
                        (unsigned) JOB_USERS, error.message ?: strerror(-r));
-        else if (max_connections + warm > JOB_USERS) {
-                char kept[128] = "";
+        else if (max_connections + spares + warm > JOB_USERS) {
+                char kept[256] = "";
 
-                if (warm > 0)
+                if (spares > 0)
                         (void) snprintf(kept, sizeof(kept),
+                                        ", %" PRIu32 " spare helpers serve one each besides", spares);
+                if (warm > 0)
+                        (void) snprintf(kept + strlen(kept), sizeof(kept) - strlen(kept),
                                         " and the profiles keep %" PRIu64
                                         " warm runners (WarmRunners=), each holding a job user",
                                         warm);
@@ -209,7 +217,8 @@ static int check_system(const Config *c) {
                        " fail with \"all %u job users are in use\". Lower "
                        "MaxConnections=%s or build with -Djob-users=%" PRIu64 ".\n",
                        max_connections, kept, (unsigned) JOB_USERS, warm < JOB_USERS ? JOB_USERS - warm : 0,
-                       (unsigned) JOB_USERS, warm > 0 ? " or WarmRunners=," : "", max_connections + warm);
+                       (unsigned) JOB_USERS, warm > 0 ? " or WarmRunners=," : "",
+                       max_connections + spares + warm);
         }
         return missing > 0 || check_confinement() < 0 ? -ENOENT : 0;
 }

@@ -338,3 +338,26 @@ int manager_socket_max_connections(sd_bus *bus, uint32_t *ret, sd_bus_error *err
                                            "org.freedesktop.systemd1.Socket", "MaxConnections", error, 'u',
                                            ret);
 }
+
+int manager_count_active_units(sd_bus *bus, const char *pattern, uint32_t *ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *states[] = { "active", "activating", "reloading", "deactivating", NULL };
+        uint32_t n = 0;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char **) states);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "as", 1, pattern);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, MANAGER_CALL_TIMEOUT_USEC, error, &reply);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        while (r >= 0 && (r = sd_bus_message_skip(reply, "(ssssssouso)")) > 0)
+                n++;
+        if (r < 0)
+                return r;
+        *ret = n;
+        return 0;
+}

@@ -102,3 +102,6 @@ void manager_retry_done(ManagerRetry *r);
 
 /* For --check-config, without an event loop: pyward-helper.socket's MaxConnections=. */
 int manager_socket_max_connections(sd_bus *bus, uint32_t *ret, sd_bus_error *error);
+/* How many units matching pattern are active (or activating, reloading, deactivating), for
+ * --check-config: one synchronous ListUnitsByPatterns. */
+int manager_count_active_units(sd_bus *bus, const char *pattern, uint32_t *ret, sd_bus_error *error);

@@ -111,6 +111,14 @@ class SpareHelpers(PywardTestCase):
         self.assertEqual(show(SPARES[0], "ProtectSystem"), "strict")
         self.assertEqual(show(SPARES[0], "PrivateNetwork"), "yes")
 
+    def test_check_config_reports_the_spares(self):
+        """pyward-helper --check-config counts the running spares (two here, none once stopped)."""
+        out = sh("/usr/libexec/pyward-helper", "--check-config").stdout
+        self.assertIn("Spare helpers: 2 running", out)
+        sh("systemctl", "stop", *SPARES)
+        out = sh("/usr/libexec/pyward-helper", "--check-config").stdout
+        self.assertIn("Spare helpers: 0 running", out)
+
     def test_no_spare_waiting_means_activation(self):
         """With every spare stopped, connections are activated as without spares."""
         sh("systemctl", "stop", *SPARES)
