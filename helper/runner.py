@@ -22,7 +22,7 @@ def _later():
     if "_session" not in g:
         exec(compile(g.pop("_LATER"), "<string>", "exec", dont_inherit=True), g)
 def _runner():
-    import _signal, _socket, select
+    import _signal, _socket, gc, select
     CODE, FILENAME, ARG, BOUNDS, FILE, FILE_DATA, GO, STOP = range(1, 9)
     STDIO, LIMITS = 0x0C, 0x0D
     FILE_OUT, FILE_OUT_DATA, SKIPPED, DONE, INFO = range(0x81, 0x86)
@@ -268,6 +268,10 @@ def _runner():
     if stdin is None:
         fail("GO came without the job's stdin")
 
+    # What exists now is the runner's (and a warm runner's preloaded modules): frozen out of the
+    # collector, the code's collections and its interpreter's final one do not walk it again
+    # (the fork and a trivial exit 5.4 -> 3.7 ms on the dev host; the CPython docs' advice before a fork).
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         ch.s.detach()
