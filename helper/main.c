@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -303,6 +304,7 @@ static int enter(int *ret_share_fd) {
 static int spare_wait(sd_bus *bus, int *ret_client_fd, int *ret_share_fd, uint64_t *ret_t_main) {
         _cleanup_close_ int sock = -EBADF;
         const char *unique = NULL;
+        struct pollfd p[2];
         int r;
 
         if (!bus)
@@ -319,9 +321,21 @@ static int spare_wait(sd_bus *bus, int *ret_client_fd, int *ret_share_fd, uint64
                 return -SPARE_EXIT_NO_DOOR;
         }
         (void) sd_notify(false, "READY=1\nSTATUS=Waiting for a connection from pyward-door.");
+        /* The bus is watched for its end only (events 0: a hang-up or an error, never a message
+         * it may still send us): a spare whose bus went away (the bus daemon restarted) would
+         * serve its client an error, so it ends its wait and is started afresh instead. */
+        p[0] = (struct pollfd) { .fd = sock, .events = POLLIN };
+        p[1] = (struct pollfd) { .fd = sd_bus_get_fd(bus) };
+        r = poll(p, p[1].fd >= 0 ? 2 : 1, SPARE_IDLE_MSEC);
+        if (r < 0)
+                return log_error_errno(errno, "Failed to wait for a connection from pyward-door: %m");
+        if (p[1].revents != 0) {
+                log_notice("The system bus connection ended while waiting; exiting, to be started afresh.");
+                return 0;
+        }
         /* The door sends nothing but the hand-off: a timeout, its end closed (it restarted) or a
          * malformed message all end this spare's wait without a client. */
-        r = handoff_receive(sock, SPARE_IDLE_MSEC, ret_client_fd, ret_share_fd);
+        r = r == 0 ? -ETIMEDOUT : handoff_receive(sock, 0, ret_client_fd, ret_share_fd);
         if (r < 0) {
                 if (r != -ETIMEDOUT && r != -ECONNRESET)
                         log_warning_errno(r, "The wait for a connection from pyward-door failed: %m");
