@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -15,6 +16,7 @@
 #include "door.h"
 #include "front-door.h"
 #include "handoff.h"
+#include "lockdown.h"
 #include "log.h"
 #include "macro.h"
 #include "spares.h"
@@ -81,6 +83,8 @@ static int serve(void) {
                 .config_root = arg_root,
                 .conn_dir = CONN_DIR,
                 .helper_socket = HELPER_SOCKET,
+                .debug_forbidden = PYWARD_DEBUG_HOOKS && getenv(LOCKDOWN_DEBUG_DOOR_ENV) &&
+                                   strcmp(getenv(LOCKDOWN_DEBUG_DOOR_ENV), "1") == 0,
         };
         const FrontDoorStats *st;
         sigset_t mask;
@@ -138,6 +142,12 @@ static int serve(void) {
                         return r;
                 front_door_set_spares(d, spares);
         }
+        /* Its own seccomp filter, the helper's allowlist and accept4()/signalfd4() (lockdown.h),
+         * before the first connection: a system call outside it kills the door, which systemd
+         * starts again (its unit's SystemCallFilter= is the layer under it). */
+        r = lockdown_apply_door(LOCKDOWN_KILL);
+        if (r < 0)
+                return r;
         (void) sd_notify(false, "READY=1\nSTATUS=Accepting connections.");
         r = sd_event_loop(e);
         if (r < 0)

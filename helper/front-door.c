@@ -14,9 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config-paths.h"
 #include "door.h"
 #include "front-door.h"
 #include "handoff.h"
+#include "lockdown.h"
 #include "log.h"
 #include "unix-connect.h"
 
@@ -193,6 +195,11 @@ void front_door_admit(FrontDoor *d, int client_fd) {
         uid_t uid;
         int r;
 
+#if PYWARD_DEBUG_HOOKS
+        /* Test builds only: prove that the door's lockdown (door-main.c) kills it. */
+        if (d->params.debug_forbidden)
+                (void) lockdown_debug_forbidden_syscall();
+#endif
         r = door_peer_uid(client, &uid);
         if (r < 0) {
                 (void) snprintf(message, sizeof(message), "cannot read the peer's credentials: %s",

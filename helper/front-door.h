@@ -6,6 +6,7 @@
  * reads a byte of a request: a refused client's bytes are discarded unread. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -33,6 +34,7 @@ typedef struct FrontDoorParams {
         const char *conn_dir;      /* the share files (CONN_DIR) */
         const char *helper_socket; /* HELPER_SOCKET */
         uint64_t full_usec;        /* 0: FRONT_DOOR_FULL_USEC (the tests choose their own) */
+        bool debug_forbidden;      /* -Ddebug-hooks=true builds: a forbidden call at the first connection */
 } FrontDoorParams;
 
 /* What the door did, for its status line and the tests. */

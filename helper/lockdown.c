@@ -80,11 +80,16 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args, const s
         if (r == -EDOM || r == -EFAULT)
                 return 0;
         if (r < 0)
-                return log_error_errno(r, "Failed to allow %s() in the helper's seccomp filter: %m", name);
+                return log_error_errno(r, "Failed to allow %s() in the seccomp filter: %m", name);
         return 0;
 }
 
-int lockdown_apply(LockdownMode mode) {
+/* What only the front door calls (pyward-door(8)): accept4() of its listening sockets, and
+ * signalfd4() for sd-event's SIGTERM source. The rest of its work (share files, the configuration,
+ * AF_UNIX connects, SCM_RIGHTS, the event loop, logging) is the helper's too. */
+static const char *const door_syscalls[] = { "accept4", "signalfd4", NULL };
+
+static int lockdown_install(LockdownMode mode, const char *const *extra) {
         uint32_t kill_action, action;
         scmp_filter_ctx ctx;
         int r;
@@ -102,7 +107,7 @@ int lockdown_apply(LockdownMode mode) {
         }
         ctx = seccomp_init(action);
         if (!ctx)
-                return log_error_errno(ENOMEM, "Failed to allocate the helper's seccomp filter: %m");
+                return log_error_errno(ENOMEM, "Failed to allocate the seccomp filter: %m");
         /* The unit has NoNewPrivileges=yes; set it here too so the filter never depends on it. */
         r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
         if (r < 0) {
@@ -119,6 +124,11 @@ int lockdown_apply(LockdownMode mode) {
 
         for (size_t i = 0; i < ELEMENTSOF(allowed_syscalls); i++) {
                 r = allow(ctx, allowed_syscalls[i], 0, NULL);
+                if (r < 0)
+                        goto finish;
+        }
+        for (size_t i = 0; extra && extra[i]; i++) {
+                r = allow(ctx, extra[i], 0, NULL);
                 if (r < 0)
                         goto finish;
         }
@@ -145,7 +155,7 @@ int lockdown_apply(LockdownMode mode) {
 
         r = seccomp_load(ctx);
         if (r < 0)
-                log_error_errno(r, "Failed to install the helper's seccomp filter: %m");
+                log_error_errno(r, "Failed to install the seccomp filter: %m");
         else
                 log_debug("Locked down: seccomp filter of %zu system calls installed%s.",
                           ELEMENTSOF(allowed_syscalls) + 4,
@@ -153,6 +163,14 @@ int lockdown_apply(LockdownMode mode) {
 finish:
         seccomp_release(ctx);
         return r < 0 ? r : 0;
+}
+
+int lockdown_apply(LockdownMode mode) {
+        return lockdown_install(mode, NULL);
+}
+
+int lockdown_apply_door(LockdownMode mode) {
+        return lockdown_install(mode, door_syscalls);
 }
 
 int lockdown_debug_forbidden_syscall(void) {

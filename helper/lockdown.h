@@ -20,5 +20,12 @@ typedef enum LockdownMode {
  * errno; on failure nothing is installed. */
 int lockdown_apply(LockdownMode mode);
 
+/* The front door's filter (door-main.c): the helper's allowlist and accept4(), signalfd4(). */
+int lockdown_apply_door(LockdownMode mode);
+
+/* In builds with -Ddebug-hooks=true only: the front door with this variable set to 1 in its
+ * environment calls lockdown_debug_forbidden_syscall() at its first connection after lockdown. */
+#define LOCKDOWN_DEBUG_DOOR_ENV "PYWARD_DEBUG_DOOR_FORBIDDEN_SYSCALL"
+
 /* Debug hook: tries execve("/bin/sh"). Returns only if the filter did not stop it, with -errno. */
 int lockdown_debug_forbidden_syscall(void);

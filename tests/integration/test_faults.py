@@ -229,6 +229,38 @@ class FaultTests(FaultTestCase):
         # And the next client is served as usual.
         self.assertOk(pyward.run("print('fine')\n", client_timeout=60), b"fine\n")
 
+    def test_forbidden_syscall_kills_locked_down_door(self):
+        """The front door's own seccomp filter (lockdown_apply_door()): with the test builds' hook
+        set, its first connection after lockdown makes it call execve(), and systemd sees it die
+        of SIGSYS; the client's connection ends without a byte; without the hook it serves again."""
+        d = "/run/systemd/system/pyward-door.service.d"
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "90-test-forbidden.conf")
+        with open(path, "w") as f:
+            f.write("[Service]\nEnvironment=PYWARD_DEBUG_DOOR_FORBIDDEN_SYSCALL=1\n")
+
+        def restore():
+            if os.path.exists(path):
+                os.unlink(path)
+                sh("systemctl", "daemon-reload")
+                sh("systemctl", "restart", "pyward-door.service")
+        self.addCleanup(restore)
+        sh("systemctl", "daemon-reload")
+        sh("systemctl", "restart", "pyward-door.service")
+        with connect(timeout=30) as s:
+            s.settimeout(10)
+            try:
+                got = s.recv(1)
+            except ConnectionError:
+                got = b""
+        self.assertEqual(got, b"", "the door answered instead of dying")
+        recs = wait_for(lambda: [r for r in journal_records("_PID=1", since=self.t0)
+                                 if r.get("UNIT", "") == "pyward-door.service"
+                                 and "status=31/SYS" in r.get("MESSAGE", "")], 5)
+        self.assertTrue(recs, "no 'Main process exited, code=killed, status=31/SYS' for pyward-door.service")
+        restore()
+        self.assertOk(pyward.run("print('fine')\n", client_timeout=60), b"fine\n")
+
 
 if __name__ == "__main__":
     unittest.main()
