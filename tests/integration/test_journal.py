@@ -233,7 +233,15 @@ class JournalTests(PywardTestCase):
                     self.assertLess(kinds.index("started"), cells[0], kinds)
                     self.assertLess(cells[-1], kinds.index("result"), kinds)
                 self.assertEqual({x["_PID"] for x in r["records"]}, {r["records"][0]["_PID"]})
-                self.assertRegex(r["records"][0]["_SYSTEMD_UNIT"], r"^pyward-helper@.*\.service$")
+                first = r["records"][0]
+                if "_SYSTEMD_UNIT" in first or name != "rejected":
+                    self.assertRegex(first.get("_SYSTEMD_UNIT", ""), r"^pyward-helper@.*\.service$", first)
+                else:
+                    # journald reads a sender's unit from /proc when the record arrives; a helper
+                    # that refused the connection exits right after its one record and may be gone
+                    # by then (seen once on trixie, 0d36adf): journald then knows none of its
+                    # cgroup metadata, which is not a wrong unit.
+                    self.assertFalse([k for k in first if k.startswith("_SYSTEMD_")], first)
                 self.assertEqual({x["PYWARD_JOB"] for x in r["records"]}, {r["result"]["job"]})
 
     def test_fields_are_the_documented_ones(self):
