@@ -91,6 +91,7 @@ static const char *const door_syscalls[] = { "accept4", "signalfd4", NULL };
 
 static int lockdown_install(LockdownMode mode, const char *const *extra) {
         uint32_t kill_action, action;
+        size_t n_extra = 0;
         scmp_filter_ctx ctx;
         int r;
 
@@ -127,8 +128,8 @@ static int lockdown_install(LockdownMode mode, const char *const *extra) {
                 if (r < 0)
                         goto finish;
         }
-        for (size_t i = 0; extra && extra[i]; i++) {
-                r = allow(ctx, extra[i], 0, NULL);
+        for (; extra && extra[n_extra]; n_extra++) {
+                r = allow(ctx, extra[n_extra], 0, NULL);
                 if (r < 0)
                         goto finish;
         }
@@ -158,7 +159,7 @@ static int lockdown_install(LockdownMode mode, const char *const *extra) {
                 log_error_errno(r, "Failed to install the seccomp filter: %m");
         else
                 log_debug("Locked down: seccomp filter of %zu system calls installed%s.",
-                          ELEMENTSOF(allowed_syscalls) + 4,
+                          ELEMENTSOF(allowed_syscalls) + n_extra + 4,
                           mode == LOCKDOWN_LOG ? " (log mode: nothing is killed)" : "");
 finish:
         seccomp_release(ctx);
