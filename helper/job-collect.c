@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A job's end: once its unit is down, one GetAll of the Service interface gives Result, ExecMain*,
- * CPU, memory and timestamps; they become the JobResult, then Unref lets the manager collect it. */
+ * CPU, memory and timestamps; they become the JobResult, and Unref lets the manager collect it. */
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,16 +21,6 @@ typedef struct ServiceProps {
         int32_t code, status;
         uint64_t cpu, peak, start_ts, exit_ts;
 } ServiceProps;
-
-static int on_unref_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Job *j = userdata;
-
-        j->slot_call = sd_bus_slot_unref(j->slot_call);
-        if (sd_bus_message_is_method_error(m, NULL))
-                log_debug("Unref of %s failed: %s", j->unit, sd_bus_message_get_error(m)->message);
-        job_set_state(j, JOB_STATE_DONE);
-        return 0;
-}
 
 /* The times: wall_ms counts what RuntimeMaxSec= counts, from the unit's activation (Type=exec: the
  * job's execve() done, its sandbox built) to the exit; the sandbox's setup before it (tens of ms,
@@ -143,12 +133,13 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
         }
         job_fill_result(j, &p);
 
-        /* Drop the reference AddRef=yes gave us; the manager then collects the unit. */
-        r = manager_unref_unit(j->bus, &j->slot_call, j->unit_path, on_unref_reply, j);
-        if (r < 0) {
+        /* Drop the reference AddRef=yes gave us; the manager then collects the unit. The result is
+         * complete already: it goes to the client without waiting for the reply (a round trip of the
+         * manager at every job's end); the call is on the wire before the result is. */
+        r = manager_unref_unit(j->bus, j->unit_path);
+        if (r < 0)
                 log_debug_errno(r, "Failed to call Unref on %s: %m", j->unit);
-                job_set_state(j, JOB_STATE_DONE);
-        }
+        job_set_state(j, JOB_STATE_DONE);
         return 0;
 }
 

@@ -293,9 +293,52 @@ int job_refresh(Job *j) {
         return r;
 }
 
+/* The manager's PropertiesChanged of the Unit interface carries every property of it that emits
+ * changes (sd_bus_emit_properties_changed_strv() with no names), and follows the Service interface's
+ * for the same change: the manager sends the unit type's first, so that a client can take the pair
+ * as one. When it shows a unit that was seen active down with no job pending, the result is read at
+ * once, without a GetAll of the unit first. */
+static bool job_signal_says_down(Job *j, sd_bus_message *m) {
+        _cleanup_free_ char *active = NULL;
+        uint32_t job_id = UINT32_MAX;
+        uint64_t inactive_exit = UINT64_MAX;
+        ManagerProp props[] = {
+                { "ActiveState", "s", &active },
+                { "Job", "(uo)", &job_id },
+                { "InactiveExitTimestampMonotonic", "t", &inactive_exit },
+        };
+
+        if (j->state != JOB_STATE_RUNNING || j->active_enter_usec == 0)
+                return false;
+        if (manager_read_props(m, props, ELEMENTSOF(props)) < 0 || !active || job_id == UINT32_MAX ||
+            inactive_exit == UINT64_MAX)
+                return false;
+        return job_id == 0 && (j->start_job_done || inactive_exit > 0) &&
+               (strcmp(active, "inactive") == 0 || strcmp(active, "failed") == 0);
+}
+
+/* Each GetAll costs a round trip of the manager, which at a job's end is busy taking its unit down:
+ * the Service interface's signal asks for none (the Unit interface's follows it), and the Unit
+ * interface's none when it says the unit is down. Anything else is read with GetAll; the recheck
+ * timer reads it every RECHECK_USEC anyway. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Job *j = userdata;
+
+        switch (manager_changed_interface(m)) {
+        case MANAGER_INTERFACE_SERVICE:
+                return 0;
+        case MANAGER_INTERFACE_UNIT:
+                if (job_signal_says_down(j, m)) {
+                        log_debug("Job unit %s is down, as its PropertiesChanged says.", j->unit);
+                        job_set_state(j, JOB_STATE_COLLECTING);
+                        return 0;
+                }
+                break;
+        case MANAGER_INTERFACE_OTHER:
+                break;
+        }
         log_debug("PropertiesChanged on %s", sd_bus_message_get_path(m));
-        (void) job_refresh(userdata);
+        (void) job_refresh(j);
         return 0;
 }
 

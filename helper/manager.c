@@ -161,10 +161,8 @@ int manager_unit_path(const char *unit, char **ret) {
         return sd_bus_path_encode(SD_PATH "/unit", unit, ret);
 }
 
-int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
-                       sd_bus_message_handler_t cb, void *userdata) {
-        return sd_bus_call_method_async(bus, ret_slot, SD_DEST, unit_path, SD_UNIT, "Unref", cb, userdata,
-                                        NULL);
+int manager_unref_unit(sd_bus *bus, const char *unit_path) {
+        return sd_bus_call_method_async(bus, NULL, SD_DEST, unit_path, SD_UNIT, "Unref", NULL, NULL, NULL);
 }
 
 int manager_ref_unit(sd_bus *bus, const char *unit_path) {
@@ -219,6 +217,18 @@ int manager_watch_jobs(sd_bus *bus, sd_bus_slot **ret_slot_new, sd_bus_slot **re
 /* gcc 12's analyzer reports the string stored through p->ptr (the caller's _cleanup_free_
  * variable) as leaked at the next return: a false positive, the caller owns and frees it. */
 DISABLE_WARNING_ANALYZER_LEAK
+ManagerInterface manager_changed_interface(sd_bus_message *m) {
+        const char *interface;
+
+        if (sd_bus_message_read(m, "s", &interface) < 0)
+                return MANAGER_INTERFACE_OTHER;
+        if (strcmp(interface, SD_UNIT) == 0)
+                return MANAGER_INTERFACE_UNIT;
+        if (strcmp(interface, SD_SERVICE) == 0)
+                return MANAGER_INTERFACE_SERVICE;
+        return MANAGER_INTERFACE_OTHER;
+}
+
 int manager_read_props(sd_bus_message *m, const ManagerProp *props, size_t n) {
         int r;
 

@@ -54,11 +54,18 @@ int manager_stop_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit, sd_
 /* The unit object, by its D-Bus path (manager_unit_path()). */
 int manager_unit_path(const char *unit, char **ret);
 /* Ref() of a unit another client started (a warm runner's, with its AddRef= by a helper that is
- * gone): kept until our Unref() even once it is down. Nobody waits for the reply; the calls after
- * it on this bus are handled after it. */
+ * gone): kept until our Unref() even once it is down. Nobody waits for either reply; the calls after
+ * them on this bus are handled after them, and the manager drops what is left of our references
+ * when our connection ends. */
 int manager_ref_unit(sd_bus *bus, const char *unit_path);
-int manager_unref_unit(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
-                       sd_bus_message_handler_t cb, void *userdata);
+int manager_unref_unit(sd_bus *bus, const char *unit_path);
+/* The interface a PropertiesChanged signal is about (its first argument, read). */
+typedef enum ManagerInterface {
+        MANAGER_INTERFACE_UNIT,
+        MANAGER_INTERFACE_SERVICE,
+        MANAGER_INTERFACE_OTHER,
+} ManagerInterface;
+ManagerInterface manager_changed_interface(sd_bus_message *m);
 /* GetAll of the Unit or the Service interface; Get of one property of either. */
 int manager_get_unit_props(sd_bus *bus, sd_bus_slot **ret_slot, const char *unit_path,
                            sd_bus_message_handler_t cb, void *userdata);
