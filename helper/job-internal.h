@@ -26,7 +26,9 @@ struct Job {
         sd_bus_slot *slot_properties;
         sd_bus_slot *slot_job_new;
         sd_bus_slot *slot_job_removed;
-        sd_bus_slot *slot_call;    /* StartTransientUnit, then the final GetAll and Unref */
+        sd_bus_slot
+                *slot_call; /* StartTransientUnit (a warm runner's: its CPU time), then the final GetAll */
+        sd_bus_slot *slot_attach;  /* a warm runner's ActiveState, asked with its CPU time */
         sd_bus_slot *slot_refresh; /* GetAll of the Unit interface */
         sd_bus_slot *slot_cpu;
         sd_bus_slot *slot_stop;

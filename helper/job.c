@@ -66,6 +66,7 @@ Job *job_free(Job *j) {
         sd_bus_slot_unref(j->slot_job_new);
         sd_bus_slot_unref(j->slot_job_removed);
         sd_bus_slot_unref(j->slot_call);
+        sd_bus_slot_unref(j->slot_attach);
         sd_bus_slot_unref(j->slot_refresh);
         sd_bus_slot_unref(j->slot_cpu);
         sd_bus_slot_unref(j->slot_stop);
@@ -154,6 +155,7 @@ void job_set_state(Job *j, JobState state) {
                 j->slot_job_removed = sd_bus_slot_unref(j->slot_job_removed);
                 j->slot_refresh = sd_bus_slot_unref(j->slot_refresh);
                 j->slot_cpu = sd_bus_slot_unref(j->slot_cpu);
+                j->slot_attach = sd_bus_slot_unref(j->slot_attach);
                 if (j->event_cb)
                         j->event_cb(j, JOB_EVENT_DONE, j->userdata);
                 break;
@@ -550,6 +552,14 @@ bool job_grace_ran_out(const Job *j) {
         return j->grace_ran_out;
 }
 
+/* Both replies of the attach in (they are asked for together): the hand-off. */
+static void job_attach_ready(Job *j) {
+        if (j->slot_call || j->slot_attach)
+                return;
+        (void) sd_event_now(job_event(j), CLOCK_MONOTONIC, &j->handoff_usec);
+        job_set_state(j, JOB_STATE_RUNNING);
+}
+
 /* The last look before the hand-off: a runner whose unit is not active any more (killed, stopped,
  * collected) gets no job; the Job is done without having run (the caller's cold path). */
 static int on_attach_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -557,10 +567,9 @@ static int on_attach_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         const sd_bus_error *e = manager_reply_error(m);
         const char *active = NULL;
 
-        j->slot_call = sd_bus_slot_unref(j->slot_call);
+        j->slot_attach = sd_bus_slot_unref(j->slot_attach);
         if (!e && sd_bus_message_read(m, "v", "s", &active) >= 0 && active && strcmp(active, "active") == 0) {
-                (void) sd_event_now(job_event(j), CLOCK_MONOTONIC, &j->handoff_usec);
-                job_set_state(j, JOB_STATE_RUNNING);
+                job_attach_ready(j);
                 return 0;
         }
         job_fail(j, e ? -sd_bus_error_get_errno(e) : -ESRCH, "the warm runner's unit is %s",
@@ -568,12 +577,11 @@ static int on_attach_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return 0;
 }
 
-/* The runner's CPU time so far: the base the job's is counted from. Then its unit's state. */
+/* The runner's CPU time so far: the base the job's is counted from. */
 static int on_attach_cpu(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
         const sd_bus_error *e = manager_reply_error(m);
         uint64_t nsec = UINT64_MAX;
-        int r;
 
         j->slot_call = sd_bus_slot_unref(j->slot_call);
         if (e) {
@@ -583,9 +591,7 @@ static int on_attach_cpu(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         }
         if (sd_bus_message_read(m, "v", "t", &nsec) >= 0 && nsec != UINT64_MAX)
                 j->cpu_base_nsec = nsec;
-        r = manager_get_unit_property(j->bus, &j->slot_call, j->unit_path, "ActiveState", on_attach_state, j);
-        if (r < 0)
-                job_fail(j, r, "could not read the warm runner's unit");
+        job_attach_ready(j);
         return 0;
 }
 
@@ -608,8 +614,12 @@ int job_attach(Job *j, uint64_t wall_limit_usec, uint64_t cpu_limit_usec, job_ev
         r = manager_ref_unit(j->bus, j->unit_path);
         if (r < 0)
                 return log_error_errno(r, "Failed to reference %s: %m", j->unit);
+        /* Its CPU time so far, then its state: asked for together, answered in this order. */
         r = manager_get_service_property(j->bus, &j->slot_call, j->unit_path, "CPUUsageNSec", on_attach_cpu,
                                          j);
+        if (r >= 0)
+                r = manager_get_unit_property(j->bus, &j->slot_attach, j->unit_path, "ActiveState",
+                                              on_attach_state, j);
         if (r < 0)
                 return r;
         job_set_state(j, JOB_STATE_STARTING);

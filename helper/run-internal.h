@@ -73,7 +73,10 @@ struct Run {
         JobUserPick *pick;
         int user_fd; /* the job user held (policy.h) */
         char user[JOB_USER_NAME_MAX];
+        /* Subscribe and Version, asked for together (run_ask_manager()): the job starts once both
+         * replies are in. */
         sd_bus_slot *slot_subscribe, *slot_version;
+        bool subscribed, version_known;
         unsigned manager_version;
 
         Relay *relay;

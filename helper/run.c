@@ -287,6 +287,25 @@ void run_start_failed(Run *r, int q) {
 
 /* --- the manager, before the job --------------------------------------------------------------- */
 
+/* Both replies in: the job's start (or a warm runner's hand-off). */
+static void run_manager_known(Run *r) {
+        int q;
+
+        if (!r->subscribed || !r->version_known)
+                return;
+        r->p.times->bus = journal_now_usec();
+        q = run_start_job(r);
+        if (q < 0)
+                run_start_failed(r, q);
+}
+
+/* A reply that failed ends the start; the other call's reply is not waited for. */
+static void run_manager_failed(Run *r, int q) {
+        r->slot_subscribe = sd_bus_slot_unref(r->slot_subscribe);
+        r->slot_version = sd_bus_slot_unref(r->slot_version);
+        run_start_failed(r, q);
+}
+
 static int on_version(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Run *r = userdata;
         const sd_bus_error *e = manager_reply_error(m);
@@ -297,13 +316,11 @@ static int on_version(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
         if (q < 0) {
                 log_error_errno(q, "Failed to read the manager's version: %s",
                                 e && e->message ? e->message : "unknown error");
-                run_start_failed(r, q);
+                run_manager_failed(r, q);
                 return 0;
         }
-        r->p.times->bus = journal_now_usec();
-        q = run_start_job(r);
-        if (q < 0)
-                run_start_failed(r, q);
+        r->version_known = true;
+        run_manager_known(r);
         return 0;
 }
 
@@ -318,15 +335,32 @@ static int on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         if (e && !sd_bus_error_has_name(e, "org.freedesktop.systemd1.AlreadySubscribed")) {
                 q = log_error_errno(manager_reply_errno(m), "Failed to subscribe to the manager: %s",
                                     e->message ?: "unknown error");
-                run_start_failed(r, q);
+                run_manager_failed(r, q);
                 return 0;
+        }
+        r->subscribed = true;
+        run_manager_known(r);
+        return 0;
+}
+
+/* Subscribe (signals about units reach only subscribed clients) and the manager's Version, sent
+ * together: the manager answers a client's calls in order, and the start waits for one round
+ * trip instead of two. */
+static void run_ask_manager(Run *r) {
+        int q;
+
+        r->subscribed = r->version_known = false;
+        q = manager_subscribe(r->bus, &r->slot_subscribe, on_subscribe, r);
+        if (q < 0) {
+                log_error_errno(q, "Failed to subscribe to the manager: %s", "unknown error");
+                run_manager_failed(r, q);
+                return;
         }
         q = manager_get_version(r->bus, &r->slot_version, on_version, r);
         if (q < 0) {
                 log_error_errno(q, "Failed to read the manager's version: %s", "unknown error");
-                run_start_failed(r, q);
+                run_manager_failed(r, q);
         }
-        return 0;
 }
 
 static void on_job_user(JobUserPick *p, int q, void *userdata) {
@@ -341,12 +375,7 @@ static void on_job_user(JobUserPick *p, int q, void *userdata) {
                 return;
         }
         job_user_pick_take(p, &r->user_fd, r->user);
-        /* Signals about units reach only subscribed clients. */
-        q = manager_subscribe(r->bus, &r->slot_subscribe, on_subscribe, r);
-        if (q < 0) {
-                log_error_errno(q, "Failed to subscribe to the manager: %s", "unknown error");
-                run_start_failed(r, q);
-        }
+        run_ask_manager(r);
 }
 
 void run_start_cold(Run *r) {
@@ -361,14 +390,10 @@ void run_start_cold(Run *r) {
 }
 
 void run_start(Run *r) {
-        int q;
-
         /* A warm runner of the profile, if one is ready and the request fits it: its unit, user
          * and sandbox exist already; the manager is only asked to watch it. */
         if (run_warm_claim(r)) {
-                q = manager_subscribe(r->bus, &r->slot_subscribe, on_subscribe, r);
-                if (q < 0)
-                        run_start_failed(r, q);
+                run_ask_manager(r);
                 return;
         }
         run_start_cold(r);
