@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,6 +25,8 @@ struct Spare {
 
 struct Spares {
         sd_event_source *listen_io;
+        sd_event_source *pause_timer; /* the end of a pause in accepting after an error */
+        bool paused;
         Spare *head, *tail; /* oldest first */
         unsigned n;
 };
@@ -40,8 +43,8 @@ static void spare_unlink(Spare *sp) {
         else
                 s->tail = sp->prev;
         s->n--;
-        /* Room again: the spares waiting in the backlog are accepted. */
-        if (s->n == SPARES_MAX - 1)
+        /* Room again: the spares waiting in the backlog are accepted (after a pause, at its end). */
+        if (s->n == SPARES_MAX - 1 && !s->paused)
                 (void) sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON);
 }
 
@@ -92,6 +95,29 @@ static void spares_add(Spares *s, sd_event *e, int fd) {
                 (void) sd_event_source_set_enabled(s->listen_io, SD_EVENT_OFF);
 }
 
+static int spares_on_pause_end(sd_event_source *src, uint64_t usec, void *userdata) {
+        Spares *s = userdata;
+
+        (void) src, (void) usec;
+        s->paused = false;
+        return s->n < SPARES_MAX ? sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON) : 0;
+}
+
+/* The timer exists from spares_new() on, disabled: a pause needs no new descriptor. */
+static int spares_pause(Spares *s, int error) {
+        int r;
+
+        log_warning_errno(error, "Failed to accept a spare helper, pausing for %llu ms: %m",
+                          (unsigned long long) (SPARES_PAUSE_USEC / 1000));
+        s->paused = true;
+        r = sd_event_source_set_enabled(s->listen_io, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_source_set_time_relative(s->pause_timer, SPARES_PAUSE_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->pause_timer, SD_EVENT_ONESHOT);
+        return r < 0 ? log_error_errno(r, "Failed to pause accepting spares: %m") : 0;
+}
+
 static int spares_on_listen(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Spares *s = userdata;
 
@@ -105,10 +131,10 @@ static int spares_on_listen(sd_event_source *src, int fd, uint32_t revents, void
                 }
                 if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                         return 0;
-                /* Out of descriptors, say: the spares wait in the backlog; the clients come first. */
-                log_warning_errno(errno,
-                                  "Failed to accept a spare helper, not accepting spares any more: %m");
-                return sd_event_source_set_enabled(s->listen_io, SD_EVENT_OFF);
+                /* Out of descriptors, say: the spares wait in the backlog for a while, as the
+                 * clients do at the same error, rather than the loop spin on a socket that stays
+                 * readable. */
+                return spares_pause(s, errno);
         }
         return 0;
 }
@@ -123,7 +149,14 @@ int spares_new(sd_event *e, int listen_fd, Spares **ret) {
         if (!s)
                 return log_oom();
         r = sd_event_add_io(e, &s->listen_io, listen_fd, EPOLLIN, spares_on_listen, s);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &s->pause_timer, CLOCK_MONOTONIC, SPARES_PAUSE_USEC, 0,
+                                               spares_on_pause_end, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->pause_timer, SD_EVENT_OFF);
         if (r < 0) {
+                sd_event_source_disable_unref(s->listen_io);
+                sd_event_source_disable_unref(s->pause_timer);
                 free(s);
                 return log_error_errno(r, "Failed to watch the spares' socket: %m");
         }
@@ -137,6 +170,7 @@ Spares *spares_free(Spares *s) {
         while (s->head)
                 (void) spare_free(s->head, false);
         sd_event_source_disable_unref(s->listen_io);
+        sd_event_source_disable_unref(s->pause_timer);
         free(s);
         return NULL;
 }

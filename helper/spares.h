@@ -15,6 +15,8 @@
 /* Waiting spares the door keeps at most; beyond them it stops accepting on SPARE_SOCKET, so that
  * the others wait in its backlog instead of being closed and started again in a loop. */
 #define SPARES_MAX 256U
+/* A failed accept() of a spare (out of descriptors, say) pauses accepting spares this long. */
+#define SPARES_PAUSE_USEC (100ULL * 1000ULL)
 /* How long a spare waits for a connection before it exits (and is started afresh): it leaves a job
  * on a spare at least the helper's RuntimeMaxSec= less this (pyward-helper-spare@.service). */
 #define SPARE_IDLE_MSEC (10 * 60 * 1000)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -270,6 +271,7 @@ static void test_spares(sd_event *e) {
         int c1, c2, c3, h = -EBADF, sh = -EBADF;
         FrontDoor *d = door_at(e, pub_fd, helper);
         Spares *s = NULL;
+        struct rlimit saved, low;
         char x = 0;
 
         (void) snprintf(spare_path, sizeof(spare_path), "%s/spare.sock", dir);
@@ -306,6 +308,18 @@ static void test_spares(sd_event *e) {
         assert_se(read(sp4, &x, 1) < 0 && errno == ECONNRESET);
         close(sp4);
         sp4 = dial(spare_path);
+        spares_settle(e, s, 1);
+        close(sp4);
+        spares_settle(e, s, 0);
+        /* Out of descriptors, accepting a spare fails: accepting pauses, and goes on after it. */
+        sp4 = dial(spare_path);
+        assert_se(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+        low = saved;
+        low.rlim_cur = (rlim_t) sp4 + 1;
+        assert_se(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        assert_se(sd_event_run(e, 10 * 1000) >= 0);
+        assert_se(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+        assert_int(spares_waiting(s), ==, 0);
         spares_settle(e, s, 1);
         close(sp4);
         spares_settle(e, s, 0);
