@@ -18,6 +18,7 @@ DEBS_OLD = os.environ.get("PYWARD_DEBS_OLD", "").split()
 DEBS_NEXT = os.environ.get("PYWARD_DEBS_NEXT", "").split()
 SOCKET = "/run/pyward/pyward.sock"
 HELPER = "/usr/libexec/pyward-helper"
+SPARE = "pyward-helper-spare@1.service"
 MODULE = "/usr/lib/python3/dist-packages/pyward/__init__.py"
 CONF = "/etc/pyward/pyward.conf"
 PACKAGES = ("pyward", "python3-pyward")
@@ -51,6 +52,19 @@ def leftovers():
         for d, dirs, files in os.walk(top):
             found += [os.path.join(d, n) for n in dirs + files if "pyward" in n]
     return sorted(found)
+
+
+def helper_processes():
+    """The command lines of the running processes of pyward-helper (a spare's, say)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"/pyward-helper"):
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
 
 
 class DebTests(unittest.TestCase):
@@ -106,6 +120,15 @@ class DebTests(unittest.TestCase):
         p = sh("pyward", "--profile", "__pyward_debug_forbidden_syscall", "-c", "pass", check=False)
         self.assertEqual(p.returncode, 125, p.stderr)
         self.assertIn('unknown profile "__pyward_debug_forbidden_syscall"', p.stderr)
+        # A spare helper, as the admin enables one (pyward-door(8)): it serves the next job, and
+        # stays enabled for the removal and the purge below, which must take it away too.
+        sh("systemctl", "enable", "--now", SPARE)
+        self.assertEqual(unit_state(SPARE), "active")
+        self.assert_works()
+        deadline = time.monotonic() + 30
+        while sh("systemctl", "show", "-P", "NRestarts", SPARE).stdout.strip() == "0":
+            self.assertLess(time.monotonic(), deadline, "the spare helper served no job")
+            time.sleep(0.1)
 
     def start_long_job(self, seconds):
         """Starts pyward --json with a job of `seconds`; returns (thread, out) once its unit runs.
@@ -136,6 +159,11 @@ class DebTests(unittest.TestCase):
         self.assertIn(unit_state("pyward.socket"), ("inactive", ""))
         self.assertFalse(os.path.exists(SOCKET), "the socket outlived the package")
         self.assertFalse(os.path.exists(HELPER))
+        # (The long job's helper exits just after its result: a moment is allowed for that.)
+        deadline = time.monotonic() + 10
+        while helper_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(helper_processes(), [], "a helper (the spare) outlived the package")
         self.assertFalse(glob.glob("/usr/lib/python3/dist-packages/*pyward*")
                          + glob.glob("/usr/lib/python3/dist-packages/__pycache__/pyward*"))
         self.assertTrue(os.path.isfile(CONF), "removal (not purge) must keep the conffile")
