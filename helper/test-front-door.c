@@ -311,18 +311,22 @@ static void test_spares(sd_event *e) {
         spares_settle(e, s, 1);
         close(sp4);
         spares_settle(e, s, 0);
-        /* Out of descriptors, accepting a spare fails: accepting pauses, and goes on after it. */
-        sp4 = dial(spare_path);
-        assert_se(getrlimit(RLIMIT_NOFILE, &saved) == 0);
-        low = saved;
-        low.rlim_cur = (rlim_t) sp4 + 1;
-        assert_se(setrlimit(RLIMIT_NOFILE, &low) == 0);
-        assert_se(sd_event_run(e, 10 * 1000) >= 0);
-        assert_se(setrlimit(RLIMIT_NOFILE, &saved) == 0);
-        assert_int(spares_waiting(s), ==, 0);
-        spares_settle(e, s, 1);
-        close(sp4);
-        spares_settle(e, s, 0);
+        /* Out of descriptors, accepting a spare fails: accepting pauses, and goes on after it. Not
+         * under valgrind, which applies RLIMIT_NOFILE itself: there the spare's connection does not
+         * stay in the backlog (seen: none accepted after the pause), as the kernel's EMFILE leaves it. */
+        if (!getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "vgpreload")) {
+                sp4 = dial(spare_path);
+                assert_se(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+                low = saved;
+                low.rlim_cur = (rlim_t) sp4 + 1;
+                assert_se(setrlimit(RLIMIT_NOFILE, &low) == 0);
+                assert_se(sd_event_run(e, 10 * 1000) >= 0);
+                assert_se(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+                assert_int(spares_waiting(s), ==, 0);
+                spares_settle(e, s, 1);
+                close(sp4);
+                spares_settle(e, s, 0);
+        }
         /* None waits: the helpers' socket again. */
         c3 = arrive(d, pub_fd);
         receive(helper_fd, &h, &sh);
