@@ -626,6 +626,10 @@ int job_attach(Job *j, uint64_t wall_limit_usec, uint64_t cpu_limit_usec, job_ev
         return 0;
 }
 
+void job_set_manager_version(Job *j, unsigned manager_version) {
+        j->manager_version = manager_version;
+}
+
 void job_keep_running(Job *j) {
         j->wall_limit_usec = 0;
 }

@@ -47,6 +47,9 @@ int job_stop(Job *j, JobStopReason reason);
 /* Before job_start(): how long a job stopped by one of its limits may wind up (0: none, the
  * default: killed at once). */
 void job_set_stop_grace(Job *j, uint64_t usec);
+/* The manager's version, once known, for a Job made before it was (a warm runner's, attached
+ * while the version is asked for: it matters only for the result). */
+void job_set_manager_version(Job *j, unsigned manager_version);
 /* After job_start() of a warm runner: no wall-clock timer; the Job may be freed once the unit is
  * active, which leaves the unit running. */
 void job_keep_running(Job *j);

@@ -122,8 +122,9 @@ int run_start_unit_when_free(Run *r);
 bool run_restart(Run *r);
 
 /* run-warm.c: a job on a warm runner (warm.h). run_warm_claim(): the request fits one and one was
- * claimed (r->warm, r->warm_fd). run_warm_start_job(): after the manager's version, instead of
- * the unit's start: the relay, the channel, the Job attached to the runner's unit. On
+ * claimed (r->warm, r->warm_fd). run_warm_start_job(): right behind Subscribe and Version (the
+ * manager answers them first), instead of the unit's start: the relay, the channel, the Job
+ * attached to the runner's unit. On
  * JOB_EVENT_STARTED, run_warm_handoff() sends the runner its stdio, limits and the request. */
 bool run_warm_claim(Run *r);
 int run_warm_start_job(Run *r);

@@ -294,6 +294,12 @@ static void run_manager_known(Run *r) {
         if (!r->subscribed || !r->version_known)
                 return;
         r->p.times->bus = journal_now_usec();
+        if (r->warm) {
+                /* Attached already (run_start()); its replies come after these. */
+                if (r->job)
+                        job_set_manager_version(r->job, r->manager_version);
+                return;
+        }
         q = run_start_job(r);
         if (q < 0)
                 run_start_failed(r, q);
@@ -346,7 +352,7 @@ static int on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 /* Subscribe (signals about units reach only subscribed clients) and the manager's Version, sent
  * together: the manager answers a client's calls in order, and the start waits for one round
  * trip instead of two. */
-static void run_ask_manager(Run *r) {
+static int run_ask_manager(Run *r) {
         int q;
 
         r->subscribed = r->version_known = false;
@@ -354,13 +360,14 @@ static void run_ask_manager(Run *r) {
         if (q < 0) {
                 log_error_errno(q, "Failed to subscribe to the manager: %s", "unknown error");
                 run_manager_failed(r, q);
-                return;
+                return q;
         }
         q = manager_get_version(r->bus, &r->slot_version, on_version, r);
         if (q < 0) {
                 log_error_errno(q, "Failed to read the manager's version: %s", "unknown error");
                 run_manager_failed(r, q);
         }
+        return q;
 }
 
 static void on_job_user(JobUserPick *p, int q, void *userdata) {
@@ -375,7 +382,7 @@ static void on_job_user(JobUserPick *p, int q, void *userdata) {
                 return;
         }
         job_user_pick_take(p, &r->user_fd, r->user);
-        run_ask_manager(r);
+        (void) run_ask_manager(r);
 }
 
 void run_start_cold(Run *r) {
@@ -393,7 +400,15 @@ void run_start(Run *r) {
         /* A warm runner of the profile, if one is ready and the request fits it: its unit, user
          * and sandbox exist already; the manager is only asked to watch it. */
         if (run_warm_claim(r)) {
-                run_ask_manager(r);
+                int q = run_ask_manager(r);
+
+                /* The runner's unit exists already and its watch needs nothing of the version:
+                 * its reads go out right behind Subscribe and Version, and the hand-off waits for
+                 * one round trip of the manager instead of two. */
+                if (q >= 0)
+                        q = run_warm_start_job(r);
+                if (q < 0 && r->state != RUN_OVER)
+                        run_manager_failed(r, q);
                 return;
         }
         run_start_cold(r);
