@@ -26,8 +26,7 @@ struct Job {
         sd_bus_slot *slot_properties;
         sd_bus_slot *slot_job_new;
         sd_bus_slot *slot_job_removed;
-        sd_bus_slot
-                *slot_call; /* StartTransientUnit (a warm runner's: its CPU time), then the final GetAll */
+        sd_bus_slot *slot_call;    /* StartTransientUnit or a warm runner's CPU time; the final GetAll */
         sd_bus_slot *slot_attach;  /* a warm runner's ActiveState, asked with its CPU time */
         sd_bus_slot *slot_refresh; /* GetAll of the Unit interface */
         sd_bus_slot *slot_cpu;
@@ -79,6 +78,8 @@ int job_send_stop(Job *j);
 void job_fail(Job *j, int error, const char *fmt, ...) _printf_(3, 4);
 int job_refresh(Job *j);
 sd_event *job_event(const Job *j);
+/* The callback, and the matches on the unit and its jobs. */
+int job_watch(Job *j, job_event_func_t cb, void *userdata);
 
 /* job-collect.c: GetAll of the Service interface once the unit is down, then Unref. */
 void job_collect_call(Job *j);

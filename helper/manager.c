@@ -214,9 +214,6 @@ int manager_watch_jobs(sd_bus *bus, sd_bus_slot **ret_slot_new, sd_bus_slot **re
                                          NULL, userdata);
 }
 
-/* gcc 12's analyzer reports the string stored through p->ptr (the caller's _cleanup_free_
- * variable) as leaked at the next return: a false positive, the caller owns and frees it. */
-DISABLE_WARNING_ANALYZER_LEAK
 ManagerInterface manager_changed_interface(sd_bus_message *m) {
         const char *interface;
 
@@ -229,6 +226,9 @@ ManagerInterface manager_changed_interface(sd_bus_message *m) {
         return MANAGER_INTERFACE_OTHER;
 }
 
+/* gcc 12's analyzer reports the string stored through p->ptr (the caller's _cleanup_free_
+ * variable) as leaked at the next return: a false positive, the caller owns and frees it. */
+DISABLE_WARNING_ANALYZER_LEAK
 int manager_read_props(sd_bus_message *m, const ManagerProp *props, size_t n) {
         int r;
 

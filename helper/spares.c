@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -25,11 +24,17 @@ struct Spare {
 
 struct Spares {
         sd_event_source *listen_io;
-        sd_event_source *pause_timer; /* the end of a pause in accepting after an error */
-        bool paused;
-        Spare *head, *tail; /* oldest first */
+        sd_event_source *pause_timer; /* enabled: accepting is paused after an error */
+        Spare *head, *tail;           /* oldest first */
         unsigned n;
 };
+
+static bool spares_paused(const Spares *s) {
+        int enabled = SD_EVENT_OFF;
+
+        (void) sd_event_source_get_enabled(s->pause_timer, &enabled);
+        return enabled != SD_EVENT_OFF;
+}
 
 static void spare_unlink(Spare *sp) {
         Spares *s = sp->owner;
@@ -44,7 +49,7 @@ static void spare_unlink(Spare *sp) {
                 s->tail = sp->prev;
         s->n--;
         /* Room again: the spares waiting in the backlog are accepted (after a pause, at its end). */
-        if (s->n == SPARES_MAX - 1 && !s->paused)
+        if (s->n == SPARES_MAX - 1 && !spares_paused(s))
                 (void) sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON);
 }
 
@@ -98,8 +103,7 @@ static void spares_add(Spares *s, sd_event *e, int fd) {
 static int spares_on_pause_end(sd_event_source *src, uint64_t usec, void *userdata) {
         Spares *s = userdata;
 
-        (void) src, (void) usec;
-        s->paused = false;
+        (void) src, (void) usec; /* a ONESHOT source is off again when this runs */
         return s->n < SPARES_MAX ? sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON) : 0;
 }
 
@@ -109,7 +113,6 @@ static int spares_pause(Spares *s, int error) {
 
         log_warning_errno(error, "Failed to accept a spare helper, pausing for %llu ms: %m",
                           (unsigned long long) (SPARES_PAUSE_USEC / 1000));
-        s->paused = true;
         r = sd_event_source_set_enabled(s->listen_io, SD_EVENT_OFF);
         if (r >= 0)
                 r = sd_event_source_set_time_relative(s->pause_timer, SPARES_PAUSE_USEC);
