@@ -167,10 +167,12 @@ def job_users():
             if re.fullmatch(re.escape(JOB_USER_PREFIX) + r"[0-9]+", p.pw_name)}
 
 
-def job_user_held(uid):
+def job_user_held(uid, pooled=True):
     """Is the pool user with this uid still taken by a helper? A helper holds flock() on
     /run/pyward/slots/user.<k> for the length of its job; if we can take it, nobody holds it (and
-    we let go at once; a helper that tries it meanwhile simply takes another user)."""
+    we let go at once; a helper that tries it meanwhile simply takes another user). With
+    pooled=False, a user taken by a warm runner still in the pool (or being started for it) is not
+    held by a job: a fresh runner may take the user of a job that has just ended."""
     name = job_users().get(uid)
     if name is None:
         raise AssertionError(f"uid {uid} is not one of the job users")
@@ -179,12 +181,13 @@ def job_user_held(uid):
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return True
-    try:
         unit = os.pread(fd, 128, 0).decode(errors="replace").strip()
+        if not pooled and unit in pooled_runner_units():
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
     finally:
         os.close(fd)
     # A warm runner's user is held by its unit (pyward-helper(8), JOB USERS): the helper that
@@ -210,18 +213,23 @@ def bare_user():
 WARM_DIR = "/run/pyward/warm"
 
 
+def pooled_runner_units():
+    """The units of the warm runners waiting in the pool or being started for it (their ready
+    and starting names in /run/pyward/warm): no job is in them."""
+    try:
+        return {f"pyward-warm-{n.split('-')[2]}.service" for n in os.listdir(WARM_DIR) if n[:2] in ("r-", "p-")}
+    except FileNotFoundError:
+        return set()
+
+
 def job_units():
     """The units of jobs: every pyward-job-*, and each warm runner that has a job (claimed: its
     name is gone from the pool's ready and starting names in /run/pyward/warm)."""
     out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "pyward-job-*",
              "pyward-warm-*").stdout
     units = [line.split()[0] for line in out.splitlines() if line.strip()]
-    try:
-        pooled = {n.split("-")[2] for n in os.listdir(WARM_DIR) if n[:2] in ("r-", "p-")}
-    except FileNotFoundError:
-        pooled = set()
-    return sorted(u for u in units
-                  if not (u.startswith("pyward-warm-") and u[len("pyward-warm-"):-len(".service")] in pooled))
+    pooled = pooled_runner_units()
+    return sorted(u for u in units if u not in pooled)
 
 
 def helper_units():
@@ -240,9 +248,24 @@ def wait_for(predicate, timeout, interval=0.05):
         time.sleep(interval)
 
 
-def processes_of_uid(uid):
+def processes_of_uid(uid, pooled=True):
+    """The processes of a uid ("uid pid args" lines). With pooled=False, those of a warm runner
+    waiting in the pool are left out: a fresh runner may take the user of a job that has just ended."""
     out = sh("ps", "-eo", "uid=,pid=,args=").stdout
-    return [line for line in out.splitlines() if line.split() and line.split()[0] == str(uid)]
+    found = [line for line in out.splitlines() if line.split() and line.split()[0] == str(uid)]
+    if pooled or not found:
+        return found
+    units = pooled_runner_units()
+
+    def in_pool(line):
+        try:
+            with open(f"/proc/{line.split()[1]}/cgroup") as f:
+                cgroup = f.read()
+        except OSError:
+            return True  # gone meanwhile
+        return any(f"/{u}\n" in cgroup or f"/{u}/" in cgroup for u in units)
+
+    return [line for line in found if not in_pool(line)]
 
 
 def journalctl(*argv):

@@ -65,10 +65,11 @@ class FaultTests(FaultTestCase):
         return t, box, uid, box["accepted"]["job"], next(iter(helpers.values()))
 
     def _assert_all_gone(self, uid, since, within):
-        gone = wait_for(lambda: not job_units() and not processes_of_uid(uid)
-                        and not job_user_held(uid), within)
+        gone = wait_for(lambda: not job_units() and not processes_of_uid(uid, pooled=False)
+                        and not job_user_held(uid, pooled=False), within)
         self.assertTrue(gone, f"{time.monotonic() - since:.1f}s after SIGKILL: units {job_units()}, "
-                              f"processes {processes_of_uid(uid)}, job user held: {job_user_held(uid)}")
+                              f"processes {processes_of_uid(uid, pooled=False)}, "
+                              f"job user held: {job_user_held(uid, pooled=False)}")
 
     def _assert_job_in_journal(self, job_id):
         recs = wait_for(lambda: job_records(job_id), 5)

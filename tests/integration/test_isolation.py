@@ -71,7 +71,7 @@ class IsolationTests(PywardTestCase):
         self.assertEqual(gid, grp.getgrnam(users[uid]).gr_gid)
         self.assertNotIn(0, groups)
         self.assertIn(set(groups), (set(), {gid}))
-        self.assertTrue(wait_for(lambda: not job_user_held(uid), 2.0),
+        self.assertTrue(wait_for(lambda: not job_user_held(uid, pooled=False), 2.0),
                         f"job user {users[uid]} still held after its job")
 
     def test_uid_is_not_the_clients(self):

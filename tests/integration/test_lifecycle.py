@@ -46,11 +46,12 @@ class LifecycleTests(PywardTestCase):
             client.stdout.close()
             client.stderr.close()
         killed_at = time.monotonic()
-        gone = wait_for(lambda: not job_units() and not processes_of_uid(uid)
-                        and not job_user_held(uid), 2.0)
+        gone = wait_for(lambda: not job_units() and not processes_of_uid(uid, pooled=False)
+                        and not job_user_held(uid, pooled=False), 2.0)
         elapsed = time.monotonic() - killed_at
-        self.assertTrue(gone, f"after {elapsed:.1f}s: units {job_units()}, processes {processes_of_uid(uid)}, "
-                              f"job user held: {job_user_held(uid)}")
+        self.assertTrue(gone, f"after {elapsed:.1f}s: units {job_units()}, "
+                              f"processes {processes_of_uid(uid, pooled=False)}, "
+                              f"job user held: {job_user_held(uid, pooled=False)}")
 
     def test_job_user_whose_last_unit_still_exists_is_skipped(self):
         """A helper killed with SIGKILL leaves its job user's file naming a unit the manager may

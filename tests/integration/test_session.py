@@ -76,9 +76,10 @@ class SessionTests(PywardTestCase):
         return int(r.value)
 
     def assertGone(self, unit, uid, timeout=10):
-        gone = wait_for(lambda: unit_stopped(unit) and not processes_of_uid(uid) and not job_user_held(uid), timeout)
-        self.assertTrue(gone, f"unit {unit} {unit_state(unit)}, processes {processes_of_uid(uid)}, "
-                              f"pool user held: {job_user_held(uid)}")
+        gone = wait_for(lambda: unit_stopped(unit) and not processes_of_uid(uid, pooled=False)
+                        and not job_user_held(uid, pooled=False), timeout)
+        self.assertTrue(gone, f"unit {unit} {unit_state(unit)}, processes {processes_of_uid(uid, pooled=False)}, "
+                              f"pool user held: {job_user_held(uid, pooled=False)}")
 
     # --- one session's state, values, tracebacks and files ---------------------------------------
 
@@ -309,10 +310,11 @@ class SessionTests(PywardTestCase):
             self.assertEqual(unit_state(unit), "active")
             self.assertTrue(processes_of_uid(uid))
         gone_at = time.monotonic()
-        stopped = wait_for(lambda: unit_stopped(unit) and not processes_of_uid(uid), 2.0)
+        stopped = wait_for(lambda: unit_stopped(unit) and not processes_of_uid(uid, pooled=False), 2.0)
         took = time.monotonic() - gone_at
-        self.assertTrue(stopped, f"after {took:.1f}s: {unit} {unit_state(unit)}, processes {processes_of_uid(uid)}")
-        self.assertTrue(wait_for(lambda: not job_user_held(uid), 10), "the pool user is still held")
+        self.assertTrue(stopped, f"after {took:.1f}s: {unit} {unit_state(unit)}, "
+                                 f"processes {processes_of_uid(uid, pooled=False)}")
+        self.assertTrue(wait_for(lambda: not job_user_held(uid, pooled=False), 10), "the pool user is still held")
         note(f"client gone mid-cell: unit stopped after {took:.2f}s")
 
     # --- several sessions ------------------------------------------------------------------------
