@@ -433,7 +433,95 @@ def _info(metadata):
     if omitted:
         out += b"packages_omitted=%d\n" % omitted
     return out
+def _end(status, pre):
+    # The end of "python3 FILE" as the job sees it, without the rest of the interpreter's
+    # finalization: Py_FinalizeEx's order (non-daemon threads joined, the atexit functions,
+    # sys.stdout and sys.stderr flushed: 120 if stdout cannot be), then the globals of __main__ and
+    # of every module the job imported cleared as the interpreter clears a module's (names with a
+    # single leading underscore first, each set to None, in reverse import order) and a
+    # collection: what they held is finalized (unclosed files flushed and closed, __del__ run).
+    # What is left is the runner's own objects, shared with it since the fork: tearing those down
+    # is what a forked child's exit costs (a page copy for each one written), and nobody sees it.
+    # Not taken while another thread runs (a daemon thread would run on among cleared modules):
+    # then the interpreter ends as usual, after "raise SystemExit(status)".
+    import _thread
+    if _thread._count():
+        raise SystemExit(status)
+    hook, mine = sys.unraisablehook, _end.__code__.co_filename
+
+    def unraisable(u):
+        # What is finalized here is finalized in this function's frame, which the interpreter
+        # adds to an error's traceback; at its own end there is no frame to add.
+        tb = u.exc_traceback
+        while tb is not None and tb.tb_frame.f_code.co_filename == mine:
+            tb = tb.tb_next
+        hook(type(u)((u.exc_type, u.exc_value, tb, u.err_msg, u.object)))
+    sys.unraisablehook = unraisable
+    t = sys.modules.get("threading")
+    if t is not None:
+        try:
+            t._shutdown()
+        except BaseException:
+            _ignored("on threading shutdown:" if sys.version_info >= (3, 13) else "in: %r" % (t,))
+    import atexit
+    atexit._run_exitfuncs()
+    if not _flush_std():
+        status = 120
+    mods = [m for n, m in list(sys.modules.items()) if n not in pre or n == "__main__"]
+    for m in reversed(mods):
+        d = getattr(m, "__dict__", None)
+        if type(d) is dict and m is not sys and m is not builtins:
+            for under in (True, False):
+                for k in [k for k in d if type(k) is str and k != "__builtins__"
+                          and (k[:1] == "_" and k[:2] != "__") == under]:
+                    d[k] = None
+    for name in ("stdin", "stdout", "stderr"):  # as the interpreter's end puts them back
+        setattr(sys, name, getattr(sys, "__%s__" % name, None))
+    gc.collect()
+    _flush_std()
+    os._exit(status)
+def _flush_std():
+    # As the interpreter's flush_std_files(): False if sys.stdout or sys.stderr cannot be
+    # flushed; one that is None or closed is left alone.
+    ok = True
+    for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            closed = f.closed
+        except BaseException:
+            closed = False
+        if f is None or closed:
+            continue
+        try:
+            f.flush()
+        except BaseException:
+            if f is sys.stdout:  # the interpreter's words for it, which 3.13 changed
+                _ignored("on flushing sys.stdout:" if sys.version_info >= (3, 13) else "in: %r" % (f,))
+            if f is sys.stdout or f is sys.stderr:
+                ok = False
+    return ok
+def _ignored(what):
+    try:
+        import traceback
+        e = sys.exc_info()[1]
+        sys.stderr.write("Exception ignored %s\n%s" % (what, "".join(traceback.format_exception_only(type(e), e))))
+    except BaseException:
+        pass
+def _exit_code(e):
+    # SystemExit's code as the interpreter's exit status: None 0, an int itself (the kernel keeps
+    # its low byte), anything else printed to stderr and 1.
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except BaseException:
+        pass
+    return 1
 _p = _runner()
+import builtins, gc
+_pre = set(sys.modules)
 for _n in ("_runner", "_warm", "_exit_as", "_later", "_LATER", "_collect", "_info", "_session", "_Link",
            "_InputFiles", "_kernel", "_lines", "_error", "_result_text", "_n"):
     globals().pop(_n, None)
@@ -451,12 +539,16 @@ try:
         _c = compile(_f.read(), _p, "exec", dont_inherit=True)
     del _f
     exec(_c, sys.modules["__main__"].__dict__)
-except SystemExit:
-    raise
+    _s = 0
+except SystemExit as _e:
+    _s = _exit_code(_e)
 except BaseException as _e:
     # Show the traceback from the job's own file down, not through this runner.
     _t = _e.__traceback__
     while _t is not None and _t.tb_frame.f_code.co_filename != _p:
         _t = _t.tb_next
     sys.excepthook(type(_e), _e, _e.with_traceback(_t).__traceback__)
-    sys.exit(1)
+    _s = 1
+for _n in ("_e", "_t", "_c", "_n"):
+    globals().pop(_n, None)  # the traceback holds the job's frames, and with them what they held
+_end(_s, _pre)

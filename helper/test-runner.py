@@ -5,9 +5,11 @@
 # input and output files are test-runner-files.py's, sessions test-runner-session.py's.
 # Usage: test-runner.py RUNNER.PY [unittest arguments]
 import os
+import re
 import stat
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,6 +82,74 @@ class Today(unittest.TestCase):
         r = run(None, send=message(FILENAME, b"main.py") + message(CODE, b""))
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"where CODE was expected", r.stderr)
+
+
+class TheEnd(unittest.TestCase):
+    """The code's end as "python3 FILE" ends, side by side with it: the runner skips the
+    interpreter's teardown of its own objects (runner.py, _end()), nothing the code can see."""
+
+    CASES = {
+        "unclosed file in a global": "f = open(OUT + '/a', 'w')\nf.write('kept')\n",
+        "unclosed file in a module the code made": (
+            "import sys, types\nm = types.ModuleType('mine')\nsys.modules['mine'] = m\n"
+            "m.f = open(OUT + '/a', 'w')\nm.f.write('kept')\ndel m\n"),
+        "unclosed file in a cycle": "class C: pass\nc = C()\nc.c = c\nc.f = open(OUT + '/a', 'w')\n"
+                                    "c.f.write('kept')\ndel c\n",
+        "atexit, then __del__ of a global": (
+            "import atexit\nclass D:\n    def __del__(self):\n        print('del', flush=True)\n"
+            "d = D()\natexit.register(print, 'atexit')\nprint('body', end='')\n"),
+        "__del__ that raises": "class D:\n    def __del__(self):\n        raise ValueError('in del')\nd = D()\n",
+        "weakref.finalize and logging to a file": (
+            "import logging, weakref\nclass O: pass\no = O()\nweakref.finalize(o, print, 'finalized')\n"
+            "logging.basicConfig(filename=OUT + '/a')\nlogging.warning('logged')\n"),
+        "a thread that outlives the code": (
+            "import threading, time\n"
+            "threading.Thread(target=lambda: (time.sleep(0.2), print('thread'))).start()\nprint('main')\n"),
+        "a daemon thread still running": (
+            "import threading, time\ndef spin():\n    while True:\n        time.sleep(0.001)\n"
+            "threading.Thread(target=spin, daemon=True).start()\nprint('main')\n"),
+        "stdout that cannot be flushed": "import sys\nsys.stdout = open('/dev/full', 'w')\nprint('x')\n",
+        "an exception and atexit": "import atexit\natexit.register(print, 'atexit')\nraise KeyError('k')\n",
+        "no newline at the end": "import sys\nsys.stdout.write('a')\nsys.stderr.write('b')\n",
+    }
+    EXITS = ["None", "0", "7", "300", "-1", "True", "'bye'", "[1, 2]"]
+
+    def both(self, code):
+        """(runner, bare): (returncode, stdout, stderr, the file OUT/a or None) of each."""
+        out = []
+        for how in ("runner", "bare"):
+            with tempfile.TemporaryDirectory() as o:
+                src = ("OUT = %r\n" % o).encode() + code.encode()
+                if how == "runner":
+                    r = run(src)
+                    res = (r.returncode, r.stdout, r.stderr.replace(os.path.join(r.dir, "main.py").encode(), b"F"))
+                else:
+                    with open(os.path.join(o, "main.py"), "wb") as f:
+                        f.write(src)
+                    p = subprocess.run([sys.executable, "-I", os.path.join(o, "main.py")], cwd=o,
+                                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+                    res = (p.returncode, p.stdout, p.stderr.replace(os.path.join(o, "main.py").encode(), b"F"))
+                # Addresses differ, and a traceback printed in the code's finalization shows its
+                # source lines here (the interpreter at its end no longer can).
+                err = re.sub(rb"0x[0-9a-f]+", b"0x", res[2])
+                res = res[:2] + (b"".join(l for l in err.splitlines(True) if not l.startswith(b"    ")),)
+                a = os.path.join(o, "a")
+                with open(a, "rb") if os.path.exists(a) else open(os.devnull, "rb") as f:
+                    kept = f.read() if f.name == a else None
+                out.append(res + (kept,))
+        return out
+
+    def test_as_python_ends(self):
+        for name, code in self.CASES.items():
+            with self.subTest(name):
+                runner, bare = self.both(code)
+                self.assertEqual(runner, bare)
+
+    def test_sys_exit(self):
+        for code in self.EXITS:
+            with self.subTest(code):
+                runner, bare = self.both("import sys\nsys.exit(%s)\n" % code)
+                self.assertEqual(runner, bare)
 
 
 class Discovery(unittest.TestCase):

@@ -19,7 +19,7 @@ from bench_common import (RUN_TIMEOUT, cell_results, fmt_ratio, log, ms, percent
                           summary, table)
 from bench_host import make_users
 from bench_repeat import median, q
-from bench_runner import JOBS
+from bench_runner import JOBS, Runner
 from bench_spacing import SPACER
 from bench_warm_pool import (configure, fill_pool, pool_full, pool_names, ready, spares_start, spares_stop,
                              spares_waiting, stop_runners, wait_until, warm_units)
@@ -259,15 +259,23 @@ def measure_numpy(runner, runs):
 
 # --- 4. refill rate -----------------------------------------------------------------------------
 
-def burst(profile, users, per_client):
+def once_sdrun(runner):
+    """A trivial job under systemd-run with the job's properties, as once_pyward's dict."""
+    ok, secs, _t0, _t1, err = Runner.once(runner.argv("systemd-run", "pass"), b"")
+    return {"ok": ok, "seconds": secs, "path": "systemd-run", "error": err}
+
+
+def burst(profile, users, per_client, sdrun=None):
     """CLIENTS clients at once, one UID each, per_client trivial jobs one after another; not
-    spaced within (their overlap is what it measures), but after the units of what came before."""
+    spaced within (their overlap is what it measures), but after the units of what came before.
+    With sdrun (the bench's Runner), the clients are systemd-run with the job's properties, as
+    root: the rate at which the manager starts and ends the job's sandbox at all, one unit each."""
     SPACER.wait()
     results, lock = [], threading.Lock()
 
     def client(user):
         for _ in range(per_client):
-            r = once_pyward("pass", b"", profile, user)
+            r = once_pyward("pass", b"", profile, user) if sdrun is None else once_sdrun(sdrun)
             with lock:
                 results.append(r)
 
@@ -294,7 +302,7 @@ def burst(profile, users, per_client):
     paths = [r["path"] for r in ok]
     return {"clients": CLIENTS, "jobs_per_client": per_client, "seconds": elapsed, "jobs": len(ok),
             "failures": len(results) - len(ok), "jobs_per_second": len(ok) / elapsed,
-            "warm": paths.count("warm"), "cold": len(paths) - paths.count("warm"),
+            "warm": None if sdrun else paths.count("warm"), "cold": None if sdrun else len(paths) - paths.count("warm"),
             "latency": summary([r["seconds"] for r in ok]), "pool_peak": peak if profile else None,
             "errors": sorted({r["error"] for r in results if not r["ok"]})[:5]}
 
@@ -330,7 +338,7 @@ def fill_records(since_usec):
     return {"fills": len(fills), "started": started, "stopped_over": over, "first": fills[:5]}
 
 
-def measure_refill(users, per_client):
+def measure_refill(runner, users, per_client):
     stopped = stop_runners(WARM_PROFILE)
     left = len(ready(WARM_PROFILE))
     log(f"warm refill: pool of {WARM_N} ({WARM_PROFILE}) emptied ({stopped} runners stopped, {left} ready left); "
@@ -346,8 +354,12 @@ def measure_refill(users, per_client):
         f"{pool['failures']} failures; pool full again after {ms(pool['refill_seconds'])} ms")
     nopool = burst(None, users, per_client)
     log(f"warm refill: without a pool {nopool['jobs_per_second']:.1f} jobs/s, {nopool['failures']} failures")
-    return {"pool": pool, "no_pool": nopool,
-            "with_over_without": ratio(pool["jobs_per_second"], nopool["jobs_per_second"])}
+    sdrun = burst(None, users, per_client, sdrun=runner)
+    log(f"warm refill: systemd-run with the job's properties {sdrun['jobs_per_second']:.1f} jobs/s, "
+        f"{sdrun['failures']} failures")
+    return {"pool": pool, "no_pool": nopool, "systemd_run": sdrun,
+            "with_over_without": ratio(pool["jobs_per_second"], nopool["jobs_per_second"]),
+            "pool_over_sdrun": ratio(pool["jobs_per_second"], sdrun["jobs_per_second"])}
 
 
 # --- 5. afterwards ------------------------------------------------------------------------------
@@ -407,7 +419,7 @@ def measure(runner, args):
         res["phases"] = phase_breakdown(timed, "trivial")
         log(f"warm numpy: {runs} rounds of bare, cold and warm")
         res["numpy"] = measure_numpy(runner, runs)
-        res["refill"] = measure_refill(users, max(3, round(runs / args.share) // 10))  # a whole burst each run
+        res["refill"] = measure_refill(runner, users, max(3, round(runs / args.share) // 10))  # a whole burst each run
     finally:
         res["cleanup"] = clean_up()
         spares_stop(SPARES_N)
@@ -439,6 +451,11 @@ def quantities(w):
         out[f"{CLIENTS} clients: no pool, jobs/s"] = q(nopool, "jobs/s")
         out[f"{CLIENTS} clients: with / without the pool, jobs/s"] = q(rf["with_over_without"], a=pool, b=nopool,
                                                                         words="rate")
+        if "systemd_run" in rf:
+            sdrun = rf["systemd_run"]["jobs_per_second"]
+            out[f"{CLIENTS} clients: systemd-run with the job's properties, jobs/s"] = q(sdrun, "jobs/s")
+            out[f"{CLIENTS} clients: pool / systemd-run, jobs/s"] = q(rf["pool_over_sdrun"], a=pool, b=sdrun,
+                                                                      words="rate")
     return out
 
 
@@ -508,19 +525,23 @@ def refill_lines(rf):
         return []
     p, n = rf["pool"], rf["no_pool"]
     fl = p.get("fills") or {}
-    rows = [[label, f"{b['jobs_per_second']:.1f}", b["jobs"], b["failures"], b["warm"], b["cold"],
+    dash = lambda v: "-" if v is None else v  # noqa: E731
+    rows = [[label, f"{b['jobs_per_second']:.1f}", b["jobs"], b["failures"], dash(b["warm"]), dash(b["cold"]),
              ms((b["latency"] or {}).get("p50")), f"{b['seconds']:.1f}"]
-            for label, b in ((f"pool of {WARM_N}, empty at the start", p), ("no pool (WarmRunners=0)", n))]
+            for label, b in ((f"pool of {WARM_N}, empty at the start", p), ("no pool (WarmRunners=0)", n),
+                             ("systemd-run, the job's properties", rf.get("systemd_run"))) if b]
     return [f"Refill: {CLIENTS} clients at once (one UID each) x {p['jobs_per_client']} trivial jobs",
             table(rows, ["", "jobs/s", "jobs", "failures", "warm", "cold", "p50 ms", "s"]),
             f"  the pool was full again {ms(p['refill_seconds'])} ms after the burst "
             f"({p['ready_after']} of {WARM_N} ready; ready at the start: {p['ready_at_start']}); "
-            f"jobs/s with / without the pool {fmt_ratio(rf['with_over_without'])}",
+            f"jobs/s with / without the pool {fmt_ratio(rf['with_over_without'])}, pool / systemd-run "
+            f"{fmt_ratio(rf.get('pool_over_sdrun'))} (systemd-run: one unit per job, started and ended by the "
+            f"manager with the job's sandbox; every pyward job costs at least that)",
             f"  the pool's peak during the burst: {_peak(p.get('pool_peak'))}; the pool then: "
             f"{_state(p.get('pool_after'))}; {SETTLE} s later: {_state(p.get('pool_settled'))}",
             f"  refills during and after the burst: {fl.get('fills', 0)} fills started {fl.get('started', 0)} runners; "
             f"{fl.get('stopped_over', 0)} stopped as more than WarmRunners="] + \
-        [f"  failure: {e}" for e in p["errors"] + n["errors"]] + [""]
+        [f"  failure: {e}" for e in p["errors"] + n["errors"] + (rf.get("systemd_run") or {}).get("errors", [])] + [""]
 
 
 def _peak(pk):
