@@ -508,12 +508,12 @@ def _ignored(what):
         pass
 def _exit_code(e):
     # SystemExit's code as the interpreter's exit status: None 0, an int itself (the kernel keeps
-    # its low byte), anything else printed to stderr and 1.
+    # its low byte; one beyond a C long 255), anything else printed to stderr and 1.
     code = e.code
     if code is None:
         return 0
     if isinstance(code, int):
-        return code & 0xFF
+        return code & 0xFF if -2 ** 63 <= code < 2 ** 63 else 255  # a C long's overflow is -1
     try:
         sys.stderr.write(str(code) + "\n")
     except BaseException:

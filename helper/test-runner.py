@@ -112,7 +112,7 @@ class TheEnd(unittest.TestCase):
         "an exception and atexit": "import atexit\natexit.register(print, 'atexit')\nraise KeyError('k')\n",
         "no newline at the end": "import sys\nsys.stdout.write('a')\nsys.stderr.write('b')\n",
     }
-    EXITS = ["None", "0", "7", "300", "-1", "True", "'bye'", "[1, 2]"]
+    EXITS = ["None", "0", "7", "300", "-1", "True", "2**40 + 3", "2**70", "-2**70", "'bye'", "[1, 2]"]
 
     def both(self, code):
         """(runner, bare): (returncode, stdout, stderr, the file OUT/a or None) of each."""
