@@ -462,7 +462,7 @@ def _end(status, pre):
         try:
             t._shutdown()
         except BaseException:
-            _ignored("on threading shutdown:" if sys.version_info >= (3, 13) else "in: %r" % (t,))
+            _ignored(t, "on threading shutdown:")
     import atexit
     atexit._run_exitfuncs()
     if not _flush_std():
@@ -494,15 +494,18 @@ def _flush_std():
         try:
             f.flush()
         except BaseException:
-            if f is sys.stdout:  # the interpreter's words for it, which 3.13 changed
-                _ignored("on flushing sys.stdout:" if sys.version_info >= (3, 13) else "in: %r" % (f,))
+            if f is sys.stdout:
+                _ignored(f, "on flushing sys.stdout:")
             if f is sys.stdout or f is sys.stderr:
                 ok = False
     return ok
-def _ignored(what):
+def _ignored(obj, words):
+    # The error being handled, as the interpreter reports one it ignores at its end: since 3.13
+    # in its own words for the step, before that "in: " the object's repr.
     try:
         import traceback
         e = sys.exc_info()[1]
+        what = words if sys.version_info >= (3, 13) else "in: %r" % (obj,)
         sys.stderr.write("Exception ignored %s\n%s" % (what, "".join(traceback.format_exception_only(type(e), e))))
     except BaseException:
         pass
