@@ -100,29 +100,35 @@ void out_flush(Connection *c) {
 
 /* --- the result -------------------------------------------------------------------------------- */
 
-/* Queues the RESULT frame, the last one, and closes once it is written. */
+/* Queues the RESULT frame, the last one, and closes once it is written. The frame goes to the
+ * socket before the journal record is sent, so that a journald slow to take it does not hold up the
+ * client; the process ends only after both (connection_exit() is reached through out_flush()). */
 void connection_send_result(Connection *c, const JobResult *r) {
         _cleanup_free_ char *payload = NULL;
         size_t size;
-        int q;
+        int q = 0;
 
         if (c->run)
                 run_exec_timestamps(c->run, &c->times.exec, &c->times.exit);
-        journal_job_result(c->job_id, &c->peer, profile_name(c), r, &c->times,
-                           c->request && c->request->session);
+        c->times.result = journal_now_usec();
         c->state = CONN_CLOSING;
         c->deadline = sd_event_source_disable_unref(c->deadline);
+        if (!c->client_gone) {
+                q = job_result_format(r, &payload, &size);
+                if (q >= 0 && out_append(c, FRAME_RESULT, payload, size) >= 0)
+                        (void) out_queue_flush(c->out); /* a failure is out_flush()'s, below */
+        }
+        journal_job_result(c->job_id, &c->peer, profile_name(c), r, &c->times,
+                           c->request && c->request->session);
         if (c->client_gone) {
                 connection_exit(c, 0);
                 return;
         }
-        q = job_result_format(r, &payload, &size);
         if (q < 0) {
                 log_error_errno(q, "Failed to format the result: %m");
                 connection_exit(c, 1);
                 return;
         }
-        (void) out_append(c, FRAME_RESULT, payload, size);
         out_flush(c);
 }
 

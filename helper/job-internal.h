@@ -6,6 +6,14 @@
 #include "job.h"
 #include "manager.h"
 
+/* What the Service interface says of the finished unit: Result and ExecMain* from its
+ * PropertiesChanged or a GetAll, CPUUsageNSec and MemoryPeak (they emit no change) from a read. */
+typedef struct ServiceProps {
+        char *result;
+        int32_t code, status;
+        uint64_t cpu, peak, start_ts, exit_ts;
+} ServiceProps;
+
 /* A job's life. Only job_set_state() moves it, always forward. */
 typedef enum JobState {
         JOB_STATE_NEW,        /* job_start() not called yet */
@@ -26,7 +34,9 @@ struct Job {
         sd_bus_slot *slot_properties;
         sd_bus_slot *slot_job_new;
         sd_bus_slot *slot_job_removed;
-        sd_bus_slot *slot_call;    /* StartTransientUnit or a warm runner's CPU time; the final GetAll */
+        sd_bus_slot *slot_call;    /* StartTransientUnit or a warm runner's CPU time; the final GetAll
+                                    * or Get of CPUUsageNSec */
+        sd_bus_slot *slot_peak;    /* the final Get of MemoryPeak */
         sd_bus_slot *slot_attach;  /* a warm runner's ActiveState, asked with its CPU time */
         sd_bus_slot *slot_refresh; /* GetAll of the Unit interface */
         sd_bus_slot *slot_cpu;
@@ -66,6 +76,9 @@ struct Job {
         uint32_t main_pid;          /* what pidfd was opened on */
         sd_event_source *pidfd_source;
         uint64_t main_exit_usec; /* CLOCK_MONOTONIC when pidfd said the process had died; 0: not seen */
+        ServiceProps signalled;  /* the Service interface's last PropertiesChanged */
+        bool signal_unpaired;    /* ... and no Unit interface's has come since (its pair) */
+        bool collect_signalled;  /* the pair said the unit is down: the result is read from it */
 
         JobResult result;
         job_event_func_t event_cb;
@@ -81,8 +94,11 @@ sd_event *job_event(const Job *j);
 /* The callback, and the matches on the unit and its jobs. */
 int job_watch(Job *j, job_event_func_t cb, void *userdata);
 
-/* job-collect.c: GetAll of the Service interface once the unit is down, then Unref. */
+/* job-collect.c: the result once the unit is down (the Service interface's signal and a Get of the
+ * CPU time and memory peak, or a GetAll of it), then Unref. */
 void job_collect_call(Job *j);
+void job_collect_note_signal(Job *j, sd_bus_message *m);
+void job_collect_done(Job *j);
 
 /* job-timers.c */
 int job_arm_cpu_poll(Job *j, uint64_t cpu_limit_usec);

@@ -66,6 +66,7 @@ Job *job_free(Job *j) {
         sd_bus_slot_unref(j->slot_job_new);
         sd_bus_slot_unref(j->slot_job_removed);
         sd_bus_slot_unref(j->slot_call);
+        sd_bus_slot_unref(j->slot_peak);
         sd_bus_slot_unref(j->slot_attach);
         sd_bus_slot_unref(j->slot_refresh);
         sd_bus_slot_unref(j->slot_cpu);
@@ -78,6 +79,7 @@ Job *job_free(Job *j) {
         manager_retry_done(&j->retry);
         sd_bus_unref(j->bus);
         job_result_done(&j->result);
+        job_collect_done(j);
         free(j->start_job_result);
         free(j->start_job_path);
         free(j->unit_path);
@@ -156,6 +158,7 @@ void job_set_state(Job *j, JobState state) {
                 j->slot_refresh = sd_bus_slot_unref(j->slot_refresh);
                 j->slot_cpu = sd_bus_slot_unref(j->slot_cpu);
                 j->slot_attach = sd_bus_slot_unref(j->slot_attach);
+                j->slot_peak = sd_bus_slot_unref(j->slot_peak);
                 if (j->event_cb)
                         j->event_cb(j, JOB_EVENT_DONE, j->userdata);
                 break;
@@ -320,18 +323,25 @@ static bool job_signal_says_down(Job *j, sd_bus_message *m) {
 }
 
 /* Each GetAll costs a round trip of the manager, which at a job's end is busy taking its unit down:
- * the Service interface's signal asks for none (the Unit interface's follows it), and the Unit
- * interface's none when it says the unit is down. Anything else is read with GetAll; the recheck
+ * the Service interface's signal asks for none (the Unit interface's follows it; what it says of the
+ * main process and the Result is kept for the result), and the Unit interface's none when it says
+ * the unit is down. Anything else is read with GetAll; the recheck
  * timer reads it every RECHECK_USEC anyway. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
 
+        bool paired;
+
         switch (manager_changed_interface(m)) {
         case MANAGER_INTERFACE_SERVICE:
+                job_collect_note_signal(j, m);
                 return 0;
         case MANAGER_INTERFACE_UNIT:
+                paired = j->signal_unpaired;
+                j->signal_unpaired = false;
                 if (job_signal_says_down(j, m)) {
                         log_debug("Job unit %s is down, as its PropertiesChanged says.", j->unit);
+                        j->collect_signalled = paired;
                         job_set_state(j, JOB_STATE_COLLECTING);
                         return 0;
                 }

@@ -124,7 +124,7 @@ void journal_job_result(const char *job_id, const Peer *peer, const char *profil
                                "PYWARD_T_START=%" PRIu64, t->start,
                                "PYWARD_T_EXEC=%" PRIu64, t->exec,
                                "PYWARD_T_EXIT=%" PRIu64, t->exit,
-                               "PYWARD_T_RESULT=%" PRIu64, journal_now_usec(),
+                               "PYWARD_T_RESULT=%" PRIu64, t->result ?: journal_now_usec(),
                                "PYWARD_HELPER_PEAK_RSS_KB=%ld", peak_rss_kb(),
                                "PYWARD_MAC=%s", mac_layers_started(),
                                "PYWARD_PATH=%s", r->warm ? "warm" : "cold",

@@ -15,6 +15,7 @@
 typedef struct JobTimes {
         uint64_t accept, config, request, bus, start;
         uint64_t exec, exit; /* from the manager: the main process' execve() and exit */
+        uint64_t result;     /* the result complete, before it is sent; 0: the record's own time */
 } JobTimes;
 
 uint64_t journal_now_usec(void);
