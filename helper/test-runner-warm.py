@@ -92,6 +92,15 @@ class Limits(unittest.TestCase):
         r = run(b"import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU))\n", warm=True, limit=(7, 0))
         self.assertEqual((r.returncode, r.stdout), (0, b"(7, 8)\n"), r.stderr)  # soft, and hard a second later
 
+    def test_limits_leave_no_module(self):
+        # limit_cpu()'s resource module was imported while the runner waited, not by the code:
+        # the code's sys.modules does not have it, unless a preloaded module brought it.
+        probe = b"import sys\nprint('resource' in sys.modules)\n"
+        r = run(probe, warm=True, limit=(7, 0, 5))
+        self.assertEqual((r.returncode, r.stdout), (0, b"False\n"), r.stderr)
+        r = run(probe, warm=True, limit=(7, 0, 5), env=env(PYWARD_PRELOAD="resource"))
+        self.assertEqual((r.returncode, r.stdout), (0, b"True\n"), r.stderr)
+
     def test_nproc(self):
         r = run(b"import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC))\n", warm=True, limit=(0, 0, 5))
         self.assertEqual((r.returncode, r.stdout), (0, b"(5, 5)\n"), r.stderr)

@@ -220,8 +220,11 @@ class StdlibSuiteTests(PywardTestCase):
             raise bare_out["e"]
         rc, out, err = bare_out["r"]
         self.assertEqual(rc, 0, err.decode(errors="replace")[-3000:])
+        # Everything that tells where a job that did not end "ok" ended: its signal, its times (a
+        # SIGKILL near cpu_time's 61 s is RLIMIT_CPU's hard limit), the last tests it ran.
         self.assertEqual((res.status, res.exit_code), ("ok", 0),
-                         (res.message, res.stderr.decode(errors="replace")[-3000:]))
+                         (res.message, res.signal, f"wall_ms={res.wall_ms} cpu_ms={res.cpu_ms}",
+                          res.stdout.decode(errors="replace")[-1500:], res.stderr.decode(errors="replace")[-3000:]))
         bare, job = libtest_results(out), libtest_results(res.stdout)
         title = f"Python {sys.version.split()[0]} test suite, {len(LIBTEST_MODULES)} modules"
         print(f"\n    [measured] {title}: bare {bare_out['t']:.1f} s, job {job_t:.1f} s (run at once)", file=sys.stderr)
