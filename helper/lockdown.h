@@ -20,6 +20,18 @@ typedef enum LockdownMode {
  * errno; on failure nothing is installed. */
 int lockdown_apply(LockdownMode mode);
 
+/* lockdown_apply() in two steps: the filter built (its rules; 0.2-0.3 ms, most of the lockdown's
+ * time), then installed. A spare helper builds it while it waits for a connection, so that only
+ * the installation is left on the connection's path; the filter is the same. */
+typedef struct LockdownFilter LockdownFilter;
+int lockdown_prepare(LockdownMode mode, LockdownFilter **ret);
+/* Installs f and frees it, whatever the outcome. Returns as lockdown_apply(). */
+int lockdown_commit(LockdownFilter *f);
+LockdownFilter *lockdown_filter_free(LockdownFilter *f);
+static inline void lockdown_filter_freep(LockdownFilter **f) {
+        lockdown_filter_free(*f);
+}
+
 /* The front door's filter (door-main.c): the helper's allowlist and accept4(), signalfd4(). */
 int lockdown_apply_door(LockdownMode mode);
 

@@ -353,6 +353,7 @@ static int serve(uint64_t t_main) {
         _cleanup_(connection_freep) Connection *c = NULL;
         _cleanup_close_ int share_fd = -EBADF, spare_client = -EBADF;
         _cleanup_free_ char *profile = NULL;
+        _cleanup_(lockdown_filter_freep) LockdownFilter *filter = NULL;
         int n, r, client_fd = SD_LISTEN_FDS_START, code = 0;
 
         n = sd_listen_fds(true);
@@ -391,6 +392,12 @@ static int serve(uint64_t t_main) {
         if (bus)
                 (void) sd_bus_set_close_on_exit(bus, false);
         if (arg_spare) {
+                /* Its seccomp filter built while it waits (installed where any helper's is,
+                 * below): what is left of the lockdown on the connection's path is the kernel's
+                 * part. */
+                r = lockdown_prepare(LOCKDOWN_KILL, &filter);
+                if (r < 0)
+                        return r;
                 /* A spare without a bus serves nobody: the door activates a helper instead. */
                 r = spare_wait(bus, &spare_client, &share_fd, &t_main);
                 if (r < 0)
@@ -407,7 +414,7 @@ static int serve(uint64_t t_main) {
         /* From here on a system call outside the allowlist kills the helper (pyward-helper(8),
          * SECURITY). Fail closed: a helper that cannot lock itself down serves nobody. */
         mac_probe_landlock(); /* landlock_*() are not in the lockdown's allowlist */
-        r = lockdown_apply(LOCKDOWN_KILL);
+        r = filter ? lockdown_commit(TAKE_PTR(filter)) : lockdown_apply(LOCKDOWN_KILL);
         if (r < 0)
                 return r;
         r = sd_event_loop(e);
