@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -90,25 +89,10 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args, const s
  * AF_UNIX connects, SCM_RIGHTS, the event loop, logging) is the helper's too. */
 static const char *const door_syscalls[] = { "accept4", "signalfd4", NULL };
 
-struct LockdownFilter {
-        scmp_filter_ctx ctx;
-        size_t n_rules;
-        LockdownMode mode;
-};
-
-LockdownFilter *lockdown_filter_free(LockdownFilter *f) {
-        if (!f)
-                return NULL;
-        seccomp_release(f->ctx);
-        free(f);
-        return NULL;
-}
-
-static int lockdown_build(LockdownMode mode, const char *const *extra, LockdownFilter **ret) {
+static int lockdown_install(LockdownMode mode, const char *const *extra) {
         uint32_t kill_action, action;
         size_t n_extra = 0;
         scmp_filter_ctx ctx;
-        LockdownFilter *f;
         int r;
 
         /* KILL_PROCESS and LOG need libseccomp API level 3, found by probing the kernel with
@@ -170,51 +154,16 @@ static int lockdown_build(LockdownMode mode, const char *const *extra, LockdownF
         if (r < 0)
                 goto finish;
 
-        f = malloc(sizeof(*f));
-        if (!f) {
-                r = log_oom();
-                goto finish;
-        }
-        *f = (LockdownFilter) {
-                .ctx = ctx,
-                .n_rules = ELEMENTSOF(allowed_syscalls) + n_extra + 4,
-                .mode = mode,
-        };
-        *ret = f;
-        return 0;
-finish:
-        seccomp_release(ctx);
-        return r;
-}
-
-int lockdown_commit(LockdownFilter *f) {
-        int r;
-
-        if (!f)
-                return log_error_errno(EINVAL, "No seccomp filter to install: %m");
-        /* The tgkill() rule names the process that built the filter: only it may install it. */
-        r = seccomp_load(f->ctx);
+        r = seccomp_load(ctx);
         if (r < 0)
                 log_error_errno(r, "Failed to install the seccomp filter: %m");
         else
-                log_debug("Locked down: seccomp filter of %zu system calls installed%s.", f->n_rules,
-                          f->mode == LOCKDOWN_LOG ? " (log mode: nothing is killed)" : "");
-        lockdown_filter_free(f);
+                log_debug("Locked down: seccomp filter of %zu system calls installed%s.",
+                          ELEMENTSOF(allowed_syscalls) + n_extra + 4,
+                          mode == LOCKDOWN_LOG ? " (log mode: nothing is killed)" : "");
+finish:
+        seccomp_release(ctx);
         return r < 0 ? r : 0;
-}
-
-static int lockdown_install(LockdownMode mode, const char *const *extra) {
-        LockdownFilter *f = NULL;
-        int r;
-
-        r = lockdown_build(mode, extra, &f);
-        if (r < 0)
-                return r;
-        return lockdown_commit(f);
-}
-
-int lockdown_prepare(LockdownMode mode, LockdownFilter **ret) {
-        return lockdown_build(mode, NULL, ret);
 }
 
 int lockdown_apply(LockdownMode mode) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The helper's own seccomp filter: once it holds its connection, its bus and its configuration, it
- * keeps only the system calls it still needs, so a bug in its parsing cannot become a shell. */
+/* The helper's own seccomp filter: once it holds its connection, its bus and its configuration (a
+ * spare helper: its bus, before it waits for a connection), it keeps only the system calls it still
+ * needs, so a bug in its parsing cannot become a shell. */
 #pragma once
 
 #include <stdint.h>
@@ -19,18 +20,6 @@ typedef enum LockdownMode {
 /* Installs the filter on the calling thread (the helper has no other). Returns 0 or a negative
  * errno; on failure nothing is installed. */
 int lockdown_apply(LockdownMode mode);
-
-/* lockdown_apply() in two steps: the filter built (its rules; 0.2-0.3 ms, most of the lockdown's
- * time), then installed. A spare helper builds it while it waits for a connection, so that only
- * the installation is left on the connection's path; the filter is the same. */
-typedef struct LockdownFilter LockdownFilter;
-int lockdown_prepare(LockdownMode mode, LockdownFilter **ret);
-/* Installs f and frees it, whatever the outcome. Returns as lockdown_apply(). */
-int lockdown_commit(LockdownFilter *f);
-LockdownFilter *lockdown_filter_free(LockdownFilter *f);
-static inline void lockdown_filter_freep(LockdownFilter **f) {
-        lockdown_filter_free(*f);
-}
 
 /* The front door's filter (door-main.c): the helper's allowlist and accept4(), signalfd4(). */
 int lockdown_apply_door(LockdownMode mode);

@@ -40,33 +40,6 @@ static int in_locked_child(LockdownMode mode, int (*fn)(void)) {
         return in_child_locked_by(lockdown_apply, mode, fn);
 }
 
-/* A spare helper's way (main.c): the filter built first, something done in between (its wait),
- * then installed. */
-static int apply_prepared(LockdownMode mode) {
-        LockdownFilter *f = NULL;
-        int fd, r;
-
-        r = lockdown_prepare(mode, &f);
-        if (r < 0)
-                return r;
-        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0)
-                (void) close(fd);
-        return lockdown_commit(f);
-}
-
-static int prepare_only(LockdownMode mode) {
-        LockdownFilter *f = NULL;
-        int r;
-
-        r = lockdown_prepare(mode, &f);
-        if (r < 0)
-                return r;
-        assert_se(f);
-        lockdown_filter_free(f);
-        return 0;
-}
-
 /* The front door's work beyond the helper's: accept4() on its listening socket, a signalfd. */
 static int door_work(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -168,17 +141,6 @@ int main(void) {
 
         for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
                 assert_killed_by_sigsys(in_locked_child(LOCKDOWN_KILL, forbidden[i]));
-
-        /* Built, then installed later: the same filter. */
-        status = in_child_locked_by(apply_prepared, LOCKDOWN_KILL, helper_work);
-        assert_se(WIFEXITED(status));
-        assert_int(WEXITSTATUS(status), ==, 0);
-        for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
-                assert_killed_by_sigsys(in_child_locked_by(apply_prepared, LOCKDOWN_KILL, forbidden[i]));
-        /* Built and dropped (a spare whose wait ended without a connection): nothing installed. */
-        status = in_child_locked_by(prepare_only, LOCKDOWN_KILL, do_inet_socket);
-        assert_se(WIFEXITED(status));
-        assert_int(WEXITSTATUS(status), ==, 0);
 
         /* The door's filter: its own work, the helper's too, and the same forbidden calls. */
         status = in_child_locked_by(lockdown_apply_door, LOCKDOWN_KILL, door_work);
