@@ -28,7 +28,7 @@ PHASES = [
     # forks): this phase may be negative by a few ms, and only this one.
     ("start reply to fork", "START", "EXEC"),
     ("sandbox setup + Python run", "EXEC", "EXIT"),
-    ("exit to result ready (unit state, GetAll)", "EXIT", "RESULT"),
+    ("exit to result ready (unit down, CPU time read)", "EXIT", "RESULT"),
     ("result to client exit", "RESULT", "CLIENT_EXIT"),
 ]
 # The phases whose marks come from two processes with no fixed order (see above).
