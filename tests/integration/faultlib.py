@@ -7,7 +7,12 @@ import os
 import subprocess
 import sys
 
-from pwlib import DROPIN_DIR, PywardTestCase, helper_units, job_units, journalctl, sh, wait_for
+from pwlib import (DROPIN_DIR, PywardTestCase, connect, helper_units, job_units, journalctl, read_frames,
+                   request_frames, sh, wait_for)
+
+# The request profile that makes a locked-down helper of a test build (-Ddebug-hooks=true) call
+# execve() (helper/lockdown.h: LOCKDOWN_DEBUG_PROFILE).
+DEBUG_PROFILE = "__pyward_debug_forbidden_syscall"
 
 HELPER_RSS_MAX_KB = 16 * 1024
 
@@ -52,6 +57,25 @@ def journal_records(*matches, since=None):
         except ValueError:
             pass
     return recs
+
+
+def forbidden_syscall_frames():
+    """The frames a helper answers DEBUG_PROFILE's request with, up to its end: none from a helper
+    that its filter killed; an ("error", text) when the connection broke."""
+    with connect(timeout=30) as s:
+        s.sendall(request_frames("print('never')\n", profile=DEBUG_PROFILE, stdin=b""))
+        try:
+            return list(read_frames(s))
+        except (ConnectionError, AssertionError) as e:
+            return [("error", str(e))]
+
+
+def killed_by_sigsys(unit_prefix, since):
+    """systemd's 'Main process exited, code=killed, status=31/SYS' of a unit named unit_prefix...
+    since then, waited for up to 5 s."""
+    return wait_for(lambda: [r for r in journal_records("_PID=1", since=since)
+                             if r.get("UNIT", "").startswith(unit_prefix)
+                             and "status=31/SYS" in r.get("MESSAGE", "")], 5)
 
 
 def job_records(job_id):
@@ -236,7 +260,12 @@ class ClientRun:
         out, err = self.proc.communicate(timeout=timeout)
         if self.proc.returncode != 0:
             raise AssertionError(f"client failed ({self.proc.returncode}): {err.decode()[-2000:]}")
-        return json.loads(out)
+        try:
+            return json.loads(out)
+        except ValueError:
+            # Seen once (bookworm, test_connection_storm): exit 0 and no JSON. Show all of it.
+            raise AssertionError(f"client exited 0 without a JSON document: stdout {out[-2000:]!r}, "
+                                 f"stderr {err[-2000:]!r}") from None
 
 
 class FaultTestCase(PywardTestCase):

@@ -9,12 +9,12 @@ import threading
 import time
 import unittest
 
-from faultlib import (HELPER_RSS_MAX_KB, FaultTestCase, active_helper_instances, job_records, journal_records,
-                      proc_status_kb, write_dropin)
+from faultlib import (DEBUG_PROFILE, HELPER_RSS_MAX_KB, FaultTestCase, active_helper_instances,
+                      forbidden_syscall_frames, job_records, journal_records, killed_by_sigsys, proc_status_kb,
+                      write_dropin)
 from pwlib import (ACCEPTED, CLI, RESULT, STDOUT, connect, frame, helper_units, job_units, job_user_held, job_users,
                    parse_kv, processes_of_uid, pyward, read_frames, request_frames, sh, wait_for)
 
-DEBUG_PROFILE = "__pyward_debug_forbidden_syscall"
 
 
 # --- the machine ----------------------------------------------------------------------------
@@ -207,12 +207,7 @@ class FaultTests(FaultTestCase):
     # --- the helper's own seccomp filter -------------------------------------------------------
 
     def test_forbidden_syscall_kills_locked_down_helper(self):
-        with connect(timeout=30) as s:
-            s.sendall(request_frames("print('never')\n", profile=DEBUG_PROFILE, stdin=b""))
-            try:
-                frames = list(read_frames(s))
-            except (ConnectionError, AssertionError) as e:
-                frames = [("error", str(e))]
+        frames = forbidden_syscall_frames()
         if frames and frames[-1][0] == RESULT:
             res = parse_kv(frames[-1][1])
             # scripts/test always builds the tested helper with -Ddebug-hooks=true: a helper
@@ -223,10 +218,8 @@ class FaultTests(FaultTestCase):
             self.fail(f"the helper answered instead of dying: {res}")
         self.assertNotIn(ACCEPTED, [t for t, _ in frames], "a job was started")
         # systemd saw the helper die of SIGSYS (the seccomp filter's kill), not exit.
-        recs = wait_for(lambda: [r for r in journal_records("_PID=1", since=self.t0)
-                                 if r.get("UNIT", "").startswith("pyward-helper@")
-                                 and "status=31/SYS" in r.get("MESSAGE", "")], 5)
-        self.assertTrue(recs, "no 'Main process exited, code=killed, status=31/SYS' from systemd")
+        self.assertTrue(killed_by_sigsys("pyward-helper@", self.t0),
+                        "no 'Main process exited, code=killed, status=31/SYS' from systemd")
         # And the next client is served as usual.
         self.assertOk(pyward.run("print('fine')\n", client_timeout=60), b"fine\n")
 
