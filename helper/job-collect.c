@@ -95,19 +95,27 @@ static void job_collected(Job *j, const ServiceProps *p) {
         job_set_state(j, JOB_STATE_DONE);
 }
 
+/* The Service interface's properties of the result in m (a GetAll's reply, or its PropertiesChanged
+ * with usage false: CPUUsageNSec and MemoryPeak emit no change); *result owned by the caller. What m
+ * lacks keeps the value p had. */
+static int service_props_read(sd_bus_message *m, ServiceProps *p, char **result, bool usage) {
+        ManagerProp props[] = {
+                { "Result", "s", result },
+                { "ExecMainCode", "i", &p->code },
+                { "ExecMainStatus", "i", &p->status },
+                { "ExecMainStartTimestampMonotonic", "t", &p->start_ts },
+                { "ExecMainExitTimestampMonotonic", "t", &p->exit_ts },
+                { "CPUUsageNSec", "t", &p->cpu },
+                { "MemoryPeak", "t", &p->peak },
+        };
+
+        return manager_read_props(m, props, usage ? ELEMENTSOF(props) : ELEMENTSOF(props) - 2);
+}
+
 static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
         _cleanup_free_ char *result = NULL;
         ServiceProps p = { .cpu = UINT64_MAX, .peak = UINT64_MAX };
-        ManagerProp props[] = {
-                { "Result", "s", &result },
-                { "ExecMainCode", "i", &p.code },
-                { "ExecMainStatus", "i", &p.status },
-                { "CPUUsageNSec", "t", &p.cpu },
-                { "MemoryPeak", "t", &p.peak },
-                { "ExecMainStartTimestampMonotonic", "t", &p.start_ts },
-                { "ExecMainExitTimestampMonotonic", "t", &p.exit_ts },
-        };
         const sd_bus_error *e;
         int r;
 
@@ -122,7 +130,7 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 return 0;
         }
         manager_retry_over(&j->retry);
-        r = manager_read_props(m, props, ELEMENTSOF(props));
+        r = service_props_read(m, &p, &result, true);
         if (r < 0) {
                 job_fail(j, r, "could not parse the job's result");
                 return 0;
@@ -155,18 +163,11 @@ static bool signal_complete(const ServiceProps *p) {
 void job_collect_note_signal(Job *j, sd_bus_message *m) {
         _cleanup_free_ char *result = NULL;
         ServiceProps p = { .code = -1, .start_ts = UINT64_MAX, .exit_ts = UINT64_MAX };
-        ManagerProp props[] = {
-                { "Result", "s", &result },
-                { "ExecMainCode", "i", &p.code },
-                { "ExecMainStatus", "i", &p.status },
-                { "ExecMainStartTimestampMonotonic", "t", &p.start_ts },
-                { "ExecMainExitTimestampMonotonic", "t", &p.exit_ts },
-        };
 
         j->signal_unpaired = false;
-        free(j->signalled.result);
+        job_collect_done(j);
         j->signalled = (ServiceProps) {};
-        if (manager_read_props(m, props, ELEMENTSOF(props)) < 0 || p.code < 0)
+        if (service_props_read(m, &p, &result, false) < 0 || p.code < 0)
                 return;
         p.result = TAKE_PTR(result);
         j->signalled = p;
@@ -178,11 +179,11 @@ void job_collect_done(Job *j) {
         j->signalled.result = NULL;
 }
 
-static void collect_fall_back(Job *j) {
+/* The signal's path given up (a Get that failed or could not be sent): GetAll from now on. */
+static void collect_signalled_drop(Job *j) {
         j->collect_signalled = false;
         j->slot_call = sd_bus_slot_unref(j->slot_call);
         j->slot_peak = sd_bus_slot_unref(j->slot_peak);
-        job_collect_call(j);
 }
 
 /* A Get of CPUUsageNSec or MemoryPeak; the other one's reply may still be on its way. An error
@@ -195,7 +196,8 @@ static int on_usage_read(sd_bus_message *m, sd_bus_slot **slot, uint64_t *ret, J
         if (e || sd_bus_message_read(m, "v", "t", &v) < 0) {
                 log_debug("Job unit %s: reading its usage failed (%s); reading all of it.", j->unit,
                           e ? e->message : "bad reply");
-                collect_fall_back(j);
+                collect_signalled_drop(j);
+                job_collect_call(j);
                 return 0;
         }
         *ret = v;
@@ -233,9 +235,7 @@ void job_collect_call(Job *j) {
                                                          on_peak_read, j);
                 if (r >= 0)
                         return;
-                j->collect_signalled = false;
-                j->slot_call = sd_bus_slot_unref(j->slot_call);
-                j->slot_peak = sd_bus_slot_unref(j->slot_peak);
+                collect_signalled_drop(j);
         }
         r = manager_get_service_props(j->bus, &j->slot_call, j->unit_path, on_service_props, j);
         if (r < 0)

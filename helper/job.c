@@ -325,11 +325,10 @@ static bool job_signal_says_down(Job *j, sd_bus_message *m) {
 /* Each GetAll costs a round trip of the manager, which at a job's end is busy taking its unit down:
  * the Service interface's signal asks for none (the Unit interface's follows it; what it says of the
  * main process and the Result is kept for the result), and the Unit interface's none when it says
- * the unit is down. Anything else is read with GetAll; the recheck
- * timer reads it every RECHECK_USEC anyway. */
+ * the unit is down. Anything else is read with GetAll; the recheck timer reads it every
+ * RECHECK_USEC anyway. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
-
         bool paired;
 
         switch (manager_changed_interface(m)) {
